@@ -1,0 +1,123 @@
+"""One exception tree for the whole crawler.
+
+    CrawlError                      base of everything the crawler raises on purpose
+    ├── UsageError                  bad input from the user: a one-line message, exit code 2
+    │   ├── InvalidURL              a seed that is not an absolute http(s) URL
+    │   ├── ConfigError             an unknown key or a bad value in config, environment or flags
+    │   └── JobLocked               another live process is crawling the same job file
+    ├── StorageError                the job file cannot be opened or written: exit code 1
+    └── FetchError                  one request failed; recorded on the page, never fatal
+        ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx)
+        └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, OutOfScope,
+                               RobotsDisallowed, RobotsUnavailable, ProtocolFailed
+
+Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
+``fetcher.translate_transport_error`` and ``storage``. A ``FetchError`` carries the URL and the short
+error code that INTERFACE.md lists for exported records.
+"""
+
+from __future__ import annotations
+
+
+class CrawlError(Exception):
+    """Base class of every error the crawler raises on purpose."""
+
+
+class UsageError(CrawlError):
+    """The user asked for something that cannot be done as asked (exit code 2)."""
+
+
+class InvalidURL(UsageError):
+    """A seed URL that is not an absolute http or https URL."""
+
+
+class ConfigError(UsageError):
+    """An unknown configuration key or a value of the wrong type or range."""
+
+
+class JobLocked(UsageError):
+    """The job file is being crawled by another live process."""
+
+
+class StorageError(CrawlError):
+    """The job file cannot be opened, read or written (exit code 1)."""
+
+
+class FetchError(CrawlError):
+    """One request failed. ``code`` is the short error code stored on the page."""
+
+    code = "fetch_error"
+    retryable = False
+
+    def __init__(self, url: str, message: str = "") -> None:
+        super().__init__(f"{self.code}: {url}" + (f": {message}" if message else ""))
+        self.url = url
+        self.message = message
+
+
+class Timeout(FetchError):
+    """The whole-request deadline (connect to last byte) ran out."""
+
+    code = "timeout"
+    retryable = True
+
+
+class ConnectFailed(FetchError):
+    """The connection could not be made, or was reset before the response ended."""
+
+    code = "connect"
+    retryable = True
+
+
+class ServerBusy(FetchError):
+    """A 429 or 5xx answer; ``retry_after`` is the server's Retry-After in seconds, if any."""
+
+    code = "http_error"
+    retryable = True
+
+    def __init__(self, url: str, status: int, retry_after: float | None = None) -> None:
+        super().__init__(url, f"status {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class TooLarge(FetchError):
+    """The body, after decompression, is larger than ``max_bytes``."""
+
+    code = "too_large"
+
+
+class TooManyRedirects(FetchError):
+    """More redirect hops than allowed, or a redirect loop."""
+
+    code = "too_many_redirects"
+
+
+class BlockedScheme(FetchError):
+    """A redirect to a scheme other than http or https."""
+
+    code = "blocked_scheme"
+
+
+class OutOfScope(FetchError):
+    """A redirect that leaves the job's scope."""
+
+    code = "out_of_scope"
+
+
+class RobotsDisallowed(FetchError):
+    """robots.txt disallows the URL for our user agent."""
+
+    code = "robots_disallowed"
+
+
+class RobotsUnavailable(FetchError):
+    """robots.txt answered 5xx or could not be fetched: the host is off limits for now (RFC 9309)."""
+
+    code = "robots_unavailable"
+
+
+class ProtocolFailed(FetchError):
+    """The server broke HTTP: a malformed response, a bad encoding, a redirect without Location."""
+
+    code = "protocol"
