@@ -18,6 +18,11 @@ error code that INTERFACE.md lists for exported records.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for annotations only: errors imports nothing of the package at run time
+    from crawler.models import Response
+
 
 class CrawlError(Exception):
     """Base class of every error the crawler raises on purpose."""
@@ -75,10 +80,12 @@ class ServerBusy(FetchError):
     code = "http_error"
     retryable = True
 
-    def __init__(self, url: str, status: int, retry_after: float | None = None) -> None:
+    def __init__(self, url: str, status: int, retry_after: float | None = None,
+                 response: Response | None = None) -> None:
         super().__init__(url, f"status {status}")
         self.status = status
         self.retry_after = retry_after
+        self.response = response  # stored as the page once retries run out
 
 
 class TooLarge(FetchError):

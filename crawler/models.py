@@ -34,3 +34,65 @@ class FrontierItem:
     url: str
     depth: int
     attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A complete HTTP response as the fetcher delivers it: body decompressed and within the size cap."""
+
+    url: str
+    final_url: str
+    status: int
+    reason: str
+    http_version: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    elapsed_ms: int
+
+    def header(self, name: str) -> str | None:
+        """First value of a header, by case-insensitive name."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Outlink:
+    """A link on a stored page, with the frontier's verdict on it (``reason`` None = queued)."""
+
+    url: str
+    host: str
+    nofollow: bool
+    reason: str | None
+
+
+@dataclass(slots=True)
+class PageRecord:
+    """Everything stored about one fetched URL; the storage stage writes it in one transaction."""
+
+    url_id: int
+    url: str
+    depth: int
+    fetched_at: str
+    final_url: str | None = None
+    status: int | None = None
+    content_type: str | None = None
+    title: str | None = None
+    description: str | None = None
+    canonical: str | None = None
+    noindex: bool = False
+    nofollow: bool = False
+    bytes: int | None = None
+    elapsed_ms: int | None = None
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    http_version: str | None = None
+    reason: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    links: tuple[Outlink, ...] = ()
+    unchanged: bool = False

@@ -1,0 +1,5 @@
+"""``python -m crawler`` is ``crawler``."""
+
+from crawler.cli import run
+
+run()

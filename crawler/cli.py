@@ -1,0 +1,237 @@
+"""The command line: a thin layer over the library. ``crawler crawl | stats | export``.
+
+Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1;
+Ctrl-C or SIGTERM is exit 130 and the same command resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from crawler import __version__, config
+from crawler.errors import CrawlError, InvalidURL, StorageError, UsageError
+from crawler.urls import parse_seed
+
+try:  # typer 0.2x vendors click as typer._click; older releases use click itself
+    from typer._click.exceptions import ClickException, UsageError as ClickUsageError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, UsageError as ClickUsageError  # type: ignore[no-redef]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="An asynchronous web crawler: resumable SQLite jobs.")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+
+
+def read_seed_lines(lines: list[str], source: str, warn: Any) -> list[str]:
+    """Valid seeds of a seeds file; a bad line is reported with its number and skipped."""
+    seeds = []
+    for number, raw in enumerate(lines, 1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            seeds.append(parse_seed(text))
+        except InvalidURL as exc:
+            warn(f"crawler: {source}:{number}: {exc} (skipped)")
+    return seeds
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '12h', '7d', '2w' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not m:
+        raise UsageError(f"bad duration {text!r}: use a number with s, m, h, d or w (e.g. 7d)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+@app.command()
+def crawl(
+    urls: Annotated[list[str] | None, typer.Argument(help="Seed URLs (http and https only).", show_default=False)] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", help="File of seed URLs, one a line; - reads stdin.")] = None,
+    db: Annotated[str | None, typer.Option(help="The job's SQLite file [default: data/crawl.db].")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", help="TOML file with keys of config/default.toml.")] = None,
+    max_pages: Annotated[int | None, typer.Option(help="Stop after N fetched pages (0: no limit).")] = None,
+    max_depth: Annotated[int | None, typer.Option(help="Link hops from a seed (0: seeds only; -1: no limit).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Requests in flight in total [default: 32].")] = None,
+    per_host: Annotated[int | None, typer.Option(help="Requests in flight to one host [default: 8].")] = None,
+    delay: Annotated[float | None, typer.Option(help="Least seconds between two requests to one host.")] = None,
+    scope: Annotated[str | None, typer.Option(help="host (default), domain or any.")] = None,
+    allow_domain: Annotated[list[str] | None, typer.Option(help="Also allow this domain (repeatable).")] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Only URLs matching this regex (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Never URLs matching this regex (repeatable).")] = None,
+    parse_mode: Annotated[str | None, typer.Option(help="async (default), thread or process.")] = None,
+    parse_workers: Annotated[int | None, typer.Option(help="Parse workers (0: one per core).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Deadline for one whole request, seconds [default: 30].")] = None,
+    retries: Annotated[int | None, typer.Option(help="Retries for connection errors, timeouts, 429, 5xx [default: 2].")] = None,
+    max_bytes: Annotated[int | None, typer.Option(help="Largest body kept, after decompression [default: 10 MiB].")] = None,
+    user_agent: Annotated[str | None, typer.Option(help="User-Agent header (default names crawler and version).")] = None,
+    no_robots: Annotated[bool, typer.Option("--no-robots", help="Do not obey robots.txt.")] = False,
+    no_bodies: Annotated[bool, typer.Option("--no-bodies", help="Do not keep response bodies.")] = False,
+    recrawl: Annotated[bool, typer.Option("--recrawl", help="Start a new pass over a job's stored pages.")] = False,
+    older_than: Annotated[str | None, typer.Option(help="With --recrawl: only pages fetched longer ago (7d, 12h).")] = None,
+) -> None:
+    """Run or resume a crawl job."""
+    err = Console(stderr=True)
+    out = Console()
+    flags: dict[str, Any] = {
+        "db": db, "max_pages": max_pages, "max_depth": max_depth, "concurrency": concurrency,
+        "per_host": per_host, "delay": delay, "scope": scope, "allow_domains": allow_domain or None,
+        "include": include or None, "exclude": exclude or None, "parse_mode": parse_mode,
+        "parse_workers": parse_workers, "timeout": timeout, "retries": retries, "max_bytes": max_bytes,
+        "user_agent": user_agent, "robots": False if no_robots else None, "bodies": False if no_bodies else None,
+        "recrawl": True if recrawl else None,
+        "older_than": parse_duration(older_than) if older_than is not None else None,
+    }
+    settings, explicit = config.load_explicit(config_file, flags)
+    from crawler.scope import validate_patterns
+    validate_patterns(settings.include)
+    validate_patterns(settings.exclude)
+
+    seed_urls = [parse_seed(u) for u in urls or []]
+    if seeds is not None:
+        seed_urls += load_seeds_file(seeds, err)
+
+    from crawler.scheduler import Crawl
+    job = Crawl(settings, seed_urls, explicit=explicit)
+    stats = asyncio.run(_run(job, err))
+    if stats.outcome == "already_finished":
+        out.print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
+        raise typer.Exit(EXIT_OK)
+    if stats.outcome == "already_at_limit":
+        out.print(f"job {job.settings.db} has reached --max-pages {job.settings.max_pages}; raise it to go on")
+        raise typer.Exit(EXIT_OK)
+    from crawler.progress import summary
+    from crawler.stats import job_stats
+    out.print(summary(stats, job_stats(job.settings.db)))
+    if stats.outcome == "stopped":
+        err.print(f"stopped; run the same command again to resume {job.settings.db}", highlight=False)
+        raise typer.Exit(EXIT_STOPPED)
+
+
+def load_seeds_file(path: str, err: Console) -> list[str]:
+    try:
+        if path == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read seeds file {path}: {exc.strerror}") from None
+    found = read_seed_lines(lines, "stdin" if path == "-" else path, lambda m: err.print(m, highlight=False))
+    if not found:
+        raise UsageError(f"no valid URL in seeds file {path}")
+    return found
+
+
+async def _run(job: Any, err: Console) -> Any:
+    """Run the crawl with signal handlers and, on a terminal, the live line."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, job.request_stop)
+    try:
+        crawl_task = asyncio.create_task(job.run())
+        if err.is_terminal:
+            from crawler.progress import live
+            view = asyncio.create_task(live(job.stats, err))
+            try:
+                return await crawl_task
+            finally:
+                view.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await view
+        return await crawl_task
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+@app.command()
+def stats(
+    db: Annotated[str, typer.Option(help="The job's SQLite file.")] = "data/crawl.db",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What a job holds: pages, statuses, errors, hosts, queue left."""
+    from crawler.stats import job_stats, render_text
+    result = job_stats(_existing(db))
+    print(json.dumps(result, indent=2) if as_json else render_text(result))
+
+
+@app.command()
+def export(
+    db: Annotated[list[str] | None, typer.Option(help="Job file (repeatable: merged).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    out: Annotated[str, typer.Option(help="Output file; - for stdout.")] = "-",
+    status: Annotated[list[int] | None, typer.Option(help="Only pages with this HTTP status (repeatable).")] = None,
+    fields: Annotated[str | None, typer.Option(help="Comma-separated fields, in order.")] = None,
+    since: Annotated[str | None, typer.Option(help="Only pages fetched at or after this ISO time.")] = None,
+) -> None:
+    """Export what a job crawled."""
+    from crawler import export as exporter
+    if fmt not in exporter.FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(exporter.FORMATS)}")
+    chosen = exporter.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None)
+    dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
+    if out == "-":
+        exporter.write(sys.stdout, fmt, dbs, chosen, status or (), since)
+        return
+    try:
+        with open(out, "w", encoding="utf-8", newline="") as handle:
+            n = exporter.write(handle, fmt, dbs, chosen, status or (), since)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
+    Console(stderr=True).print(f"{n:,} records written to {out}", highlight=False)
+
+
+def _existing(db: str) -> str:
+    if not Path(db).is_file():
+        raise UsageError(f"no job file at {db}")
+    return db
+
+
+@app.command()
+def version() -> None:
+    """Print the crawler's version."""
+    print(f"crawler {__version__}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning every expected failure into one line and an exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = app(args=argv or ["--help"], prog_name="crawler", standalone_mode=False)
+    except ClickUsageError as exc:
+        print(f"crawler: error: {exc.format_message()}", file=sys.stderr)
+        return EXIT_USAGE
+    except ClickException as exc:
+        print(f"crawler: error: {exc.format_message()}", file=sys.stderr)
+        return EXIT_USAGE
+    except typer.Abort:
+        return EXIT_STOPPED
+    except UsageError as exc:
+        print(f"crawler: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except StorageError as exc:
+        print(f"crawler: cannot run: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except CrawlError as exc:
+        print(f"crawler: failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_STOPPED
+    except BrokenPipeError:
+        return EXIT_OK
+    return code if isinstance(code, int) else EXIT_OK
+
+
+def run() -> None:
+    sys.exit(main())

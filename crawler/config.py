@@ -1,0 +1,173 @@
+"""Settings: one frozen object, loaded once as defaults < TOML file < CRAWLER_* environment < flags.
+
+Every key is a field of ``Settings`` and appears, commented, in ``config/default.toml``. Values are
+checked once here, so the rest of the crawler can trust them; a bad key or value is a ``ConfigError``
+with a one-line message that names where it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from crawler import __version__
+from crawler.errors import ConfigError
+
+DEFAULT_USER_AGENT = f"crawler/{__version__} (+https://github.com/crawler/crawler)"
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "scope": ("host", "domain", "any"),
+    "parse_mode": ("async", "thread", "process"),
+    "transport": ("aiohttp", "httpcore"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a crawl job can be told. Field comments are in config/default.toml."""
+
+    db: str = "data/crawl.db"
+    max_pages: int = 0
+    max_depth: int = -1
+    concurrency: int = 32
+    per_host: int = 8
+    delay: float = 0.0
+    scope: str = "host"
+    allow_domains: tuple[str, ...] = ()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    parse_mode: str = "async"
+    parse_workers: int = 0
+    timeout: float = 30.0
+    retries: int = 2
+    retry_backoff: float = 0.5
+    retry_after_max: float = 60.0
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 10
+    user_agent: str = DEFAULT_USER_AGENT
+    robots: bool = True
+    crawl_delay_max: float = 10.0
+    robots_retry_after: float = 300.0
+    bodies: bool = True
+    sort_query: bool = False
+    follow_nofollow: bool = False
+    transport: str = "aiohttp"
+    grace_period: float = 10.0
+    recrawl: bool = False
+    older_than: float = 0.0
+
+    def validated(self) -> Settings:
+        """Return self after checking ranges and choices; raise ConfigError naming the key."""
+        for name in ("concurrency", "per_host", "max_redirects"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("max_pages", "retries", "parse_workers", "max_bytes"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        for name in ("delay", "retry_backoff", "retry_after_max", "crawl_delay_max",
+                     "robots_retry_after", "grace_period", "older_than"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.timeout <= 0:
+            raise ConfigError(f"timeout must be positive, got {self.timeout}")
+        if self.max_depth < -1:
+            raise ConfigError(f"max_depth must be -1 (no limit) or more, got {self.max_depth}")
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        if not self.user_agent.strip():
+            raise ConfigError("user_agent must not be empty")
+        return self
+
+
+KEYS: frozenset[str] = frozenset(f.name for f in fields(Settings))
+
+
+def _coerce(key: str, value: Any, source: str) -> Any:
+    """Convert ``value`` to the type of ``key``; strings (environment) are parsed, TOML is checked."""
+    default = getattr(Settings(), key)
+    where = f"{key} (from {source})"
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return value.lower() in ("1", "true", "yes", "on")
+            raise ValueError
+        if isinstance(default, int):
+            if isinstance(value, bool) or isinstance(value, float):
+                raise ValueError
+            return int(value)
+        if isinstance(default, float):
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if isinstance(default, tuple):
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError
+        if isinstance(value, str):
+            return value
+        raise ValueError
+    except ValueError:
+        kind = type(default).__name__ if not isinstance(default, tuple) else "list of strings"
+        raise ConfigError(f"bad value for {where}: {value!r} is not a {kind}") from None
+
+
+def from_file(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file into checked key/value pairs."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in KEYS:
+            raise ConfigError(f"unknown key {key!r} in config file {p}")
+        out[key] = _coerce(key, value, str(p))
+    return out
+
+
+def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Read CRAWLER_<KEY> variables; an unknown CRAWLER_ variable is an error, like a bad file key."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("CRAWLER_"):
+            continue
+        key = name.removeprefix("CRAWLER_").lower()
+        if key not in KEYS:
+            raise ConfigError(f"unknown setting {name} in the environment")
+        out[key] = _coerce(key, value, f"environment {name}")
+    return out
+
+
+def load(config_file: str | Path | None = None, flags: Mapping[str, Any] | None = None,
+         environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults < file < environment < flags. ``flags`` holds only options the user gave (or None)."""
+    return load_explicit(config_file, flags, environ)[0]
+
+
+def load_explicit(config_file: str | Path | None = None, flags: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> tuple[Settings, frozenset[str]]:
+    """As ``load``, and the keys that the file, environment or flags set (not left at defaults)."""
+    merged: dict[str, Any] = {}
+    if config_file is not None:
+        merged.update(from_file(config_file))
+    merged.update(from_env(os.environ if environ is None else environ))
+    for key, value in (flags or {}).items():
+        if key not in KEYS:
+            raise ConfigError(f"unknown setting {key!r}")
+        if value is not None:
+            merged[key] = _coerce(key, value, "command line")
+    return replace(Settings(), **merged).validated(), frozenset(merged)

@@ -1,0 +1,245 @@
+"""The fetch stage: one URL in, one complete ``Response`` (or a ``FetchError``) out.
+
+What the fetcher guarantees, whatever the server does:
+
+- a deadline for each request, connect to last byte (``asyncio.timeout``), since httpx's own
+  timeouts are per operation and a server that drips one byte a second never trips them;
+- a body cap enforced while streaming *and* after decompression: we read raw bytes and inflate them
+  ourselves with ``max_length``, so a small gzip bomb stops at the cap without being inflated;
+- redirects followed here, hop by hop, each hop canonicalized and handed to a ``check`` callback
+  (scheme, scope, robots) before it is requested; at most ``max_redirects`` hops;
+- every foreign error translated into the ``FetchError`` tree in ``translate_transport_error``.
+
+Retries are not done here: ``retry_delay`` is the policy, and the scheduler re-queues the URL so
+that no worker sleeps while holding a slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import random
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+import httpx2
+
+from crawler.config import Settings
+from crawler.errors import (
+    BlockedScheme,
+    ConnectFailed,
+    FetchError,
+    ProtocolFailed,
+    ServerBusy,
+    Timeout,
+    TooLarge,
+    TooManyRedirects,
+)
+from crawler.models import Response
+from crawler.transport import make_transport
+from crawler.urls import canonicalize
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+HopCheck = Callable[[str], Awaitable[None]]
+
+
+class _Inflater:
+    """Incremental decoder for one Content-Encoding that never produces more than ``limit`` bytes."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.encoding = encoding
+        if encoding in ("gzip", "x-gzip"):
+            self._z: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self._z = zlib.decompressobj(zlib.MAX_WBITS)
+        elif encoding in ("", "identity"):
+            self._z = None
+        else:
+            raise ValueError(encoding)
+        self._raw_deflate_tried = False
+
+    def feed(self, data: bytes) -> bytes:
+        """Decode ``data``; raise OverflowError as soon as the output would pass the limit."""
+        if self._z is None:
+            out = data
+        else:
+            try:
+                out = self._z.decompress(data, self.limit - self.size + 1)
+            except zlib.error:
+                if self.encoding == "deflate" and not self._raw_deflate_tried and self.size == 0:
+                    # Some servers send raw deflate (no zlib header) as "deflate".
+                    self._raw_deflate_tried = True
+                    self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                    return self.feed(data)
+                raise
+            if self._z.unconsumed_tail:
+                raise OverflowError
+        self.size += len(out)
+        if self.size > self.limit:
+            raise OverflowError
+        return out
+
+    def flush(self) -> bytes:
+        if self._z is None:
+            return b""
+        out = self._z.flush()
+        self.size += len(out)
+        if self.size > self.limit:
+            raise OverflowError
+        return out
+
+
+def translate_transport_error(exc: BaseException, url: str) -> FetchError:
+    """The one place where httpx2 and aiohttp errors become ``FetchError``s."""
+    # httpx-aiohttp maps aiohttp errors loosely (a reset becomes ConnectTimeout): look at the cause.
+    cause = exc.__cause__
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - aiohttp is a dependency
+        aiohttp = None  # type: ignore[assignment]
+    if aiohttp is not None and isinstance(cause, aiohttp.ClientError):
+        if isinstance(cause, aiohttp.ServerTimeoutError):
+            return Timeout(url, str(cause))
+        if isinstance(cause, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+            return ProtocolFailed(url, f"{type(cause).__name__}: {cause}")
+        if isinstance(cause, aiohttp.ClientConnectionError):
+            return ConnectFailed(url, f"{type(cause).__name__}: {cause}")
+        return ProtocolFailed(url, f"{type(cause).__name__}: {cause}")
+    if isinstance(exc, TimeoutError | httpx2.TimeoutException):
+        return Timeout(url, str(exc))
+    if isinstance(exc, httpx2.ConnectError | httpx2.ReadError | httpx2.WriteError | httpx2.CloseError):
+        return ConnectFailed(url, f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, ConnectionError | OSError):
+        return ConnectFailed(url, f"{type(exc).__name__}: {exc}")
+    return ProtocolFailed(url, f"{type(exc).__name__}: {exc}")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_delay(error: FetchError, attempt: int, settings: Settings,
+                rng: random.Random | None = None) -> float | None:
+    """Seconds to wait before retry number ``attempt + 1``, or None when the URL is not retried.
+
+    Exponential backoff with jitter (0.5x to 1.5x), so that many URLs failing at once do not come
+    back at once; a server's Retry-After wins when it asks for longer, capped by retry_after_max.
+    """
+    if not error.retryable or attempt >= settings.retries:
+        return None
+    jitter = (rng or random).uniform(0.5, 1.5)
+    delay = settings.retry_backoff * (2**attempt) * jitter
+    if isinstance(error, ServerBusy) and error.retry_after is not None:
+        delay = max(delay, min(error.retry_after, settings.retry_after_max))
+    return delay
+
+
+class Fetcher:
+    """Fetches URLs through an httpx2 client; owned by an ``async with``."""
+
+    def __init__(self, settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self._client = httpx2.AsyncClient(
+            transport=transport or make_transport(settings.transport, settings.concurrency + 8),
+            headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate",
+                     "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"},
+            follow_redirects=False,
+            # Per-operation limits are a backstop; the real limit is the whole-request deadline.
+            timeout=httpx2.Timeout(settings.timeout),
+        )
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self._client.aclose()
+
+    async def fetch(self, url: str, *, check: HopCheck | None = None, max_bytes: int | None = None,
+                    headers: dict[str, str] | None = None, max_redirects: int | None = None) -> Response:
+        """GET ``url`` and follow redirects; raise a ``FetchError`` for anything short of a response.
+
+        A 429 or 5xx is raised as ``ServerBusy`` so that the caller can retry it; the response rides
+        along as ``ServerBusy.response``, to be stored once retries run out.
+        """
+        hops = self.settings.max_redirects if max_redirects is None else max_redirects
+        seen = {url}
+        current = url
+        started = time.perf_counter()
+        for _ in range(hops + 1):
+            response = await self._fetch_one(current, max_bytes or self.settings.max_bytes, headers)
+            if response.status not in REDIRECT_STATUSES:
+                final = Response(url, current, response.status, response.reason, response.http_version,
+                                 response.headers, response.body,
+                                 int((time.perf_counter() - started) * 1000))
+                if response.status == 429 or response.status >= 500:
+                    raise ServerBusy(url, response.status, parse_retry_after(final.header("retry-after")),
+                                     final)
+                return final
+            location = response.header("location")
+            if not location:
+                raise ProtocolFailed(url, f"redirect {response.status} without Location")
+            target = canonicalize(location, current, sort_query=self.settings.sort_query)
+            if target is None:
+                scheme = location.strip().split(":", 1)[0].lower() if ":" in location else ""
+                if scheme and scheme.isalpha() and scheme not in ("http", "https"):
+                    raise BlockedScheme(url, f"redirect to {location[:200]}")
+                raise ProtocolFailed(url, f"bad redirect Location {location[:200]!r}")
+            if target in seen:
+                raise TooManyRedirects(url, f"redirect loop at {target}")
+            seen.add(target)
+            if check is not None:
+                await check(target)
+            current = target
+        raise TooManyRedirects(url, f"more than {hops} redirects")
+
+    async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None) -> Response:
+        """One request, no redirects, under the whole-request deadline."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                async with self._client.stream("GET", url, headers=headers) as r:
+                    encoding = r.headers.get("content-encoding", "").strip().lower()
+                    try:
+                        inflater = _Inflater(encoding, max_bytes)
+                    except ValueError:
+                        raise ProtocolFailed(url, f"unsupported Content-Encoding {encoding!r}") from None
+                    chunks: list[bytes] = []
+                    raw_size = 0
+                    try:
+                        async for raw in r.aiter_raw():
+                            raw_size += len(raw)
+                            if raw_size > max_bytes:
+                                raise OverflowError
+                            chunks.append(inflater.feed(raw))
+                        chunks.append(inflater.flush())
+                    except OverflowError:
+                        raise TooLarge(url, f"body over {max_bytes} bytes") from None
+                    except zlib.error as exc:
+                        raise ProtocolFailed(url, f"bad {encoding} body: {exc}") from None
+                    return Response(
+                        url, url, r.status_code, r.reason_phrase, r.http_version,
+                        tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.headers.raw),
+                        b"".join(chunks), int((time.perf_counter() - started) * 1000))
+        except FetchError:
+            raise
+        except TimeoutError:
+            raise Timeout(url, f"no complete response within {self.settings.timeout:g}s") from None
+        except Exception as exc:  # the transport boundary: nothing a server does escapes as a crash
+            raise translate_transport_error(exc, url) from exc

@@ -1,0 +1,40 @@
+"""The live line on a terminal (pages, rate, queued, in flight, errors) and the closing summary."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from crawler.scheduler import RunStats
+
+
+def line(stats: RunStats) -> str:
+    return (f"pages {stats.pages:,}  {stats.rate:,.0f}/s  queued {max(stats.queued, 0):,}  "
+            f"in flight {stats.in_flight}  errors {stats.errors:,}  retries {stats.retries:,}")
+
+
+async def live(stats: RunStats, console: Console, period: float = 0.25) -> None:
+    """Redraw the live line until cancelled. Only called when stderr is a terminal."""
+    with Live(Text(line(stats)), console=console, auto_refresh=False, transient=True) as view:
+        while True:
+            await asyncio.sleep(period)
+            view.update(Text(line(stats)), refresh=True)
+
+
+def summary(stats: RunStats, job: dict[str, Any]) -> Table:
+    """The table printed when a run ends: this run first, then the job as stored."""
+    table = Table(title=f"crawl {stats.outcome}", show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("this run", f"{stats.pages:,} pages in {stats.elapsed:.1f}s ({stats.rate:,.0f}/s), "
+                  f"{stats.errors:,} errors, {stats.retries:,} retries")
+    table.add_row("job", f"{job['db']}: {job['pages']:,} pages, state {job['state']}")
+    table.add_row("statuses", ", ".join(f"{k}: {v:,}" for k, v in job["statuses"].items()) or "-")
+    table.add_row("errors", ", ".join(f"{k}: {v:,}" for k, v in job["errors"].items()) or "-")
+    table.add_row("queue", f"{job['queue']['pending']:,} pending, {job['queue']['excluded']:,} excluded")
+    return table

@@ -1,0 +1,109 @@
+"""robots.txt: fetched once per host, parsed by protego, cached, and asked before every request.
+
+RFC 9309 decides what a failed fetch means: a 4xx robots.txt (there is none) allows everything;
+a 5xx or an unreachable server disallows the whole host *for now*, and we ask again after
+``robots_retry_after`` seconds. Redirects are followed (up to five hops, as the RFC asks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from protego import Protego
+
+from crawler.errors import FetchError, RobotsDisallowed, RobotsUnavailable, ServerBusy, TooManyRedirects
+from crawler.models import Response
+
+ROBOTS_MAX_BYTES = 512 * 1024   # RFC 9309: parse at least 500 KiB
+Fetch = Callable[[str], Awaitable[Response]]
+
+
+def agent_token(user_agent: str) -> str:
+    """The product token robots.txt groups are matched against: 'crawler/0.1 (+...)' -> 'crawler'."""
+    return user_agent.split("/", 1)[0].split()[0] if user_agent.strip() else "*"
+
+
+@dataclass(slots=True)
+class RobotsRules:
+    """What one host's robots.txt says; ``parser`` None means allow all, ``unavailable`` deny all."""
+
+    parser: Protego | None
+    unavailable: bool
+    expires: float
+
+    def allows(self, url: str, agent: str) -> bool:
+        if self.unavailable:
+            return False
+        return self.parser is None or bool(self.parser.can_fetch(url, agent))
+
+    def crawl_delay(self, agent: str) -> float | None:
+        if self.parser is None:
+            return None
+        delay = self.parser.crawl_delay(agent)
+        return float(delay) if delay is not None else None
+
+
+def rules_from_response(response: Response | None, now: float, retry_after: float) -> RobotsRules:
+    """Pure: the rules that a robots.txt response (or None: unreachable) stands for."""
+    never = float("inf")
+    if response is None or response.status >= 500:
+        return RobotsRules(None, True, now + retry_after)
+    if not 200 <= response.status < 300:
+        return RobotsRules(None, False, never)   # 4xx, or a redirect we did not follow: no rules
+    text = response.body.decode("utf-8", errors="replace")
+    return RobotsRules(Protego.parse(text), False, never)
+
+
+class RobotsCache:
+    """Per-host robots rules; concurrent requests for one host share a single fetch."""
+
+    def __init__(self, fetch: Fetch, user_agent: str, retry_after: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._fetch = fetch
+        self.agent = agent_token(user_agent)
+        self._retry_after = retry_after
+        self._clock = clock
+        self._rules: dict[str, RobotsRules] = {}
+        self._pending: dict[str, asyncio.Future[RobotsRules]] = {}
+
+    async def rules(self, origin: str) -> RobotsRules:
+        """Rules for ``origin`` ('http://host:port'), fetching robots.txt if not cached or expired."""
+        cached = self._rules.get(origin)
+        if cached is not None and cached.expires > self._clock():
+            return cached
+        waiting = self._pending.get(origin)
+        if waiting is not None:
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[RobotsRules] = asyncio.get_running_loop().create_future()
+        self._pending[origin] = future
+        try:
+            try:
+                response: Response | None = await self._fetch(origin + "/robots.txt")
+            except ServerBusy as busy:
+                response = busy.response
+            except TooManyRedirects:
+                response = Response(origin, origin, 310, "", "", (), b"", 0)  # RFC 9309: as if 4xx
+            except FetchError:
+                response = None
+            rules = rules_from_response(response, self._clock(), self._retry_after)
+            self._rules[origin] = rules
+            future.set_result(rules)
+            return rules
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: a cancelled fetch must not warn if nobody waited
+            raise
+        finally:
+            del self._pending[origin]
+
+    async def check(self, url: str, origin: str) -> RobotsRules:
+        """Raise RobotsDisallowed / RobotsUnavailable unless ``url`` may be fetched; return the rules."""
+        rules = await self.rules(origin)
+        if rules.unavailable:
+            raise RobotsUnavailable(url, "robots.txt answered 5xx or could not be fetched")
+        if not rules.allows(url, self.agent):
+            raise RobotsDisallowed(url)
+        return rules

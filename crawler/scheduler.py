@@ -1,0 +1,336 @@
+"""The scheduler wires the stages together: frontier → politeness → fetch → parse → storage.
+
+    storage.lease ─► HostPool ─► (global permit) ─► visit: robots → fetch → parse ─► Writer ─► storage.store
+
+One dispatch loop hands URLs to visit tasks, all owned by one TaskGroup; one writer task owns every
+database write. Nothing here sleeps while holding a slot: a URL waits for its host first, takes a
+global permit second, and a URL to retry goes back to its host's queue with a backoff instead of
+sleeping in a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import httpx2
+
+from crawler.config import Settings
+from crawler.errors import FetchError, OutOfScope, ServerBusy, UsageError
+from crawler.fetcher import Fetcher, retry_delay
+from crawler.models import FrontierItem, Outlink, PageRecord, Response
+from crawler.parser import is_html, media_type, parse
+from crawler.politeness import HostPool
+from crawler.robots import RobotsCache
+from crawler.scope import Scope
+from crawler.storage import Storage, content_hash
+from crawler.urls import host_key, hostname
+
+# Settings that shape a job rather than one run of it: stored with the job on its first run and
+# used again on a resume unless the user sets them again.
+JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "sort_query",
+            "follow_nofollow", "robots", "user_agent", "bodies")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(slots=True)
+class RunStats:
+    """What this run has done so far; read by the progress line and the summary."""
+
+    started: float = field(default_factory=time.monotonic)
+    pages: int = 0
+    errors: int = 0
+    retries: int = 0
+    in_flight: int = 0
+    queued: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    error_codes: Counter[str] = field(default_factory=Counter)
+    outcome: str = "running"   # finished | stopped | limit | already_finished | already_at_limit
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def rate(self) -> float:
+        return self.pages / self.elapsed if self.elapsed > 0 else 0.0
+
+
+class Writer:
+    """The one task that writes to the database, in batches of whatever accumulated meanwhile."""
+
+    def __init__(self, store: Storage, on_commit: Callable[[int], None], maxsize: int = 512) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[PageRecord | None] = asyncio.Queue(maxsize)
+        self._on_commit = on_commit
+        self.unflushed = 0   # records handed over and not yet committed
+        self.commits = 0
+
+    async def put(self, record: PageRecord) -> None:
+        self.unflushed += 1
+        await self._queue.put(record)
+
+    async def close(self) -> None:
+        await self._queue.put(None)
+
+    async def run(self) -> None:
+        done = False
+        while not done:
+            batch: list[PageRecord] = []
+            item = await self._queue.get()
+            while True:
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+                if self._queue.empty() or len(batch) >= 2000:
+                    break
+                item = self._queue.get_nowait()
+            queued = await self._store.store(batch)
+            self.unflushed -= len(batch)
+            self.commits += 1
+            self._on_commit(queued)
+
+
+class Crawl:
+    """One run of a crawl job. ``await Crawl(settings, seeds).run()``; ``request_stop()`` from a signal."""
+
+    def __init__(self, settings: Settings, seeds: Sequence[str] = (), *, explicit: frozenset[str] = frozenset(),
+                 transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.seeds = list(seeds)
+        self.explicit = explicit
+        self.transport = transport
+        self.stats = RunStats()
+        self._stop_requests = 0
+        self._wake = asyncio.Event()
+        self._visits: set[asyncio.Task[None]] = set()
+
+    # -- control -------------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """First call: stop taking work and let in-flight requests finish. Second: stop at once."""
+        self._stop_requests += 1
+        if self._stop_requests >= 2:
+            for task in self._visits:
+                task.cancel()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop_requests > 0
+
+    # -- the job ---------------------------------------------------------------------------------
+
+    async def _job_settings(self, store: Storage) -> Settings:
+        stored = await store.get_meta("job_settings")
+        if stored is None:
+            await store.set_meta("job_settings", {k: getattr(self.settings, k) for k in JOB_KEYS})
+            return self.settings
+        merged = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items()
+                  if k in JOB_KEYS and k not in self.explicit}
+        settings = replace(self.settings, **merged)
+        await store.set_meta("job_settings", {k: getattr(settings, k) for k in JOB_KEYS})
+        return settings
+
+    async def run(self) -> RunStats:
+        async with Storage(self.settings.db, keep_bodies=self.settings.bodies) as store:
+            await store.release_stale_leases()
+            settings = self.settings = await self._job_settings(store)
+            hosts = set(await store.get_meta("seed_hosts") or [])
+            hosts |= {hostname(u) for u in self.seeds}
+            new = await store.add_seeds((u, host_key(u)) for u in self.seeds)
+            if not hosts:
+                raise UsageError(f"no seed URLs given and no job to resume in {settings.db}")
+            await store.set_meta("seed_hosts", sorted(hosts))
+            self._pages_before = await store.count_pages()
+            state = await store.get_meta("state")
+            if state == "finished" and new == 0:
+                self.stats.outcome = "already_finished"
+                return self.stats
+            if settings.max_pages and self._pages_before >= settings.max_pages:
+                self.stats.outcome = "already_at_limit"
+                return self.stats
+            await store.set_meta("state", "running")
+            self.stats.queued = await store.count_pending()
+            scope = Scope(settings.scope, frozenset(hosts), frozenset(settings.allow_domains),  # type: ignore[arg-type]
+                          settings.include, settings.exclude, settings.max_depth)
+            outcome = await self._crawl(store, scope)
+            self.stats.outcome = outcome
+            if outcome in ("finished", "limit"):
+                await store.set_meta("state", outcome)
+        return self.stats
+
+    async def _crawl(self, store: Storage, scope: Scope) -> str:
+        settings = self.settings
+        async with Fetcher(settings, self.transport) as fetcher, asyncio.TaskGroup() as tg:
+            self._fetcher, self._scope = fetcher, scope
+            self._pool = HostPool(settings.per_host, settings.delay, self._wake.set)
+            self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
+                                       settings.user_agent, settings.robots_retry_after)
+            self._permits = asyncio.Semaphore(settings.concurrency)
+            self._writer = Writer(store, self._committed)
+            writer_task = tg.create_task(self._writer.run())
+            try:
+                outcome = await self._dispatch(store)
+                await self._wind_down()
+            finally:
+                await self._writer.close()
+            await writer_task
+        return outcome
+
+    def _committed(self, queued: int) -> None:
+        self.stats.queued += queued
+        self._wake.set()
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def _finished(self, frontier_empty_at: int) -> bool:
+        """The crawl is over when nothing can produce another URL to fetch:
+        the frontier came back short *after* the writer's latest commit (so every link found so far
+        was already in the database when we looked), no host has a URL queued (including retries
+        waiting out a backoff), no visit is in flight, and no record is waiting to be written.
+        "No host is ready right now" is not finished: hosts may be in their delay or backoff."""
+        return (self._pool.size == 0 and self.stats.in_flight == 0 and self._writer.unflushed == 0
+                and frontier_empty_at == self._writer.commits)
+
+    async def _dispatch(self, store: Storage) -> str:
+        settings = self.settings
+        low_water, batch = max(64, 4 * settings.concurrency), max(256, 8 * settings.concurrency)
+        frontier_empty_at = -1
+        dispatched = 0
+        while True:
+            self._wake.clear()
+            if self.stopping:
+                return "stopped"
+            if settings.max_pages and self._pages_before + dispatched >= settings.max_pages:
+                return "limit"
+            if self._pool.size < low_water and frontier_empty_at != self._writer.commits:
+                commits = self._writer.commits
+                items = await store.lease(batch)
+                for item in items:
+                    self._pool.push(host_key(item.url), item)
+                if len(items) < batch:
+                    frontier_empty_at = commits
+                continue
+            if self._finished(frontier_empty_at):
+                return "finished"
+            ready = self._pool.take_ready()
+            if isinstance(ready, tuple):
+                await self._permits.acquire()
+                host, item = ready
+                if item.attempt == 0:
+                    dispatched += 1
+                    self.stats.queued -= 1
+                self.stats.in_flight += 1
+                task = asyncio.get_running_loop().create_task(self._visit(host, item))
+                self._visits.add(task)
+                task.add_done_callback(self._visits.discard)
+                continue
+            timeout = None if ready is None else max(0.0, ready - time.monotonic())
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+
+    async def _wind_down(self) -> None:
+        """Let in-flight visits finish within the grace period; cancel what is left."""
+        if not self._visits:
+            return
+        grace = self.settings.grace_period if self._stop_requests < 2 else 0.0
+        _, pending = await asyncio.wait(set(self._visits), timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    # -- one URL ------------------------------------------------------------------------------------
+
+    async def _visit(self, host: str, item: FrontierItem) -> None:
+        try:
+            record = await self._fetch(host, item)
+            if record is not None:
+                self.stats.pages += 1
+                if record.status is not None:
+                    self.stats.statuses[record.status] += 1
+                if record.error:
+                    self.stats.errors += 1
+                    self.stats.error_codes[record.error] += 1
+                await self._writer.put(record)
+        finally:
+            self._permits.release()
+            self.stats.in_flight -= 1
+            self._wake.set()
+
+    async def _fetch(self, host: str, item: FrontierItem) -> PageRecord | None:
+        """Fetch one URL; a record to store, or None when it went back to its host's queue."""
+        settings = self.settings
+        try:
+            try:
+                if settings.robots:
+                    rules = await self._robots.check(item.url, _origin(item.url))
+                    crawl_delay = rules.crawl_delay(self._robots.agent)
+                    if crawl_delay:
+                        self._pool.set_delay(host, min(crawl_delay, settings.crawl_delay_max))
+                response = await self._fetcher.fetch(item.url, check=self._hop_check(item.depth))
+            finally:
+                self._pool.release(host)
+        except FetchError as err:
+            delay = retry_delay(err, item.attempt, settings)
+            if delay is not None and not self.stopping:
+                self.stats.retries += 1
+                self._pool.defer(host, delay)
+                self._pool.push(host, replace(item, attempt=item.attempt + 1))
+                return None
+            if isinstance(err, ServerBusy) and err.response is not None:
+                return self._record(item, err.response)
+            return PageRecord(item.id, item.url, item.depth, utc_now(), error=err.code, reason=err.message[:500])
+        return self._record(item, response)
+
+    def _hop_check(self, depth: int) -> Callable[[str], object]:
+        async def check(url: str) -> None:
+            reason = self._scope.decide(url, depth)
+            if reason is not None:
+                raise OutOfScope(url, f"redirect leaves the job's scope ({reason})")
+            if self.settings.robots:
+                await self._robots.check(url, _origin(url))
+        return check
+
+    def _record(self, item: FrontierItem, response: Response) -> PageRecord:
+        settings = self.settings
+        ctype = response.header("content-type")
+        record = PageRecord(
+            item.id, item.url, item.depth, utc_now(), final_url=response.final_url, status=response.status,
+            content_type=media_type(ctype), bytes=len(response.body), elapsed_ms=response.elapsed_ms,
+            error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
+            last_modified=response.header("last-modified"),
+            content_hash=content_hash(response.body) if response.body else None,
+            http_version=response.http_version, reason=response.reason, headers=response.headers,
+            body=response.body if settings.bodies else None)
+        if 200 <= response.status < 300 and is_html(ctype):
+            headers = {k.lower(): v for k, v in response.headers}
+            page = parse(response.final_url, headers, response.body, sort_query=settings.sort_query)
+            record.title, record.description, record.canonical = page.title, page.description, page.canonical
+            record.noindex, record.nofollow = page.noindex, page.nofollow
+            follow_all = settings.follow_nofollow
+            next_depth = item.depth + 1
+            decide = self._scope.decide
+            record.links = tuple(
+                Outlink(link.url, host_key(link.url), link.nofollow,
+                        "nofollow" if (page.nofollow or link.nofollow) and not follow_all
+                        else decide(link.url, next_depth))
+                for link in page.links)
+        return record
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
