@@ -22,10 +22,9 @@ from crawler import __version__, config
 from crawler.errors import CrawlError, InvalidURL, StorageError, UsageError
 from crawler.urls import parse_seed
 
-try:  # typer 0.2x vendors click as typer._click; older releases use click itself
-    from typer._click.exceptions import ClickException, UsageError as ClickUsageError
-except ImportError:  # pragma: no cover
-    from click.exceptions import ClickException, UsageError as ClickUsageError  # type: ignore[no-redef]
+# typer >= 0.29 vendors click as typer._click; its exceptions are what a bad command line raises.
+from typer._click.exceptions import ClickException
+from typer._click.exceptions import UsageError as ClickUsageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="An asynchronous web crawler: resumable SQLite jobs.")

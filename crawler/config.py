@@ -99,7 +99,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 return value.lower() in ("1", "true", "yes", "on")
             raise ValueError
         if isinstance(default, int):
-            if isinstance(value, bool) or isinstance(value, float):
+            if isinstance(value, bool | float):
                 raise ValueError
             return int(value)
         if isinstance(default, float):

@@ -32,7 +32,8 @@ def records(db: str, fields: Sequence[str], statuses: Sequence[int] = (), since:
     """Stream one job's pages as dicts, in fetch order, without loading them all."""
     cols = ", ".join(_COLUMN.get(f, f"p.{f}") for f in fields)
     sql = f"SELECT {cols} FROM pages p JOIN urls u ON u.id = p.url_id"
-    where, args = [], []
+    where: list[str] = []
+    args: list[Any] = []
     if statuses:
         where.append(f"p.status IN ({', '.join('?' * len(statuses))})")
         args.extend(statuses)

@@ -131,7 +131,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    seconds: float = when.timestamp() - (time.time() if now is None else now)
+    return max(0.0, seconds)
 
 
 def retry_delay(error: FetchError, attempt: int, settings: Settings,

@@ -84,7 +84,7 @@ class PageRecord:
     canonical: str | None = None
     noindex: bool = False
     nofollow: bool = False
-    bytes: int | None = None
+    size: int | None = None          # body bytes after decompression (exported as `bytes`)
     elapsed_ms: int | None = None
     error: str | None = None
     etag: str | None = None

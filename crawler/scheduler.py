@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -136,7 +136,7 @@ class Crawl:
             return self.settings
         merged = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items()
                   if k in JOB_KEYS and k not in self.explicit}
-        settings = replace(self.settings, **merged)
+        settings = replace(self.settings, **merged)  # type: ignore[arg-type]  # checked: keys of Settings
         await store.set_meta("job_settings", {k: getattr(settings, k) for k in JOB_KEYS})
         return settings
 
@@ -295,7 +295,7 @@ class Crawl:
             return PageRecord(item.id, item.url, item.depth, utc_now(), error=err.code, reason=err.message[:500])
         return self._record(item, response)
 
-    def _hop_check(self, depth: int) -> Callable[[str], object]:
+    def _hop_check(self, depth: int) -> Callable[[str], Awaitable[None]]:
         async def check(url: str) -> None:
             reason = self._scope.decide(url, depth)
             if reason is not None:
@@ -309,7 +309,7 @@ class Crawl:
         ctype = response.header("content-type")
         record = PageRecord(
             item.id, item.url, item.depth, utc_now(), final_url=response.final_url, status=response.status,
-            content_type=media_type(ctype), bytes=len(response.body), elapsed_ms=response.elapsed_ms,
+            content_type=media_type(ctype), size=len(response.body), elapsed_ms=response.elapsed_ms,
             error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
             last_modified=response.header("last-modified"),
             content_hash=content_hash(response.body) if response.body else None,

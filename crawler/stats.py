@@ -13,7 +13,9 @@ def job_stats(path: str | Path) -> dict[str, Any]:
     """A summary of one job file, as plain JSON-ready values."""
     conn = open_readonly(path)
     try:
-        one = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731 - a local shorthand
+        def one(sql: str) -> Any:
+            return conn.execute(sql).fetchone()[0]
+
         meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
         states = dict(conn.execute("SELECT state, COUNT(*) FROM urls GROUP BY state").fetchall())
         return {

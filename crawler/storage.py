@@ -122,7 +122,7 @@ def _page_rows(records: Sequence[PageRecord], keep_bodies: bool) -> Iterator[tup
     for r in records:
         body = zlib.compress(r.body, 1) if keep_bodies and r.body is not None else None
         yield (r.url_id, r.final_url, r.status, r.content_type, r.title, r.description, r.canonical,
-               int(r.noindex), int(r.nofollow), len(r.links), r.bytes, r.elapsed_ms, r.fetched_at, r.error,
+               int(r.noindex), int(r.nofollow), len(r.links), r.size, r.elapsed_ms, r.fetched_at, r.error,
                r.etag, r.last_modified, r.content_hash, r.http_version, r.reason,
                encode_headers(r.headers) if r.headers else None, body)
 
@@ -262,9 +262,10 @@ class Storage:
         if not records:
             return 0
         db = self.db
-        queued = [(o.url, o.host, r.depth + 1, PENDING, None) for r in records for o in r.links if not o.reason]
-        excluded = [(o.url, o.host, r.depth + 1, EXCLUDED, o.reason) for r in records for o in r.links if o.reason]
-        link_rows = [(r.url_id, int(o.nofollow), o.url) for r in records for o in r.links]
+        links = [(r, o) for r in records for o in r.links]
+        queued = [(o.url, o.host, r.depth + 1, PENDING, None) for r, o in links if not o.reason]
+        excluded = [(o.url, o.host, r.depth + 1, EXCLUDED, o.reason) for r, o in links if o.reason]
+        link_rows = [(r.url_id, int(o.nofollow), o.url) for r, o in links]
         try:
             await db.execute("BEGIN")
             await db.executemany(_INSERT_PAGE, _page_rows(records, self.keep_bodies))

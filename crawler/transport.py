@@ -31,5 +31,5 @@ def make_transport(kind: str, connections: int) -> httpx2.AsyncBaseTransport:
             connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300)
             return aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False)
 
-        return AiohttpTransport(client=session, limits=limits)  # type: ignore[no-any-return]
+        return AiohttpTransport(client=session, limits=limits)
     return httpx2.AsyncHTTPTransport(limits=limits, retries=0)
