@@ -18,13 +18,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from crawler import __version__, config
-from crawler.errors import CrawlError, InvalidURL, StorageError, UsageError
-from crawler.urls import parse_seed
-
 # typer >= 0.29 vendors click as typer._click; its exceptions are what a bad command line raises.
 from typer._click.exceptions import ClickException
 from typer._click.exceptions import UsageError as ClickUsageError
+
+from crawler import __version__, config
+from crawler.errors import CrawlError, InvalidURL, StorageError, UsageError
+from crawler.urls import parse_seed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="An asynchronous web crawler: resumable SQLite jobs.")

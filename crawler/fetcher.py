@@ -145,7 +145,7 @@ def retry_delay(error: FetchError, attempt: int, settings: Settings,
     if not error.retryable or attempt >= settings.retries:
         return None
     jitter = (rng or random).uniform(0.5, 1.5)
-    delay = settings.retry_backoff * (2**attempt) * jitter
+    delay: float = settings.retry_backoff * (2**attempt) * jitter
     if isinstance(error, ServerBusy) and error.retry_after is not None:
         delay = max(delay, min(error.retry_after, settings.retry_after_max))
     return delay
