@@ -94,8 +94,8 @@ def crawl(
     }
     settings, explicit = config.load_explicit(config_file, flags)
     from crawler.scope import validate_patterns
-    validate_patterns(settings.include)
-    validate_patterns(settings.exclude)
+    validate_patterns(settings.include, "--include")
+    validate_patterns(settings.exclude, "--exclude")
 
     seed_urls = [parse_seed(u) for u in urls or []]
     if seeds is not None:

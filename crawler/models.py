@@ -34,6 +34,8 @@ class FrontierItem:
     url: str
     depth: int
     attempt: int = 0
+    etag: str | None = None            # validators of the stored copy, for a conditional recrawl
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,5 +36,6 @@ def summary(stats: RunStats, job: dict[str, Any]) -> Table:
     table.add_row("job", f"{job['db']}: {job['pages']:,} pages, state {job['state']}")
     table.add_row("statuses", ", ".join(f"{k}: {v:,}" for k, v in job["statuses"].items()) or "-")
     table.add_row("errors", ", ".join(f"{k}: {v:,}" for k, v in job["errors"].items()) or "-")
+    table.add_row(f"pass {job['pass']}", ", ".join(f"{k} {v:,}" for k, v in job["this_pass"].items()))
     table.add_row("queue", f"{job['queue']['pending']:,} pending, {job['queue']['excluded']:,} excluded")
     return table

@@ -48,6 +48,7 @@ class RunStats:
     pages: int = 0
     errors: int = 0
     retries: int = 0
+    unchanged: int = 0         # answered 304 to a conditional recrawl
     in_flight: int = 0
     queued: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
@@ -150,11 +151,17 @@ class Crawl:
             if not hosts:
                 raise UsageError(f"no seed URLs given and no job to resume in {settings.db}")
             await store.set_meta("seed_hosts", sorted(hosts))
-            self._pages_before = await store.count_pages()
             state = await store.get_meta("state")
-            if state == "finished" and new == 0:
+            if settings.recrawl:
+                cutoff = None
+                if settings.older_than:
+                    cutoff = datetime.fromtimestamp(time.time() - settings.older_than, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                await store.start_pass(cutoff)
+            elif state == "finished" and new == 0:
                 self.stats.outcome = "already_finished"
                 return self.stats
+            # --max-pages counts the pages of this pass: a recrawl may fetch as many again.
+            self._pages_before = await store.count_pages(store.crawl_pass)
             if settings.max_pages and self._pages_before >= settings.max_pages:
                 self.stats.outcome = "already_at_limit"
                 return self.stats
@@ -259,7 +266,7 @@ class Crawl:
             record = await self._fetch(host, item)
             if record is not None:
                 self.stats.pages += 1
-                if record.status is not None:
+                if record.status is not None and not record.unchanged:
                     self.stats.statuses[record.status] += 1
                 if record.error:
                     self.stats.errors += 1
@@ -280,7 +287,13 @@ class Crawl:
                     crawl_delay = rules.crawl_delay(self._robots.agent)
                     if crawl_delay:
                         self._pool.set_delay(host, min(crawl_delay, settings.crawl_delay_max))
-                response = await self._fetcher.fetch(item.url, check=self._hop_check(item.depth))
+                conditional = {}
+                if item.etag:
+                    conditional["If-None-Match"] = item.etag
+                if item.last_modified:
+                    conditional["If-Modified-Since"] = item.last_modified
+                response = await self._fetcher.fetch(item.url, check=self._hop_check(item.depth),
+                                                     headers=conditional or None)
             finally:
                 self._pool.release(host)
         except FetchError as err:
@@ -306,6 +319,10 @@ class Crawl:
 
     def _record(self, item: FrontierItem, response: Response) -> PageRecord:
         settings = self.settings
+        if response.status == 304 and (item.etag or item.last_modified):
+            self.stats.unchanged += 1
+            return PageRecord(item.id, item.url, item.depth, utc_now(), status=304,
+                              elapsed_ms=response.elapsed_ms, unchanged=True)
         ctype = response.header("content-type")
         record = PageRecord(
             item.id, item.url, item.depth, utc_now(), final_url=response.final_url, status=response.status,

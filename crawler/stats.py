@@ -18,6 +18,9 @@ def job_stats(path: str | Path) -> dict[str, Any]:
 
         meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
         states = dict(conn.execute("SELECT state, COUNT(*) FROM urls GROUP BY state").fetchall())
+        crawl_pass = int(meta.get("pass", 1))
+        changes = dict(conn.execute(
+            "SELECT change, COUNT(*) FROM pages WHERE pass = ? GROUP BY change", (crawl_pass,)).fetchall())
         return {
             "db": str(path),
             "state": meta.get("state", "new"),
@@ -31,6 +34,9 @@ def job_stats(path: str | Path) -> dict[str, Any]:
             "duplicates": one("SELECT COUNT(*) FROM pages WHERE duplicate_of IS NOT NULL"),
             "links": one("SELECT COUNT(*) FROM links"),
             "queue": {"pending": states.get(0, 0) + states.get(1, 0), "excluded": states.get(3, 0)},
+            "pass": crawl_pass,
+            "this_pass": {"fetched": sum(changes.values()),
+                          **{k: changes.get(k, 0) for k in ("new", "unchanged", "changed", "gone")}},
             "first_fetch": one("SELECT MIN(fetched_at) FROM pages"),
             "last_fetch": one("SELECT MAX(fetched_at) FROM pages"),
         }
@@ -51,5 +57,6 @@ def render_text(stats: dict[str, Any]) -> str:
         f"links        {stats['links']}",
         f"queue        {stats['queue']['pending']} pending, {stats['queue']['excluded']} excluded (never fetched)",
         f"fetched      {stats['first_fetch'] or '-'} .. {stats['last_fetch'] or '-'}",
+        f"pass {stats['pass']:<7} " + ", ".join(f"{k} {v}" for k, v in stats["this_pass"].items()),
     ]
     return "\n".join(lines)

@@ -71,10 +71,20 @@ CREATE TABLE IF NOT EXISTS pages (
     duplicate_of INTEGER,
     http_version TEXT,
     reason TEXT,
+    pass INTEGER NOT NULL DEFAULT 1, -- the crawl pass that last fetched it (--recrawl starts a new one)
+    change TEXT,                     -- in that pass: new, unchanged, changed or gone
     headers BLOB,                    -- zlib-compressed "Name: value\\r\\n" lines
     body BLOB                        -- zlib-compressed raw body (after Content-Encoding), unless --no-bodies
 );
 CREATE INDEX IF NOT EXISTS pages_hash ON pages(content_hash) WHERE content_hash IS NOT NULL;
+CREATE TABLE IF NOT EXISTS history (   -- earlier versions of pages that a recrawl found changed
+    url_id INTEGER NOT NULL,
+    status INTEGER,
+    content_hash TEXT,
+    fetched_at TEXT NOT NULL,
+    pass INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_url ON history(url_id);
 CREATE TABLE IF NOT EXISTS links (
     source_id INTEGER NOT NULL,
     target_id INTEGER NOT NULL,
@@ -86,8 +96,21 @@ CREATE TABLE IF NOT EXISTS links (
 _PAGE_COLUMNS = ("url_id", "final_url", "status", "content_type", "title", "description", "canonical",
                  "noindex", "nofollow", "outlinks", "bytes", "elapsed_ms", "fetched_at", "error", "etag",
                  "last_modified", "content_hash", "http_version", "reason", "headers", "body")
-_INSERT_PAGE = (f"INSERT OR REPLACE INTO pages ({', '.join(_PAGE_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(_PAGE_COLUMNS))})")
+# A page stored again in a later pass says how it changed; the row keeps only the newest version.
+_INSERT_PAGE = (
+    f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}, pass, change) VALUES ({', '.join('?' * len(_PAGE_COLUMNS))}, ?, 'new') "
+    "ON CONFLICT(url_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _PAGE_COLUMNS[1:])
+    + ", pass = excluded.pass, change = CASE "
+    "WHEN pages.status IS excluded.status AND pages.content_hash IS excluded.content_hash THEN 'unchanged' "
+    "WHEN excluded.status IN (404, 410) THEN 'gone' ELSE 'changed' END")
+_KEEP_HISTORY = """
+INSERT INTO history (url_id, status, content_hash, fetched_at, pass)
+SELECT url_id, status, content_hash, fetched_at, pass FROM pages
+WHERE url_id = ? AND (status IS NOT ? OR content_hash IS NOT ?)
+"""
+# A 304 answer to a conditional recrawl: the stored copy stays, only its freshness changes.
+_UNCHANGED = "UPDATE pages SET fetched_at = ?, elapsed_ms = ?, pass = ?, change = 'unchanged' WHERE url_id = ?"
 # A URL first seen excluded for a reason that depends on the path to it (too deep, nofollow) is
 # queued when a later page links it within bounds; off-host verdicts never change.
 _UPSERT_URL = """
@@ -117,14 +140,14 @@ def decode_headers(blob: bytes | None) -> list[tuple[str, str]]:
     return out
 
 
-def _page_rows(records: Sequence[PageRecord], keep_bodies: bool) -> Iterator[tuple[Any, ...]]:
+def _page_rows(records: Sequence[PageRecord], keep_bodies: bool, crawl_pass: int) -> Iterator[tuple[Any, ...]]:
     """Rows for ``pages``; a generator, so compression runs in aiosqlite's thread, off the event loop."""
     for r in records:
         body = zlib.compress(r.body, 1) if keep_bodies and r.body is not None else None
         yield (r.url_id, r.final_url, r.status, r.content_type, r.title, r.description, r.canonical,
                int(r.noindex), int(r.nofollow), len(r.links), r.size, r.elapsed_ms, r.fetched_at, r.error,
                r.etag, r.last_modified, r.content_hash, r.http_version, r.reason,
-               encode_headers(r.headers) if r.headers else None, body)
+               encode_headers(r.headers) if r.headers else None, body, crawl_pass)
 
 
 class JobLock:
@@ -161,6 +184,7 @@ class Storage:
         self.keep_bodies = keep_bodies
         self._lock = JobLock(self.path)
         self._db: aiosqlite.Connection | None = None
+        self.crawl_pass = 1
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -180,6 +204,7 @@ class Storage:
             await self._check_schema()
             await self._db.executescript(SCHEMA)
             await self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            self.crawl_pass = int(await self.get_meta("pass") or 1)
         except sqlite3.DatabaseError as exc:
             await self._close_quietly()
             self._lock.release()
@@ -249,12 +274,27 @@ class Storage:
         return self.db.total_changes - before
 
     async def lease(self, limit: int) -> list[FrontierItem]:
-        """Take up to ``limit`` pending URLs, oldest first (breadth-first), and mark them leased."""
+        """Take up to ``limit`` pending URLs, oldest first (breadth-first), and mark them leased.
+        A URL stored by an earlier pass comes with its validators, for a conditional request."""
         rows = await self.db.execute_fetchall(
             "UPDATE urls SET state = 1 WHERE id IN "
-            "(SELECT id FROM urls WHERE state = 0 ORDER BY id LIMIT ?) RETURNING id, url, depth",
+            "(SELECT id FROM urls WHERE state = 0 ORDER BY id LIMIT ?) RETURNING id, url, depth, "
+            "(SELECT etag FROM pages WHERE url_id = urls.id AND status = 200), "
+            "(SELECT last_modified FROM pages WHERE url_id = urls.id AND status = 200)",
             (limit,))
-        return sorted((FrontierItem(r[0], r[1], r[2]) for r in rows), key=lambda i: i.id)
+        return sorted((FrontierItem(r[0], r[1], r[2], 0, r[3], r[4]) for r in rows), key=lambda i: i.id)
+
+    async def start_pass(self, fetched_before: str | None) -> int:
+        """Begin a recrawl: every stored page (fetched before the given ISO time, if any) is pending
+        again. Returns how many URLs were queued."""
+        self.crawl_pass = int(await self.get_meta("pass") or 1) + 1
+        await self.db.execute("BEGIN")
+        await self.set_meta("pass", self.crawl_pass)
+        cur = await self.db.execute(
+            "UPDATE urls SET state = 0 WHERE state = 2 AND id IN "
+            "(SELECT url_id FROM pages WHERE ? IS NULL OR fetched_at < ?)", (fetched_before, fetched_before))
+        await self.db.execute("COMMIT")
+        return cur.rowcount
 
     async def store(self, records: Sequence[PageRecord]) -> int:
         """Write pages, mark their URLs done, queue what they found: one transaction.
@@ -266,9 +306,16 @@ class Storage:
         queued = [(o.url, o.host, r.depth + 1, PENDING, None) for r, o in links if not o.reason]
         excluded = [(o.url, o.host, r.depth + 1, EXCLUDED, o.reason) for r, o in links if o.reason]
         link_rows = [(r.url_id, int(o.nofollow), o.url) for r, o in links]
+        unchanged = [(r.fetched_at, r.elapsed_ms, self.crawl_pass, r.url_id) for r in records if r.unchanged]
+        fetched = [r for r in records if not r.unchanged]
         try:
             await db.execute("BEGIN")
-            await db.executemany(_INSERT_PAGE, _page_rows(records, self.keep_bodies))
+            if self.crawl_pass > 1:
+                await db.executemany(_KEEP_HISTORY, [(r.url_id, r.status, r.content_hash) for r in fetched])
+                await db.executemany("DELETE FROM links WHERE source_id = ?", [(r.url_id,) for r in fetched])
+            if unchanged:
+                await db.executemany(_UNCHANGED, unchanged)
+            await db.executemany(_INSERT_PAGE, _page_rows(fetched, self.keep_bodies, self.crawl_pass))
             await db.executemany("UPDATE urls SET state = 2 WHERE id = ?", [(r.url_id,) for r in records])
             added = 0
             if queued:
@@ -277,7 +324,7 @@ class Storage:
                 await db.executemany(_UPSERT_URL, excluded)
             if link_rows:
                 await db.executemany(_INSERT_LINK, link_rows)
-            hashed = [(r.url_id,) for r in records if r.content_hash]
+            hashed = [(r.url_id,) for r in fetched if r.content_hash]
             if hashed:
                 await db.executemany(
                     "UPDATE pages SET duplicate_of = (SELECT MIN(p.url_id) FROM pages p "
@@ -290,8 +337,9 @@ class Storage:
             raise StorageError(f"cannot write to {self.path}: {exc}") from None
         return max(added, 0)
 
-    async def count_pages(self) -> int:
-        rows = list(await self.db.execute_fetchall("SELECT COUNT(*) FROM pages"))
+    async def count_pages(self, crawl_pass: int) -> int:
+        """Pages stored by the given pass."""
+        rows = list(await self.db.execute_fetchall("SELECT COUNT(*) FROM pages WHERE pass = ?", (crawl_pass,)))
         return int(rows[0][0])
 
     async def count_pending(self) -> int:

@@ -1,0 +1,147 @@
+"""Which URLs a job may fetch: one frozen, picklable ``Scope`` and its ``decide``.
+
+``decide`` runs on every discovered link, so everything it needs is worked out once when the
+scope is made: seed hosts normalized, their registrable domains looked up, regexes compiled. The
+object then holds only plain values and compiled patterns (which pickle by their source), so it
+can be sent to a parse worker process as it is.
+
+Reason codes, in the order they are checked (the first that applies is returned):
+
+    off_host      mode "host": the URL's host is not a seed host nor under an allowed domain
+    off_domain    mode "domain": not on a seed's registrable domain nor under an allowed domain
+    too_deep      the link depth is beyond ``max_depth``
+    excluded      an ``exclude`` regex matches the URL
+    not_included  ``include`` regexes are given and none matches the URL
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from crawler.errors import ConfigError
+from crawler.urls import canonicalize, hostname, registrable_domain
+
+__all__ = ["Mode", "Scope", "validate_patterns"]
+
+Mode = Literal["host", "domain", "any"]
+_MODES: dict[str, Mode] = {"host": "host", "domain": "domain", "any": "any"}
+
+
+def validate_patterns(patterns: Iterable[str], option: str = "") -> tuple[str, ...]:
+    """The patterns as a tuple, once each compiles; else ``ConfigError`` naming the bad one.
+
+    ``option`` names where they came from in the message (``bad --include regex '(': ...``).
+    """
+    return tuple(pattern.pattern for pattern in _compile(patterns, option))
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The limits of one crawl job. Make it with ``Scope.build`` from the seeds, or directly.
+
+    ``hosts`` are the seeds' hostnames (no port). ``allow_domains`` lets in any host equal to one
+    of them or ending in ``"." + one of them``, in every mode. ``include`` and ``exclude`` are
+    regex sources searched (``re.search``) in the canonical URL. ``max_depth`` -1 means no limit,
+    0 means the seeds only. Host names are compared lower-case, as punycode, without a trailing
+    dot, so ``Bücher.DE.`` given by a user matches the canonical ``xn--bcher-kva.de``.
+    """
+
+    mode: Mode
+    hosts: frozenset[str]
+    allow_domains: frozenset[str] = frozenset()
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_depth: int = -1
+    # Worked out once in __post_init__; restored by pickle with the other fields.
+    _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
+    _sites: frozenset[str] = field(init=False, repr=False, compare=False)
+    _allowed: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _include: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+    _exclude: tuple[re.Pattern[str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in _MODES:
+            raise ConfigError(f"scope must be one of {', '.join(_MODES)}; got {self.mode!r}")
+        hosts = frozenset(_normalize_host(host, "seed host") for host in self.hosts)
+        allowed = frozenset(_normalize_host(name, "--allow-domain") for name in self.allow_domains)
+        set_ = object.__setattr__  # the documented way to fill fields of a frozen dataclass
+        set_(self, "_hosts", hosts)
+        set_(self, "_sites", frozenset(registrable_domain(host) for host in hosts))
+        set_(self, "_allowed", tuple(sorted(allowed)))
+        set_(self, "_include", _compile(self.include, "--include"))
+        set_(self, "_exclude", _compile(self.exclude, "--exclude"))
+
+    @classmethod
+    def build(
+        cls,
+        seeds: Iterable[str],
+        mode: str = "host",
+        *,
+        allow_domains: Iterable[str] = (),
+        include: Iterable[str] = (),
+        exclude: Iterable[str] = (),
+        max_depth: int = -1,
+    ) -> Scope:
+        """The scope of a job crawling from these canonical seed URLs (``mode`` as in config)."""
+        checked = _MODES.get(mode)
+        if checked is None:
+            raise ConfigError(f"scope must be one of {', '.join(_MODES)}; got {mode!r}")
+        return cls(
+            mode=checked,
+            hosts=frozenset(hostname(seed) for seed in seeds),
+            allow_domains=frozenset(allow_domains),
+            include=tuple(include),
+            exclude=tuple(exclude),
+            max_depth=max_depth,
+        )
+
+    def decide(self, url: str, depth: int) -> str | None:
+        """None if the canonical ``url`` at link depth ``depth`` may be fetched, else a reason code.
+
+        The codes are listed in the module docstring. Mode "any" never gives off_host/off_domain.
+        """
+        if self.mode != "any":
+            host = hostname(url).removesuffix(".")
+            if self.mode == "host":
+                if host not in self._hosts and not self._is_allowed(host):
+                    return "off_host"
+            elif registrable_domain(host) not in self._sites and not self._is_allowed(host):
+                return "off_domain"
+        if 0 <= self.max_depth < depth:
+            return "too_deep"
+        for pattern in self._exclude:
+            if pattern.search(url):
+                return "excluded"
+        if self._include and not any(pattern.search(url) for pattern in self._include):
+            return "not_included"
+        return None
+
+    def _is_allowed(self, host: str) -> bool:
+        return any(host == name or host.endswith("." + name) for name in self._allowed)
+
+
+def _compile(patterns: Iterable[str], option: str) -> tuple[re.Pattern[str], ...]:
+    compiled = []
+    for source in patterns:
+        try:
+            compiled.append(re.compile(source))
+        except re.error as exc:
+            where = f"{option} " if option else ""
+            raise ConfigError(f"bad {where}regex {source!r}: {exc}") from None
+    return tuple(compiled)
+
+
+def _normalize_host(name: str, what: str) -> str:
+    """A host name as it appears in canonical URLs (punycode, lower-case), without trailing dot."""
+    name = name.strip().strip(".")
+    if not name or any(char in name for char in "/?#@"):
+        raise ConfigError(f"bad {what} {name!r}: not a host name")
+    if ":" in name and not name.startswith("["):
+        name = f"[{name}]"  # a bare IPv6 address, as ``hostname`` returns it
+    canonical = canonicalize(f"http://{name}/")
+    if canonical is None:
+        raise ConfigError(f"bad {what} {name!r}: not a host name")
+    return hostname(canonical).removesuffix(".")
