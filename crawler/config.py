@@ -7,6 +7,7 @@ with a one-line message that names where it came from.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -62,10 +63,16 @@ class Settings:
 
     def validated(self) -> Settings:
         """Return self after checking ranges and choices; raise ConfigError naming the key."""
+        for name in ("delay", "timeout", "retry_backoff", "retry_after_max", "crawl_delay_max",
+                     "robots_retry_after", "grace_period", "older_than"):
+            if not math.isfinite(getattr(self, name)):
+                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
         for name in ("concurrency", "per_host", "max_redirects"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("max_pages", "retries", "parse_workers", "max_bytes"):
+        if self.max_bytes < 1:
+            raise ConfigError(f"max_bytes must be at least 1, got {self.max_bytes}")
+        for name in ("max_pages", "retries", "parse_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
         for name in ("delay", "retry_backoff", "retry_after_max", "crawl_delay_max",
@@ -87,11 +94,14 @@ class Settings:
 KEYS: frozenset[str] = frozenset(f.name for f in fields(Settings))
 
 
-def _coerce(key: str, value: Any, source: str) -> Any:
-    """Convert ``value`` to the type of ``key``; strings (environment) are parsed, TOML is checked."""
+def _coerce(key: str, value: Any, source: str, *, text: bool = False) -> Any:
+    """Convert ``value`` to the type of ``key``. With ``text`` (the environment) strings are parsed;
+    otherwise (TOML, flags) values must already have the right type: ``"false"`` is no boolean."""
     default = getattr(Settings(), key)
     where = f"{key} (from {source})"
     try:
+        if isinstance(value, str) and not text and not isinstance(default, str):
+            raise ValueError
         if isinstance(default, bool):
             if isinstance(value, bool):
                 return value
@@ -148,7 +158,7 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         key = name.removeprefix("CRAWLER_").lower()
         if key not in KEYS:
             raise ConfigError(f"unknown setting {name} in the environment")
-        out[key] = _coerce(key, value, f"environment {name}")
+        out[key] = _coerce(key, value, f"environment {name}", text=True)
     return out
 
 

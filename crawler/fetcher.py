@@ -123,7 +123,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():   # "²".isdigit() is True too
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
@@ -184,7 +184,7 @@ class Fetcher:
         current = url
         started = time.perf_counter()
         for _ in range(hops + 1):
-            response = await self._fetch_one(current, max_bytes or self.settings.max_bytes, headers)
+            response = await self._fetch_one(current, self.settings.max_bytes if max_bytes is None else max_bytes, headers)
             if response.status not in REDIRECT_STATUSES:
                 final = Response(url, current, response.status, response.reason, response.http_version,
                                  response.headers, response.body,

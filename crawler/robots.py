@@ -23,7 +23,8 @@ Fetch = Callable[[str], Awaitable[Response]]
 
 def agent_token(user_agent: str) -> str:
     """The product token robots.txt groups are matched against: 'crawler/0.1 (+...)' -> 'crawler'."""
-    return user_agent.split("/", 1)[0].split()[0] if user_agent.strip() else "*"
+    words = user_agent.split("/", 1)[0].split()
+    return words[0] if words else "*"
 
 
 @dataclass(slots=True)
@@ -53,7 +54,7 @@ def rules_from_response(response: Response | None, now: float, retry_after: floa
         return RobotsRules(None, True, now + retry_after)
     if not 200 <= response.status < 300:
         return RobotsRules(None, False, never)   # 4xx, or a redirect we did not follow: no rules
-    text = response.body.decode("utf-8", errors="replace")
+    text = response.body.decode("utf-8-sig", errors="replace")   # a BOM must not hide the first group
     return RobotsRules(Protego.parse(text), False, never)
 
 

@@ -1,0 +1,163 @@
+"""crawler.politeness: per-host limits, delays and round-robin, on a fake clock."""
+
+from __future__ import annotations
+
+from conftest_fetch import FakeClock
+
+from crawler.models import FrontierItem
+from crawler.politeness import HostPool
+
+
+def item(n: int, host: str = "a") -> FrontierItem:
+    return FrontierItem(n, f"http://{host}/{n}", 0)
+
+
+def pool(per_host: int = 8, delay: float = 0.0, clock: FakeClock | None = None) -> HostPool:
+    return HostPool(per_host, delay, clock=clock or FakeClock())
+
+
+def fill(hosts: HostPool, host: str, count: int, start: int = 0) -> None:
+    for n in range(start, start + count):
+        hosts.push(host, item(n, host))
+
+
+def test_empty_pool_has_nothing_and_no_time() -> None:
+    assert pool().take_ready() is None
+
+
+def test_per_host_limit_is_respected_and_release_frees_a_slot() -> None:
+    hosts = pool(per_host=2)
+    fill(hosts, "a", 3)
+    assert hosts.take_ready() == ("a", item(0))
+    assert hosts.take_ready() == ("a", item(1))
+    assert hosts.take_ready() is None  # at the limit: no slot, and no time at which one comes free
+    hosts.release("a")
+    assert hosts.take_ready() == ("a", item(2))
+
+
+def test_a_host_at_its_limit_does_not_block_other_hosts() -> None:
+    hosts = pool(per_host=1)
+    fill(hosts, "a", 2)
+    fill(hosts, "b", 1)
+    assert hosts.take_ready() == ("a", item(0))
+    assert hosts.take_ready() == ("b", item(0, "b"))
+    assert hosts.take_ready() is None
+
+
+def test_delay_between_request_starts() -> None:
+    clock = FakeClock(100.0)
+    hosts = pool(per_host=4, delay=2.0, clock=clock)
+    fill(hosts, "a", 2)
+    assert hosts.take_ready() == ("a", item(0))
+    assert hosts.take_ready() == 102.0  # the soonest time, not an item
+    clock.advance(1.9)
+    assert hosts.take_ready() == 102.0
+    clock.advance(0.1)
+    assert hosts.take_ready() == ("a", item(1))
+
+
+def test_delay_counts_from_the_start_not_the_end_of_a_request() -> None:
+    clock = FakeClock()
+    hosts = pool(per_host=4, delay=2.0, clock=clock)
+    fill(hosts, "a", 2)
+    hosts.take_ready()
+    clock.advance(5.0)
+    hosts.release("a")  # a slow response: the delay has already passed
+    assert hosts.take_ready() == ("a", item(1))
+
+
+def test_soonest_time_is_the_earliest_over_hosts() -> None:
+    clock = FakeClock()
+    hosts = pool(clock=clock)
+    fill(hosts, "a", 1)
+    fill(hosts, "b", 1)
+    hosts.defer("a", 5.0)
+    hosts.defer("b", 3.0)
+    assert hosts.take_ready() == 3.0
+    clock.advance(3.0)
+    assert hosts.take_ready() == ("b", item(0, "b"))
+    assert hosts.take_ready() == 5.0
+
+
+def test_round_robin_across_hosts() -> None:
+    hosts = pool()
+    fill(hosts, "a", 3)
+    fill(hosts, "b", 2)
+    fill(hosts, "c", 1)
+    order = []
+    while (taken := hosts.take_ready()) is not None:
+        assert isinstance(taken, tuple)
+        order.append(taken[0])
+    assert order == ["a", "b", "c", "a", "b", "a"]
+
+
+def test_defer_pushes_next_time_and_never_pulls_it_back() -> None:
+    clock = FakeClock(10.0)
+    hosts = pool(clock=clock)
+    fill(hosts, "a", 1)
+    hosts.defer("a", 5.0)
+    hosts.defer("a", 1.0)  # a shorter backoff does not shorten the longer one
+    assert hosts.take_ready() == 15.0
+    clock.advance(5.0)
+    assert hosts.take_ready() == ("a", item(0))
+
+
+def test_defer_before_any_url_applies_when_urls_arrive() -> None:
+    clock = FakeClock()
+    hosts = pool(clock=clock)
+    hosts.defer("a", 30.0)
+    fill(hosts, "a", 1)
+    assert hosts.take_ready() == 30.0
+
+
+def test_set_delay_raises_but_never_lowers_the_configured_delay() -> None:
+    clock = FakeClock()
+    hosts = pool(delay=2.0, clock=clock)
+    hosts.set_delay("slow", 5.0)   # Crawl-delay: 5
+    hosts.set_delay("fast", 0.5)   # Crawl-delay: 0.5 is less than we promised ourselves
+    fill(hosts, "slow", 2)
+    fill(hosts, "fast", 2)
+    assert hosts.take_ready() == ("slow", item(0, "slow"))
+    assert hosts.take_ready() == ("fast", item(0, "fast"))
+    assert hosts.take_ready() == 2.0
+    clock.advance(2.0)
+    assert hosts.take_ready() == ("fast", item(1, "fast"))
+    assert hosts.take_ready() == 5.0
+
+
+def test_crawl_delay_survives_the_host_going_idle() -> None:
+    clock = FakeClock()
+    hosts = pool(delay=0.0, clock=clock)
+    hosts.set_delay("a", 4.0)
+    fill(hosts, "a", 1)
+    hosts.take_ready()
+    clock.advance(10.0)
+    hosts.release("a")  # idle: nothing queued, nothing in flight, no pending delay
+    fill(hosts, "a", 2, start=1)
+    assert hosts.take_ready() == ("a", item(1))
+    assert hosts.take_ready() == 14.0
+
+
+def test_size_bookkeeping() -> None:
+    hosts = pool(per_host=1)
+    fill(hosts, "a", 2)
+    fill(hosts, "b", 1)
+    assert hosts.size == 3
+    hosts.take_ready()
+    hosts.take_ready()
+    assert hosts.size == 1
+    assert hosts.take_ready() is None  # "a" is at its limit: waiting is not "empty"
+    assert hosts.size == 1
+    hosts.release("a")
+    hosts.take_ready()
+    assert hosts.size == 0
+
+
+def test_on_change_fires_when_a_url_arrives_or_a_slot_frees() -> None:
+    changes: list[str] = []
+    hosts = HostPool(1, 0.0, on_change=lambda: changes.append("x"), clock=FakeClock())
+    fill(hosts, "a", 2)
+    assert len(changes) == 2
+    hosts.take_ready()
+    hosts.release("a")
+    assert len(changes) == 3
