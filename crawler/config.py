@@ -54,6 +54,7 @@ class Settings:
     crawl_delay_max: float = 10.0
     robots_retry_after: float = 300.0
     bodies: bool = True
+    extract_text: bool = False
     sort_query: bool = False
     follow_nofollow: bool = False
     transport: str = "aiohttp"

@@ -6,6 +6,7 @@
     │   ├── ConfigError             an unknown key or a bad value in config, environment or flags
     │   └── JobLocked               another live process is crawling the same job file
     ├── StorageError                the job file cannot be opened or written: exit code 1
+    ├── ParseFailed                 the parse stage could not handle one page (its worker died)
     └── FetchError                  one request failed; recorded on the page, never fatal
         ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx)
         └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, OutOfScope,
@@ -46,6 +47,17 @@ class JobLocked(UsageError):
 
 class StorageError(CrawlError):
     """The job file cannot be opened, read or written (exit code 1)."""
+
+
+class ParseFailed(CrawlError):
+    """The parse stage failed on one page: recorded as ``parse_failed``, never fatal."""
+
+    code = "parse_failed"
+
+    def __init__(self, url: str, message: str = "") -> None:
+        super().__init__(f"parse_failed: {url}" + (f": {message}" if message else ""))
+        self.url = url
+        self.message = message
 
 
 class FetchError(CrawlError):

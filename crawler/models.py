@@ -24,6 +24,7 @@ class ParsedPage:
     nofollow: bool
     links: tuple[Link, ...]
     charset: str | None = None
+    simhash: int | None = None         # of the main text, when text extraction is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class PageRecord:
     etag: str | None = None
     last_modified: str | None = None
     content_hash: str | None = None
+    simhash: int | None = None
     http_version: str | None = None
     reason: str | None = None
     headers: tuple[tuple[str, str], ...] = ()

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import charset_normalizer
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from crawler.extract import main_text, simhash
 from crawler.models import Link, ParsedPage
 from crawler.urls import canonicalize
 
@@ -123,13 +124,15 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
     return body.decode(codec, "replace"), codec
 
 
-def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool = False) -> ParsedPage:
+def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool = False,
+          extract_text: bool = False) -> ParsedPage:
     """Extract title, description, canonical URL, robots directives and links from a page.
 
     ``url`` is the page's own (final) URL, ``headers`` the response headers with lower-case
     names. Links are canonical absolute http(s) URLs in document order, each once; a link is
     ``nofollow`` only if every occurrence of it carries ``rel=nofollow``. The page-level
     ``nofollow`` (meta robots or X-Robots-Tag) is reported on the page, not copied to links.
+    With ``extract_text``, the page's main text is extracted and its simhash reported.
     """
     text, charset = decode_html(body, headers.get("content-type"))
     title_node: LexborNode | None = None
@@ -139,7 +142,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     noindex, nofollow = _robots(headers.get("x-robots-tag"), scoped=True)
     hrefs: list[tuple[str, bool]] = []
 
-    for node in LexborHTMLParser(text).css(_SELECTOR):
+    tree = LexborHTMLParser(text)
+    for node in tree.css(_SELECTOR):
         attrs = node.attributes  # one dict per node is cheaper than two lookups through node.attrs
         tag = node.tag
         if tag == "a" or tag == "area":
@@ -172,14 +176,16 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     if canonical_href and len(canonical_href) <= _MAX_HREF_CHARS:
         canonical = canonicalize(canonical_href, base, sort_query=sort_query)
 
+    title = None if title_node is None else _clean_text(title_node.text())
     return ParsedPage(
-        title=None if title_node is None else _clean_text(title_node.text()),
+        title=title,
         description=description,
         canonical=canonical,
         noindex=noindex,
         nofollow=nofollow,
         links=_resolve_links(hrefs, base, sort_query),
         charset=charset,
+        simhash=simhash(main_text(tree)) if extract_text else None,
     )
 
 

@@ -20,14 +20,15 @@ from datetime import UTC, datetime
 import httpx2
 
 from crawler.config import Settings
-from crawler.errors import FetchError, OutOfScope, ServerBusy, UsageError
+from crawler.errors import FetchError, OutOfScope, ParseFailed, ServerBusy, UsageError
 from crawler.fetcher import Fetcher, retry_delay
-from crawler.models import FrontierItem, Outlink, PageRecord, Response
-from crawler.parser import is_html, media_type, parse
+from crawler.models import FrontierItem, PageRecord, Response
+from crawler.parse_stage import ParseOptions, ParseStage
+from crawler.parser import is_html, media_type
 from crawler.politeness import HostPool
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
-from crawler.storage import Storage, content_hash
+from crawler.storage import Storage
 from crawler.urls import host_key, hostname
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
@@ -177,12 +178,18 @@ class Crawl:
 
     async def _crawl(self, store: Storage, scope: Scope) -> str:
         settings = self.settings
-        async with Fetcher(settings, self.transport) as fetcher, asyncio.TaskGroup() as tg:
-            self._fetcher, self._scope = fetcher, scope
+        options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text)
+        async with (Fetcher(settings, self.transport) as fetcher,
+                    ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
+                    asyncio.TaskGroup() as tg):
+            self._fetcher, self._scope, self._stage = fetcher, scope, stage
             self._pool = HostPool(settings.per_host, settings.delay, self._wake.set)
             self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
                                        settings.user_agent, settings.robots_retry_after)
+            # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
+            # for the parse stage), so a slow parse stage slows fetching instead of growing memory.
             self._permits = asyncio.Semaphore(settings.concurrency)
+            self._slots = asyncio.Semaphore(2 * settings.concurrency)
             self._writer = Writer(store, self._committed)
             writer_task = tg.create_task(self._writer.run())
             try:
@@ -231,6 +238,7 @@ class Crawl:
                 return "finished"
             ready = self._pool.take_ready()
             if isinstance(ready, tuple):
+                await self._slots.acquire()
                 await self._permits.acquire()
                 host, item = ready
                 if item.attempt == 0:
@@ -262,8 +270,12 @@ class Crawl:
     # -- one URL ------------------------------------------------------------------------------------
 
     async def _visit(self, host: str, item: FrontierItem) -> None:
+        permit = True
         try:
-            record = await self._fetch(host, item)
+            outcome = await self._fetch(host, item)
+            self._permits.release()   # the request is over; parsing and storing are not requests
+            permit = False
+            record = await self._record(item, outcome) if isinstance(outcome, Response) else outcome
             if record is not None:
                 self.stats.pages += 1
                 if record.status is not None and not record.unchanged:
@@ -273,12 +285,15 @@ class Crawl:
                     self.stats.error_codes[record.error] += 1
                 await self._writer.put(record)
         finally:
-            self._permits.release()
+            if permit:
+                self._permits.release()
+            self._slots.release()
             self.stats.in_flight -= 1
             self._wake.set()
 
-    async def _fetch(self, host: str, item: FrontierItem) -> PageRecord | None:
-        """Fetch one URL; a record to store, or None when it went back to its host's queue."""
+    async def _fetch(self, host: str, item: FrontierItem) -> Response | PageRecord | None:
+        """Fetch one URL: its response, a failure record to store, or None when it went back to its
+        host's queue for a retry."""
         settings = self.settings
         try:
             try:
@@ -304,9 +319,9 @@ class Crawl:
                 self._pool.push(host, replace(item, attempt=item.attempt + 1))
                 return None
             if isinstance(err, ServerBusy) and err.response is not None:
-                return self._record(item, err.response)
+                return err.response
             return PageRecord(item.id, item.url, item.depth, utc_now(), error=err.code, reason=err.message[:500])
-        return self._record(item, response)
+        return response
 
     def _hop_check(self, depth: int) -> Callable[[str], Awaitable[None]]:
         async def check(url: str) -> None:
@@ -317,7 +332,8 @@ class Crawl:
                 await self._robots.check(url, _origin(url))
         return check
 
-    def _record(self, item: FrontierItem, response: Response) -> PageRecord:
+    async def _record(self, item: FrontierItem, response: Response) -> PageRecord:
+        """The record of a response, through the parse stage."""
         settings = self.settings
         if response.status == 304 and (item.etag or item.last_modified):
             self.stats.unchanged += 1
@@ -328,23 +344,21 @@ class Crawl:
             item.id, item.url, item.depth, utc_now(), final_url=response.final_url, status=response.status,
             content_type=media_type(ctype), size=len(response.body), elapsed_ms=response.elapsed_ms,
             error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
-            last_modified=response.header("last-modified"),
-            content_hash=content_hash(response.body) if response.body else None,
-            http_version=response.http_version, reason=response.reason, headers=response.headers,
-            body=response.body if settings.bodies else None)
-        if 200 <= response.status < 300 and is_html(ctype):
-            headers = {k.lower(): v for k, v in response.headers}
-            page = parse(response.final_url, headers, response.body, sort_query=settings.sort_query)
+            last_modified=response.header("last-modified"), http_version=response.http_version,
+            reason=response.reason, headers=response.headers, body=response.body if settings.bodies else None)
+        html = 200 <= response.status < 300 and is_html(ctype)
+        headers = {k.lower(): v for k, v in response.headers} if html else {}
+        try:
+            found = await self._stage.analyze(response.final_url, headers, response.body, item.depth, html)
+        except ParseFailed as err:
+            record.error, record.reason = err.code, err.message[:500]
+            return record
+        record.content_hash = found.content_hash
+        if found.page is not None:
+            page = found.page
             record.title, record.description, record.canonical = page.title, page.description, page.canonical
-            record.noindex, record.nofollow = page.noindex, page.nofollow
-            follow_all = settings.follow_nofollow
-            next_depth = item.depth + 1
-            decide = self._scope.decide
-            record.links = tuple(
-                Outlink(link.url, host_key(link.url), link.nofollow,
-                        "nofollow" if (page.nofollow or link.nofollow) and not follow_all
-                        else decide(link.url, next_depth))
-                for link in page.links)
+            record.noindex, record.nofollow, record.simhash = page.noindex, page.nofollow, page.simhash
+            record.links = found.outlinks
         return record
 
 

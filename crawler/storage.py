@@ -23,6 +23,7 @@ from typing import Any
 import aiosqlite
 
 from crawler.errors import JobLocked, StorageError
+from crawler.extract import NEAR_BITS, bands, hamming, to_signed
 from crawler.models import FrontierItem, PageRecord
 
 SCHEMA_VERSION = 1
@@ -68,7 +69,9 @@ CREATE TABLE IF NOT EXISTS pages (
     etag TEXT,
     last_modified TEXT,
     content_hash TEXT,
-    duplicate_of INTEGER,
+    duplicate_of INTEGER,            -- the first page with the same content hash
+    simhash INTEGER,                 -- of the main text, with extract_text on
+    near_duplicate_of INTEGER,       -- the first page whose simhash is at most 3 bits away
     http_version TEXT,
     reason TEXT,
     pass INTEGER NOT NULL DEFAULT 1, -- the crawl pass that last fetched it (--recrawl starts a new one)
@@ -85,6 +88,12 @@ CREATE TABLE IF NOT EXISTS history (   -- earlier versions of pages that a recra
     pass INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_url ON history(url_id);
+CREATE TABLE IF NOT EXISTS simhash_bands (  -- near-duplicates share at least one 16-bit band
+    band INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    url_id INTEGER NOT NULL,
+    PRIMARY KEY (band, value, url_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS links (
     source_id INTEGER NOT NULL,
     target_id INTEGER NOT NULL,
@@ -95,7 +104,7 @@ CREATE TABLE IF NOT EXISTS links (
 
 _PAGE_COLUMNS = ("url_id", "final_url", "status", "content_type", "title", "description", "canonical",
                  "noindex", "nofollow", "outlinks", "bytes", "elapsed_ms", "fetched_at", "error", "etag",
-                 "last_modified", "content_hash", "http_version", "reason", "headers", "body")
+                 "last_modified", "content_hash", "simhash", "http_version", "reason", "headers", "body")
 # A page stored again in a later pass says how it changed; the row keeps only the newest version.
 _INSERT_PAGE = (
     f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}, pass, change) VALUES ({', '.join('?' * len(_PAGE_COLUMNS))}, ?, 'new') "
@@ -108,6 +117,17 @@ _KEEP_HISTORY = """
 INSERT INTO history (url_id, status, content_hash, fetched_at, pass)
 SELECT url_id, status, content_hash, fetched_at, pass FROM pages
 WHERE url_id = ? AND (status IS NOT ? OR content_hash IS NOT ?)
+"""
+# The first earlier page sharing a band with this one and at most NEAR_BITS bits away. The index
+# (band, value, url_id) is walked in url_id order, so the search stops at the first match.
+_NEAR_DUPLICATE = f"""
+UPDATE pages SET near_duplicate_of = (
+    SELECT o.url_id FROM simhash_bands b
+    JOIN simhash_bands o ON o.band = b.band AND o.value = b.value AND o.url_id < b.url_id
+    JOIN pages op ON op.url_id = o.url_id
+    WHERE b.url_id = pages.url_id AND hamming(op.simhash, pages.simhash) <= {NEAR_BITS}
+    ORDER BY o.url_id LIMIT 1)
+WHERE url_id = ?
 """
 # A 304 answer to a conditional recrawl: the stored copy stays, only its freshness changes.
 _UNCHANGED = "UPDATE pages SET fetched_at = ?, elapsed_ms = ?, pass = ?, change = 'unchanged' WHERE url_id = ?"
@@ -146,8 +166,13 @@ def _page_rows(records: Sequence[PageRecord], keep_bodies: bool, crawl_pass: int
         body = zlib.compress(r.body, 1) if keep_bodies and r.body is not None else None
         yield (r.url_id, r.final_url, r.status, r.content_type, r.title, r.description, r.canonical,
                int(r.noindex), int(r.nofollow), len(r.links), r.size, r.elapsed_ms, r.fetched_at, r.error,
-               r.etag, r.last_modified, r.content_hash, r.http_version, r.reason,
+               r.etag, r.last_modified, r.content_hash, None if r.simhash is None else to_signed(r.simhash),
+               r.http_version, r.reason,
                encode_headers(r.headers) if r.headers else None, body, crawl_pass)
+
+
+def _sql_hamming(a: int | None, b: int | None) -> int:
+    return 64 if a is None or b is None else hamming(a & (2**64 - 1), b & (2**64 - 1))
 
 
 class JobLock:
@@ -201,6 +226,7 @@ class Storage:
             self._db = await aiosqlite.connect(self.path, isolation_level=None)
             for pragma in PRAGMAS:
                 await self._db.execute(pragma)
+            await self._db.create_function("hamming", 2, _sql_hamming, deterministic=True)
             await self._check_schema()
             await self._db.executescript(SCHEMA)
             await self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -330,6 +356,11 @@ class Storage:
                     "UPDATE pages SET duplicate_of = (SELECT MIN(p.url_id) FROM pages p "
                     "WHERE p.content_hash = pages.content_hash AND p.url_id < pages.url_id) WHERE url_id = ?",
                     hashed)
+            simhashed = [r for r in fetched if r.simhash is not None]
+            if simhashed:
+                await db.executemany("INSERT OR IGNORE INTO simhash_bands VALUES (?, ?, ?)",
+                                     [(i, v, r.url_id) for r in simhashed for i, v in enumerate(bands(r.simhash or 0))])
+                await db.executemany(_NEAR_DUPLICATE, [(r.url_id,) for r in simhashed])
             await db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:

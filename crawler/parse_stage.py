@@ -1,0 +1,130 @@
+"""Where the parse stage runs: on the event loop, in a thread pool, or in a process pool.
+
+``analyze`` is the unit of work: a pure function of plain picklable values (the response, the
+job's scope and options) that parses the page, judges every link against the scope and hashes the
+body. ``ParseStage`` runs it in the chosen place:
+
+- ``async``: inline on the event loop. No copying, no hand-off; the loop stalls while it parses.
+- ``thread``: a ThreadPoolExecutor. Helps only where the work releases the GIL; pure-Python work
+  (canonicalizing links, simhash) does not, so threads mostly take turns.
+- ``process``: a ProcessPoolExecutor (forkserver). Every core works, at the price of pickling
+  each body to a worker and the result back.
+
+A worker process that dies (a crash in C code, an out-of-memory kill) breaks the whole pool. The
+stage replaces the pool and tries the page once more; a page that breaks the new pool too is
+``ParseFailed`` (stored with error ``parse_failed``) and the crawl goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import partial
+from types import TracebackType
+
+from crawler.errors import ParseFailed
+from crawler.models import Outlink, ParsedPage
+from crawler.parser import parse
+from crawler.scope import Scope
+from crawler.storage import content_hash
+from crawler.urls import host_key
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOptions:
+    """The job-wide inputs of ``analyze``; sent along with each page (a few hundred bytes)."""
+
+    scope: Scope
+    sort_query: bool = False
+    follow_nofollow: bool = False
+    extract_text: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What the parse stage makes of one response."""
+
+    page: ParsedPage | None           # None when the body was not parsed (not 2xx HTML)
+    outlinks: tuple[Outlink, ...]
+    content_hash: str | None
+
+
+def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
+            options: ParseOptions) -> Analysis:
+    """Parse one response and judge its links. Pure: safe in any thread or process."""
+    digest = content_hash(body) if body else None
+    if not html:
+        return Analysis(None, (), digest)
+    page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text)
+    decide = options.scope.decide
+    next_depth = depth + 1
+    skip_all = page.nofollow and not options.follow_nofollow
+    outlinks = tuple(
+        Outlink(link.url, host_key(link.url), link.nofollow,
+                "nofollow" if skip_all or (link.nofollow and not options.follow_nofollow)
+                else decide(link.url, next_depth))
+        for link in page.links)
+    return Analysis(page, outlinks, digest)
+
+
+AnalyzeFn = Callable[[str, Mapping[str, str], bytes, int, bool, ParseOptions], Analysis]
+
+
+class ParseStage:
+    """Runs ``analyze`` in the configured place. Use as ``async with ParseStage(...) as stage``."""
+
+    def __init__(self, mode: str, workers: int, options: ParseOptions, fn: AnalyzeFn = analyze) -> None:
+        self.mode = mode
+        self.workers = workers or os.cpu_count() or 1
+        self.options = options
+        self._fn = fn
+        self._executor: Executor | None = None
+        self.pools_replaced = 0
+
+    def _new_executor(self) -> Executor | None:
+        if self.mode == "thread":
+            return ThreadPoolExecutor(self.workers, thread_name_prefix="parse")
+        if self.mode == "process":
+            # forkserver: workers start from a clean process, not a fork of one with threads
+            # (aiosqlite's) and an event loop, which fork would copy in whatever state they are.
+            return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("forkserver"))
+        return None
+
+    async def __aenter__(self) -> ParseStage:
+        self._executor = self._new_executor()
+        return self
+
+    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def analyze(self, url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool) -> Analysis:
+        """Analyze one response where the stage runs; raise ParseFailed if that cannot be done."""
+        call = partial(self._fn, url, headers, body, depth, html, self.options)
+        if self._executor is None:
+            try:
+                return call()
+            except Exception as exc:  # a parser bug on one page must not stop the crawl
+                raise ParseFailed(url, f"{type(exc).__name__}: {exc}") from exc
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            executor = self._executor
+            try:
+                return await loop.run_in_executor(executor, call)
+            except BrokenProcessPool:
+                if attempt == 2:
+                    raise ParseFailed(url, "the parse worker died twice on this page") from None
+                if executor is not None and executor is self._executor:   # the first to notice replaces it
+                    executor.shutdown(wait=False, cancel_futures=True)
+                    self._executor = self._new_executor()
+                    self.pools_replaced += 1
+            except Exception as exc:
+                raise ParseFailed(url, f"{type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
