@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import signal
 import sys
@@ -99,26 +100,36 @@ def crawl(
 
     seed_urls = [parse_seed(u) for u in urls or []]
     if seeds is not None:
-        seed_urls += load_seeds_file(seeds, err)
+        seed_urls += load_seeds_file(seeds)
+    if not seed_urls and not Path(settings.db).exists():
+        raise UsageError(f"no seed URLs given and no job to resume at {settings.db}")
 
     from crawler.scheduler import Crawl
     job = Crawl(settings, seed_urls, explicit=explicit)
     stats = asyncio.run(_run(job, err))
     if stats.outcome == "already_finished":
-        out.print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
+        print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
         raise typer.Exit(EXIT_OK)
     if stats.outcome == "already_at_limit":
-        out.print(f"job {job.settings.db} has reached --max-pages {job.settings.max_pages}; raise it to go on")
+        print(f"job {job.settings.db} has reached --max-pages {job.settings.max_pages}; raise it to go on")
         raise typer.Exit(EXIT_OK)
-    from crawler.progress import summary
+    from crawler.progress import summary, summary_lines
     from crawler.stats import job_stats
-    out.print(summary(stats, job_stats(job.settings.db)))
+    if out.is_terminal:
+        out.print(summary(stats, job_stats(job.settings.db)))
+    else:
+        print("\n".join(summary_lines(stats, job_stats(job.settings.db))))
     if stats.outcome == "stopped":
-        err.print(f"stopped; run the same command again to resume {job.settings.db}", highlight=False)
+        _say(f"stopped; run the same command again to resume {job.settings.db}")
         raise typer.Exit(EXIT_STOPPED)
 
 
-def load_seeds_file(path: str, err: Console) -> list[str]:
+def _say(message: str) -> None:
+    """One plain line on stderr: no markup, no wrapping, whatever the message holds."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_seeds_file(path: str) -> list[str]:
     try:
         if path == "-":
             lines = sys.stdin.read().splitlines()
@@ -126,7 +137,7 @@ def load_seeds_file(path: str, err: Console) -> list[str]:
             lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise UsageError(f"cannot read seeds file {path}: {exc.strerror}") from None
-    found = read_seed_lines(lines, "stdin" if path == "-" else path, lambda m: err.print(m, highlight=False))
+    found = read_seed_lines(lines, "stdin" if path == "-" else path, _say)
     if not found:
         raise UsageError(f"no valid URL in seeds file {path}")
     return found
@@ -180,15 +191,22 @@ def export(
         raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(exporter.FORMATS)}")
     chosen = exporter.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None)
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
+    since_utc = exporter.parse_since(since) if since else None
     if out == "-":
-        exporter.write(sys.stdout, fmt, dbs, chosen, status or (), since)
+        try:
+            exporter.write(sys.stdout, fmt, dbs, chosen, status or (), since_utc)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # The reader went away (``| head``): that is not an error. Point stdout at /dev/null
+            # so that the interpreter's own flush at exit does not fail again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     try:
         with open(out, "w", encoding="utf-8", newline="") as handle:
-            n = exporter.write(handle, fmt, dbs, chosen, status or (), since)
+            n = exporter.write(handle, fmt, dbs, chosen, status or (), since_utc)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror}") from None
-    Console(stderr=True).print(f"{n:,} records written to {out}", highlight=False)
+    _say(f"{n:,} records written to {out}")
 
 
 def _existing(db: str) -> str:

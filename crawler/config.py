@@ -62,33 +62,37 @@ class Settings:
     recrawl: bool = False
     older_than: float = 0.0
 
-    def validated(self) -> Settings:
-        """Return self after checking ranges and choices; raise ConfigError naming the key."""
+    def problem(self) -> tuple[str, str] | None:
+        """The first bad value as (key, message), or None when every value is in range."""
         for name in ("delay", "timeout", "retry_backoff", "retry_after_max", "crawl_delay_max",
                      "robots_retry_after", "grace_period", "older_than"):
-            if not math.isfinite(getattr(self, name)):
-                raise ConfigError(f"{name} must be a finite number, got {getattr(self, name)}")
-        for name in ("concurrency", "per_host", "max_redirects"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                return name, f"{name} must be a finite number, got {value}"
+            if value < 0 and name != "timeout":
+                return name, f"{name} must not be negative, got {value}"
+        for name in ("concurrency", "per_host", "max_redirects", "max_bytes"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.max_bytes < 1:
-            raise ConfigError(f"max_bytes must be at least 1, got {self.max_bytes}")
+                return name, f"{name} must be at least 1, got {getattr(self, name)}"
         for name in ("max_pages", "retries", "parse_workers"):
             if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
-        for name in ("delay", "retry_backoff", "retry_after_max", "crawl_delay_max",
-                     "robots_retry_after", "grace_period", "older_than"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)}")
+                return name, f"{name} must not be negative, got {getattr(self, name)}"
         if self.timeout <= 0:
-            raise ConfigError(f"timeout must be positive, got {self.timeout}")
+            return "timeout", f"timeout must be positive, got {self.timeout}"
         if self.max_depth < -1:
-            raise ConfigError(f"max_depth must be -1 (no limit) or more, got {self.max_depth}")
+            return "max_depth", f"max_depth must be -1 (no limit) or more, got {self.max_depth}"
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+                return name, f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}"
         if not self.user_agent.strip():
-            raise ConfigError("user_agent must not be empty")
+            return "user_agent", "user_agent must not be empty"
+        return None
+
+    def validated(self) -> Settings:
+        """Return self after checking ranges and choices; raise ConfigError naming the key."""
+        found = self.problem()
+        if found is not None:
+            raise ConfigError(found[1])
         return self
 
 
@@ -127,8 +131,8 @@ def _coerce(key: str, value: Any, source: str, *, text: bool = False) -> Any:
             return value
         raise ValueError
     except ValueError:
-        kind = type(default).__name__ if not isinstance(default, tuple) else "list of strings"
-        raise ConfigError(f"bad value for {where}: {value!r} is not a {kind}") from None
+        kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", tuple: "a list of strings"}
+        raise ConfigError(f"bad value for {where}: {value!r} is not {kind[type(default)]}") from None
 
 
 def from_file(path: str | Path) -> dict[str, Any]:
@@ -173,12 +177,23 @@ def load_explicit(config_file: str | Path | None = None, flags: Mapping[str, Any
                   environ: Mapping[str, str] | None = None) -> tuple[Settings, frozenset[str]]:
     """As ``load``, and the keys that the file, environment or flags set (not left at defaults)."""
     merged: dict[str, Any] = {}
+    source: dict[str, str] = {}
     if config_file is not None:
-        merged.update(from_file(config_file))
-    merged.update(from_env(os.environ if environ is None else environ))
+        from_toml = from_file(config_file)
+        merged.update(from_toml)
+        source.update(dict.fromkeys(from_toml, f"config file {config_file}"))
+    for name, value in from_env(os.environ if environ is None else environ).items():
+        merged[name] = value
+        source[name] = f"environment CRAWLER_{name.upper()}"
     for key, value in (flags or {}).items():
         if key not in KEYS:
             raise ConfigError(f"unknown setting {key!r}")
         if value is not None:
             merged[key] = _coerce(key, value, "command line")
-    return replace(Settings(), **merged).validated(), frozenset(merged)
+            source[key] = "command line"
+    settings = replace(Settings(), **merged)
+    found = settings.problem()
+    if found is not None:
+        key, message = found
+        raise ConfigError(f"{message} (from {source.get(key, 'defaults')})")
+    return settings, frozenset(merged)

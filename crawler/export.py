@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from crawler.errors import UsageError
@@ -16,6 +17,18 @@ EXTRA_FIELDS = ("canonical", "noindex", "nofollow", "content_hash", "duplicate_o
 FORMATS = ("jsonl", "csv")
 
 _COLUMN = {"url": "u.url", "depth": "u.depth", "duplicate_of": "(SELECT url FROM urls d WHERE d.id = p.duplicate_of)"}
+
+
+def parse_since(text: str) -> str:
+    """An ISO 8601 time (a date, or a date and time with or without offset; no offset is UTC) as
+    the UTC form stored in ``fetched_at``, so that string comparison is time comparison."""
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"bad --since time {text!r}: use ISO 8601, e.g. 2026-11-28 or 2026-11-28T09:00:00+01:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def check_fields(fields: Sequence[str] | None) -> tuple[str, ...]:

@@ -26,6 +26,13 @@ async def live(stats: RunStats, console: Console, period: float = 0.25) -> None:
             view.update(Text(line(stats)), refresh=True)
 
 
+def summary_lines(stats: RunStats, job: dict[str, Any]) -> list[str]:
+    """The summary as plain lines, for output that is not a terminal."""
+    table = summary(stats, job)
+    rows = zip(*(column.cells for column in table.columns), strict=True)
+    return [f"crawl {stats.outcome}"] + [f"{name:<9} {value}" for name, value in rows]
+
+
 def summary(stats: RunStats, job: dict[str, Any]) -> Table:
     """The table printed when a run ends: this run first, then the job as stored."""
     table = Table(title=f"crawl {stats.outcome}", show_header=False, box=None)

@@ -102,7 +102,10 @@ class RobotsCache:
 
     async def check(self, url: str, origin: str) -> RobotsRules:
         """Raise RobotsDisallowed / RobotsUnavailable unless ``url`` may be fetched; return the rules."""
-        rules = await self.rules(origin)
+        return self.check_rules(url, await self.rules(origin))
+
+    def check_rules(self, url: str, rules: RobotsRules) -> RobotsRules:
+        """As ``check``, with the origin's rules already in hand."""
         if rules.unavailable:
             raise RobotsUnavailable(url, "robots.txt answered 5xx or could not be fetched")
         if not rules.allows(url, self.agent):

@@ -172,8 +172,7 @@ class Crawl:
                           settings.include, settings.exclude, settings.max_depth)
             outcome = await self._crawl(store, scope)
             self.stats.outcome = outcome
-            if outcome in ("finished", "limit"):
-                await store.set_meta("state", outcome)
+            await store.set_meta("state", outcome)
         return self.stats
 
     async def _crawl(self, store: Storage, scope: Scope) -> str:
@@ -183,7 +182,7 @@ class Crawl:
                     ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
                     asyncio.TaskGroup() as tg):
             self._fetcher, self._scope, self._stage = fetcher, scope, stage
-            self._pool = HostPool(settings.per_host, settings.delay, self._wake.set)
+            self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, probe_first=settings.robots)
             self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
                                        settings.user_agent, settings.robots_retry_after)
             # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
@@ -298,10 +297,10 @@ class Crawl:
         try:
             try:
                 if settings.robots:
-                    rules = await self._robots.check(item.url, _origin(item.url))
+                    rules = await self._robots.rules(_origin(item.url))
                     crawl_delay = rules.crawl_delay(self._robots.agent)
-                    if crawl_delay:
-                        self._pool.set_delay(host, min(crawl_delay, settings.crawl_delay_max))
+                    self._pool.learn(host, min(crawl_delay, settings.crawl_delay_max) if crawl_delay else None)
+                    self._robots.check_rules(item.url, rules)
                 conditional = {}
                 if item.etag:
                     conditional["If-None-Match"] = item.etag

@@ -1,0 +1,125 @@
+"""Fixtures for the end-to-end and CLI tests: a live loopback site and the CLI in a subprocess.
+
+Crawls always run as ``python -m crawler`` in a subprocess. Reading a job back (``export``,
+``stats``) goes through the same ``crawler.cli.main`` in this process unless a test asks for a
+subprocess: it is the same command line, without a fresh interpreter's half second of imports,
+and test_e2e checks once that both give the same bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from site_server import Site
+
+# Long enough for any crawl these tests run; a hang fails the test instead of the whole suite.
+CLI_TIMEOUT = 60.0
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a crawler subprocess: ours without any CRAWLER_* setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRAWLER_")}
+    env.pop("COLUMNS", None)
+    env.update(extra or {})
+    return env
+
+
+def cli_command(*args: object) -> list[str]:
+    return [sys.executable, "-m", "crawler", *map(str, args)]
+
+
+class CLI:
+    """Runs ``python -m crawler ...`` in ``cwd`` (a temporary folder, so data/crawl.db lands there)."""
+
+    def __init__(self, cwd: Path) -> None:
+        self.cwd = cwd
+
+    def __call__(self, *args: object, stdin: str | None = None, env: Mapping[str, str] | None = None,
+                 timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cli_command(*args), input=stdin, capture_output=True, text=True,
+                              encoding="utf-8", cwd=self.cwd, env=cli_env(env), timeout=timeout,
+                              check=False)
+
+    def popen(self, *args: object, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, encoding="utf-8", cwd=self.cwd, env=cli_env(env))
+
+    def in_process(self, *args: object) -> subprocess.CompletedProcess[str]:
+        """``crawler.cli.main(args)`` here, in ``cwd``, with its output captured: for commands that
+        only read a job, where a subprocess would add nothing but start-up time."""
+        from crawler.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        argv = [str(a) for a in args]
+        with contextlib.chdir(self.cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # what click does on a closed pipe, for instance
+                code = exc.code if isinstance(exc.code, int) else 1
+        return subprocess.CompletedProcess(["crawler", *argv], code, out.getvalue(), err.getvalue())
+
+    def export(self, db: Path, *args: object, fresh: bool = False) -> list[dict[str, Any]]:
+        """``export --format jsonl --out -`` parsed, one dict per line (``fresh``: in a subprocess)."""
+        command = ("export", "--db", db, "--format", "jsonl", "--out", "-", *args)
+        done = self(*command) if fresh else self.in_process(*command)
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+    def stats(self, db: Path, *, fresh: bool = False) -> dict[str, Any]:
+        command = ("stats", "--db", db, "--json")
+        done = self(*command) if fresh else self.in_process(*command)
+        assert done.returncode == 0, done.stderr
+        result: dict[str, Any] = json.loads(done.stdout)
+        return result
+
+    def fails(self, code: int | tuple[int, ...], *args: object, stdin: str | None = None,
+              env: Mapping[str, str] | None = None) -> str:
+        """Run a command that must exit with ``code`` (or one of several) and say why in exactly one
+        stderr line, no traceback; return that line."""
+        done = self(*args, stdin=stdin, env=env)
+        codes = code if isinstance(code, tuple) else (code,)
+        assert done.returncode in codes, f"exit {done.returncode}, expected {code}:\n{done.stderr}"
+        assert "Traceback" not in done.stderr, done.stderr
+        lines = done.stderr.splitlines()
+        assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{done.stderr}"
+        return lines[0]
+
+    def export_by_url(self, db: Path, *args: object) -> dict[str, dict[str, Any]]:
+        """The exported records keyed by URL; a URL exported twice fails the test."""
+        found: dict[str, dict[str, Any]] = {}
+        for rec in self.export(db, *args):
+            assert rec["url"] not in found, f"{rec['url']} exported twice"
+            found[rec["url"]] = rec
+        return found
+
+
+@pytest.fixture(scope="session")
+def make_cli() -> type[CLI]:
+    """For fixtures wider than one test: ``make_cli(tmp_path_factory.mktemp("x"))``."""
+    return CLI
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> CLI:
+    return CLI(tmp_path)
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    """A started, empty site; a test fills ``site.routes`` before it crawls."""
+    with Site() as running:
+        yield running
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "job.db"
