@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import httpx2
 
 from crawler.config import Settings
-from crawler.errors import FetchError, OutOfScope, ParseFailed, ServerBusy, UsageError
+from crawler.errors import CrawlError, FetchError, OutOfScope, ParseFailed, ServerBusy, UsageError
 from crawler.fetcher import Fetcher, retry_delay
 from crawler.models import FrontierItem, PageRecord, Response
 from crawler.parse_stage import ParseOptions, ParseStage
@@ -66,38 +66,53 @@ class RunStats:
 
 
 class Writer:
-    """The one task that writes to the database, in batches of whatever accumulated meanwhile."""
+    """The one task that writes to the database, in batches of whatever accumulated meanwhile.
+
+    ``write`` returns once the record is committed, so a visit holds its slot until its page is
+    safe on disk: what a kill -9 can lose is bounded by the number of slots."""
 
     def __init__(self, store: Storage, on_commit: Callable[[int], None], maxsize: int = 512) -> None:
         self._store = store
-        self._queue: asyncio.Queue[PageRecord | None] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[tuple[PageRecord, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
         self.commits = 0
 
-    async def put(self, record: PageRecord) -> None:
+    async def write(self, record: PageRecord) -> None:
+        """Hand ``record`` to the writer and wait until it is committed."""
+        done = asyncio.get_running_loop().create_future()
         self.unflushed += 1
-        await self._queue.put(record)
+        await self._queue.put((record, done))
+        await done
 
     async def close(self) -> None:
         await self._queue.put(None)
 
     async def run(self) -> None:
-        done = False
-        while not done:
-            batch: list[PageRecord] = []
+        closing = False
+        while not closing:
+            batch: list[tuple[PageRecord, asyncio.Future[None]]] = []
             item = await self._queue.get()
             while True:
                 if item is None:
-                    done = True
+                    closing = True
                     break
                 batch.append(item)
                 if self._queue.empty() or len(batch) >= 2000:
                     break
                 item = self._queue.get_nowait()
-            queued = await self._store.store(batch)
+            try:
+                queued = await self._store.store([record for record, _ in batch])
+            except BaseException as exc:
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                raise
             self.unflushed -= len(batch)
             self.commits += 1
+            for _, waiter in batch:
+                if not waiter.done():
+                    waiter.set_result(None)
             self._on_commit(queued)
 
 
@@ -195,7 +210,8 @@ class Crawl:
                 outcome = await self._dispatch(store)
                 await self._wind_down()
             finally:
-                await self._writer.close()
+                if not writer_task.done():
+                    await self._writer.close()
             await writer_task
         return outcome
 
@@ -282,7 +298,9 @@ class Crawl:
                 if record.error:
                     self.stats.errors += 1
                     self.stats.error_codes[record.error] += 1
-                await self._writer.put(record)
+                await self._writer.write(record)
+        except CrawlError:
+            pass  # the writer failed: its own task reports that, through the TaskGroup
         finally:
             if permit:
                 self._permits.release()
