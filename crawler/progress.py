@@ -38,8 +38,9 @@ def summary(stats: RunStats, job: dict[str, Any]) -> Table:
     table = Table(title=f"crawl {stats.outcome}", show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
+    not_modified = f", {stats.unchanged:,} not modified (304)" if stats.unchanged else ""
     table.add_row("this run", f"{stats.pages:,} pages in {stats.elapsed:.1f}s ({stats.rate:,.0f}/s), "
-                  f"{stats.errors:,} errors, {stats.retries:,} retries")
+                  f"{stats.errors:,} errors, {stats.retries:,} retries{not_modified}")
     table.add_row("job", f"{job['db']}: {job['pages']:,} pages, state {job['state']}")
     table.add_row("statuses", ", ".join(f"{k}: {v:,}" for k, v in job["statuses"].items()) or "-")
     table.add_row("errors", ", ".join(f"{k}: {v:,}" for k, v in job["errors"].items()) or "-")
