@@ -1,4 +1,4 @@
-"""The command line: a thin layer over the library. ``crawler crawl | stats | export``.
+"""The command line: a thin layer over the library. ``crawler crawl | stats | export | bench``.
 
 Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1;
 Ctrl-C or SIGTERM is exit 130 and the same command resumes.
@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,7 +107,8 @@ def crawl(
 
     from crawler.scheduler import Crawl
     job = Crawl(settings, seed_urls, explicit=explicit)
-    stats = asyncio.run(_run(job, err))
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+        stats = runner.run(_run(job, err))
     if stats.outcome == "already_finished":
         print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
         raise typer.Exit(EXIT_OK)
@@ -127,6 +129,19 @@ def crawl(
 def _say(message: str) -> None:
     """One plain line on stderr: no markup, no wrapping, whatever the message holds."""
     print(message, file=sys.stderr, flush=True)
+
+
+def event_loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when asked for, or when ``auto`` and it is installed (``crawler[fast]``)."""
+    if kind == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if kind == "uvloop":
+            raise UsageError("event_loop = uvloop needs uvloop: pip install 'crawler[fast]'") from None
+        return None
+    return uvloop.new_event_loop
 
 
 def load_seeds_file(path: str) -> list[str]:
@@ -213,6 +228,20 @@ def _existing(db: str) -> str:
     if not Path(db).is_file():
         raise UsageError(f"no job file at {db}")
     return db
+
+
+@app.command()
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller sites, one run each (about a minute).")] = False,
+    out: Annotated[str | None, typer.Option(help="Write the results as JSON to this file.")] = None,
+    plot: Annotated[str | None, typer.Option(help="Draw a PNG chart to this file (needs matplotlib).")] = None,
+) -> None:
+    """Measure the async, thread and process parse modes on an I/O-bound and a CPU-bound workload."""
+    from crawler import bench as benchmark
+    if plot is not None and not benchmark.can_plot():
+        _say("crawler: --plot needs matplotlib: pip install 'crawler[plot]'")
+        raise typer.Exit(EXIT_USAGE)
+    benchmark.run(quick, out, plot, Console(), Console(stderr=True))
 
 
 @app.command()

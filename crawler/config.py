@@ -24,6 +24,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "scope": ("host", "domain", "any"),
     "parse_mode": ("async", "thread", "process"),
     "transport": ("aiohttp", "httpcore"),
+    "event_loop": ("auto", "asyncio", "uvloop"),
 }
 
 
@@ -58,6 +59,7 @@ class Settings:
     sort_query: bool = False
     follow_nofollow: bool = False
     transport: str = "aiohttp"
+    event_loop: str = "auto"
     grace_period: float = 10.0
     recrawl: bool = False
     older_than: float = 0.0
