@@ -11,8 +11,9 @@ body. ``ParseStage`` runs it in the chosen place:
   each body to a worker and the result back.
 
 A worker process that dies (a crash in C code, an out-of-memory kill) breaks the whole pool. The
-stage replaces the pool and tries the page once more; a page that breaks the new pool too is
-``ParseFailed`` (stored with error ``parse_failed``) and the crawl goes on.
+stage replaces the pool and tries each page that was in it once more, one at a time; a page that
+breaks the new pool too is ``ParseFailed`` (stored with error ``parse_failed``), the pool is
+replaced again, and the crawl goes on.
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ class ParseStage:
         self.options = options
         self._fn = fn
         self._executor: Executor | None = None
+        self._alone = asyncio.Lock()
         self.pools_replaced = 0
 
     def _new_executor(self) -> Executor | None:
@@ -113,18 +115,27 @@ class ParseStage:
                 return call()
             except Exception as exc:  # a parser bug on one page must not stop the crawl
                 raise ParseFailed(url, f"{type(exc).__name__}: {exc}") from exc
-        loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
-            executor = self._executor
+        try:
+            return await self._run(url, call)
+        except BrokenProcessPool:
+            pass
+        # The pool died with this page in it, maybe by its fault, maybe by a neighbour's. Try again
+        # alone, so that a page which kills a worker again is the only one to fail.
+        async with self._alone:
             try:
-                return await loop.run_in_executor(executor, call)
+                return await self._run(url, call)
             except BrokenProcessPool:
-                if attempt == 2:
-                    raise ParseFailed(url, "the parse worker died twice on this page") from None
-                if executor is not None and executor is self._executor:   # the first to notice replaces it
-                    executor.shutdown(wait=False, cancel_futures=True)
-                    self._executor = self._new_executor()
-                    self.pools_replaced += 1
-            except Exception as exc:
-                raise ParseFailed(url, f"{type(exc).__name__}: {exc}") from exc
-        raise AssertionError("unreachable")
+                raise ParseFailed(url, "the parse worker died on this page") from None
+
+    async def _run(self, url: str, call: Callable[[], Analysis]) -> Analysis:
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, call)
+        except BrokenProcessPool:
+            if executor is not None and executor is self._executor:   # the first to notice replaces it
+                executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+                self.pools_replaced += 1
+            raise
+        except Exception as exc:
+            raise ParseFailed(url, f"{type(exc).__name__}: {exc}") from exc
