@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from parse_crash import MARKER, crash_on_marker
@@ -19,8 +18,9 @@ HEADERS = {"content-type": "text/html; charset=utf-8"}
 
 def page(i: int, extra: str = "") -> bytes:
     links = "".join(f'<a href="/p/{j}">{j}</a>' for j in (i + 1, i * 3, i + 7))
+    words = f"word{i} " * 50
     return (f"<html><head><title>Page {i} é</title><meta name=description content='d{i}'></head>"
-            f"<body><nav>{links}</nav><p>{'word%d ' % i * 50}</p><a href='http://elsewhere.test/'>x</a>"
+            f"<body><nav>{links}</nav><p>{words}</p><a href='http://elsewhere.test/'>x</a>"
             f"<a rel=nofollow href='/nf'>nf</a>{extra}</body></html>").encode()
 
 
@@ -73,7 +73,7 @@ def test_a_worker_that_dies_fails_its_page_only_and_the_pool_is_replaced() -> No
     assert after == others[0]
 
 
-def test_a_parser_exception_is_a_failed_page_in_every_mode(tmp_path: Path) -> None:
+def test_a_parser_exception_is_a_failed_page_in_every_mode() -> None:
     def broken(*args: object) -> Analysis:
         raise RuntimeError("a bug in the parser")
 
