@@ -73,7 +73,7 @@ def test_a_worker_that_dies_fails_its_page_only_and_the_pool_is_replaced() -> No
     assert after == others[0]
 
 
-def test_a_parser_exception_is_a_failed_page_in_every_mode() -> None:
+def test_a_parser_exception_is_a_failed_page_on_the_loop_and_in_threads() -> None:
     def broken(*args: object) -> Analysis:
         raise RuntimeError("a bug in the parser")
 
