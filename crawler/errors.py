@@ -6,14 +6,15 @@
     │   ├── ConfigError             an unknown key or a bad value in config, environment or flags
     │   └── JobLocked               another live process is crawling the same job file
     ├── StorageError                the job file cannot be opened or written: exit code 1
-    ├── ParseFailed                 the parse stage could not handle one page (its worker died)
-    └── FetchError                  one request failed; recorded on the page, never fatal
-        ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx)
-        └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, OutOfScope,
-                               RobotsDisallowed, RobotsUnavailable, ProtocolFailed
+    └── PageError                   one page failed: recorded on it with a short code, never fatal
+        ├── ParseFailed             the parse stage could not handle it (its worker died)
+        └── FetchError              its request failed
+            ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx)
+            └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, OutOfScope,
+                                   RobotsDisallowed, RobotsUnavailable, ProtocolFailed
 
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
-``fetcher.translate_transport_error`` and ``storage``. A ``FetchError`` carries the URL and the short
+``fetcher.translate_transport_error`` and ``storage``. A ``PageError`` carries the URL and the short
 error code that INTERFACE.md lists for exported records.
 """
 
@@ -49,27 +50,28 @@ class StorageError(CrawlError):
     """The job file cannot be opened, read or written (exit code 1)."""
 
 
-class ParseFailed(CrawlError):
-    """The parse stage failed on one page: recorded as ``parse_failed``, never fatal."""
+class PageError(CrawlError):
+    """One page failed: recorded on the page with the short error ``code``, never fatal."""
 
-    code = "parse_failed"
-
-    def __init__(self, url: str, message: str = "") -> None:
-        super().__init__(f"parse_failed: {url}" + (f": {message}" if message else ""))
-        self.url = url
-        self.message = message
-
-
-class FetchError(CrawlError):
-    """One request failed. ``code`` is the short error code stored on the page."""
-
-    code = "fetch_error"
+    code = "page_error"
     retryable = False
 
     def __init__(self, url: str, message: str = "") -> None:
         super().__init__(f"{self.code}: {url}" + (f": {message}" if message else ""))
         self.url = url
         self.message = message
+
+
+class ParseFailed(PageError):
+    """The parse stage failed on one page (its worker died, or the parser raised)."""
+
+    code = "parse_failed"
+
+
+class FetchError(PageError):
+    """One request failed. ``code`` is the short error code stored on the page."""
+
+    code = "fetch_error"
 
 
 class Timeout(FetchError):
