@@ -387,7 +387,10 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     if not p.is_file():
         raise StorageError(f"no job file at {p}")
     try:
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True)
+        # Not mode=ro: a read-only connection to a WAL database must create the -wal and -shm files
+        # and cannot remove them when it closes. query_only keeps this connection from writing.
+        conn = sqlite3.connect(p)
+        conn.execute("PRAGMA query_only=1")
         conn.execute("PRAGMA busy_timeout=5000")
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as exc:
