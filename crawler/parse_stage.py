@@ -133,9 +133,25 @@ class ParseStage:
             return await asyncio.get_running_loop().run_in_executor(executor, call)
         except BrokenProcessPool:
             if executor is not None and executor is self._executor:   # the first to notice replaces it
-                executor.shutdown(wait=False, cancel_futures=True)
+                _discard(executor)
                 self._executor = self._new_executor()
                 self.pools_replaced += 1
             raise
         except Exception as exc:
             raise ParseFailed(url, f"{type(exc).__name__}: {exc}") from exc
+
+
+def _discard(executor: Executor) -> None:
+    """Shut down a broken process pool for good.
+
+    ``shutdown`` leaves the cleanup to the pool's manager thread, which terminates the workers it
+    knows and joins them. A worker started by a submit that raced with the break can escape that
+    terminate, and the join then waits forever, which hangs the interpreter at exit (seen here on
+    CPython 3.11). Every submit happens on this thread, so at this point the pool's process table is
+    complete: kill them all, and the join returns.
+    """
+    workers = list((getattr(executor, "_processes", None) or {}).values())  # private: the only handle
+    executor.shutdown(wait=False, cancel_futures=True)
+    for worker in workers:
+        if worker.is_alive():
+            worker.kill()
