@@ -159,6 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    # The listen backlog: the default 5 drops connections when a crawler opens many at once, and a
+    # dropped SYN is retried by the kernel after a whole second, which a test's --timeout 1 sees.
+    request_queue_size = 128
     daemon_threads = True
     block_on_close = False   # a handler still sleeping (Slow) must not hold up teardown
     site: Site
