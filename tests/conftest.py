@@ -12,9 +12,11 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,23 @@ class CLI:
     def popen(self, *args: object, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, encoding="utf-8", cwd=self.cwd, env=cli_env(env))
+
+    @staticmethod
+    def interrupt(proc: subprocess.Popen[str], when: Callable[[], object], *signals: signal.Signals,
+                  pause: float = 0.3, timeout: float = 30.0) -> str:
+        """Once ``when()`` is true, send ``signals`` (``pause`` seconds apart), wait for the crawler to
+        exit and return its stderr; a crawler that outlives the test is killed, never left behind."""
+        try:
+            assert when(), "the crawl never got where the test wanted to stop it"
+            for number, sig in enumerate(signals):
+                if number:
+                    time.sleep(pause)
+                proc.send_signal(sig)
+            return proc.communicate(timeout=timeout)[1]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
 
     def in_process(self, *args: object) -> subprocess.CompletedProcess[str]:
         """``crawler.cli.main(args)`` here, in ``cwd``, with its output captured: for commands that

@@ -440,14 +440,7 @@ def test_a_signal_stops_with_130_and_the_same_command_resumes(site: Site, cli: A
                         "/after": html("After")})
     args = ("crawl", site.url("/"), "--db", db, "--timeout", "10", "--retries", "0", "--per-host", "1")
     proc = cli.popen(*args)
-    try:
-        assert site.wait_for("/slow"), "the crawl never reached /slow"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    err = cli.interrupt(proc, lambda: site.wait_for("/slow"), sig)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "resume" in err

@@ -64,15 +64,12 @@ def test_kill_9_three_times_then_resume_loses_nothing_and_refetches_only_what_wa
     for run, point in enumerate(kill_points):
         seeds = (site.url("/"),) if run == 0 else ()   # after the first run: no seeds, just resume
         proc = cli.popen("crawl", *seeds, *args)
-        try:
-            wait_until(lambda p=point, c=proc: total_requests(site) >= p or c.poll() is not None)
-            assert proc.poll() is None, "the crawl finished before the kill point: make the site slower"
-            proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+
+        def at_kill_point(p: int = point, c: Any = proc) -> bool:
+            wait_until(lambda: total_requests(site) >= p or c.poll() is not None)
+            return c.poll() is None   # False: the crawl finished first, so make the site slower
+
+        cli.interrupt(proc, at_kill_point, signal.SIGKILL)
         assert proc.returncode == -signal.SIGKILL
     done = cli("crawl", *args)
     assert done.returncode == 0, done.stderr
@@ -99,17 +96,8 @@ def test_a_second_ctrl_c_stops_at_once_and_the_job_still_resumes(site: Site, cli
                         "/b": html("B")})
     args = ("--db", db, "--timeout", "60", "--retries", "0", "--per-host", "1")
     proc = cli.popen("crawl", site.url("/"), *args)
-    try:
-        assert site.wait_for("/slow")
-        started = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    started = time.monotonic()
+    err = cli.interrupt(proc, lambda: site.wait_for("/slow"), signal.SIGINT, signal.SIGINT)
     assert proc.returncode == 130, err
     assert time.monotonic() - started < 10, "the second Ctrl-C did not stop the crawl at once"
     assert "Traceback" not in err
@@ -123,14 +111,7 @@ def test_in_flight_work_past_the_grace_period_goes_back_to_the_frontier(site: Si
     site.routes.update({"/": html("Home", "/slow"), "/slow": Slow(30.0, html("Slow"), only_first=1)})
     args = ("--db", db, "--timeout", "60", "--retries", "0")
     proc = cli.popen("crawl", site.url("/"), *args, env={"CRAWLER_GRACE_PERIOD": "0.5"})
-    try:
-        assert site.wait_for("/slow")
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    err = cli.interrupt(proc, lambda: site.wait_for("/slow"), signal.SIGTERM)
     assert proc.returncode == 130, err
     stats = cli.stats(db)
     assert (stats["pages"], stats["queue"]["pending"], stats["state"]) == (1, 1, "stopped")
