@@ -37,8 +37,10 @@ JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pa
             "follow_nofollow", "robots", "user_agent", "bodies")
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def utc_now(timestamp: float | None = None) -> str:
+    """ISO 8601 UTC, as stored in ``fetched_at`` (now, or at a Unix timestamp)."""
+    when = datetime.now(UTC) if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -161,6 +163,7 @@ class Crawl:
         async with Storage(self.settings.db, keep_bodies=self.settings.bodies) as store:
             await store.release_stale_leases()
             settings = self.settings = await self._job_settings(store)
+            store.keep_bodies = settings.bodies   # a job started with --no-bodies keeps to it on resume
             hosts = set(await store.get_meta("seed_hosts") or [])
             hosts |= {hostname(u) for u in self.seeds}
             new = await store.add_seeds((u, host_key(u)) for u in self.seeds)
@@ -169,10 +172,7 @@ class Crawl:
             await store.set_meta("seed_hosts", sorted(hosts))
             state = await store.get_meta("state")
             if settings.recrawl:
-                cutoff = None
-                if settings.older_than:
-                    cutoff = datetime.fromtimestamp(time.time() - settings.older_than, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                await store.start_pass(cutoff)
+                await store.start_pass(utc_now(time.time() - settings.older_than) if settings.older_than else None)
             elif state == "finished" and new == 0:
                 self.stats.outcome = "already_finished"
                 return self.stats

@@ -457,15 +457,18 @@ def test_a_signal_stops_with_130_and_the_same_command_resumes(site: Site, cli: A
 def test_job_settings_are_kept_on_resume(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({f"/p{i}": html(f"P{i}") for i in range(10)})
     site.routes["/"] = html("Home", *(f"/p{i}" for i in range(10)))
-    first = cli("crawl", site.url("/"), "--db", db, "--exclude", "/p[0-4]$", "--max-pages", "2", *FAST)
+    first = cli("crawl", site.url("/"), "--db", db, "--exclude", "/p[0-4]$", "--max-pages", "2", "--no-bodies",
+                *FAST)
     assert first.returncode == 0, first.stderr
     assert len(cli.export(db)) == 2
-    # Raise the limit only: the job's --exclude still holds.
+    # Raise the limit only: the job's --exclude and --no-bodies still hold.
     resumed = cli("crawl", "--db", db, "--max-pages", "0", *FAST)
     assert resumed.returncode == 0, resumed.stderr
     got = sorted(path_of(site, r["url"]) for r in cli.export(db))
     assert got == ["/", "/p5", "/p6", "/p7", "/p8", "/p9"]
     assert all(site.count(f"/p{i}") == 0 for i in range(5))
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(body) FROM pages").fetchone()[0] == 0
 
 
 def test_unreachable_server_is_recorded_not_fatal(cli: Any, db: Path) -> None:
