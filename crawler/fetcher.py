@@ -180,11 +180,12 @@ class Fetcher:
         along as ``ServerBusy.response``, to be stored once retries run out.
         """
         hops = self.settings.max_redirects if max_redirects is None else max_redirects
+        limit = self.settings.max_bytes if max_bytes is None else max_bytes
         seen = {url}
         current = url
         started = time.perf_counter()
         for _ in range(hops + 1):
-            response = await self._fetch_one(current, self.settings.max_bytes if max_bytes is None else max_bytes, headers)
+            response = await self._fetch_one(current, limit, headers)
             if response.status not in REDIRECT_STATUSES:
                 final = Response(url, current, response.status, response.reason, response.http_version,
                                  response.headers, response.body,

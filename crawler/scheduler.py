@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -54,8 +53,6 @@ class RunStats:
     unchanged: int = 0         # answered 304 to a conditional recrawl
     in_flight: int = 0
     queued: int = 0
-    statuses: Counter[int] = field(default_factory=Counter)
-    error_codes: Counter[str] = field(default_factory=Counter)
     outcome: str = "running"   # finished | stopped | limit | already_finished | already_at_limit
 
     @property
@@ -293,11 +290,8 @@ class Crawl:
             record = await self._record(item, outcome) if isinstance(outcome, Response) else outcome
             if record is not None:
                 self.stats.pages += 1
-                if record.status is not None and not record.unchanged:
-                    self.stats.statuses[record.status] += 1
                 if record.error:
                     self.stats.errors += 1
-                    self.stats.error_codes[record.error] += 1
                 await self._writer.write(record)
         except CrawlError:
             pass  # the writer failed: its own task reports that, through the TaskGroup

@@ -149,17 +149,6 @@ def encode_headers(headers: Iterable[tuple[str, str]]) -> bytes:
     return zlib.compress("".join(f"{k}: {v}\r\n" for k, v in headers).encode("latin-1", "replace"), 6)
 
 
-def decode_headers(blob: bytes | None) -> list[tuple[str, str]]:
-    if not blob:
-        return []
-    out = []
-    for line in zlib.decompress(blob).decode("latin-1").split("\r\n"):
-        if line:
-            name, _, value = line.partition(": ")
-            out.append((name, value))
-    return out
-
-
 def _page_rows(records: Sequence[PageRecord], keep_bodies: bool, crawl_pass: int) -> Iterator[tuple[Any, ...]]:
     """Rows for ``pages``; a generator, so compression runs in aiosqlite's thread, off the event loop."""
     for r in records:
@@ -268,8 +257,7 @@ class Storage:
                         tb: TracebackType | None) -> None:
         try:
             if self._db is not None:
-                # Whatever was leased and not stored goes back to the frontier.
-                await self._db.execute("UPDATE urls SET state = 0 WHERE state = 1")
+                await self.release_stale_leases()   # leased and not stored: back to the frontier
                 await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             await self._close_quietly()
@@ -287,7 +275,7 @@ class Storage:
     # -- the frontier --------------------------------------------------------------------------
 
     async def release_stale_leases(self) -> int:
-        """URLs leased by a process that died are pending again."""
+        """Leased URLs are pending again: on start, those of a process that died; on exit, our own."""
         cur = await self.db.execute("UPDATE urls SET state = 0 WHERE state = 1")
         return cur.rowcount
 
