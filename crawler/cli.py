@@ -13,8 +13,10 @@ import os
 import re
 import signal
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated, Any
 
 import typer
@@ -25,7 +27,7 @@ from typer._click.exceptions import ClickException
 from typer._click.exceptions import UsageError as ClickUsageError
 
 from crawler import __version__, config
-from crawler.errors import CrawlError, InvalidURL, StorageError, UsageError
+from crawler.errors import CrawlError, InternalError, InvalidURL, StorageError, UsageError
 from crawler.urls import parse_seed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -102,8 +104,6 @@ def crawl(
     seed_urls = [parse_seed(u) for u in urls or []]
     if seeds is not None:
         seed_urls += load_seeds_file(seeds)
-    if not seed_urls and not Path(settings.db).exists():
-        raise UsageError(f"no seed URLs given and no job to resume at {settings.db}")
 
     from crawler.scheduler import Crawl
     job = Crawl(settings, seed_urls, explicit=explicit)
@@ -206,22 +206,19 @@ def export(
         raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(exporter.FORMATS)}")
     chosen = exporter.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None)
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
-    since_utc = exporter.parse_since(since) if since else None
-    if out == "-":
-        try:
-            exporter.write(sys.stdout, fmt, dbs, chosen, status or (), since_utc)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            # The reader went away (``| head``): that is not an error. Point stdout at /dev/null
-            # so that the interpreter's own flush at exit does not fail again.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    selection = exporter.Selection(chosen, tuple(status or ()), exporter.parse_since(since) if since else None)
+    if out != "-":
+        n = exporter.write_file(out, fmt, dbs, selection)
+        _say(f"{n:,} records written to {out}")
         return
     try:
-        with open(out, "w", encoding="utf-8", newline="") as handle:
-            n = exporter.write(handle, fmt, dbs, chosen, status or (), since_utc)
-    except OSError as exc:
-        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
-    _say(f"{n:,} records written to {out}")
+        sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes
+        exporter.write(sys.stdout.buffer, fmt, dbs, selection)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): that is not an error. Point stdout at /dev/null
+        # so that the interpreter's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _existing(db: str) -> str:
@@ -270,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     except StorageError as exc:
         print(f"crawler: cannot run: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except InternalError as exc:
+        cause = exc.__cause__
+        where = "" if cause is None or cause.__traceback__ is None else _innermost(cause.__traceback__)
+        print(f"crawler: failed: {exc}{where} (a bug; the job file is intact)", file=sys.stderr)
+        return EXIT_FAILED
     except CrawlError as exc:
         print(f"crawler: failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -278,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return EXIT_OK
     return code if isinstance(code, int) else EXIT_OK
+
+
+def _innermost(tb: TracebackType) -> str:
+    """' at file:line' of the frame that raised, so a one-line report still says where."""
+    frame = traceback.extract_tb(tb)[-1]
+    return f" at {Path(frame.filename).name}:{frame.lineno}"
 
 
 def run() -> None:

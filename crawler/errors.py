@@ -5,7 +5,9 @@
     │   ├── InvalidURL              a seed that is not an absolute http(s) URL
     │   ├── ConfigError             an unknown key or a bad value in config, environment or flags
     │   └── JobLocked               another live process is crawling the same job file
-    ├── StorageError                the job file cannot be opened or written: exit code 1
+    ├── StorageError                the job file cannot be opened, read or written: exit code 1
+    ├── InternalError               a bug: an exception the crawler did not expect, raised in a
+    │                               visit or the writer; exit code 1, the job file intact
     └── PageError                   one page failed: recorded on it with a short code, never fatal
         ├── ParseFailed             the parse stage could not handle it (its worker died)
         └── FetchError              its request failed
@@ -14,7 +16,7 @@
                                    RobotsDisallowed, RobotsUnavailable, ProtocolFailed
 
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
-``fetcher.translate_transport_error`` and ``storage``. A ``PageError`` carries the URL and the short
+``fetcher.translate_transport_error`` and ``storage.jobfile.sqlite_errors``. A ``PageError`` carries the URL and the short
 error code that INTERFACE.md lists for exported records.
 """
 
@@ -48,6 +50,10 @@ class JobLocked(UsageError):
 
 class StorageError(CrawlError):
     """The job file cannot be opened, read or written (exit code 1)."""
+
+
+class InternalError(CrawlError):
+    """A bug: an unexpected exception inside the crawl. Its ``__cause__`` is the original error."""
 
 
 class PageError(CrawlError):

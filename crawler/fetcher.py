@@ -187,7 +187,7 @@ class Fetcher:
         for _ in range(hops + 1):
             response = await self._fetch_one(current, limit, headers)
             if response.status not in REDIRECT_STATUSES:
-                final = Response(url, current, response.status, response.reason, response.http_version,
+                final = Response(url, current, response.status, response.reason_phrase, response.http_version,
                                  response.headers, response.body,
                                  int((time.perf_counter() - started) * 1000))
                 if response.status == 429 or response.status >= 500:

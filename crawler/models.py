@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ class Response:
     url: str
     final_url: str
     status: int
-    reason: str
+    reason_phrase: str
     http_version: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
@@ -63,12 +64,13 @@ class Response:
 
 @dataclass(frozen=True, slots=True)
 class Outlink:
-    """A link on a stored page, with the frontier's verdict on it (``reason`` None = queued)."""
+    """A link on a stored page, with the scope's verdict on it: ``exclusion`` is the code of the rule
+    that keeps it from being fetched (``off_host``, ``too_deep``, ``nofollow``, ...), None = queue it."""
 
     url: str
     host: str
     nofollow: bool
-    reason: str | None
+    exclusion: str | None
 
 
 @dataclass(slots=True)
@@ -76,7 +78,6 @@ class PageRecord:
     """Everything stored about one fetched URL; the storage stage writes it in one transaction."""
 
     url_id: int
-    url: str
     depth: int
     fetched_at: str
     final_url: str | None = None
@@ -89,14 +90,19 @@ class PageRecord:
     nofollow: bool = False
     size: int | None = None          # body bytes after decompression (exported as `bytes`)
     elapsed_ms: int | None = None
-    error: str | None = None
+    error: str | None = None          # the short error code of INTERFACE.md
+    error_message: str | None = None  # what went wrong, in words
     etag: str | None = None
     last_modified: str | None = None
     content_hash: str | None = None
     simhash: int | None = None
     http_version: str | None = None
-    reason: str | None = None
+    reason_phrase: str | None = None  # of the HTTP status line
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes | None = None
     links: tuple[Outlink, ...] = ()
     unchanged: bool = False
+
+
+# How a run of a crawl ended (``crawl`` prints it in its summary).
+Outcome = Literal["running", "finished", "stopped", "limit", "already_finished", "already_at_limit"]

@@ -19,6 +19,7 @@ replaced again, and the crawl goes on.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Mapping
@@ -32,7 +33,6 @@ from crawler.errors import ParseFailed
 from crawler.models import Outlink, ParsedPage
 from crawler.parser import parse
 from crawler.scope import Scope
-from crawler.storage import content_hash
 from crawler.urls import host_key
 
 
@@ -71,6 +71,11 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
                 else decide(link.url, next_depth))
         for link in page.links)
     return Analysis(page, outlinks, digest)
+
+
+def content_hash(body: bytes) -> str:
+    """The key of exact duplicates: 128 bits of BLAKE2b over the body as received (decompressed)."""
+    return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
 AnalyzeFn = Callable[[str, Mapping[str, str], bytes, int, bool, ParseOptions], Analysis]

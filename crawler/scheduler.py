@@ -1,45 +1,59 @@
 """The scheduler wires the stages together: frontier → politeness → fetch → parse → storage.
 
-    storage.lease ─► HostPool ─► (global permit) ─► visit: robots → fetch → parse ─► Writer ─► storage.store
+    frontier.lease ─► HostPool ─► (global permit) ─► visit: robots → fetch → parse ─► Writer
+    Writer: pages.store ─► frontier.add (the links) ─► frontier.ack (the URL)
 
-One dispatch loop hands URLs to visit tasks, all owned by one TaskGroup; one writer task owns every
-database write. Nothing here sleeps while holding a slot: a URL waits for its host first, takes a
-global permit second, and a URL to retry goes back to its host's queue with a backoff instead of
-sleeping in a worker.
+One dispatch loop hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
+group, beside the one writer task that owns every database write. Nothing here sleeps while holding
+a slot: a URL waits for its host first, takes a global permit second, and a URL to retry goes back to
+its host's queue with a backoff instead of sleeping in a worker. Time and randomness come from the
+``Clock`` and ``random.Random`` the crawl is given, so tests drive it in fake time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx2
 
+from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
-from crawler.errors import CrawlError, FetchError, OutOfScope, ParseFailed, ServerBusy, UsageError
+from crawler.errors import (
+    CrawlError,
+    FetchError,
+    InternalError,
+    OutOfScope,
+    ParseFailed,
+    ServerBusy,
+    StorageError,
+    UsageError,
+)
 from crawler.fetcher import Fetcher, retry_delay
-from crawler.models import FrontierItem, PageRecord, Response
+from crawler.frontier import Frontier, NewURL
+from crawler.frontier.sqlite import SqliteFrontier
+from crawler.models import FrontierItem, Outcome, PageRecord, Response
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
 from crawler.politeness import HostPool
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
-from crawler.storage import Storage
+from crawler.storage.jobfile import JobFile
+from crawler.storage.pages import PageStore
+from crawler.storage.schema import stored_time
 from crawler.urls import host_key, hostname
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
 JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "sort_query",
             "follow_nofollow", "robots", "user_agent", "bodies")
-
-
-def utc_now(timestamp: float | None = None) -> str:
-    """ISO 8601 UTC, as stored in ``fetched_at`` (now, or at a Unix timestamp)."""
-    when = datetime.now(UTC) if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -53,7 +67,7 @@ class RunStats:
     unchanged: int = 0         # answered 304 to a conditional recrawl
     in_flight: int = 0
     queued: int = 0
-    outcome: str = "running"   # finished | stopped | limit | already_finished | already_at_limit
+    outcome: Outcome = "running"
 
     @property
     def elapsed(self) -> float:
@@ -65,23 +79,30 @@ class RunStats:
 
 
 class Writer:
-    """The one task that writes to the database, in batches of whatever accumulated meanwhile.
+    """The one task that writes to the job file, in batches of whatever accumulated meanwhile.
+
+    Each batch is three steps, in an order that holds for a remote frontier too: the pages are
+    stored, then their links are added to the frontier, then their URLs are acknowledged. A crash
+    between two steps leaves the URLs leased; the next run fetches them again and repeats the steps,
+    each of which is safe to repeat.
 
     ``write`` returns once the record is committed, so a visit holds its slot until its page is
     safe on disk: what a kill -9 can lose is bounded by the number of slots."""
 
-    def __init__(self, store: Storage, on_commit: Callable[[int], None], maxsize: int = 512) -> None:
-        self._store = store
-        self._queue: asyncio.Queue[tuple[PageRecord, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
+    def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[int], None],
+                 maxsize: int = 512) -> None:
+        self._pages = pages
+        self._frontier = frontier
+        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
         self.commits = 0
 
-    async def write(self, record: PageRecord) -> None:
-        """Hand ``record`` to the writer and wait until it is committed."""
+    async def write(self, item: FrontierItem, record: PageRecord) -> None:
+        """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed."""
         done = asyncio.get_running_loop().create_future()
         self.unflushed += 1
-        await self._queue.put((record, done))
+        await self._queue.put((item, record, done))
         await done
 
     async def close(self) -> None:
@@ -90,40 +111,86 @@ class Writer:
     async def run(self) -> None:
         closing = False
         while not closing:
-            batch: list[tuple[PageRecord, asyncio.Future[None]]] = []
-            item = await self._queue.get()
+            batch: list[tuple[FrontierItem, PageRecord, asyncio.Future[None]]] = []
+            entry = await self._queue.get()
             while True:
-                if item is None:
+                if entry is None:
                     closing = True
                     break
-                batch.append(item)
+                batch.append(entry)
                 if self._queue.empty() or len(batch) >= 2000:
                     break
-                item = self._queue.get_nowait()
+                entry = self._queue.get_nowait()
             try:
-                queued = await self._store.store([record for record, _ in batch])
+                queued = await self._commit([item for item, _, _ in batch], [record for _, record, _ in batch])
             except BaseException as exc:
-                for _, waiter in batch:
+                for _, _, waiter in batch:
                     if not waiter.done():
                         waiter.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
                 raise
             self.unflushed -= len(batch)
             self.commits += 1
-            for _, waiter in batch:
+            for _, _, waiter in batch:
                 if not waiter.done():
                     waiter.set_result(None)
             self._on_commit(queued)
 
+    async def _commit(self, items: Sequence[FrontierItem], records: Sequence[PageRecord]) -> int:
+        """Store, add links, acknowledge; returns how many URLs the links queued."""
+        await self._pages.store(records)
+        queued = await self._frontier.add([NewURL(link.url, link.host, record.depth + 1, link.exclusion)
+                                           for record in records for link in record.links])
+        await self._frontier.ack(items)
+        return queued
+
+
+def _no_job(db: str) -> UsageError:
+    return UsageError(f"no seed URLs given and no job to resume at {db}")
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).is_file()
+
+
+def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error a TaskGroup's failure stands for: the first ``CrawlError`` in it (a storage failure
+    is one line for the user), else the first other error, as an ``InternalError``."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    for leaf in leaves:
+        if isinstance(leaf, CrawlError):
+            return leaf
+    for leaf in leaves:
+        if isinstance(leaf, Exception):
+            error = InternalError(f"unexpected {type(leaf).__name__} in the crawl: {leaf}")
+            error.__cause__ = leaf
+            return error
+    return leaves[0] if leaves else group
+
 
 class Crawl:
-    """One run of a crawl job. ``await Crawl(settings, seeds).run()``; ``request_stop()`` from a signal."""
+    """One run of a crawl job. ``await Crawl(settings, seeds).run()``; ``request_stop()`` from a signal.
+
+    ``transport``, ``clock`` and ``rng`` are the seams tests use: an ``httpx2.MockTransport``, a
+    fake clock, a seeded ``random.Random``."""
 
     def __init__(self, settings: Settings, seeds: Sequence[str] = (), *, explicit: frozenset[str] = frozenset(),
-                 transport: httpx2.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx2.AsyncBaseTransport | None = None, clock: Clock | None = None,
+                 rng: random.Random | None = None) -> None:
         self.settings = settings
         self.seeds = list(seeds)
         self.explicit = explicit
         self.transport = transport
+        self.clock: Clock = clock or SystemClock()
+        self.rng = rng or random.Random()
         self.stats = RunStats()
         self._stop_requests = 0
         self._wake = asyncio.Event()
@@ -145,71 +212,95 @@ class Crawl:
 
     # -- the job ---------------------------------------------------------------------------------
 
-    async def _job_settings(self, store: Storage) -> Settings:
-        stored = await store.get_meta("job_settings")
+    async def _job_settings(self, job: JobFile) -> Settings:
+        stored = await job.get_meta("job_settings")
         if stored is None:
-            await store.set_meta("job_settings", {k: getattr(self.settings, k) for k in JOB_KEYS})
+            await job.set_meta("job_settings", {k: getattr(self.settings, k) for k in JOB_KEYS})
             return self.settings
-        merged = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items()
+        merged: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items()
                   if k in JOB_KEYS and k not in self.explicit}
-        settings = replace(self.settings, **merged)  # type: ignore[arg-type]  # checked: keys of Settings
-        await store.set_meta("job_settings", {k: getattr(settings, k) for k in JOB_KEYS})
+        settings = replace(self.settings, **merged)
+        await job.set_meta("job_settings", {k: getattr(settings, k) for k in JOB_KEYS})
         return settings
 
     async def run(self) -> RunStats:
-        async with Storage(self.settings.db, keep_bodies=self.settings.bodies) as store:
-            await store.release_stale_leases()
-            settings = self.settings = await self._job_settings(store)
-            store.keep_bodies = settings.bodies   # a job started with --no-bodies keeps to it on resume
-            hosts = set(await store.get_meta("seed_hosts") or [])
-            hosts |= {hostname(u) for u in self.seeds}
-            new = await store.add_seeds((u, host_key(u)) for u in self.seeds)
+        if not self.seeds and not _is_file(self.settings.db):
+            raise _no_job(self.settings.db)   # before opening it: resuming nothing creates no file
+        async with JobFile(self.settings.db) as job:
+            frontier = SqliteFrontier(job)
+            await frontier.release()   # leased by a run that died: pending again
+            settings = self.settings = await self._job_settings(job)
+            hosts = set(await job.get_meta("seed_hosts") or []) | {hostname(u) for u in self.seeds}
             if not hosts:
-                raise UsageError(f"no seed URLs given and no job to resume in {settings.db}")
-            await store.set_meta("seed_hosts", sorted(hosts))
-            state = await store.get_meta("state")
+                raise _no_job(settings.db)
+            new = await frontier.add([NewURL(u, host_key(u), 0) for u in self.seeds])
+            await job.set_meta("seed_hosts", sorted(hosts))
+            # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
+            pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
             if settings.recrawl:
-                await store.start_pass(utc_now(time.time() - settings.older_than) if settings.older_than else None)
-            elif state == "finished" and new == 0:
+                pages.crawl_pass += 1
+                await job.set_meta("pass", pages.crawl_pass)
+                cutoff = (stored_time(datetime.now(UTC) - timedelta(seconds=settings.older_than))
+                          if settings.older_than else None)
+                await frontier.requeue(await pages.urls_fetched_before(cutoff))
+            elif await job.get_meta("state") == "finished" and new == 0:
                 self.stats.outcome = "already_finished"
                 return self.stats
             # --max-pages counts the pages of this pass: a recrawl may fetch as many again.
-            self._pages_before = await store.count_pages(store.crawl_pass)
+            self._pages_before = await pages.count(pages.crawl_pass)
             if settings.max_pages and self._pages_before >= settings.max_pages:
                 self.stats.outcome = "already_at_limit"
                 return self.stats
-            await store.set_meta("state", "running")
-            self.stats.queued = await store.count_pending()
-            scope = Scope(settings.scope, frozenset(hosts), frozenset(settings.allow_domains),  # type: ignore[arg-type]
+            await job.set_meta("state", "running")
+            self.stats.queued = await frontier.pending()
+            scope = Scope(settings.scope, frozenset(hosts), frozenset(settings.allow_domains),
                           settings.include, settings.exclude, settings.max_depth)
-            outcome = await self._crawl(store, scope)
+            try:
+                outcome = await self._crawl(frontier, pages, scope)
+            except BaseException:
+                # Best effort: where the job file cannot be written (a full disk), the next run
+                # releases these leases when it starts.
+                with contextlib.suppress(StorageError):
+                    await frontier.release()
+                raise
+            await frontier.release()   # leased and not fetched (a stop, a limit): pending again
             self.stats.outcome = outcome
-            await store.set_meta("state", outcome)
+            await job.set_meta("state", outcome)
         return self.stats
 
-    async def _crawl(self, store: Storage, scope: Scope) -> str:
+    async def _crawl(self, frontier: Frontier, pages: PageStore, scope: Scope) -> Outcome:
+        """The crawl proper: the writer task, and the dispatcher with its visits in a nested group.
+
+        An error in a visit or in the writer cancels everything else and comes out of here as one
+        exception: a ``CrawlError`` (a storage failure), or an ``InternalError`` (a bug)."""
         settings = self.settings
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text)
-        async with (Fetcher(settings, self.transport) as fetcher,
-                    ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
-                    asyncio.TaskGroup() as tg):
-            self._fetcher, self._scope, self._stage = fetcher, scope, stage
-            self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, probe_first=settings.robots)
-            self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
-                                       settings.user_agent, settings.robots_retry_after)
-            # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
-            # for the parse stage), so a slow parse stage slows fetching instead of growing memory.
-            self._permits = asyncio.Semaphore(settings.concurrency)
-            self._slots = asyncio.Semaphore(2 * settings.concurrency)
-            self._writer = Writer(store, self._committed)
-            writer_task = tg.create_task(self._writer.run())
-            try:
-                outcome = await self._dispatch(store)
-                await self._wind_down()
-            finally:
-                if not writer_task.done():
-                    await self._writer.close()
-            await writer_task
+        try:
+            async with (Fetcher(settings, self.transport) as fetcher,
+                        ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
+                        asyncio.TaskGroup() as tg):
+                self._fetcher, self._scope, self._stage = fetcher, scope, stage
+                self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, self.clock.time,
+                                      probe_first=settings.robots)
+                self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
+                                           settings.user_agent, settings.robots_retry_after, self.clock.time)
+                # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
+                # for the parse stage), so a slow parse stage slows fetching instead of growing memory.
+                self._permits = asyncio.Semaphore(settings.concurrency)
+                self._slots = asyncio.Semaphore(2 * settings.concurrency)
+                self._writer = Writer(pages, frontier, self._committed)
+                writer_task = tg.create_task(self._writer.run())
+                try:
+                    async with asyncio.TaskGroup() as visits:
+                        outcome = await self._dispatch(frontier, pages, visits)
+                        await self._wind_down()
+                finally:
+                    if not writer_task.done():
+                        # Whatever ended the visits, what they handed over is written before we go.
+                        await self._writer.close()
+                        await asyncio.wait({writer_task})
+        except BaseExceptionGroup as group:
+            raise _one_error(group) from None
         return outcome
 
     def _committed(self, queued: int) -> None:
@@ -221,13 +312,22 @@ class Crawl:
     def _finished(self, frontier_empty_at: int) -> bool:
         """The crawl is over when nothing can produce another URL to fetch:
         the frontier came back short *after* the writer's latest commit (so every link found so far
-        was already in the database when we looked), no host has a URL queued (including retries
+        was already in the frontier when we looked), no host has a URL queued (including retries
         waiting out a backoff), no visit is in flight, and no record is waiting to be written.
         "No host is ready right now" is not finished: hosts may be in their delay or backoff."""
         return (self._pool.size == 0 and self.stats.in_flight == 0 and self._writer.unflushed == 0
                 and frontier_empty_at == self._writer.commits)
 
-    async def _dispatch(self, store: Storage) -> str:
+    async def _lease(self, frontier: Frontier, pages: PageStore, batch: int) -> list[FrontierItem]:
+        """A batch from the frontier; in a recrawl, each with the validators of its stored copy."""
+        items = await frontier.lease(batch)
+        if pages.crawl_pass > 1 and items:
+            known = await pages.validators([i.id for i in items])
+            items = [replace(i, etag=known[i.id][0], last_modified=known[i.id][1]) if i.id in known else i
+                     for i in items]
+        return items
+
+    async def _dispatch(self, frontier: Frontier, pages: PageStore, visits: asyncio.TaskGroup) -> Outcome:
         settings = self.settings
         low_water, batch = max(64, 4 * settings.concurrency), max(256, 8 * settings.concurrency)
         frontier_empty_at = -1
@@ -240,7 +340,7 @@ class Crawl:
                 return "limit"
             if self._pool.size < low_water and frontier_empty_at != self._writer.commits:
                 commits = self._writer.commits
-                items = await store.lease(batch)
+                items = await self._lease(frontier, pages, batch)
                 for item in items:
                     self._pool.push(host_key(item.url), item)
                 if len(items) < batch:
@@ -257,27 +357,21 @@ class Crawl:
                     dispatched += 1
                     self.stats.queued -= 1
                 self.stats.in_flight += 1
-                task = asyncio.get_running_loop().create_task(self._visit(host, item))
+                task = visits.create_task(self._visit(host, item))
                 self._visits.add(task)
                 task.add_done_callback(self._visits.discard)
                 continue
-            timeout = None if ready is None else max(0.0, ready - time.monotonic())
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
+            await self.clock.wait(self._wake, None if ready is None else max(0.0, ready - self.clock.time()))
 
     async def _wind_down(self) -> None:
-        """Let in-flight visits finish within the grace period; cancel what is left."""
+        """Let in-flight visits finish within the grace period, then cancel what is left. The
+        visits' group waits for the cancelled ones when it closes."""
         if not self._visits:
             return
         grace = self.settings.grace_period if self._stop_requests < 2 else 0.0
         _, pending = await asyncio.wait(set(self._visits), timeout=grace)
         for task in pending:
             task.cancel()
-        if pending:
-            await asyncio.wait(pending)
 
     # -- one URL ------------------------------------------------------------------------------------
 
@@ -292,9 +386,9 @@ class Crawl:
                 self.stats.pages += 1
                 if record.error:
                     self.stats.errors += 1
-                await self._writer.write(record)
-        except CrawlError:
-            pass  # the writer failed: its own task reports that, through the TaskGroup
+                await self._writer.write(item, record)
+        except StorageError:
+            pass  # the writer failed: its own task reports that, through the crawl's TaskGroup
         finally:
             if permit:
                 self._permits.release()
@@ -323,7 +417,7 @@ class Crawl:
             finally:
                 self._pool.release(host)
         except FetchError as err:
-            delay = retry_delay(err, item.attempt, settings)
+            delay = retry_delay(err, item.attempt, settings, self.rng)
             if delay is not None and not self.stopping:
                 self.stats.retries += 1
                 self._pool.defer(host, delay)
@@ -331,14 +425,14 @@ class Crawl:
                 return None
             if isinstance(err, ServerBusy) and err.response is not None:
                 return err.response
-            return PageRecord(item.id, item.url, item.depth, utc_now(), error=err.code, reason=err.message[:500])
+            return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
         return response
 
     def _hop_check(self, depth: int) -> Callable[[str], Awaitable[None]]:
         async def check(url: str) -> None:
-            reason = self._scope.decide(url, depth)
-            if reason is not None:
-                raise OutOfScope(url, f"redirect leaves the job's scope ({reason})")
+            exclusion = self._scope.decide(url, depth)
+            if exclusion is not None:
+                raise OutOfScope(url, f"redirect leaves the job's scope ({exclusion})")
             if self.settings.robots:
                 await self._robots.check(url, _origin(url))
         return check
@@ -348,21 +442,22 @@ class Crawl:
         settings = self.settings
         if response.status == 304 and (item.etag or item.last_modified):
             self.stats.unchanged += 1
-            return PageRecord(item.id, item.url, item.depth, utc_now(), status=304,
+            return PageRecord(item.id, item.depth, stored_time(), status=304,
                               elapsed_ms=response.elapsed_ms, unchanged=True)
         ctype = response.header("content-type")
         record = PageRecord(
-            item.id, item.url, item.depth, utc_now(), final_url=response.final_url, status=response.status,
+            item.id, item.depth, stored_time(), final_url=response.final_url, status=response.status,
             content_type=media_type(ctype), size=len(response.body), elapsed_ms=response.elapsed_ms,
             error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
             last_modified=response.header("last-modified"), http_version=response.http_version,
-            reason=response.reason, headers=response.headers, body=response.body if settings.bodies else None)
+            reason_phrase=response.reason_phrase, headers=response.headers,
+            body=response.body if settings.bodies else None)
         html = 200 <= response.status < 300 and is_html(ctype)
         headers = {k.lower(): v for k, v in response.headers} if html else {}
         try:
             found = await self._stage.analyze(response.final_url, headers, response.body, item.depth, html)
         except ParseFailed as err:
-            record.error, record.reason = err.code, err.message[:500]
+            record.error, record.error_message = err.code, err.message[:500]
             return record
         record.content_hash = found.content_hash
         if found.page is not None:

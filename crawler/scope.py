@@ -5,7 +5,7 @@ scope is made: seed hosts normalized, their registrable domains looked up, regex
 object then holds only plain values and compiled patterns (which pickle by their source), so it
 can be sent to a parse worker process as it is.
 
-Reason codes, in the order they are checked (the first that applies is returned):
+Exclusion codes, in the order they are checked (the first that applies is returned):
 
     off_host      mode "host": the URL's host is not a seed host nor under an allowed domain
     off_domain    mode "domain": not on a seed's registrable domain nor under an allowed domain
@@ -99,7 +99,7 @@ class Scope:
         )
 
     def decide(self, url: str, depth: int) -> str | None:
-        """None if the canonical ``url`` at link depth ``depth`` may be fetched, else a reason code.
+        """None if the canonical ``url`` at link depth ``depth`` may be fetched, else its exclusion code.
 
         The codes are listed in the module docstring. Mode "any" never gives off_host/off_domain.
         """

@@ -1,47 +1,17 @@
-"""What a job file holds: pages, statuses, errors, hosts, queue left. Read-only, plain sqlite3."""
+"""What a job file holds: pages, statuses, errors, hosts, queue left. Read-only."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from crawler.storage import open_readonly
+from crawler.storage.read import JobReader
 
 
 def job_stats(path: str | Path) -> dict[str, Any]:
     """A summary of one job file, as plain JSON-ready values."""
-    conn = open_readonly(path)
-    try:
-        def one(sql: str) -> Any:
-            return conn.execute(sql).fetchone()[0]
-
-        meta = {k: json.loads(v) for k, v in conn.execute("SELECT key, value FROM meta")}
-        states = dict(conn.execute("SELECT state, COUNT(*) FROM urls GROUP BY state").fetchall())
-        crawl_pass = int(meta.get("pass", 1))
-        changes = dict(conn.execute(
-            "SELECT change, COUNT(*) FROM pages WHERE pass = ? GROUP BY change", (crawl_pass,)).fetchall())
-        return {
-            "db": str(path),
-            "state": meta.get("state", "new"),
-            "pages": one("SELECT COUNT(*) FROM pages"),
-            "statuses": {str(s): n for s, n in conn.execute(
-                "SELECT status, COUNT(*) FROM pages WHERE status IS NOT NULL GROUP BY status ORDER BY status")},
-            "errors": dict(conn.execute(
-                "SELECT error, COUNT(*) FROM pages WHERE error IS NOT NULL GROUP BY error ORDER BY 2 DESC")),
-            "hosts": one("SELECT COUNT(DISTINCT host) FROM urls WHERE state IN (0, 1, 2)"),
-            "bytes": one("SELECT COALESCE(SUM(bytes), 0) FROM pages"),
-            "duplicates": one("SELECT COUNT(*) FROM pages WHERE duplicate_of IS NOT NULL"),
-            "links": one("SELECT COUNT(*) FROM links"),
-            "queue": {"pending": states.get(0, 0) + states.get(1, 0), "excluded": states.get(3, 0)},
-            "pass": crawl_pass,
-            "this_pass": {"fetched": sum(changes.values()),
-                          **{k: changes.get(k, 0) for k in ("new", "unchanged", "changed", "gone")}},
-            "first_fetch": one("SELECT MIN(fetched_at) FROM pages"),
-            "last_fetch": one("SELECT MAX(fetched_at) FROM pages"),
-        }
-    finally:
-        conn.close()
+    with JobReader(path) as job:
+        return job.summary()
 
 
 def render_text(stats: dict[str, Any]) -> str:

@@ -77,14 +77,17 @@ class CLI:
         only read a job, where a subprocess would add nothing but start-up time."""
         from crawler.cli import main
 
-        out, err = io.StringIO(), io.StringIO()
+        # A text stream over bytes, as sys.stdout is: export writes to its binary buffer.
+        raw = io.BytesIO()
+        out, err = io.TextIOWrapper(raw, encoding="utf-8", newline=""), io.StringIO()
         argv = [str(a) for a in args]
         with contextlib.chdir(self.cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(argv)
             except SystemExit as exc:  # what click does on a closed pipe, for instance
                 code = exc.code if isinstance(exc.code, int) else 1
-        return subprocess.CompletedProcess(["crawler", *argv], code, out.getvalue(), err.getvalue())
+        out.flush()
+        return subprocess.CompletedProcess(["crawler", *argv], code, raw.getvalue().decode("utf-8"), err.getvalue())
 
     def export(self, db: Path, *args: object, fresh: bool = False) -> list[dict[str, Any]]:
         """``export --format jsonl --out -`` parsed, one dict per line (``fresh``: in a subprocess)."""

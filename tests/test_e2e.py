@@ -181,7 +181,7 @@ def test_each_page_is_requested_exactly_once(main_job: Job) -> None:
 def test_other_hosts_are_excluded_and_other_schemes_dropped(main_job: Job) -> None:
     conn = sqlite3.connect(f"file:{main_job.db}?mode=ro", uri=True)
     try:
-        rows = dict(conn.execute("SELECT url, reason FROM urls WHERE state = 3").fetchall())
+        rows = dict(conn.execute("SELECT url, exclusion FROM urls WHERE state = 3").fetchall())
         urls = [u for (u,) in conn.execute("SELECT url FROM urls")]
     finally:
         conn.close()
@@ -343,7 +343,7 @@ def test_scope_across_two_names_of_loopback(site: Site, cli: Any, db: Path, flag
     assert site.count("/robots.txt") == 1 + int(followed)   # robots.txt is per host
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        (row,) = conn.execute("SELECT reason FROM urls WHERE url = ?", (other,)).fetchall()
+        (row,) = conn.execute("SELECT exclusion FROM urls WHERE url = ?", (other,)).fetchall()
     finally:
         conn.close()
     assert row[0] == reason

@@ -65,7 +65,7 @@ def test_ok_response_has_body_headers_final_url_and_elapsed() -> None:
         return reply(200, TEXT, {"X-Test": "yes", "Content-Type": "text/html"})
 
     r = fetch_mocked(handler, "http://t/a", user_agent="testbot/1.0")
-    assert (r.status, r.reason, r.body) == (200, "OK", TEXT)
+    assert (r.status, r.reason_phrase, r.body) == (200, "OK", TEXT)
     assert (r.header("x-test"), r.header("CONTENT-TYPE")) == ("yes", "text/html")
     assert r.url == r.final_url == "http://t/a"
     assert 40 <= r.elapsed_ms < 5000

@@ -46,7 +46,7 @@ def test_every_mode_gives_what_the_pure_function_gives(mode: str) -> None:
     assert first.page is not None
     assert first.page.title == "Page 0 é"
     assert first.page.simhash is not None
-    verdicts = {o.url: o.reason for o in first.outlinks}
+    verdicts = {o.url: o.exclusion for o in first.outlinks}
     assert verdicts == {f"{BASE}p/1": None, f"{BASE}p/0": None, f"{BASE}p/7": None,
                         "http://elsewhere.test/": "off_host", f"{BASE}nf": "nofollow"}
 

@@ -1,0 +1,69 @@
+"""The frontier: every URL a job has seen, and the queue of those still to fetch.
+
+A frontier hands out work by lease: ``lease`` takes pending URLs and marks them leased, ``ack``
+marks them done once their page is stored, ``release`` puts leased URLs back (a run that stops, a
+run that died). A leased URL is never handed out twice while its lease holds, and a URL is queued
+at most once however often it is found: "seen" is the frontier's business.
+
+Backends implement ``Frontier`` and pass the contract suite in ``tests/test_frontier.py``:
+
+    sqlite.py  the ``urls`` table of the job file (the embedded default)
+
+The scheduler's order makes any backend safe across a crash: store the page, then ``add`` its
+links, then ``ack`` its URL; each step may be repeated after a kill without losing or doubling work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from crawler.models import FrontierItem
+
+
+@dataclass(frozen=True, slots=True)
+class NewURL:
+    """A URL found by a page or given as a seed. ``exclusion`` is the code of the rule that keeps it
+    from being fetched (``off_host``, ``too_deep``, ``nofollow``, ...); None queues it."""
+
+    url: str
+    host: str
+    depth: int
+    exclusion: str | None = None
+
+
+class Frontier(Protocol):
+    """What the scheduler needs of a frontier. Every method may raise ``StorageError``."""
+
+    async def add(self, urls: Sequence[NewURL]) -> int:
+        """Record URLs: new ones are queued (or recorded as excluded, with their exclusion); a URL
+        seen before is left alone, except that one excluded before is queued when it comes again
+        without an exclusion (found within bounds by another path, or given as a seed). Returns how
+        many were queued."""
+        ...
+
+    async def lease(self, limit: int) -> list[FrontierItem]:
+        """Up to ``limit`` pending URLs, breadth-first (oldest first), now leased to the caller."""
+        ...
+
+    async def ack(self, items: Sequence[FrontierItem]) -> None:
+        """These leased URLs are done: their pages are stored. Repeating it is harmless."""
+        ...
+
+    async def release(self, items: Sequence[FrontierItem] | None = None) -> int:
+        """Leased URLs are pending again: these, or with None every leased URL (at the start of a
+        run, those of a run that died; at its end, its own). Returns how many."""
+        ...
+
+    async def requeue(self, urls: Sequence[str]) -> int:
+        """URLs that are done are pending again (a recrawl). Returns how many."""
+        ...
+
+    async def pending(self) -> int:
+        """URLs queued or leased: what is left of the job."""
+        ...
+
+    async def finished(self) -> bool:
+        """Nothing is queued and nothing is leased."""
+        ...

@@ -1,0 +1,9 @@
+"""The storage stage: one SQLite file per job.
+
+    schema.py   the tables, their versions and migrations, the pragmas of every connection
+    jobfile.py  the job file open for crawling: lock, connection, transactions, the SQLite error boundary
+    pages.py    pages, history and links, written by the scheduler's one writer task
+    read.py     named read queries for stats, export and the summary (read-only connections)
+
+The SQLite frontier (``crawler.frontier.sqlite``) keeps its queue in the same file, in ``urls``.
+"""

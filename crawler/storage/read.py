@@ -1,0 +1,126 @@
+"""Named read queries over job files, shared by ``stats``, ``export`` and the progress summary.
+
+Readers open a job file with ``open_readonly`` (plain ``sqlite3``, ``query_only``), so they never
+block a running crawl and never change a job; the SQL they run lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from crawler.errors import StorageError
+from crawler.storage.jobfile import sqlite_errors
+from crawler.storage.schema import DONE, EXCLUDED, LEASED, PENDING, SCHEMA_VERSION, prepare, version_of
+
+# Each exportable field of a page record, as a column expression over ``pages p JOIN urls u``.
+RECORD_COLUMNS: dict[str, str] = {
+    "url": "u.url", "final_url": "p.final_url", "status": "p.status", "depth": "u.depth",
+    "content_type": "p.content_type", "title": "p.title", "description": "p.description",
+    "outlinks": "p.outlinks", "bytes": "p.bytes", "elapsed_ms": "p.elapsed_ms", "fetched_at": "p.fetched_at",
+    "error": "p.error", "canonical": "p.canonical", "noindex": "p.noindex", "nofollow": "p.nofollow",
+    "content_hash": "p.content_hash", "duplicate_of": "(SELECT url FROM urls d WHERE d.id = p.duplicate_of)",
+    "etag": "p.etag", "last_modified": "p.last_modified", "error_message": "p.error_message",
+}
+_BOOLEAN = frozenset({"noindex", "nofollow"})
+
+
+def open_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to a job file; StorageError if it is missing or not a job file.
+
+    A job file of an older schema is migrated first (a write, made once, in one transaction)."""
+    p = Path(path)
+    if not p.is_file():
+        raise StorageError(f"no job file at {p}")
+    with sqlite_errors(p, "open"):
+        # Not mode=ro: a read-only connection to a WAL database must create the -wal and -shm files
+        # and cannot remove them when it closes. query_only keeps this connection from writing.
+        conn = sqlite3.connect(p, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            version = version_of(conn, p)
+            if version is None:
+                raise StorageError(f"{p} is not a crawler job file")
+            if version < SCHEMA_VERSION:
+                prepare(conn, p, create=False)
+            conn.execute("PRAGMA query_only=1")
+        except BaseException:
+            conn.close()
+            raise
+    return conn
+
+
+class JobReader:
+    """The named queries of one job file: ``with JobReader(path) as job: job.summary()``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.conn = open_readonly(self.path)
+
+    def __enter__(self) -> JobReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        with sqlite_errors(self.path, "read"):
+            return self.conn.execute(sql, args).fetchone()[0]
+
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        with sqlite_errors(self.path, "read"):
+            return self.conn.execute(sql, args).fetchall()
+
+    def meta(self) -> dict[str, Any]:
+        return {k: json.loads(v) for k, v in self._all("SELECT key, value FROM meta")}
+
+    def summary(self) -> dict[str, Any]:
+        """What ``crawler stats`` shows, as plain JSON-ready values."""
+        meta = self.meta()
+        states = dict(self._all("SELECT state, COUNT(*) FROM urls GROUP BY state"))
+        crawl_pass = int(meta.get("pass", 1))
+        changes = dict(self._all("SELECT change, COUNT(*) FROM pages WHERE pass = ? GROUP BY change", (crawl_pass,)))
+        return {
+            "db": str(self.path),
+            "state": meta.get("state", "new"),
+            "pages": self._one("SELECT COUNT(*) FROM pages"),
+            "statuses": {str(s): n for s, n in self._all(
+                "SELECT status, COUNT(*) FROM pages WHERE status IS NOT NULL GROUP BY status ORDER BY status")},
+            "errors": dict(self._all(
+                "SELECT error, COUNT(*) FROM pages WHERE error IS NOT NULL GROUP BY error ORDER BY 2 DESC")),
+            "hosts": self._one(f"SELECT COUNT(DISTINCT host) FROM urls WHERE state IN ({PENDING}, {LEASED}, {DONE})"),
+            "bytes": self._one("SELECT COALESCE(SUM(bytes), 0) FROM pages"),
+            "duplicates": self._one("SELECT COUNT(*) FROM pages WHERE duplicate_of IS NOT NULL"),
+            "links": self._one("SELECT COUNT(*) FROM links"),
+            "queue": {"pending": states.get(PENDING, 0) + states.get(LEASED, 0), "excluded": states.get(EXCLUDED, 0)},
+            "pass": crawl_pass,
+            "this_pass": {"fetched": sum(changes.values()),
+                          **{k: changes.get(k, 0) for k in ("new", "unchanged", "changed", "gone")}},
+            "first_fetch": self._one("SELECT MIN(fetched_at) FROM pages"),
+            "last_fetch": self._one("SELECT MAX(fetched_at) FROM pages"),
+        }
+
+    def records(self, fields: Sequence[str], statuses: Sequence[int] = (), since: str | None = None
+                ) -> Iterator[dict[str, Any]]:
+        """Stream the job's pages as dicts of ``fields`` (keys of RECORD_COLUMNS), in fetch order."""
+        sql = f"SELECT {', '.join(RECORD_COLUMNS[f] for f in fields)} FROM pages p JOIN urls u ON u.id = p.url_id"
+        where: list[str] = []
+        args: list[Any] = []
+        if statuses:
+            where.append(f"p.status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if since:
+            where.append("p.fetched_at >= ?")
+            args.append(since)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY p.fetched_at, p.url_id"
+        with sqlite_errors(self.path, "read"):
+            for row in self.conn.execute(sql, args):
+                record = dict(zip(fields, row, strict=True))
+                for flag in _BOOLEAN.intersection(record):
+                    record[flag] = bool(record[flag])
+                yield record

@@ -1,0 +1,175 @@
+"""The job file's schema, its versions and the migrations between them; the pragmas of every connection.
+
+A job file is one SQLite database. ``prepare`` brings any job file to ``SCHEMA_VERSION`` (creating
+it when new, migrating it when older, refusing it when newer or not a job) with a plain ``sqlite3``
+connection, before the crawl opens its own. Each migration runs in one transaction, so a job file is
+either all old or all new, never half migrated.
+
+    meta           key/value: schema_version, job_settings, seed_hosts, state, pass
+    urls           every URL the job has seen: the SQLite frontier's queue (state) and the id pages use
+    pages          the latest fetch of each URL
+    history        earlier versions of pages that a recrawl found changed
+    links          the link graph: source page id, target canonical URL (in scope or not)
+    simhash_bands  16-bit bands of each page's simhash, to find near-duplicates
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from crawler.errors import StorageError
+
+SCHEMA_VERSION = 2
+
+# The states of a row of ``urls``; the SQLite frontier's queue is this column.
+PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
+
+# Set once for every connection, reader or writer.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",      # readers (stats, export) never block the crawl, and vice versa
+    "PRAGMA synchronous=NORMAL",    # with WAL: durable up to the last checkpointed commits, never corrupt
+    "PRAGMA busy_timeout=5000",     # wait out a reader's short lock instead of failing
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-32768",     # 32 MiB page cache: the url index stays hot without unbounded growth
+)
+
+# The current schema, as a new job file gets it.
+SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE urls (
+    id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    host TEXT NOT NULL,
+    depth INTEGER NOT NULL,
+    state INTEGER NOT NULL,          -- {PENDING} pending, {LEASED} leased, {DONE} done, {EXCLUDED} excluded (never fetched)
+    exclusion TEXT                   -- why excluded: off_host, too_deep, nofollow, ...
+);
+CREATE INDEX urls_pending ON urls(id) WHERE state = {PENDING};
+CREATE INDEX urls_leased ON urls(id) WHERE state = {LEASED};
+CREATE TABLE pages (
+    url_id INTEGER PRIMARY KEY REFERENCES urls(id),
+    final_url TEXT,
+    status INTEGER,
+    content_type TEXT,
+    title TEXT,
+    description TEXT,
+    canonical TEXT,
+    noindex INTEGER NOT NULL DEFAULT 0,
+    nofollow INTEGER NOT NULL DEFAULT 0,
+    outlinks INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER,
+    elapsed_ms INTEGER,
+    fetched_at TEXT NOT NULL,
+    error TEXT,                      -- the short error code of INTERFACE.md
+    error_message TEXT,              -- what went wrong, in words
+    etag TEXT,
+    last_modified TEXT,
+    content_hash TEXT,
+    duplicate_of INTEGER,            -- the first page with the same content hash
+    simhash INTEGER,                 -- of the main text, with extract_text on
+    near_duplicate_of INTEGER,       -- the first page whose simhash is at most 3 bits away
+    http_version TEXT,
+    reason_phrase TEXT,              -- the HTTP status line's reason phrase
+    pass INTEGER NOT NULL DEFAULT 1, -- the crawl pass that last fetched it (--recrawl starts a new one)
+    change TEXT,                     -- in that pass: new, unchanged, changed or gone
+    headers BLOB,                    -- zlib-compressed "Name: value\\r\\n" lines
+    body BLOB                        -- zlib-compressed raw body (after Content-Encoding), unless --no-bodies
+);
+CREATE INDEX pages_hash ON pages(content_hash) WHERE content_hash IS NOT NULL;
+CREATE TABLE history (
+    url_id INTEGER NOT NULL,
+    status INTEGER,
+    content_hash TEXT,
+    fetched_at TEXT NOT NULL,
+    pass INTEGER NOT NULL
+);
+CREATE INDEX history_url ON history(url_id);
+CREATE TABLE simhash_bands (  -- near-duplicates share at least one 16-bit band
+    band INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    url_id INTEGER NOT NULL,
+    PRIMARY KEY (band, value, url_id)
+) WITHOUT ROWID;
+CREATE TABLE links (
+    source_id INTEGER NOT NULL,
+    target TEXT NOT NULL,            -- canonical URL: a link is stored with its page, whatever the frontier did with it
+    nofollow INTEGER NOT NULL,
+    PRIMARY KEY (source_id, target)
+) WITHOUT ROWID;
+INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+"""
+
+# MIGRATIONS[n] takes a job file from version n to n + 1.
+MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: one name for one meaning ("reason" was an exclusion code, an HTTP reason phrase and an
+    # error message), and links name their target by URL, so pages can be stored before the
+    # frontier has heard of their links (the frontier may be remote).
+    1: """
+ALTER TABLE urls RENAME COLUMN reason TO exclusion;
+ALTER TABLE pages RENAME COLUMN reason TO reason_phrase;
+ALTER TABLE pages ADD COLUMN error_message TEXT;
+UPDATE pages SET error_message = reason_phrase, reason_phrase = NULL
+ WHERE error IS NOT NULL AND error != 'http_error';
+CREATE TABLE links_v2 (
+    source_id INTEGER NOT NULL,
+    target TEXT NOT NULL,
+    nofollow INTEGER NOT NULL,
+    PRIMARY KEY (source_id, target)
+) WITHOUT ROWID;
+INSERT INTO links_v2 SELECT l.source_id, u.url, l.nofollow FROM links l JOIN urls u ON u.id = l.target_id;
+DROP TABLE links;
+ALTER TABLE links_v2 RENAME TO links;
+""",
+}
+
+
+def stored_time(when: datetime | None = None) -> str:
+    """ISO 8601 UTC to the second, as ``fetched_at`` holds it (string order is time order)."""
+    return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def version_of(conn: sqlite3.Connection, path: Path) -> int | None:
+    """The file's schema version; None for an empty file; StorageError if it is not a job file."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        return None
+    if not {"meta", "urls", "pages"} <= tables:
+        raise StorageError(f"{path} is a SQLite file but not a crawler job")
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row else 1
+    if version > SCHEMA_VERSION:
+        raise StorageError(f"{path} was written by a newer crawler (schema {version} > {SCHEMA_VERSION})")
+    return version
+
+
+def prepare(conn: sqlite3.Connection, path: Path, *, create: bool) -> None:
+    """Bring the job file on ``conn`` to the current schema: create it (if ``create``) or migrate it.
+    Raises sqlite3 errors as they come: the caller is the boundary that translates them."""
+    version = version_of(conn, path)
+    if version == SCHEMA_VERSION or (version is None and not create):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = version_of(conn, path)   # again, under the write lock: another process may have done it
+        if version is None:
+            _run_script(conn, SCHEMA)
+        else:
+            while version < SCHEMA_VERSION:
+                _run_script(conn, MIGRATIONS[version])
+                version += 1
+            conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version),))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run the statements of ``script`` inside the caller's transaction (``executescript`` would
+    commit it first)."""
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
