@@ -171,7 +171,7 @@ def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     for leaf in leaves:
         if isinstance(leaf, Exception):
             error = InternalError(f"unexpected {type(leaf).__name__} in the crawl: {leaf}")
-            error.__cause__ = leaf
+            error.__cause__ = leaf   # where the bug is, for a debugger and for the CLI's one line
             return error
     return leaves[0] if leaves else group
 
@@ -300,7 +300,8 @@ class Crawl:
                         await self._writer.close()
                         await asyncio.wait({writer_task})
         except BaseExceptionGroup as group:
-            raise _one_error(group) from None
+            error = _one_error(group)
+            raise error from error.__cause__   # the group itself says nothing a user needs
         return outcome
 
     def _committed(self, queued: int) -> None:

@@ -1,4 +1,4 @@
-"""Helpers for the fetch-stage tests: a fake clock, mock-backed fetchers and real local servers.
+"""Helpers for the fetch-stage tests: mock-backed fetchers and real local servers.
 
 Imported by name (``from conftest_fetch import ...``): it is not a pytest ``conftest.py``.
 """
@@ -21,19 +21,6 @@ from crawler.models import Response
 
 Handler = Callable[[httpx2.Request], httpx2.Response] | Callable[[httpx2.Request], Coroutine[None, None, httpx2.Response]]
 StreamHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-class FakeClock:
-    """A clock that only moves when the test says so."""
-
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Chunks(httpx2.AsyncByteStream):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest_fetch import FakeClock
+from fake_clock import FakeClock
 
 from crawler.models import FrontierItem
 from crawler.politeness import HostPool

@@ -6,7 +6,7 @@ import asyncio
 import math
 
 import pytest
-from conftest_fetch import FakeClock
+from fake_clock import FakeClock
 
 from crawler.errors import (
     RobotsDisallowed,

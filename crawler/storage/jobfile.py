@@ -25,7 +25,7 @@ import aiosqlite
 
 from crawler.errors import CrawlError, JobLocked, StorageError
 from crawler.extract import hamming
-from crawler.storage.schema import PRAGMAS, prepare
+from crawler.storage.schema import PRAGMAS, prepare, version_of
 
 
 @contextlib.contextmanager
@@ -122,6 +122,7 @@ class JobFile:
         """Create or migrate the schema with a short-lived plain connection, before the crawl's own."""
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
+            version_of(conn, self.path)   # a file that is no job is refused before anything is written
             for pragma in PRAGMAS:
                 conn.execute(pragma)
             prepare(conn, self.path, create=True)

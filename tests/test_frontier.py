@@ -1,0 +1,152 @@
+"""The frontier contract: every backend of ``crawler.frontier.Frontier`` passes these tests.
+
+A backend is added to ``BACKENDS`` with a function that opens it on a location (a ``tmp_path``);
+opening the same location twice must give the same frontier, as a job resumed after a crash does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from crawler.frontier import Frontier, NewURL
+from crawler.frontier.sqlite import SqliteFrontier
+from crawler.storage.jobfile import JobFile
+
+Opener = Callable[[Path], AbstractAsyncContextManager[Frontier]]
+
+
+@asynccontextmanager
+async def sqlite_frontier(where: Path) -> AsyncIterator[Frontier]:
+    async with JobFile(where / "job.db") as job:
+        yield SqliteFrontier(job)
+
+
+BACKENDS: dict[str, Opener] = {"sqlite": sqlite_frontier}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def opener(request: pytest.FixtureRequest) -> Opener:
+    return BACKENDS[request.param]
+
+
+def run(opener: Opener, where: Path, scenario: Callable[[Frontier], Awaitable[None]]) -> None:
+    async def go() -> None:
+        async with opener(where) as frontier:
+            await scenario(frontier)
+    asyncio.run(go())
+
+
+def url(n: int, host: str = "a.test") -> NewURL:
+    return NewURL(f"http://{host}/{n}", host, 1)
+
+
+def test_urls_are_leased_oldest_first_each_once(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        assert await f.add([url(n) for n in range(10)]) == 10
+        first = await f.lease(4)
+        second = await f.lease(100)
+        assert [i.url for i in first] == [f"http://a.test/{n}" for n in range(4)]
+        assert [i.url for i in second] == [f"http://a.test/{n}" for n in range(4, 10)]
+        assert await f.lease(100) == []
+    run(opener, tmp_path, scenario)
+
+
+def test_a_lease_carries_the_depth_it_was_added_with(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        await f.add([NewURL("http://a.test/", "a.test", 0), NewURL("http://a.test/deep", "a.test", 7)])
+        assert {(i.url, i.depth, i.attempt) for i in await f.lease(10)} == {
+            ("http://a.test/", 0, 0), ("http://a.test/deep", 7, 0)}
+    run(opener, tmp_path, scenario)
+
+
+def test_a_url_found_twice_is_queued_once(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        assert await f.add([url(1), url(2)]) == 2
+        assert await f.add([url(2), url(3), url(3)]) == 1
+        assert await f.pending() == 3
+        leased = await f.lease(10)
+        await f.ack(leased)
+        assert await f.add([url(1), url(2), url(3)]) == 0   # done: seen, never queued again
+        assert await f.lease(10) == []
+    run(opener, tmp_path, scenario)
+
+
+def test_an_excluded_url_is_kept_out_until_it_comes_in_bounds(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        deep = NewURL("http://a.test/deep", "a.test", 5, "too_deep")
+        off = NewURL("http://b.test/", "b.test", 1, "off_host")
+        assert await f.add([deep, off]) == 0
+        assert await f.pending() == 0
+        assert await f.finished()
+        assert await f.lease(10) == []
+        assert await f.add([NewURL("http://a.test/deep", "a.test", 2)]) == 1   # a shorter path to it
+        assert [(i.url, i.depth) for i in await f.lease(10)] == [("http://a.test/deep", 2)]
+        assert await f.add([off]) == 0   # excluded again: still excluded
+    run(opener, tmp_path, scenario)
+
+
+def test_a_seed_brings_back_an_excluded_url_at_depth_zero(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        await f.add([NewURL("http://a.test/x", "a.test", 3, "nofollow")])
+        assert await f.add([NewURL("http://a.test/x", "a.test", 0)]) == 1
+        assert [(i.url, i.depth) for i in await f.lease(10)] == [("http://a.test/x", 0)]
+    run(opener, tmp_path, scenario)
+
+
+def test_released_urls_are_leased_again_and_acknowledged_ones_are_not(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        await f.add([url(n) for n in range(6)])
+        leased = await f.lease(6)
+        await f.ack(leased[:2])
+        await f.ack(leased[:2])                     # repeating an ack is harmless
+        assert await f.release(leased[2:4]) == 2
+        assert await f.release(leased[:2]) == 0     # done is done: release does not undo an ack
+        assert [i.url for i in await f.lease(10)] == [leased[2].url, leased[3].url]
+        assert await f.pending() == 4               # two leased again + two still leased from before
+        assert await f.release() == 4               # every lease (a dead run's, or our own at exit)
+        assert await f.pending() == 4
+        assert not await f.finished()
+    run(opener, tmp_path, scenario)
+
+
+def test_finished_means_nothing_queued_and_nothing_leased(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        assert await f.finished()
+        await f.add([url(1)])
+        assert not await f.finished()
+        (item,) = await f.lease(10)
+        assert not await f.finished()              # leased is not finished: its page may bring links
+        assert await f.pending() == 1
+        await f.ack([item])
+        assert await f.finished()
+        assert await f.pending() == 0
+    run(opener, tmp_path, scenario)
+
+
+def test_requeue_puts_done_urls_back_and_leaves_the_rest(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        await f.add([url(1), url(2), url(3)])
+        leased = await f.lease(2)
+        await f.ack(leased)
+        assert await f.requeue([url(1).url, url(3).url, "http://a.test/never-seen"]) == 1   # 3 is pending
+        assert [i.url for i in await f.lease(10)] == [url(1).url, url(3).url]
+    run(opener, tmp_path, scenario)
+
+
+def test_leases_survive_a_crash_and_are_released_on_the_next_start(opener: Opener, tmp_path: Path) -> None:
+    async def crash(f: Frontier) -> None:
+        await f.add([url(n) for n in range(3)])
+        await f.ack(await f.lease(1))
+        await f.lease(10)                            # then the process "dies" holding two leases
+
+    async def restart(f: Frontier) -> None:
+        assert await f.lease(10) == []               # still leased: nobody else gets them
+        assert await f.release() == 2
+        assert [i.url for i in await f.lease(10)] == [url(1).url, url(2).url]
+    run(opener, tmp_path, crash)
+    run(opener, tmp_path, restart)
