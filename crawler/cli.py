@@ -28,6 +28,7 @@ from typer._click.exceptions import UsageError as ClickUsageError
 
 from crawler import __version__, config
 from crawler.errors import CrawlError, InternalError, InvalidURL, StorageError, UsageError
+from crawler.models import EventLoopKind
 from crawler.urls import parse_seed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -131,7 +132,7 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def event_loop_factory(kind: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+def event_loop_factory(kind: EventLoopKind) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's loop when asked for, or when ``auto`` and it is installed (``crawler[fast]``)."""
     if kind == "asyncio":
         return None

@@ -13,18 +13,19 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from crawler import __version__
 from crawler.errors import ConfigError
+from crawler.models import EventLoopKind, ParseMode, ScopeMode, TransportKind
 
 DEFAULT_USER_AGENT = f"crawler/{__version__} (+https://github.com/crawler/crawler)"
 
 _CHOICES: dict[str, tuple[str, ...]] = {
-    "scope": ("host", "domain", "any"),
-    "parse_mode": ("async", "thread", "process"),
-    "transport": ("aiohttp", "httpcore"),
-    "event_loop": ("auto", "asyncio", "uvloop"),
+    "scope": get_args(ScopeMode),
+    "parse_mode": get_args(ParseMode),
+    "transport": get_args(TransportKind),
+    "event_loop": get_args(EventLoopKind),
 }
 
 
@@ -38,11 +39,11 @@ class Settings:
     concurrency: int = 32
     per_host: int = 8
     delay: float = 0.0
-    scope: str = "host"
+    scope: ScopeMode = "host"
     allow_domains: tuple[str, ...] = ()
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    parse_mode: str = "async"
+    parse_mode: ParseMode = "async"
     parse_workers: int = 0
     timeout: float = 30.0
     retries: int = 2
@@ -58,8 +59,8 @@ class Settings:
     extract_text: bool = False
     sort_query: bool = False
     follow_nofollow: bool = False
-    transport: str = "aiohttp"
-    event_loop: str = "auto"
+    transport: TransportKind = "aiohttp"
+    event_loop: EventLoopKind = "auto"
     grace_period: float = 10.0
     recrawl: bool = False
     older_than: float = 0.0

@@ -104,5 +104,13 @@ class PageRecord:
     unchanged: bool = False
 
 
+# --- choices --------------------------------------------------------------------------------
+# The values a setting or a run's result can take, as types: mypy checks every use, and
+# config validates user input against the same lists (``typing.get_args``).
+
+ScopeMode = Literal["host", "domain", "any"]
+ParseMode = Literal["async", "thread", "process"]
+TransportKind = Literal["aiohttp", "httpcore"]
+EventLoopKind = Literal["auto", "asyncio", "uvloop"]
 # How a run of a crawl ended (``crawl`` prints it in its summary).
 Outcome = Literal["running", "finished", "stopped", "limit", "already_finished", "already_at_limit"]

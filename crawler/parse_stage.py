@@ -30,7 +30,7 @@ from functools import partial
 from types import TracebackType
 
 from crawler.errors import ParseFailed
-from crawler.models import Outlink, ParsedPage
+from crawler.models import Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
 from crawler.scope import Scope
 from crawler.urls import host_key
@@ -84,7 +84,7 @@ AnalyzeFn = Callable[[str, Mapping[str, str], bytes, int, bool, ParseOptions], A
 class ParseStage:
     """Runs ``analyze`` in the configured place. Use as ``async with ParseStage(...) as stage``."""
 
-    def __init__(self, mode: str, workers: int, options: ParseOptions, fn: AnalyzeFn = analyze) -> None:
+    def __init__(self, mode: ParseMode, workers: int, options: ParseOptions, fn: AnalyzeFn = analyze) -> None:
         self.mode = mode
         self.workers = workers or os.cpu_count() or 1
         self.options = options

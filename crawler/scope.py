@@ -19,15 +19,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import get_args
 
 from crawler.errors import ConfigError
+from crawler.models import ScopeMode
 from crawler.urls import canonicalize, hostname, registrable_domain
 
-__all__ = ["Mode", "Scope", "validate_patterns"]
+__all__ = ["Scope", "validate_patterns"]
 
-Mode = Literal["host", "domain", "any"]
-_MODES: dict[str, Mode] = {"host": "host", "domain": "domain", "any": "any"}
+_MODES: tuple[str, ...] = get_args(ScopeMode)
 
 
 def validate_patterns(patterns: Iterable[str], option: str = "") -> tuple[str, ...]:
@@ -49,7 +49,7 @@ class Scope:
     dot, so ``Bücher.DE.`` given by a user matches the canonical ``xn--bcher-kva.de``.
     """
 
-    mode: Mode
+    mode: ScopeMode
     hosts: frozenset[str]
     allow_domains: frozenset[str] = frozenset()
     include: tuple[str, ...] = ()
@@ -78,7 +78,7 @@ class Scope:
     def build(
         cls,
         seeds: Iterable[str],
-        mode: str = "host",
+        mode: ScopeMode = "host",
         *,
         allow_domains: Iterable[str] = (),
         include: Iterable[str] = (),
@@ -86,11 +86,8 @@ class Scope:
         max_depth: int = -1,
     ) -> Scope:
         """The scope of a job crawling from these canonical seed URLs (``mode`` as in config)."""
-        checked = _MODES.get(mode)
-        if checked is None:
-            raise ConfigError(f"scope must be one of {', '.join(_MODES)}; got {mode!r}")
         return cls(
-            mode=checked,
+            mode=mode,
             hosts=frozenset(hostname(seed) for seed in seeds),
             allow_domains=frozenset(allow_domains),
             include=tuple(include),

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import httpx2
 
+from crawler.models import TransportKind
 
-def make_transport(kind: str, connections: int) -> httpx2.AsyncBaseTransport:
+
+def make_transport(kind: TransportKind, connections: int) -> httpx2.AsyncBaseTransport:
     """A transport of ``kind`` that keeps at most ``connections`` connections open."""
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     if kind == "aiohttp":
