@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import sys
 import traceback
@@ -51,16 +50,9 @@ def read_seed_lines(lines: list[str], source: str, warn: Any) -> list[str]:
     return seeds
 
 
-def parse_duration(text: str) -> float:
-    """'90', '90s', '30m', '12h', '7d', '2w' -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
-    if not m:
-        raise UsageError(f"bad duration {text!r}: use a number with s, m, h, d or w (e.g. 7d)")
-    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
-
-
 @app.command()
 def crawl(
+    ctx: typer.Context,
     urls: Annotated[list[str] | None, typer.Argument(help="Seed URLs (http and https only).", show_default=False)] = None,
     seeds: Annotated[str | None, typer.Option("--seeds", help="File of seed URLs, one a line; - reads stdin.")] = None,
     db: Annotated[str | None, typer.Option(help="The job's SQLite file [default: data/crawl.db].")] = None,
@@ -86,18 +78,10 @@ def crawl(
     older_than: Annotated[str | None, typer.Option(help="With --recrawl: only pages fetched longer ago (7d, 12h).")] = None,
 ) -> None:
     """Run or resume a crawl job."""
+    # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
     err = Console(stderr=True)
     out = Console()
-    flags: dict[str, Any] = {
-        "db": db, "max_pages": max_pages, "max_depth": max_depth, "concurrency": concurrency,
-        "per_host": per_host, "delay": delay, "scope": scope, "allow_domains": allow_domain or None,
-        "include": include or None, "exclude": exclude or None, "parse_mode": parse_mode,
-        "parse_workers": parse_workers, "timeout": timeout, "retries": retries, "max_bytes": max_bytes,
-        "user_agent": user_agent, "robots": False if no_robots else None, "bodies": False if no_bodies else None,
-        "recrawl": True if recrawl else None,
-        "older_than": parse_duration(older_than) if older_than is not None else None,
-    }
-    settings, explicit = config.load_explicit(config_file, flags)
+    settings, explicit = config.load_explicit(config_file, config.from_flags(ctx.params))
     from crawler.scope import validate_patterns
     validate_patterns(settings.include, "--include")
     validate_patterns(settings.exclude, "--exclude")

@@ -8,9 +8,11 @@ with a one-line message that names where it came from.
 from __future__ import annotations
 
 import math
+import operator
 import os
+import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, get_args
@@ -167,6 +169,42 @@ def from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if key not in KEYS:
             raise ConfigError(f"unknown setting {name} in the environment")
         out[key] = _coerce(key, value, f"environment {name}", text=True)
+    return out
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '12h', '7d', '2w' -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text)
+    if not m:
+        raise ConfigError(f"bad duration {text!r}: use a number with s, m, h, d or w (e.g. 7d)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+# Command-line options that differ from the setting they set: option -> (setting, conversion).
+# Every other option of ``crawler crawl`` is named as its setting and passes as given.
+_FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
+    "allow_domain": ("allow_domains", None),
+    "no_robots": ("robots", operator.not_),
+    "no_bodies": ("bodies", operator.not_),
+    "older_than": ("older_than", parse_duration),
+}
+# Parameters of ``crawler crawl`` that are no settings.
+_NOT_SETTINGS = frozenset({"urls", "seeds", "config_file"})
+
+
+def from_flags(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a command line gives, from its parameter values by name (typer's ``ctx.params``).
+
+    An option the user left out holds its default: None, False for a switch, empty for a repeatable
+    option. Those set nothing, so the file, the environment or the default decides.
+    """
+    out: dict[str, Any] = {}
+    for name, value in params.items():
+        left_out = value is None or value is False or (isinstance(value, list | tuple) and not value)
+        if name in _NOT_SETTINGS or left_out:
+            continue
+        key, convert = _FLAGS.get(name, (name, None))
+        out[key] = value if convert is None else convert(value)
     return out
 
 

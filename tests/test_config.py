@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from crawler.config import KEYS, Settings, from_env, load, load_explicit
+from crawler.config import KEYS, Settings, from_env, from_flags, load, load_explicit, parse_duration
 from crawler.errors import ConfigError, UsageError
 
 DEFAULT_TOML = Path(__file__).resolve().parents[1] / "config" / "default.toml"
@@ -98,6 +98,47 @@ def test_table_in_file_is_an_unknown_key(toml: Any) -> None:
 def test_unknown_env_variable_and_flag() -> None:
     assert "CRAWLER_CONCURENCY" in config_error(environ={"CRAWLER_CONCURENCY": "4"})
     assert "'bogus'" in config_error(flags={"bogus": 1})
+
+
+def test_flags_left_out_set_nothing() -> None:
+    # What typer passes for ``crawler crawl --db job.db``: every other option at its default.
+    params = {"db": "job.db", "urls": (), "seeds": None, "config_file": None, "max_pages": None,
+              "allow_domain": (), "include": [], "no_robots": False, "recrawl": False, "older_than": None}
+    assert from_flags(params) == {"db": "job.db"}
+
+
+def test_flags_named_otherwise_than_their_setting() -> None:
+    params = {"allow_domain": ["a.com"], "no_robots": True, "no_bodies": True, "recrawl": True,
+              "older_than": "2h", "max_pages": 0, "scope": "domain"}
+    assert from_flags(params) == {"allow_domains": ["a.com"], "robots": False, "bodies": False, "recrawl": True,
+                                  "older_than": 7200.0, "max_pages": 0, "scope": "domain"}
+
+
+def test_every_crawl_option_but_seeds_and_config_is_a_setting() -> None:
+    import typer
+
+    from crawler.cli import app
+    crawl = typer.main.get_command(app).commands["crawl"]
+    for param in crawl.params:
+        name = param.name
+        keys = set(from_flags({name: "1"}))
+        if name in ("urls", "seeds", "config_file"):
+            assert not keys, name
+        else:
+            assert keys, name
+            assert keys <= KEYS, name
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), (" 12h ", 43200.0),
+                                               ("7d", 604800.0), ("1.5w", 907200.0)])
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "", "7y", "-1d", "d"])
+def test_bad_duration(text: str) -> None:
+    with pytest.raises(ConfigError, match="bad duration"):
+        parse_duration(text)
 
 
 def test_missing_and_invalid_toml(toml: Any, tmp_path: Path) -> None:
