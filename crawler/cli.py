@@ -21,10 +21,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-# typer >= 0.29 vendors click as typer._click; its exceptions are what a bad command line raises.
-from typer._click.exceptions import ClickException
-from typer._click.exceptions import UsageError as ClickUsageError
-
 from crawler import __version__, config
 from crawler.errors import CrawlError, InternalError, InvalidURL, StorageError, UsageError
 from crawler.models import EventLoopKind
@@ -238,10 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         code = app(args=argv or ["--help"], prog_name="crawler", standalone_mode=False)
-    except ClickUsageError as exc:
-        print(f"crawler: error: {exc.format_message()}", file=sys.stderr)
-        return EXIT_USAGE
-    except ClickException as exc:
+    # A bad command line. typer vendors click as the private typer._click (click is no dependency);
+    # typer.TyperException is the public base of its ClickException and UsageError.
+    except typer.TyperException as exc:
         print(f"crawler: error: {exc.format_message()}", file=sys.stderr)
         return EXIT_USAGE
     except typer.Abort:
