@@ -20,7 +20,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.extract import main_text, simhash
 from crawler.models import Link, ParsedPage
-from crawler.urls import canonicalize
+from crawler.urls import C0_AND_SPACE, canonicalize
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
@@ -87,8 +87,6 @@ _NOT_WESTERN = re.compile(f"[^\\x00-\\x7f{_WESTERN_TEXT}]")
 _ROBOTS_VALUED = frozenset({"max-snippet", "max-image-preview", "max-video-preview", "unavailable_after"})
 _ROBOTS_SPLIT = re.compile(r"[\s,]+")
 _WHITESPACE = " \t\n\r\f"
-# What a URL parser strips from both ends of an href: C0 controls and space.
-_C0_AND_SPACE = "".join(map(chr, range(0x21)))
 
 # One pass over the tree collects everything parse() needs; results come in document order.
 _SELECTOR = "title, base[href], meta[name], link[rel][href], a[href], area[href]"
@@ -193,7 +191,7 @@ def _resolve_links(hrefs: list[tuple[str, bool]], base: str, sort_query: bool) -
     """Canonicalize raw hrefs, drop unusable ones, de-duplicate (followed beats nofollow)."""
     found: dict[str, bool] = {}  # canonical URL -> nofollow; dicts keep first-seen order
     for raw, rel_nofollow in hrefs:
-        href = raw.strip(_C0_AND_SPACE)
+        href = raw.strip(C0_AND_SPACE)  # what a URL parser strips from both ends of an href
         # Empty and fragment-only hrefs point back into the same document.
         if not href or href[0] == "#":
             continue

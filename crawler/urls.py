@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote
 
 from crawler.errors import InvalidURL
 
-__all__ = ["canonicalize", "host_key", "hostname", "parse_seed", "registrable_domain"]
+__all__ = ["C0_AND_SPACE", "canonicalize", "host_key", "hostname", "parse_seed", "registrable_domain"]
 
 try:
     import idna
@@ -57,7 +57,7 @@ else:
 _DEFAULT_PORT = {"http": 80, "https": 443}
 
 # WHATWG: strip leading and trailing C0 controls and spaces, and drop every tab and newline.
-_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+C0_AND_SPACE = "".join(map(chr, range(0x21)))
 _DROP_TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
 
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -192,7 +192,7 @@ def _is_ipv4(host: str) -> bool:
 
 def _clean(url: str) -> str:
     """What a browser does to an href before parsing it."""
-    url = url.strip(_C0_AND_SPACE)
+    url = url.strip(C0_AND_SPACE)
     if "\t" in url or "\n" in url or "\r" in url:
         url = url.translate(_DROP_TAB_NEWLINE)
     if "\\" in url:
