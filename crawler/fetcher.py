@@ -97,11 +97,9 @@ def translate_transport_error(exc: BaseException, url: str) -> FetchError:
     """The one place where httpx2 and aiohttp errors become ``FetchError``s."""
     # httpx-aiohttp maps aiohttp errors loosely (a reset becomes ConnectTimeout): look at the cause.
     cause = exc.__cause__
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - aiohttp is a dependency
-        aiohttp = None  # type: ignore[assignment]
-    if aiohttp is not None and isinstance(cause, aiohttp.ClientError):
+    import aiohttp  # here, as in transport.py, so that a crawl on the httpcore transport does not load it up front
+
+    if isinstance(cause, aiohttp.ClientError):
         if isinstance(cause, aiohttp.ServerTimeoutError):
             return Timeout(url, str(cause))
         if isinstance(cause, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):

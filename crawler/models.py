@@ -24,7 +24,6 @@ class ParsedPage:
     noindex: bool
     nofollow: bool
     links: tuple[Link, ...]
-    charset: str | None = None
     simhash: int | None = None         # of the main text, when text extraction is on
 
 

@@ -132,7 +132,7 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     ``nofollow`` (meta robots or X-Robots-Tag) is reported on the page, not copied to links.
     With ``extract_text``, the page's main text is extracted and its simhash reported.
     """
-    text, charset = decode_html(body, headers.get("content-type"))
+    text, _ = decode_html(body, headers.get("content-type"))
     title_node: LexborNode | None = None
     description: str | None = None
     base_href: str | None = None
@@ -182,7 +182,6 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
         noindex=noindex,
         nofollow=nofollow,
         links=_resolve_links(hrefs, base, sort_query),
-        charset=charset,
         simhash=simhash(main_text(tree)) if extract_text else None,
     )
 

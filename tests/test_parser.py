@@ -331,9 +331,8 @@ def latin1_page(head: str = "") -> bytes:
 )
 def test_latin1_page_title_comes_out_right(content_type: str | None, head: str) -> None:
     headers = {"content-type": content_type} if content_type else {}
-    parsed = parse(PAGE, headers, latin1_page(head))
-    assert parsed.title == LATIN_TITLE
-    assert parsed.charset == "cp1252"  # what browsers read latin-1 as
+    assert parse(PAGE, headers, latin1_page(head)).title == LATIN_TITLE
+    assert decode_html(latin1_page(head), content_type)[1] == "cp1252"  # what browsers read latin-1 as
 
 
 def test_declared_latin1_decodes_as_windows_1252() -> None:
@@ -345,14 +344,14 @@ def test_declared_latin1_decodes_as_windows_1252() -> None:
 
 def test_header_charset_beats_meta() -> None:
     body = b'<meta charset="utf-8"><title>' + "Grüße".encode("latin-1") + b"</title>"
-    parsed = parse(PAGE, {"content-type": "text/html; charset=windows-1252"}, body)
-    assert (parsed.title, parsed.charset) == ("Grüße", "cp1252")
+    assert parse(PAGE, {"content-type": "text/html; charset=windows-1252"}, body).title == "Grüße"
+    assert decode_html(body, "text/html; charset=windows-1252")[1] == "cp1252"
 
 
 def test_utf8_bom_wins_over_declarations() -> None:
     body = codecs.BOM_UTF8 + '<meta charset="iso-8859-1"><title>Grüße – 東京</title>'.encode()
-    parsed = parse(PAGE, {"content-type": "text/html; charset=iso-8859-1"}, body)
-    assert (parsed.title, parsed.charset) == ("Grüße – 東京", "utf-8")
+    assert parse(PAGE, {"content-type": "text/html; charset=iso-8859-1"}, body).title == "Grüße – 東京"
+    assert decode_html(body, "text/html; charset=iso-8859-1")[1] == "utf-8"
 
 
 def test_utf16_bom() -> None:
@@ -363,8 +362,8 @@ def test_utf16_bom() -> None:
 @pytest.mark.parametrize("label", ["x-no-such-charset", "utf-7", "rot13", "base64", "undefined", "idna"])
 def test_unknown_or_non_web_header_charset_is_skipped(label: str) -> None:
     body = '<meta charset="utf-8"><title>Grüße – 東京</title>'.encode()
-    parsed = parse(PAGE, {"content-type": f"text/html; charset={label}"}, body)
-    assert (parsed.title, parsed.charset) == ("Grüße – 東京", "utf-8")
+    assert parse(PAGE, {"content-type": f"text/html; charset={label}"}, body).title == "Grüße – 東京"
+    assert decode_html(body, f"text/html; charset={label}")[1] == "utf-8"
 
 
 def test_unknown_header_and_meta_charset_fall_back_to_detection() -> None:
@@ -429,7 +428,7 @@ def test_broken_html_does_not_raise(body: bytes) -> None:
 
 def test_empty_body() -> None:
     assert parse(PAGE, {}, b"") == ParsedPage(
-        title=None, description=None, canonical=None, noindex=False, nofollow=False, links=(), charset="utf-8"
+        title=None, description=None, canonical=None, noindex=False, nofollow=False, links=()
     )
 
 
@@ -473,7 +472,6 @@ def _assert_well_formed(parsed: ParsedPage) -> None:
     assert all(link.url.startswith(("http://", "https://")) for link in parsed.links)
     assert len({link.url for link in parsed.links}) == len(parsed.links)
     assert parsed.canonical is None or parsed.canonical.startswith(("http://", "https://"))
-    assert parsed.charset
 
 
 @settings(deadline=None)
