@@ -16,9 +16,14 @@ PURE = {"urls", "scope", "parser", "extract"}
 IO_MODULES = {"asyncio", "aiosqlite", "sqlite3", "httpx2", "aiohttp", "socket", "subprocess", "logging"}
 
 
-def imports_of(module: str) -> tuple[set[str], set[str]]:
-    """(crawler modules, other top-level modules) imported at run time by crawler/<module>.py."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+def imports_in(source: str, package: str = "crawler") -> tuple[set[str], set[str]]:
+    """(first-level crawler names, other top-level modules) that ``source`` imports at run time.
+
+    ``package`` is the dotted package the source sits in, for relative imports. Every name of a
+    ``from`` import counts: ``from crawler import config, scheduler`` is config and scheduler, and
+    ``crawler.storage.read`` counts as ``storage``.
+    """
+    tree = ast.parse(source)
     ours: set[str] = set()
     theirs: set[str] = set()
     for node in ast.walk(tree):
@@ -28,18 +33,76 @@ def imports_of(module: str) -> tuple[set[str], set[str]]:
         names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module + ("." + node.names[0].name if node.module == "crawler" else "")]
+        elif isinstance(node, ast.ImportFrom):
+            here = package.split(".")
+            base = here[: len(here) - node.level + 1] if node.level else []  # from . / from .. import
+            base += node.module.split(".") if node.module else []
+            names = [".".join([*base, alias.name]) for alias in node.names]
         for name in names:
             if name.startswith("crawler."):
                 ours.add(name.split(".")[1])
-            elif name != "__future__":
+            elif name.split(".")[0] != "__future__":
                 theirs.add(name.split(".")[0])
     return ours - {"__init__"}, theirs
 
 
-def modules() -> list[str]:
-    return sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__"))
+def imports_of(module: str, package: Path = PACKAGE) -> tuple[set[str], set[str]]:
+    """``imports_in`` of a module named relative to the package (``cli``, ``storage.read``,
+    ``storage/read``; a subpackage's name means its ``__init__``). Imports within the module's own
+    first-level subpackage do not count: ``storage.read`` importing ``storage.db`` is no dependency."""
+    parts = module.removesuffix(".py").replace("/", ".").split(".")
+    path = package.joinpath(*parts).with_suffix(".py")
+    if path.exists():
+        inside = ".".join([package.name, *parts[:-1]])
+    else:
+        path = package.joinpath(*parts, "__init__.py")
+        inside = ".".join([package.name, *parts])
+    ours, theirs = imports_in(path.read_text(encoding="utf-8"), inside)
+    return ours - {parts[0]}, theirs
+
+
+def modules(package: Path = PACKAGE) -> list[str]:
+    """Every module as ``imports_of`` names it, subpackages included: ``cli``, ``storage``, ``storage.read``."""
+    found = []
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts and parts != ("__main__",):
+            found.append(".".join(parts))
+    return sorted(found)
+
+
+def test_imports_in_reads_every_name_of_a_from_import() -> None:
+    assert imports_in("from crawler import config, scheduler\n") == ({"config", "scheduler"}, set())
+
+
+def test_imports_in_reads_subpackages_relative_imports_and_skips_type_checking() -> None:
+    source = """
+import os.path
+from crawler.storage.read import pages
+import crawler.frontier.sqlite
+from . import db
+from ..urls import canonicalize
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from crawler.scheduler import Crawl
+"""
+    assert imports_in(source, "crawler.storage") == ({"storage", "frontier", "urls"}, {"os", "typing"})
+
+
+def test_modules_and_imports_of_see_subpackages(tmp_path: Path) -> None:
+    package = tmp_path / "crawler"
+    (package / "storage").mkdir(parents=True)
+    files = {"__init__.py": "", "__main__.py": "from crawler import cli\n", "cli.py": "from crawler import scheduler\n",
+             "storage/__init__.py": "from .read import pages\n",
+             "storage/read.py": "from crawler.storage import db\nfrom crawler import models, urls\n"}
+    for name, text in files.items():
+        (package / name).write_text(text, encoding="utf-8")
+    assert modules(package) == ["cli", "storage", "storage.read"]
+    assert imports_of("cli", package)[0] == {"scheduler"}
+    assert imports_of("storage", package)[0] == set()
+    assert imports_of("storage/read", package)[0] == imports_of("storage.read", package)[0] == {"models", "urls"}
 
 
 def test_foundations_import_nothing_of_the_package() -> None:
