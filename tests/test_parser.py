@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.models import Link, ParsedPage
-from crawler.parser import HTML_TYPES, decode_html, is_html, media_type, parse
+from crawler.parser import decode_html, is_html, media_type, parse
 
 PAGE = "http://example.com/dir/page.html"
 HTML = {"content-type": "text/html"}
@@ -58,16 +58,22 @@ def test_media_type(content_type: str | None, expected: str | None) -> None:
     [
         ("text/html", True),
         ("Text/Html; charset=iso-8859-1", True),
+        (" TEXT/HTML ; charset=utf-8", True),
         ("application/xhtml+xml", True),
+        ("application/xhtml+xml; charset=utf-8", True),
         ("text/plain", False),
+        ("text/xml", False),
+        ("image/svg+xml", False),
         ("application/json", False),
+        ("text/htmlx", False),
+        ("text/html-sandboxed", False),
+        ("html", False),
         ("", False),
         (None, False),
     ],
 )
 def test_is_html(content_type: str | None, expected: bool) -> None:
     assert is_html(content_type) is expected
-    assert ("text/html" in HTML_TYPES) is True
 
 
 # --- title and description -----------------------------------------------------------------
