@@ -128,3 +128,27 @@ def test_only_the_cli_and_bench_import_the_scheduler() -> None:
 
 def test_no_stage_imports_the_cli() -> None:
     assert not [m for m in modules() if "cli" in imports_of(m)[0]]
+
+
+def test_sql_lives_in_storage_and_the_sqlite_frontier_only() -> None:
+    speaking_sql = {m for m in modules() if imports_of(m)[1] & {"sqlite3", "aiosqlite"}}
+    assert speaking_sql, "no module imports sqlite3: this test no longer sees anything"
+    assert {m for m in speaking_sql if not m.startswith("storage.") and m != "frontier.sqlite"} == set(), speaking_sql
+
+
+def test_storage_and_the_frontier_know_nothing_of_the_stages_around_them() -> None:
+    allowed = FOUNDATIONS | {"extract", "storage", "frontier"}
+    for module in [m for m in modules() if m.split(".")[0] in ("storage", "frontier")]:
+        assert imports_of(module)[0] <= allowed, f"{module} imports {imports_of(module)[0] - allowed}"
+    assert imports_of("frontier")[0] <= FOUNDATIONS   # the protocol: plain values only
+
+
+def test_export_reads_through_storage_only() -> None:
+    for module in [m for m in modules() if m.split(".")[0] == "export"]:
+        ours, theirs = imports_of(module)
+        assert ours <= FOUNDATIONS | {"storage"}, f"{module} imports {ours}"
+        assert not theirs & {"sqlite3", "aiosqlite"}, module
+
+
+def test_the_clock_is_a_foundation() -> None:
+    assert imports_of("clock")[0] == set()
