@@ -17,6 +17,7 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,15 +85,19 @@ class Writer:
     Each batch is three steps, in an order that holds for a remote frontier too: the pages are
     stored, then their links are added to the frontier, then their URLs are acknowledged. A crash
     between two steps leaves the URLs leased; the next run fetches them again and repeats the steps,
-    each of which is safe to repeat.
+    each of which is safe to repeat. Where the frontier lives in the job file, ``unit`` is the job
+    file's transaction and the three steps commit as one (a third of the commits, and a failed
+    batch leaves nothing behind).
 
     ``write`` returns once the record is committed, so a visit holds its slot until its page is
     safe on disk: what a kill -9 can lose is bounded by the number of slots."""
 
     def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[int], None],
+                 unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
                  maxsize: int = 512) -> None:
         self._pages = pages
         self._frontier = frontier
+        self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
         self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
@@ -137,10 +142,11 @@ class Writer:
 
     async def _commit(self, items: Sequence[FrontierItem], records: Sequence[PageRecord]) -> int:
         """Store, add links, acknowledge; returns how many URLs the links queued."""
-        await self._pages.store(records)
-        queued = await self._frontier.add([NewURL(link.url, link.host, record.depth + 1, link.exclusion)
-                                           for record in records for link in record.links])
-        await self._frontier.ack(items)
+        async with self._unit():
+            await self._pages.store(records)
+            queued = await self._frontier.add([NewURL(link.url, link.host, record.depth + 1, link.exclusion)
+                                               for record in records for link in record.links])
+            await self._frontier.ack(items)
         return queued
 
 
@@ -288,7 +294,7 @@ class Crawl:
                 # for the parse stage), so a slow parse stage slows fetching instead of growing memory.
                 self._permits = asyncio.Semaphore(settings.concurrency)
                 self._slots = asyncio.Semaphore(2 * settings.concurrency)
-                self._writer = Writer(pages, frontier, self._committed)
+                self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages))
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
@@ -303,6 +309,13 @@ class Crawl:
             error = _one_error(group)
             raise error from error.__cause__   # the group itself says nothing a user needs
         return outcome
+
+    @staticmethod
+    def _shared_transaction(frontier: Frontier, pages: PageStore) -> Callable[[], AbstractAsyncContextManager[object]]:
+        """The job file's transaction when the frontier keeps its queue in the same file, else none."""
+        if isinstance(frontier, SqliteFrontier) and frontier.job is pages.job:
+            return pages.job.transaction
+        return contextlib.nullcontext
 
     def _committed(self, queued: int) -> None:
         self.stats.queued += queued

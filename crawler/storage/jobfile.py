@@ -93,6 +93,7 @@ class JobFile:
         self._lock = JobLock(self.path)
         self._db: aiosqlite.Connection | None = None
         self._writing = asyncio.Lock()
+        self._owner: asyncio.Task[Any] | None = None   # the task whose transaction is open
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -155,9 +156,18 @@ class JobFile:
 
     @contextlib.asynccontextmanager
     async def transaction(self, doing: str = "write to") -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction: commit on success, roll back on any failure or cancellation."""
+        """One write transaction: commit on success, roll back on any failure or cancellation.
+
+        Re-entrant within a task: a transaction opened inside another one of the same task joins
+        it (no BEGIN, no COMMIT of its own), so that steps which stand alone against a remote
+        frontier commit together when everything lives in the job file."""
+        task = asyncio.current_task()
+        if task is not None and task is self._owner:
+            yield self.db
+            return
         async with self._writing:
             db = self.db
+            self._owner = task
             try:
                 with sqlite_errors(self.path, doing):
                     await db.execute("BEGIN IMMEDIATE")
@@ -168,6 +178,8 @@ class JobFile:
                     with contextlib.suppress(sqlite3.Error):
                         await db.execute("ROLLBACK")
                 raise
+            finally:
+                self._owner = None
 
     async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
         """Rows of one read statement."""

@@ -82,10 +82,10 @@ class PageStore:
         fetched = [r for r in records if not r.unchanged]
         unchanged = [(r.fetched_at, r.elapsed_ms, self.crawl_pass, r.url_id) for r in records if r.unchanged]
         async with self.job.transaction() as db:
-            if self.crawl_pass > 1:
+            if self.crawl_pass > 1:   # a page fetched again: its old links go, the ones it has now come
                 await db.executemany(_KEEP_HISTORY, [(r.url_id, self.crawl_pass, r.status, r.content_hash)
                                                      for r in fetched])
-            await db.executemany("DELETE FROM links WHERE source_id = ?", [(r.url_id,) for r in fetched])
+                await db.executemany("DELETE FROM links WHERE source_id = ?", [(r.url_id,) for r in fetched])
             if unchanged:
                 await db.executemany(_UNCHANGED, unchanged)
             await db.executemany(_INSERT_PAGE, _page_rows(fetched, self.keep_bodies, self.crawl_pass))
