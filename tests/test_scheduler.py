@@ -343,3 +343,19 @@ def test_a_job_file_transaction_rolls_back_on_any_failure(tmp_path: Path) -> Non
             rows = await job.fetchall("SELECT COUNT(*) FROM meta WHERE key = 'half'")
             return int(rows[0][0])
     assert asyncio.run(go()) == 0
+
+
+def test_a_transaction_opened_inside_another_of_the_same_task_joins_it(tmp_path: Path) -> None:
+    async def go() -> int:
+        async with JobFile(tmp_path / "job.db") as job:
+            async def batch() -> None:
+                async with job.transaction():
+                    async with job.transaction() as db:      # the page store's step
+                        await db.execute("INSERT INTO meta VALUES ('stored', '1')")
+                    async with job.transaction() as db:      # the frontier's step fails
+                        await db.execute("INSERT INTO meta VALUES ('stored', '2')")
+            with pytest.raises(StorageError, match="UNIQUE constraint failed"):
+                await batch()
+            rows = await job.fetchall("SELECT COUNT(*) FROM meta WHERE key = 'stored'")
+            return int(rows[0][0])
+    assert asyncio.run(go()) == 0   # the whole batch rolled back, the first step with it
