@@ -54,6 +54,7 @@ def crawl(
     db: Annotated[str | None, typer.Option(help="The job's SQLite file [default: data/crawl.db].")] = None,
     config_file: Annotated[Path | None, typer.Option("--config", help="TOML file with keys of config/default.toml.")] = None,
     max_pages: Annotated[int | None, typer.Option(help="Stop after N fetched pages (0: no limit).")] = None,
+    max_pages_per_host: Annotated[int | None, typer.Option(help="Stop each host after N fetched pages (0: no limit).")] = None,
     max_depth: Annotated[int | None, typer.Option(help="Link hops from a seed (0: seeds only; -1: no limit).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Requests in flight in total [default: 32].")] = None,
     per_host: Annotated[int | None, typer.Option(help="Requests in flight to one host [default: 8].")] = None,

@@ -37,6 +37,7 @@ class Settings:
 
     db: str = "data/crawl.db"
     max_pages: int = 0
+    max_pages_per_host: int = 0
     max_depth: int = -1
     concurrency: int = 32
     per_host: int = 8
@@ -79,7 +80,7 @@ class Settings:
         for name in ("concurrency", "per_host", "max_redirects", "max_bytes"):
             if getattr(self, name) < 1:
                 return name, f"{name} must be at least 1, got {getattr(self, name)}"
-        for name in ("max_pages", "retries", "parse_workers"):
+        for name in ("max_pages", "max_pages_per_host", "retries", "parse_workers"):
             if getattr(self, name) < 0:
                 return name, f"{name} must not be negative, got {getattr(self, name)}"
         if self.timeout <= 0:

@@ -53,7 +53,7 @@ from crawler.urls import host_key, hostname
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
-JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "sort_query",
+JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "max_pages_per_host", "sort_query",
             "follow_nofollow", "robots", "user_agent", "bodies")
 
 
@@ -68,6 +68,8 @@ class RunStats:
     unchanged: int = 0         # answered 304 to a conditional recrawl
     in_flight: int = 0
     queued: int = 0
+    hosts_active: int = 0      # hosts with a request in flight
+    hosts_queued: int = 0      # hosts with URLs to fetch (in flight, ready or waiting their turn)
     outcome: Outcome = "running"
 
     @property

@@ -7,6 +7,7 @@ either all old or all new, never half migrated.
 
     meta           key/value: schema_version, job_settings, seed_hosts, state, pass
     urls           every URL the job has seen: the SQLite frontier's queue (state) and the id pages use
+    hosts          the frontier's state of each host: fetched this pass, parked, budget reached
     pages          the latest fetch of each URL
     history        earlier versions of pages that a recrawl found changed
     links          the link graph: source page id, target canonical URL (in scope or not)
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -48,6 +49,14 @@ CREATE TABLE urls (
 );
 CREATE INDEX urls_pending ON urls(id) WHERE state = {PENDING};
 CREATE INDEX urls_leased ON urls(id) WHERE state = {LEASED};
+CREATE INDEX urls_host_pending ON urls(host, id) WHERE state = {PENDING};
+CREATE TABLE hosts (                 -- the frontier's per-host state; a row once a host has been fetched from
+    host TEXT PRIMARY KEY,
+    fetched INTEGER NOT NULL DEFAULT 0,  -- URLs fetched (acknowledged) in this pass, for --max-pages-per-host
+    state TEXT NOT NULL DEFAULT 'active',  -- active | parked (unreachable) | budget (--max-pages-per-host reached)
+    until TEXT,                      -- parked: not tried again before this time (ISO 8601 UTC)
+    error TEXT                       -- parked: the error code that parked it
+) WITHOUT ROWID;
 CREATE TABLE pages (
     url_id INTEGER PRIMARY KEY REFERENCES urls(id),
     final_url TEXT,
@@ -121,6 +130,19 @@ CREATE TABLE links_v2 (
 INSERT INTO links_v2 SELECT l.source_id, u.url, l.nofollow FROM links l JOIN urls u ON u.id = l.target_id;
 DROP TABLE links;
 ALTER TABLE links_v2 RENAME TO links;
+""",
+    # 2 -> 3: the frontier is organised by host (a queue per host: the index of pending URLs by
+    # host), with a row of state per host.
+    2: f"""
+CREATE INDEX urls_host_pending ON urls(host, id) WHERE state = {PENDING};
+CREATE TABLE hosts (
+    host TEXT PRIMARY KEY,
+    fetched INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'active',
+    until TEXT,
+    error TEXT
+) WITHOUT ROWID;
+INSERT INTO hosts (host, fetched) SELECT host, COUNT(*) FROM urls WHERE state = {DONE} GROUP BY host;
 """,
 }
 
