@@ -37,6 +37,7 @@ class FrontierItem:
     attempt: int = 0
     etag: str | None = None            # validators of the stored copy, for a conditional recrawl
     last_modified: str | None = None
+    host: str = ""                     # its host key (politeness and the frontier's per-host queues)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,11 +28,13 @@ import httpx2
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
 from crawler.errors import (
+    ConnectFailed,
     CrawlError,
     FetchError,
     InternalError,
     OutOfScope,
     ParseFailed,
+    RobotsUnavailable,
     ServerBusy,
     StorageError,
     UsageError,
@@ -43,7 +45,7 @@ from crawler.frontier.sqlite import SqliteFrontier
 from crawler.models import FrontierItem, Outcome, PageRecord, Response
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
-from crawler.politeness import HostPool
+from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
 from crawler.storage.jobfile import JobFile
@@ -94,23 +96,25 @@ class Writer:
     ``write`` returns once the record is committed, so a visit holds its slot until its page is
     safe on disk: what a kill -9 can lose is bounded by the number of slots."""
 
-    def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[int], None],
+    def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[tuple[int, set[str]]], None],
                  unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
                  maxsize: int = 512) -> None:
         self._pages = pages
         self._frontier = frontier
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
-        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord, bool, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
         self.commits = 0
 
-    async def write(self, item: FrontierItem, record: PageRecord) -> None:
-        """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed."""
-        done = asyncio.get_running_loop().create_future()
+    async def write(self, item: FrontierItem, record: PageRecord, *, done: bool = True) -> None:
+        """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed.
+        With ``done`` False the URL goes back to the frontier instead of being acknowledged (its
+        host is parked: the error is recorded, and a later run tries again)."""
+        committed = asyncio.get_running_loop().create_future()
         self.unflushed += 1
-        await self._queue.put((item, record, done))
-        await done
+        await self._queue.put((item, record, done, committed))
+        await committed
 
     async def close(self) -> None:
         await self._queue.put(None)
@@ -118,7 +122,7 @@ class Writer:
     async def run(self) -> None:
         closing = False
         while not closing:
-            batch: list[tuple[FrontierItem, PageRecord, asyncio.Future[None]]] = []
+            batch: list[tuple[FrontierItem, PageRecord, bool, asyncio.Future[None]]] = []
             entry = await self._queue.get()
             while True:
                 if entry is None:
@@ -129,27 +133,32 @@ class Writer:
                     break
                 entry = self._queue.get_nowait()
             try:
-                queued = await self._commit([item for item, _, _ in batch], [record for _, record, _ in batch])
+                queued = await self._commit(batch)
             except BaseException as exc:
-                for _, _, waiter in batch:
+                for *_, waiter in batch:
                     if not waiter.done():
                         waiter.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
                 raise
             self.unflushed -= len(batch)
             self.commits += 1
-            for _, _, waiter in batch:
+            for *_, waiter in batch:
                 if not waiter.done():
                     waiter.set_result(None)
             self._on_commit(queued)
 
-    async def _commit(self, items: Sequence[FrontierItem], records: Sequence[PageRecord]) -> int:
-        """Store, add links, acknowledge; returns how many URLs the links queued."""
+    async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord, bool, object]]) -> tuple[int, set[str]]:
+        """Store, add links, acknowledge; returns how many URLs the links queued, and their hosts."""
+        records = [record for _, record, _, _ in batch]
+        found = [NewURL(link.url, link.host, record.depth + 1, link.exclusion)
+                 for record in records for link in record.links]
         async with self._unit():
             await self._pages.store(records)
-            queued = await self._frontier.add([NewURL(link.url, link.host, record.depth + 1, link.exclusion)
-                                               for record in records for link in record.links])
-            await self._frontier.ack(items)
-        return queued
+            queued = await self._frontier.add(found)
+            await self._frontier.ack([item for item, _, done, _ in batch if done])
+            back = [item for item, _, done, _ in batch if not done]
+            if back:
+                await self._frontier.release(back)
+        return queued, {u.host for u in found if u.exclusion is None} if queued else set()
 
 
 def _no_job(db: str) -> UsageError:
@@ -203,6 +212,8 @@ class Crawl:
         self._stop_requests = 0
         self._wake = asyncio.Event()
         self._visits: set[asyncio.Task[None]] = set()
+        self._reached: set[str] = set()   # hosts that answered in this run
+        self._parked: set[str] = set()    # hosts parked in this run
 
     # -- control -------------------------------------------------------------------------------
 
@@ -235,9 +246,11 @@ class Crawl:
         if not self.seeds and not _is_file(self.settings.db):
             raise _no_job(self.settings.db)   # before opening it: resuming nothing creates no file
         async with JobFile(self.settings.db) as job:
+            self._job = job
             frontier = SqliteFrontier(job)
             await frontier.release()   # leased by a run that died: pending again
             settings = self.settings = await self._job_settings(job)
+            frontier.host_budget = settings.max_pages_per_host
             hosts = set(await job.get_meta("seed_hosts") or []) | {hostname(u) for u in self.seeds}
             if not hosts:
                 raise _no_job(settings.db)
@@ -251,7 +264,7 @@ class Crawl:
                 cutoff = (stored_time(datetime.now(UTC) - timedelta(seconds=settings.older_than))
                           if settings.older_than else None)
                 await frontier.requeue(await pages.urls_fetched_before(cutoff))
-            elif await job.get_meta("state") == "finished" and new == 0:
+            elif await job.get_meta("state") == "finished" and new == 0 and not await frontier.hosts_with_work():
                 self.stats.outcome = "already_finished"
                 return self.stats
             # --max-pages counts the pages of this pass: a recrawl may fetch as many again.
@@ -296,11 +309,17 @@ class Crawl:
                 # for the parse stage), so a slow parse stage slows fetching instead of growing memory.
                 self._permits = asyncio.Semaphore(settings.concurrency)
                 self._slots = asyncio.Semaphore(2 * settings.concurrency)
+                self._frontier = frontier
                 self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages))
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
-                        outcome = await self._dispatch(frontier, pages, visits)
+                        await self._job.changed_elsewhere()   # the baseline: later changes are another's
+                        watcher = visits.create_task(self._watch_job(frontier))
+                        try:
+                            outcome = await self._dispatch(frontier, pages, visits)
+                        finally:
+                            watcher.cancel()
                         await self._wind_down()
                 finally:
                     if not writer_task.done():
@@ -319,52 +338,64 @@ class Crawl:
             return pages.job.transaction
         return contextlib.nullcontext
 
-    def _committed(self, queued: int) -> None:
-        self.stats.queued += queued
+    def _committed(self, queued: tuple[int, set[str]]) -> None:
+        count, hosts = queued
+        self.stats.queued += count
+        for host in hosts:
+            self._pool.offer(host)
         self._wake.set()
 
     # -- dispatch ---------------------------------------------------------------------------------
 
-    def _finished(self, frontier_empty_at: int) -> bool:
-        """The crawl is over when nothing can produce another URL to fetch:
-        the frontier came back short *after* the writer's latest commit (so every link found so far
-        was already in the frontier when we looked), no host has a URL queued (including retries
-        waiting out a backoff), no visit is in flight, and no record is waiting to be written.
-        "No host is ready right now" is not finished: hosts may be in their delay or backoff."""
-        return (self._pool.size == 0 and self.stats.in_flight == 0 and self._writer.unflushed == 0
-                and frontier_empty_at == self._writer.commits)
+    def _finished(self) -> bool:
+        """The crawl is over when nothing can produce another URL to fetch: no host has work (URLs
+        queued here, URLs the frontier may still hold for it, retries waiting out a backoff, or a
+        request in flight), and no record is waiting to be written (its links would be new work).
+        Every commit offers the hosts it queued URLs for before ``unflushed`` can reach zero, so
+        this cannot miss a link. "No host is ready right now" is not finished: hosts may be in
+        their delay or backoff. Parked hosts are not work: their URLs wait for a later run."""
+        return not self._pool.busy and self.stats.in_flight == 0 and self._writer.unflushed == 0
 
-    async def _lease(self, frontier: Frontier, pages: PageStore, batch: int) -> list[FrontierItem]:
-        """A batch from the frontier; in a recrawl, each with the validators of its stored copy."""
-        items = await frontier.lease(batch)
+    async def _lease(self, frontier: Frontier, pages: PageStore, want: Wanted) -> None:
+        """A few URLs of a ready host; in a recrawl, each with the validators of its stored copy."""
+        asked = max(self.settings.per_host, 4)
+        items = await frontier.lease(asked, want.host)
         if pages.crawl_pass > 1 and items:
             known = await pages.validators([i.id for i in items])
             items = [replace(i, etag=known[i.id][0], last_modified=known[i.id][1]) if i.id in known else i
                      for i in items]
-        return items
+        self._pool.leased(want, items, asked)
+
+    async def _pick_up_added(self, frontier: Frontier) -> None:
+        """Another process added seeds to the job (``crawler add``): widen the scope to their hosts
+        and offer every host with work (offering a host already known costs nothing)."""
+        hosts = frozenset(await self._job.get_meta("seed_hosts") or [])
+        if hosts != self._scope.hosts:
+            settings = self.settings
+            self._scope = Scope(settings.scope, hosts, frozenset(settings.allow_domains),
+                                settings.include, settings.exclude, settings.max_depth)
+            self._stage.options = replace(self._stage.options, scope=self._scope)
+        for host in await frontier.hosts_with_work():
+            self._pool.offer(host)
 
     async def _dispatch(self, frontier: Frontier, pages: PageStore, visits: asyncio.TaskGroup) -> Outcome:
         settings = self.settings
-        low_water, batch = max(64, 4 * settings.concurrency), max(256, 8 * settings.concurrency)
-        frontier_empty_at = -1
+        for host in await frontier.hosts_with_work():
+            self._pool.offer(host)
         dispatched = 0
         while True:
             self._wake.clear()
+            self.stats.hosts_active, self.stats.hosts_queued = len(self._pool.active), len(self._pool.busy)
             if self.stopping:
                 return "stopped"
             if settings.max_pages and self._pages_before + dispatched >= settings.max_pages:
                 return "limit"
-            if self._pool.size < low_water and frontier_empty_at != self._writer.commits:
-                commits = self._writer.commits
-                items = await self._lease(frontier, pages, batch)
-                for item in items:
-                    self._pool.push(host_key(item.url), item)
-                if len(items) < batch:
-                    frontier_empty_at = commits
-                continue
-            if self._finished(frontier_empty_at):
+            if self._finished():
                 return "finished"
             ready = self._pool.take_ready()
+            if isinstance(ready, Wanted):
+                await self._lease(frontier, pages, ready)
+                continue
             if isinstance(ready, tuple):
                 await self._slots.acquire()
                 await self._permits.acquire()
@@ -377,7 +408,17 @@ class Crawl:
                 self._visits.add(task)
                 task.add_done_callback(self._visits.discard)
                 continue
+            # Nothing can start now: wait for a request to end, a commit, or the next host's time.
             await self.clock.wait(self._wake, None if ready is None else max(0.0, ready - self.clock.time()))
+
+    async def _watch_job(self, frontier: Frontier) -> None:
+        """Once a second (real time: it watches other processes), look whether another process
+        added seeds to the job, and if so pick them up. Cancelled when the dispatch ends."""
+        while True:
+            await asyncio.sleep(1.0)
+            if await self._job.changed_elsewhere():
+                await self._pick_up_added(frontier)
+                self._wake.set()
 
     async def _wind_down(self) -> None:
         """Let in-flight visits finish within the grace period, then cancel what is left. The
@@ -402,7 +443,8 @@ class Crawl:
                 self.stats.pages += 1
                 if record.error:
                     self.stats.errors += 1
-                await self._writer.write(item, record)
+                # A failure that parked its host is recorded, and its URL stays pending for a later run.
+                await self._writer.write(item, record, done=not (record.error and host in self._parked))
         except StorageError:
             pass  # the writer failed: its own task reports that, through the crawl's TaskGroup
         finally:
@@ -420,6 +462,8 @@ class Crawl:
             try:
                 if settings.robots:
                     rules = await self._robots.rules(_origin(item.url))
+                    if not rules.unavailable:
+                        self._reached.add(host)
                     crawl_delay = rules.crawl_delay(self._robots.agent)
                     self._pool.learn(host, min(crawl_delay, settings.crawl_delay_max) if crawl_delay else None)
                     self._robots.check_rules(item.url, rules)
@@ -441,8 +485,24 @@ class Crawl:
                 return None
             if isinstance(err, ServerBusy) and err.response is not None:
                 return err.response
+            if isinstance(err, ConnectFailed | RobotsUnavailable) and host not in self._reached:
+                await self._park(host, err)
             return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
+        self._reached.add(host)
         return response
+
+    async def _park(self, host: str, err: FetchError) -> None:
+        """A host that never answered in this run (it refuses connections, does not resolve, or
+        cannot serve its robots.txt) is parked: no more requests to it now; its URLs stay pending
+        for a run after ``robots_retry_after``. Its other queued URLs go back to the frontier."""
+        if host in self._parked:
+            return
+        self._parked.add(host)
+        dropped = self._pool.park(host)
+        until = stored_time(datetime.now(UTC) + timedelta(seconds=self.settings.robots_retry_after))
+        await self._frontier.park(host, until, err.code)
+        if dropped:
+            await self._frontier.release(dropped)
 
     def _hop_check(self, depth: int) -> Callable[[str], Awaitable[None]]:
         async def check(url: str) -> None:

@@ -43,12 +43,24 @@ class Frontier(Protocol):
         many were queued."""
         ...
 
-    async def lease(self, limit: int) -> list[FrontierItem]:
-        """Up to ``limit`` pending URLs, breadth-first (oldest first), now leased to the caller."""
+    async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
+        """Up to ``limit`` pending URLs (of ``host`` only, if given), breadth-first (oldest first),
+        now leased to the caller. With a per-host budget, a host's leases stop where its fetched and
+        leased URLs reach the budget."""
         ...
 
     async def ack(self, items: Sequence[FrontierItem]) -> None:
-        """These leased URLs are done: their pages are stored. Repeating it is harmless."""
+        """These leased URLs are done: their pages are stored. Repeating it is harmless. A host
+        whose budget this reaches has the rest of its URLs excluded (``host_budget``)."""
+        ...
+
+    async def hosts_with_work(self) -> list[str]:
+        """Hosts with pending URLs, except those parked until later or out of budget."""
+        ...
+
+    async def park(self, host: str, until: str, error: str) -> None:
+        """``host`` is unreachable (``error``): leave its URLs pending, and out of
+        ``hosts_with_work`` until ``until`` (ISO 8601 UTC)."""
         ...
 
     async def release(self, items: Sequence[FrontierItem] | None = None) -> int:
@@ -57,7 +69,8 @@ class Frontier(Protocol):
         ...
 
     async def requeue(self, urls: Sequence[str]) -> int:
-        """URLs that are done are pending again (a recrawl). Returns how many."""
+        """URLs that are done are pending again (a recrawl), and every host starts the pass afresh
+        (no budget spent, none parked). Returns how many."""
         ...
 
     async def pending(self) -> int:

@@ -94,6 +94,7 @@ class JobFile:
         self._db: aiosqlite.Connection | None = None
         self._writing = asyncio.Lock()
         self._owner: asyncio.Task[Any] | None = None   # the task whose transaction is open
+        self._data_version: int | None = None
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -185,6 +186,14 @@ class JobFile:
         """Rows of one read statement."""
         with sqlite_errors(self.path, "read"):
             return list(await self.db.execute_fetchall(sql, tuple(args)))
+
+    async def changed_elsewhere(self) -> bool:
+        """Whether another connection (``crawler add``) committed to the job file since the last
+        call. ``PRAGMA data_version`` changes with every commit but this connection's own."""
+        version = (await self.fetchall("PRAGMA data_version"))[0][0]
+        changed = self._data_version is not None and version != self._data_version
+        self._data_version = version
+        return bool(changed)
 
     # -- job metadata ---------------------------------------------------------------------------
 
