@@ -119,10 +119,13 @@ class HostPool:
         self._update(want.host, state)
         self._on_change()
 
-    def push(self, host: str, item: FrontierItem) -> None:
-        """Queue one URL of ``host`` (a retry, or a URL leased outside ``Wanted``)."""
+    def push(self, host: str, item: FrontierItem, *, first: bool = False) -> None:
+        """Queue one URL of ``host``; ``first`` puts it at the head (a retry keeps its turn)."""
         state = self._host(host)
-        state.queue.append(item)
+        if first:
+            state.queue.appendleft(item)
+        else:
+            state.queue.append(item)
         self.size += 1
         self._update(host, state)
         self._on_change()

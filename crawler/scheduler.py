@@ -301,8 +301,10 @@ class Crawl:
                         ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
                         asyncio.TaskGroup() as tg):
                 self._fetcher, self._scope, self._stage = fetcher, scope, stage
+                    # A new host gets one request until it has answered (or its robots.txt was read), so
+                # a host that is down costs one connection attempt, not --per-host of them.
                 self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, self.clock.time,
-                                      probe_first=settings.robots)
+                                      probe_first=True)
                 self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
                                            settings.user_agent, settings.robots_retry_after, self.clock.time)
                 # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
@@ -392,6 +394,11 @@ class Crawl:
                 return "limit"
             if self._finished():
                 return "finished"
+            if self._permits.locked() or self._slots.locked():
+                # Choose the next host only when its request can start: a choice made early is made
+                # on stale news (a host whose links were committed meanwhile would lose its turn).
+                await self._wake.wait()
+                continue
             ready = self._pool.take_ready()
             if isinstance(ready, Wanted):
                 await self._lease(frontier, pages, ready)
@@ -438,6 +445,7 @@ class Crawl:
             outcome = await self._fetch(host, item)
             self._permits.release()   # the request is over; parsing and storing are not requests
             permit = False
+            self._wake.set()
             record = await self._record(item, outcome) if isinstance(outcome, Response) else outcome
             if record is not None:
                 self.stats.pages += 1
@@ -481,15 +489,23 @@ class Crawl:
             if delay is not None and not self.stopping:
                 self.stats.retries += 1
                 self._pool.defer(host, delay)
-                self._pool.push(host, replace(item, attempt=item.attempt + 1))
+                self._pool.push(host, replace(item, attempt=item.attempt + 1), first=True)
                 return None
             if isinstance(err, ServerBusy) and err.response is not None:
                 return err.response
             if isinstance(err, ConnectFailed | RobotsUnavailable) and host not in self._reached:
                 await self._park(host, err)
+            else:
+                self._answered(host)
             return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
-        self._reached.add(host)
+        self._answered(host)
         return response
+
+    def _answered(self, host: str) -> None:
+        """The host is reachable: lift its one-request probe (robots.txt lifts it first, when read)."""
+        self._reached.add(host)
+        if not self.settings.robots:
+            self._pool.learn(host, None)
 
     async def _park(self, host: str, err: FetchError) -> None:
         """A host that never answered in this run (it refuses connections, does not resolve, or
