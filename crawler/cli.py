@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import signal
 import sys
 import traceback
@@ -88,6 +89,7 @@ def crawl(
         seed_urls += load_seeds_file(seeds)
 
     from crawler.scheduler import Crawl
+    raise_open_files_limit()
     job = Crawl(settings, seed_urls, explicit=explicit)
     with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
         stats = runner.run(_run(job, err))
@@ -106,6 +108,19 @@ def crawl(
     if stats.outcome == "stopped":
         _say(f"stopped; run the same command again to resume {job.settings.db}")
         raise typer.Exit(EXIT_STOPPED)
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Lift the soft limit on open files to the hard one: a crawl over thousands of hosts holds a
+    socket per connection, and 1,024 (a common default) runs out. Returns (before, after)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft, soft   # not allowed here: the crawl runs with what it has
+        return soft, hard
+    return soft, soft
 
 
 def _say(message: str) -> None:

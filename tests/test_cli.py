@@ -7,6 +7,7 @@ variables from the caller's environment.
 
 from __future__ import annotations
 
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -448,3 +449,17 @@ def test_export_since_that_is_not_a_time(cli: Any, finished: Path) -> None:
     db = finished
     line = cli.fails(2, "export", "--db", db, "--since", "yesterday")
     assert "yesterday" in line
+
+
+def test_crawl_lifts_the_soft_open_files_limit_to_the_hard_one() -> None:
+    script = (
+        "import resource\n"
+        "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "from crawler.cli import raise_open_files_limit\n"
+        "print(*raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    before, after, soft_now, hard = (int(x) for x in done.stdout.split())
+    assert before == 256
+    assert after == soft_now
+    assert soft_now == (256 if hard in (resource.RLIM_INFINITY, 256) else hard)
