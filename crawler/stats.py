@@ -45,7 +45,7 @@ def job_hosts(path: str | Path, limit: int | None = None) -> tuple[list[dict[str
 def render_hosts(hosts: list[dict[str, Any]], total: int) -> str:
     """The hosts as a table with aligned columns, and a closing line for the hosts left out."""
     rows = [("host", "pages", "errors", "queued", "state")]
-    rows += [(h["host"], f"{h['pages']:,}", f"{h['errors']:,}", f"{h['queued']:,}", _host_state(h)) for h in hosts]
+    rows += [(h["host"], f"{h['pages']:,}", f"{h['errors']:,}", f"{h['queued']:,}", _state_text(h)) for h in hosts]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}" for r in rows]
     if not hosts:
@@ -55,7 +55,7 @@ def render_hosts(hosts: list[dict[str, Any]], total: int) -> str:
     return "\n".join(lines)
 
 
-def _host_state(host: dict[str, Any]) -> str:
+def _state_text(host: dict[str, Any]) -> str:
     if host["state"] == "parked":
         return f"parked until {host['parked_until'] or '-'} ({host['parked_error'] or 'no error recorded'})"
     return "budget reached" if host["state"] == "budget_reached" else str(host["state"])
