@@ -137,7 +137,8 @@ http {{
 
 
 def timed(cmd: list[str], log: Path) -> dict:
-    """Run cmd; its wall time and peak RSS (wait4: the child and the descendants it waited for)."""
+    """Run cmd; its wall time, CPU (100% = one core) and peak RSS (wait4: the child and the
+    descendants it waited for)."""
     with open(log, "wb") as f:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
@@ -146,7 +147,8 @@ def timed(cmd: list[str], log: Path) -> dict:
     p.returncode = rc = os.waitstatus_to_exitcode(status)
     if rc != 0:
         die(f"exit {rc} from {shlex.join(map(str, cmd))}:\n{log.read_text(errors='replace')[-3000:]}")
-    return {"wall_s": round(wall, 3), "rss_mb": round(ru.ru_maxrss / 1024, 1)}
+    return {"wall_s": round(wall, 3), "cpu_pct": round(100 * (ru.ru_utime + ru.ru_stime) / wall),
+            "rss_mb": round(ru.ru_maxrss / 1024, 1)}
 
 
 def expected(pages: int) -> dict[str, int]:
@@ -186,7 +188,7 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def machine(crawler: list[str], scrapy_py: str) -> dict:
+def machine(crawler: list[str], scrapy_py: str | None) -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
     mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
@@ -196,7 +198,8 @@ def machine(crawler: list[str], scrapy_py: str) -> dict:
         "os": f"{osrel.get('PRETTY_NAME', '?').strip(chr(34))}, Linux {platform.release()}",
         "python": platform.python_version(),
         "crawler": out([*crawler, "version"]),
-        "scrapy": "Scrapy " + out([scrapy_py, "-c", "import scrapy; print(scrapy.__version__)"]),
+        "scrapy": "Scrapy " + out([scrapy_py, "-c", "import scrapy; print(scrapy.__version__)"]) if scrapy_py
+                  else "Scrapy (not run)",
         "nginx": out(["nginx", "-v"]).replace("nginx version: ", ""),
         "load_start": loadavg(),
     }

@@ -180,10 +180,15 @@ async def _run(job: Any, err: Console) -> Any:
 @app.command()
 def stats(
     db: Annotated[str, typer.Option(help="The job's SQLite file.")] = "data/crawl.db",
+    hosts: Annotated[bool, typer.Option("--hosts", help="A table of hosts by pages: errors, queued URLs, state.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What a job holds: pages, statuses, errors, hosts, queue left."""
-    from crawler.stats import job_stats, render_text
+    from crawler.stats import HOSTS_SHOWN, job_hosts, job_stats, render_hosts, render_text
+    if hosts:
+        table, total = job_hosts(_existing(db), None if as_json else HOSTS_SHOWN)
+        print(json.dumps(table, indent=2) if as_json else render_hosts(table, total))
+        return
     result = job_stats(_existing(db))
     print(json.dumps(result, indent=2) if as_json else render_text(result))
 

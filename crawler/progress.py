@@ -1,4 +1,4 @@
-"""The live line on a terminal (pages, rate, queued, in flight, errors) and the closing summary."""
+"""The live line on a terminal (pages, rate, queued, in flight, hosts, errors) and the closing summary."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from crawler.scheduler import RunStats
 
 
 def line(stats: RunStats) -> str:
+    # Hosts active against hosts with work: a crawl waiting on a few slow hosts shows few active.
     return (f"pages {stats.pages:,}  {stats.rate:,.0f}/s  queued {max(stats.queued, 0):,}  "
-            f"in flight {stats.in_flight}  errors {stats.errors:,}  retries {stats.retries:,}")
+            f"in flight {stats.in_flight}  hosts {stats.hosts_active:,} active / {stats.hosts_queued:,} with work  "
+            f"errors {stats.errors:,}  retries {stats.retries:,}")
 
 
 async def live(stats: RunStats, console: Console, period: float = 0.25) -> None:

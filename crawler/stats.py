@@ -30,3 +30,32 @@ def render_text(stats: dict[str, Any]) -> str:
         f"pass {stats['pass']:<7} " + ", ".join(f"{k} {v}" for k, v in stats["this_pass"].items()),
     ]
     return "\n".join(lines)
+
+
+# The text table shows this many hosts, most pages first; --json lists them all.
+HOSTS_SHOWN = 50
+
+
+def job_hosts(path: str | Path, limit: int | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The job's hosts, most pages first (the first ``limit`` of them), and how many it has in all."""
+    with JobReader(path) as job:
+        return job.hosts(limit), job.host_count()
+
+
+def render_hosts(hosts: list[dict[str, Any]], total: int) -> str:
+    """The hosts as a table with aligned columns, and a closing line for the hosts left out."""
+    rows = [("host", "pages", "errors", "queued", "state")]
+    rows += [(h["host"], f"{h['pages']:,}", f"{h['errors']:,}", f"{h['queued']:,}", _state_text(h)) for h in hosts]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}" for r in rows]
+    if not hosts:
+        lines.append("(no hosts yet)")
+    if total > len(hosts):
+        lines.append(f"... and {total - len(hosts):,} more hosts (--json lists all {total:,})")
+    return "\n".join(lines)
+
+
+def _state_text(host: dict[str, Any]) -> str:
+    if host["state"] == "parked":
+        return f"parked until {host['parked_until'] or '-'} ({host['parked_error'] or 'no error recorded'})"
+    return "budget reached" if host["state"] == "budget_reached" else str(host["state"])

@@ -28,7 +28,7 @@ CRAWL_OPTIONS = ("--seeds", "--db", "--config", "--max-pages", "--max-depth", "-
 COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "crawl": CRAWL_OPTIONS,
     "export": ("--db", "--format", "--out", "--status", "--fields", "--since"),
-    "stats": ("--db", "--json"),
+    "stats": ("--db", "--hosts", "--json"),
     "version": (),
 }
 

@@ -10,7 +10,7 @@ import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from crawler.errors import StorageError
 from crawler.storage.jobfile import sqlite_errors
@@ -26,6 +26,30 @@ RECORD_COLUMNS: dict[str, str] = {
     "etag": "p.etag", "last_modified": "p.last_modified", "error_message": "p.error_message",
 }
 _BOOLEAN = frozenset({"noindex", "nofollow"})
+
+# What ``crawler stats --hosts`` says of a host: parked (unreachable, not tried before ``parked_until``),
+# its --max-pages-per-host budget reached, URLs still queued (pending or leased), or done.
+HostState = Literal["parked", "budget_reached", "queued", "done"]
+HOST_BUDGET = "host_budget"   # the exclusion code of a URL left out by --max-pages-per-host
+
+# A host of the job is one with a URL to fetch or fetched; hosts seen only in excluded links (another
+# site's, say) are not. One pass over urls, each URL's page found by its primary key, then the
+# frontier's row of the host (missing until something was fetched from it).
+_HOSTS = f"""
+WITH per_host AS (
+    SELECT u.host,
+           COUNT(p.url_id) AS pages,
+           COUNT(p.error) AS errors,
+           SUM(u.state IN ({PENDING}, {LEASED})) AS queued,
+           SUM(u.state = {EXCLUDED} AND u.exclusion = '{HOST_BUDGET}') AS over_budget
+      FROM urls u LEFT JOIN pages p ON p.url_id = u.id
+     GROUP BY u.host
+    HAVING SUM(u.state IN ({PENDING}, {LEASED}, {DONE})) > 0
+)
+SELECT per_host.host, pages, errors, queued, over_budget, h.state, h.until, h.error
+  FROM per_host LEFT JOIN hosts h ON h.host = per_host.host
+ ORDER BY pages DESC, per_host.host
+"""
 
 
 def open_readonly(path: str | Path) -> sqlite3.Connection:
@@ -91,7 +115,7 @@ class JobReader:
                 "SELECT status, COUNT(*) FROM pages WHERE status IS NOT NULL GROUP BY status ORDER BY status")},
             "errors": dict(self._all(
                 "SELECT error, COUNT(*) FROM pages WHERE error IS NOT NULL GROUP BY error ORDER BY 2 DESC")),
-            "hosts": self._one(f"SELECT COUNT(DISTINCT host) FROM urls WHERE state IN ({PENDING}, {LEASED}, {DONE})"),
+            "hosts": self.host_count(),
             "bytes": self._one("SELECT COALESCE(SUM(bytes), 0) FROM pages"),
             "duplicates": self._one("SELECT COUNT(*) FROM pages WHERE duplicate_of IS NOT NULL"),
             "links": self._one("SELECT COUNT(*) FROM links"),
@@ -102,6 +126,24 @@ class JobReader:
             "first_fetch": self._one("SELECT MIN(fetched_at) FROM pages"),
             "last_fetch": self._one("SELECT MAX(fetched_at) FROM pages"),
         }
+
+    def host_count(self) -> int:
+        """How many hosts the job has: those with a URL fetched or to fetch (``hosts`` lists them)."""
+        count: int = self._one(f"SELECT COUNT(DISTINCT host) FROM urls WHERE state IN ({PENDING}, {LEASED}, {DONE})")
+        return count
+
+    def hosts(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The job's hosts, most pages first (then by name), as plain JSON-ready values: ``pages``
+        stored, ``errors`` among them, ``queued`` URLs (pending or leased) and the host's ``state``,
+        with ``parked_until`` and ``parked_error`` for a parked host. ``limit``: only the first N."""
+        sql, args = (_HOSTS, ()) if limit is None else (_HOSTS + " LIMIT ?", (limit,))
+        return [
+            {"host": host, "pages": pages, "errors": errors, "queued": queued,
+             "state": _host_state(queued, over_budget, table_state),
+             "parked_until": until if table_state == "parked" else None,
+             "parked_error": error if table_state == "parked" else None}
+            for host, pages, errors, queued, over_budget, table_state, until, error in self._all(sql, args)
+        ]
 
     def records(self, fields: Sequence[str], statuses: Sequence[int] = (), since: str | None = None
                 ) -> Iterator[dict[str, Any]]:
@@ -124,3 +166,13 @@ class JobReader:
                 for flag in _BOOLEAN.intersection(record):
                     record[flag] = bool(record[flag])
                 yield record
+
+
+def _host_state(queued: int, over_budget: int, table_state: str | None) -> HostState:
+    """The frontier's word first (a parked host keeps its queue but is not crawled; a host at its
+    budget has URLs excluded with ``host_budget``), then whether the host still has work."""
+    if table_state == "parked":
+        return "parked"
+    if table_state == "budget" or over_budget:
+        return "budget_reached"
+    return "queued" if queued else "done"
