@@ -16,9 +16,7 @@ from collections.abc import Sequence
 from crawler.frontier import NewURL
 from crawler.models import FrontierItem
 from crawler.storage.jobfile import JobFile
-from crawler.storage.schema import DONE, EXCLUDED, LEASED, PENDING, stored_time
-
-BUDGET = "host_budget"   # the exclusion code of URLs past --max-pages-per-host
+from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, stored_time
 
 # A URL first seen excluded for a reason that depends on the path to it (too deep, nofollow) is
 # queued when a later page links it within bounds (or a seed names it); off-host verdicts never
@@ -70,7 +68,7 @@ class SqliteFrontier:
             return 0
         spent = await self._spent_hosts() if self.host_budget else set()
         queued = [(u.url, u.host, u.depth, PENDING, None) for u in urls if u.exclusion is None and u.host not in spent]
-        excluded = [(u.url, u.host, u.depth, EXCLUDED, u.exclusion or BUDGET) for u in urls
+        excluded = [(u.url, u.host, u.depth, EXCLUDED, u.exclusion or HOST_BUDGET) for u in urls
                     if u.exclusion is not None or u.host in spent]
         async with self.job.transaction() as db:
             before = db.total_changes
@@ -116,7 +114,7 @@ class SqliteFrontier:
                     rows = list(await db.execute_fetchall("SELECT fetched FROM hosts WHERE host = ?", (host,)))
                     if rows and rows[0][0] >= self.host_budget and host not in spent:
                         await db.execute("UPDATE hosts SET state = 'budget' WHERE host = ?", (host,))
-                        await db.execute(_EXCLUDE_REST, (BUDGET, host))
+                        await db.execute(_EXCLUDE_REST, (HOST_BUDGET, host))
                         spent.add(host)
 
     async def release(self, items: Sequence[FrontierItem] | None = None) -> int:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from crawler.errors import StorageError
 from crawler.storage.jobfile import sqlite_errors
-from crawler.storage.schema import DONE, EXCLUDED, LEASED, PENDING, SCHEMA_VERSION, prepare, version_of
+from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, SCHEMA_VERSION, prepare, version_of
 
 # Each exportable field of a page record, as a column expression over ``pages p JOIN urls u``.
 RECORD_COLUMNS: dict[str, str] = {
@@ -30,7 +30,6 @@ _BOOLEAN = frozenset({"noindex", "nofollow"})
 # What ``crawler stats --hosts`` says of a host: parked (unreachable, not tried before ``parked_until``),
 # its --max-pages-per-host budget reached, URLs still queued (pending or leased), or done.
 HostState = Literal["parked", "budget_reached", "queued", "done"]
-HOST_BUDGET = "host_budget"   # the exclusion code of a URL left out by --max-pages-per-host
 
 # A host of the job is one with a URL to fetch or fetched; hosts seen only in excluded links (another
 # site's, say) are not. One pass over urls, each URL's page found by its primary key, then the

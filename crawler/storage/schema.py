@@ -26,6 +26,8 @@ SCHEMA_VERSION = 3
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
+# The exclusion code of URLs past a host's --max-pages-per-host.
+HOST_BUDGET = "host_budget"
 
 # Set once for every connection, reader or writer.
 PRAGMAS = (
