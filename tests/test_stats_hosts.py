@@ -128,5 +128,7 @@ def test_a_real_crawl_over_a_live_and_a_dead_host(site: Site, cli: Any, tmp_path
     hosts = {h["host"]: h for h in json.loads(cli.in_process("stats", "--db", "job.db", "--hosts", "--json").stdout)}
     live = hosts[f"127.0.0.1:{site.port}"]
     assert (live["pages"], live["errors"], live["queued"], live["state"]) == (4, 1, 0, "done")   # /missing is a 404
-    assert (hosts[dead]["pages"], hosts[dead]["errors"], hosts[dead]["queued"]) == (1, 1, 0)
+    # parked: its error recorded once, its URL left queued for a run after robots_retry_after
+    assert (hosts[dead]["pages"], hosts[dead]["errors"], hosts[dead]["queued"], hosts[dead]["state"]) == (1, 1, 1, "parked")
+    assert hosts[dead]["parked_error"] == "robots_unavailable"
     assert list(hosts) == [f"127.0.0.1:{site.port}", dead]
