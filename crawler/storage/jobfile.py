@@ -86,10 +86,16 @@ class JobLock:
 
 
 class JobFile:
-    """The job file, open for crawling: ``async with JobFile(path) as job``. A new file is a new job."""
+    """The job file, open for crawling: ``async with JobFile(path) as job``. A new file is a new job.
 
-    def __init__(self, path: str | Path) -> None:
+    ``exclusive=False`` opens it beside a crawl that may be live (``crawler add`` queueing seeds):
+    without the job lock, since SQLite's own locking serializes the two writers (every write is a
+    ``BEGIN IMMEDIATE`` transaction, and ``busy_timeout`` waits out the other's), and without the
+    closing checkpoint, which would wait on the live writer and is the crawl's to do."""
+
+    def __init__(self, path: str | Path, *, exclusive: bool = True) -> None:
         self.path = Path(path)
+        self.exclusive = exclusive
         self._lock = JobLock(self.path)
         self._db: aiosqlite.Connection | None = None
         self._writing = asyncio.Lock()
@@ -106,7 +112,8 @@ class JobFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StorageError(f"cannot create the folder of {self.path}: {exc.strerror}") from None
-        self._lock.acquire()
+        if self.exclusive:
+            self._lock.acquire()
         try:
             with sqlite_errors(self.path, "open"):
                 self._prepare()
@@ -143,7 +150,7 @@ class JobFile:
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
                         tb: TracebackType | None) -> None:
         try:
-            if self._db is not None:
+            if self._db is not None and self.exclusive:
                 # Fold the WAL into the main file, so that the job is one file again. Best effort:
                 # where this fails (a full disk), the WAL keeps every commit and SQLite replays it
                 # on the next open, so nothing is lost by going on without it.
