@@ -1,4 +1,4 @@
-"""The command line: a thin layer over the library. ``crawler crawl | stats | export | bench``.
+"""The command line: a thin layer over the library. ``crawler crawl | add | stats | export | bench``.
 
 Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1;
 Ctrl-C or SIGTERM is exit 130 and the same command resumes.
@@ -84,9 +84,7 @@ def crawl(
     validate_patterns(settings.include, "--include")
     validate_patterns(settings.exclude, "--exclude")
 
-    seed_urls = [parse_seed(u) for u in urls or []]
-    if seeds is not None:
-        seed_urls += load_seeds_file(seeds)
+    seed_urls = _seed_urls(urls, seeds)
 
     from crawler.scheduler import Crawl
     raise_open_files_limit()
@@ -141,6 +139,15 @@ def event_loop_factory(kind: EventLoopKind) -> Callable[[], asyncio.AbstractEven
     return uvloop.new_event_loop
 
 
+def _seed_urls(urls: list[str] | None, seeds_file: str | None) -> list[str]:
+    """The seeds of ``crawl`` and ``add``: URL arguments (a bad one is an error), then the seeds file
+    (a bad line is reported and skipped)."""
+    found = [parse_seed(u) for u in urls or []]
+    if seeds_file is not None:
+        found += load_seeds_file(seeds_file)
+    return found
+
+
 def load_seeds_file(path: str) -> list[str]:
     try:
         if path == "-":
@@ -175,6 +182,27 @@ async def _run(job: Any, err: Console) -> Any:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+
+@app.command()
+def add(
+    urls: Annotated[list[str] | None, typer.Argument(help="Seed URLs (http and https only).", show_default=False)] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", help="File of seed URLs, one a line; - reads stdin.")] = None,
+    db: Annotated[str, typer.Option(help="The job's SQLite file.")] = "data/crawl.db",
+) -> None:
+    """Queue more seeds in a job, even while it is being crawled."""
+    _existing(db)
+    seed_urls = _seed_urls(urls, seeds)
+    if not seed_urls:
+        raise UsageError("no seed URLs given: crawler add --db PATH URL ... or --seeds FILE")
+    print(_queue_seeds(db, seed_urls))
+
+
+def _queue_seeds(db: str, seed_urls: list[str]) -> str:
+    """Queue the seeds in the job ``db``; the one line that says how many were new."""
+    from crawler.seeding import add_seeds
+    added = asyncio.run(add_seeds(db, seed_urls))
+    return f"{added.queued:,} new URL{'' if added.queued == 1 else 's'} queued in {db} ({added.known:,} already known)"
 
 
 @app.command()

@@ -28,6 +28,7 @@ CRAWL_OPTIONS = ("--seeds", "--db", "--config", "--max-pages", "--max-depth", "-
 COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "crawl": CRAWL_OPTIONS,
     "export": ("--db", "--format", "--out", "--status", "--fields", "--since"),
+    "add": ("--db", "--seeds"),
     "stats": ("--db", "--hosts", "--json"),
     "version": (),
 }
