@@ -23,7 +23,7 @@ import typer
 from rich.console import Console
 
 from crawler import __version__, config
-from crawler.errors import CrawlError, InternalError, InvalidURL, StorageError, UsageError
+from crawler.errors import CrawlError, InternalError, InvalidURL, JobLocked, StorageError, UsageError
 from crawler.models import EventLoopKind
 from crawler.urls import parse_seed
 
@@ -89,8 +89,20 @@ def crawl(
     from crawler.scheduler import Crawl
     raise_open_files_limit()
     job = Crawl(settings, seed_urls, explicit=explicit)
-    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
-        stats = runner.run(_run(job, err))
+    try:
+        with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+            stats = runner.run(_run(job, err))
+    except JobLocked:
+        # Another live process crawls this job: new seeds are not refused but queued for it, as
+        # ``crawler add`` does. (JobLocked may also be SQLite's busy timeout: then nobody holds the
+        # job lock now, and the error stands.)
+        from crawler.seeding import crawled_by_another
+        holder = crawled_by_another(settings.db) if seed_urls else None
+        if holder is None:
+            raise
+        print(_queue_seeds(settings.db, seed_urls))
+        _say(f"crawler: {holder}, which picks them up")
+        return
     if stats.outcome == "already_finished":
         print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
         raise typer.Exit(EXIT_OK)

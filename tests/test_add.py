@@ -1,5 +1,5 @@
-"""``crawler add``: more seeds queued in a job, idle or being crawled (issue 9, "Adding seeds to a
-job, even while it runs").
+"""``crawler add``: more seeds queued in a job, idle or being crawled, and ``crawler crawl`` with seeds
+on a job that another process is crawling (issue 9, "Adding seeds to a job, even while it runs").
 
 A second host is a second ``Site`` addressed as ``localhost``: scope compares host names without
 ports, so a second site on 127.0.0.1 would already be in scope.
@@ -218,6 +218,28 @@ def test_add_while_another_process_crawls_the_job(site: Site, other: Site, cli: 
         assert done.returncode == 0, done.stderr
         assert done.stdout == f"1 new URL queued in {db} (0 already known)\n"
         assert first.poll() is None, "add disturbed the running crawl"
+    finally:
+        stop(first)
+    site.routes["/slow"] = html("Slow, but now")
+    resumed = cli("crawl", "--db", db, *FAST)
+    assert resumed.returncode == 0, resumed.stderr
+    assert set(titles(cli, db).values()) == {"Home", "Slow, but now", "Other", "Linked"}
+
+
+def test_crawl_with_seeds_on_a_job_another_process_crawls_queues_them(site: Site, other: Site, cli: Any,
+                                                                        db: Path, tmp_path: Path) -> None:
+    first = slow_crawl(site, cli, db)
+    seeds = tmp_path / "more.txt"
+    seeds.write_text(f"{on_localhost(other)}\n{site.url('/')}\n", encoding="utf-8")
+    try:
+        done = cli("crawl", "--db", db, "--seeds", seeds, *FAST)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"1 new URL queued in {db} (1 already known)\n"
+        assert done.stderr == f"crawler: job {db} is being crawled by process {first.pid}, which picks them up\n"
+        # Without seeds there is nothing to hand over: a locked job is still refused.
+        line = cli.fails(2, "crawl", "--db", db, *FAST)
+        assert f"process {first.pid}" in line
+        assert first.poll() is None, "the second crawl disturbed the first"
     finally:
         stop(first)
     site.routes["/slow"] = html("Slow, but now")
