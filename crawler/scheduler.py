@@ -251,11 +251,12 @@ class Crawl:
             await frontier.release()   # leased by a run that died: pending again
             settings = self.settings = await self._job_settings(job)
             frontier.host_budget = settings.max_pages_per_host
-            hosts = set(await job.get_meta("seed_hosts") or []) | {hostname(u) for u in self.seeds}
-            if not hosts:
-                raise _no_job(settings.db)
-            new = await frontier.add([NewURL(u, host_key(u), 0) for u in self.seeds])
-            await job.set_meta("seed_hosts", sorted(hosts))
+            async with job.transaction():   # one read-modify-write: a `crawler add` may run beside us
+                hosts = set(await job.get_meta("seed_hosts") or []) | {hostname(u) for u in self.seeds}
+                if not hosts:
+                    raise _no_job(settings.db)
+                new = await frontier.add([NewURL(u, host_key(u), 0) for u in self.seeds])
+                await job.set_meta("seed_hosts", sorted(hosts))
             # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
             pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
             if settings.recrawl:

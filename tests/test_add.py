@@ -248,7 +248,6 @@ def test_crawl_with_seeds_on_a_job_another_process_crawls_queues_them(site: Site
     assert set(titles(cli, db).values()) == {"Home", "Slow, but now", "Other", "Linked"}
 
 
-@pytest.mark.skip(reason="needs the scheduler to pick up added seeds (issue 9, scheduler part)")
 def test_a_running_crawl_picks_up_added_seeds_within_a_second_and_widens_its_scope(
         site: Site, other: Site, cli: Any, db: Path) -> None:
     # /slow holds the first crawl open for 8 s; the added seed must be fetched long before that.
