@@ -174,14 +174,6 @@ class HostPool:
         self._update(host, state)
         self._on_change()
 
-    def drain(self) -> list[FrontierItem]:
-        """Every URL queued here, removed: at the end of a run they go back to the frontier."""
-        items = [item for state in self._hosts.values() for item in state.queue]
-        for state in self._hosts.values():
-            state.queue.clear()
-        self.size = 0
-        return items
-
     # -- the next request ---------------------------------------------------------------------------
 
     def take_ready(self) -> tuple[str, FrontierItem] | Wanted | float | None:

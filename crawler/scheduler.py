@@ -48,10 +48,10 @@ from crawler.parser import is_html, media_type
 from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
+from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
-from crawler.urls import host_key, hostname
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
@@ -105,7 +105,6 @@ class Writer:
         self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord, bool, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
-        self.commits = 0
 
     async def write(self, item: FrontierItem, record: PageRecord, *, done: bool = True) -> None:
         """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed.
@@ -140,7 +139,6 @@ class Writer:
                         waiter.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
                 raise
             self.unflushed -= len(batch)
-            self.commits += 1
             for *_, waiter in batch:
                 if not waiter.done():
                     waiter.set_result(None)
@@ -251,12 +249,9 @@ class Crawl:
             await frontier.release()   # leased by a run that died: pending again
             settings = self.settings = await self._job_settings(job)
             frontier.host_budget = settings.max_pages_per_host
-            async with job.transaction():   # one read-modify-write: a `crawler add` may run beside us
-                hosts = set(await job.get_meta("seed_hosts") or []) | {hostname(u) for u in self.seeds}
-                if not hosts:
-                    raise _no_job(settings.db)
-                new = await frontier.add([NewURL(u, host_key(u), 0) for u in self.seeds])
-                await job.set_meta("seed_hosts", sorted(hosts))
+            new, hosts = await queue_seeds(job, frontier, self.seeds)   # a `crawler add` may run beside us
+            if not hosts:
+                raise _no_job(settings.db)
             # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
             pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
             if settings.recrawl:
@@ -275,10 +270,8 @@ class Crawl:
                 return self.stats
             await job.set_meta("state", "running")
             self.stats.queued = await frontier.pending()
-            scope = Scope(settings.scope, frozenset(hosts), frozenset(settings.allow_domains),
-                          settings.include, settings.exclude, settings.max_depth)
             try:
-                outcome = await self._crawl(frontier, pages, scope)
+                outcome = await self._crawl(frontier, pages, self._scope_of(frozenset(hosts)))
             except BaseException:
                 # Best effort: where the job file cannot be written (a full disk), the next run
                 # releases these leases when it starts.
@@ -302,7 +295,7 @@ class Crawl:
                         ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
                         asyncio.TaskGroup() as tg):
                 self._fetcher, self._scope, self._stage = fetcher, scope, stage
-                    # A new host gets one request until it has answered (or its robots.txt was read), so
+                # A new host gets one request until it has answered (or its robots.txt was read), so
                 # a host that is down costs one connection attempt, not --per-host of them.
                 self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, self.clock.time,
                                       probe_first=True)
@@ -369,22 +362,28 @@ class Crawl:
                      for i in items]
         self._pool.leased(want, items, asked)
 
-    async def _pick_up_added(self, frontier: Frontier) -> None:
-        """Another process added seeds to the job (``crawler add``): widen the scope to their hosts
-        and offer every host with work (offering a host already known costs nothing)."""
-        hosts = frozenset(await self._job.get_meta("seed_hosts") or [])
-        if hosts != self._scope.hosts:
-            settings = self.settings
-            self._scope = Scope(settings.scope, hosts, frozenset(settings.allow_domains),
-                                settings.include, settings.exclude, settings.max_depth)
-            self._stage.options = replace(self._stage.options, scope=self._scope)
+    def _scope_of(self, seed_hosts: frozenset[str]) -> Scope:
+        settings = self.settings
+        return Scope(settings.scope, seed_hosts, frozenset(settings.allow_domains), settings.include,
+                     settings.exclude, settings.max_depth)
+
+    async def _offer_work(self, frontier: Frontier) -> None:
+        """Offer every host the frontier has work for (offering a host already known costs nothing)."""
         for host in await frontier.hosts_with_work():
             self._pool.offer(host)
 
+    async def _pick_up_added(self, frontier: Frontier) -> None:
+        """Another process added seeds to the job (``crawler add``): widen the scope to their hosts
+        and offer their URLs."""
+        hosts = frozenset(await self._job.get_meta("seed_hosts") or [])
+        if hosts != self._scope.hosts:
+            self._scope = self._scope_of(hosts)
+            self._stage.options = replace(self._stage.options, scope=self._scope)
+        await self._offer_work(frontier)
+
     async def _dispatch(self, frontier: Frontier, pages: PageStore, visits: asyncio.TaskGroup) -> Outcome:
         settings = self.settings
-        for host in await frontier.hosts_with_work():
-            self._pool.offer(host)
+        await self._offer_work(frontier)
         dispatched = 0
         while True:
             self._wake.clear()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crawler.errors import JobLocked
-from crawler.frontier import NewURL
+from crawler.frontier import Frontier, NewURL
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.storage.jobfile import JobFile, JobLock
 from crawler.urls import host_key, hostname
@@ -36,12 +36,23 @@ async def add_seeds(db: str | Path, seeds: Sequence[str]) -> Added:
     not running, so that ``crawler crawl --db`` resumes it instead of saying it is finished."""
     unique = list(dict.fromkeys(seeds))
     async with JobFile(db, exclusive=False) as job, job.transaction("add seeds to"):
-        queued = await SqliteFrontier(job).add([NewURL(url, host_key(url), 0) for url in unique])
-        hosts = set(await job.get_meta("seed_hosts") or []) | {hostname(url) for url in unique}
-        await job.set_meta("seed_hosts", sorted(hosts))
+        queued, _ = await queue_seeds(job, SqliteFrontier(job), unique)
         if queued and await job.get_meta("state") == "finished":
             await job.set_meta("state", "stopped")
     return Added(queued, len(unique) - queued)
+
+
+async def queue_seeds(job: JobFile, frontier: Frontier, seeds: Sequence[str]) -> tuple[int, set[str]]:
+    """Queue seeds at depth 0 and add their hosts to the job's ``seed_hosts`` (the scope), in one
+    transaction, as a crawl's start and ``crawler add`` both do. Returns how many URLs were queued,
+    and the job's seed hosts."""
+    async with job.transaction("add seeds to"):
+        queued = await frontier.add([NewURL(url, host_key(url), 0) for url in seeds])
+        known = set(await job.get_meta("seed_hosts") or [])
+        hosts = known | {hostname(url) for url in seeds}
+        if hosts != known:
+            await job.set_meta("seed_hosts", sorted(hosts))
+    return queued, hosts
 
 
 def crawled_by_another(db: str | Path) -> JobLocked | None:
