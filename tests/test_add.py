@@ -79,6 +79,14 @@ def stop(proc: subprocess.Popen[str]) -> None:
 # -- an idle job ---------------------------------------------------------------------------------
 
 
+def resume_to_the_end(site: Site, cli: Any, db: Path) -> None:
+    """Resume the job once /slow answers at once: it ends with both sites' pages, the added ones too."""
+    site.routes["/slow"] = html("Slow, but now")
+    resumed = cli("crawl", "--db", db, *FAST)
+    assert resumed.returncode == 0, resumed.stderr
+    assert set(titles(cli, db).values()) == {"Home", "Slow, but now", "Other", "Linked"}
+
+
 def test_add_to_a_finished_job_says_how_many_were_new_and_the_next_crawl_fetches_them(
         site: Site, other: Site, cli: Any, finished_job: Path) -> None:
     db = finished_job
@@ -118,10 +126,7 @@ def test_add_to_an_unfinished_job_keeps_it_resumable(site: Site, other: Site, cl
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"1 new URL queued in {db} (0 already known)\n"
     assert meta(db, "state") == state
-    site.routes["/slow"] = html("Slow, but now")
-    resumed = cli("crawl", "--db", db, *FAST)
-    assert resumed.returncode == 0, resumed.stderr
-    assert set(titles(cli, db).values()) == {"Home", "Slow, but now", "Other", "Linked"}
+    resume_to_the_end(site, cli, db)
 
 
 def test_add_reads_a_seeds_file_as_crawl_does(site: Site, cli: Any, finished_job: Path, tmp_path: Path) -> None:
@@ -220,10 +225,7 @@ def test_add_while_another_process_crawls_the_job(site: Site, other: Site, cli: 
         assert first.poll() is None, "add disturbed the running crawl"
     finally:
         stop(first)
-    site.routes["/slow"] = html("Slow, but now")
-    resumed = cli("crawl", "--db", db, *FAST)
-    assert resumed.returncode == 0, resumed.stderr
-    assert set(titles(cli, db).values()) == {"Home", "Slow, but now", "Other", "Linked"}
+    resume_to_the_end(site, cli, db)
 
 
 def test_crawl_with_seeds_on_a_job_another_process_crawls_queues_them(site: Site, other: Site, cli: Any,
@@ -242,10 +244,7 @@ def test_crawl_with_seeds_on_a_job_another_process_crawls_queues_them(site: Site
         assert first.poll() is None, "the second crawl disturbed the first"
     finally:
         stop(first)
-    site.routes["/slow"] = html("Slow, but now")
-    resumed = cli("crawl", "--db", db, *FAST)
-    assert resumed.returncode == 0, resumed.stderr
-    assert set(titles(cli, db).values()) == {"Home", "Slow, but now", "Other", "Linked"}
+    resume_to_the_end(site, cli, db)
 
 
 def test_a_running_crawl_picks_up_added_seeds_within_a_second_and_widens_its_scope(

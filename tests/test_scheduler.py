@@ -54,6 +54,13 @@ class Server:
         return [path for _, path in self.log]
 
 
+def fan_out(pages: int) -> dict[str, Callable[[], httpx2.Response]]:
+    """``/`` linking ``/p0`` .. ``/p{pages-1}``, which link nothing."""
+    routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(pages)))}
+    routes.update({f"/p{n}": page for n in range(pages)})
+    return routes
+
+
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:
     return replace(Settings(), db=str(tmp_path / "job.db"), robots=False, **changes).validated()
 
@@ -158,9 +165,7 @@ def test_a_stop_during_a_backoff_ends_the_run_without_waiting_it_out(tmp_path: P
 
 def test_max_pages_stops_at_exactly_n(tmp_path: Path) -> None:
     clock = FakeClock()
-    routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(40)))}
-    routes.update({f"/p{n}": page for n in range(40)})
-    server = Server(clock, routes)
+    server = Server(clock, fan_out(40))
     settings = make_settings(tmp_path, max_pages=7, concurrency=4)
     stats = run(crawl(settings, server))
     assert stats.outcome == "limit"
@@ -312,9 +317,7 @@ def test_a_failing_job_file_ends_the_crawl_with_a_storage_error_and_loses_nothin
 
 def test_a_job_resumes_where_it_stopped_without_refetching(tmp_path: Path) -> None:
     clock = FakeClock()
-    routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(10)))}
-    routes.update({f"/p{n}": page for n in range(10)})
-    server = Server(clock, routes)
+    server = Server(clock, fan_out(10))
     settings = make_settings(tmp_path, max_pages=4, concurrency=2)
     assert run(crawl(settings, server)).outcome == "limit"
     more = replace(settings, max_pages=0)
