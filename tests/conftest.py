@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -122,6 +124,50 @@ class CLI:
             assert rec["url"] not in found, f"{rec['url']} exported twice"
             found[rec["url"]] = rec
         return found
+
+
+def _loopback_only(host: object) -> None:
+    """Refuse a name or address that is not on this machine: raise OSError unless ``host`` is
+    ``localhost`` or an address in 127.0.0.0/8 or ::1."""
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if name == "localhost":
+        return
+    try:
+        if ipaddress.ip_address(name.strip("[]")).is_loopback:
+            return
+    except ValueError:
+        pass
+    raise socket.gaierror(socket.EAI_NONAME, f"tests reach loopback only, not {name!r}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only() -> Iterator[None]:
+    """No test in this process resolves a name or connects beyond 127.0.0.0/8, even where the code
+    under test is broken (a mock transport ignored, a fake host like ``a.test`` sent to DNS)."""
+    real_getaddrinfo, real_connect, real_connect_ex = socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host is not None:
+            _loopback_only(host)
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def checked(address: Any) -> None:
+        if isinstance(address, tuple):
+            _loopback_only(address[0])
+
+    def connect(self: socket.socket, address: Any) -> None:
+        checked(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        checked(address)
+        return real_connect_ex(self, address)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket, "getaddrinfo", getaddrinfo)
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket.socket, "connect_ex", connect_ex)
+        yield
 
 
 @pytest.fixture(scope="session")
