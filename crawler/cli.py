@@ -14,7 +14,6 @@ import resource
 import signal
 import sys
 import traceback
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any
@@ -24,7 +23,7 @@ from rich.console import Console
 
 from crawler import __version__, config
 from crawler.errors import CrawlError, InternalError, InvalidURL, JobLocked, StorageError, UsageError
-from crawler.models import EventLoopKind
+from crawler.loop import event_loop_factory
 from crawler.urls import parse_seed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -66,6 +65,7 @@ def crawl(
     exclude: Annotated[list[str] | None, typer.Option(help="Never URLs matching this regex (repeatable).")] = None,
     parse_mode: Annotated[str | None, typer.Option(help="async (default), thread or process.")] = None,
     parse_workers: Annotated[int | None, typer.Option(help="Parse workers (0: one per core).")] = None,
+    workers: Annotated[str | None, typer.Option(help="Processes that fetch and parse: N, or auto (one per core).")] = None,
     timeout: Annotated[float | None, typer.Option(help="Deadline for one whole request, seconds [default: 30].")] = None,
     retries: Annotated[int | None, typer.Option(help="Retries for connection errors, timeouts, 429, 5xx [default: 2].")] = None,
     max_bytes: Annotated[int | None, typer.Option(help="Largest body kept, after decompression [default: 10 MiB].")] = None,
@@ -136,19 +136,6 @@ def raise_open_files_limit() -> tuple[int, int]:
 def _say(message: str) -> None:
     """One plain line on stderr: no markup, no wrapping, whatever the message holds."""
     print(message, file=sys.stderr, flush=True)
-
-
-def event_loop_factory(kind: EventLoopKind) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop when asked for, or when ``auto`` and it is installed (``crawler[fast]``)."""
-    if kind == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        if kind == "uvloop":
-            raise UsageError("event_loop = uvloop needs uvloop: pip install 'crawler[fast]'") from None
-        return None
-    return uvloop.new_event_loop
 
 
 def _seed_urls(urls: list[str] | None, seeds_file: str | None) -> list[str]:

@@ -48,6 +48,7 @@ class Settings:
     exclude: tuple[str, ...] = ()
     parse_mode: ParseMode = "async"
     parse_workers: int = 0
+    workers: int = 1            # processes that fetch and parse (0: "auto", one per core)
     timeout: float = 30.0
     retries: int = 2
     retry_backoff: float = 0.5
@@ -80,7 +81,7 @@ class Settings:
         for name in ("concurrency", "per_host", "max_redirects", "max_bytes"):
             if getattr(self, name) < 1:
                 return name, f"{name} must be at least 1, got {getattr(self, name)}"
-        for name in ("max_pages", "max_pages_per_host", "retries", "parse_workers"):
+        for name in ("max_pages", "max_pages_per_host", "retries", "parse_workers", "workers"):
             if getattr(self, name) < 0:
                 return name, f"{name} must not be negative, got {getattr(self, name)}"
         if self.timeout <= 0:
@@ -110,6 +111,8 @@ def _coerce(key: str, value: Any, source: str, *, text: bool = False) -> Any:
     otherwise (TOML, flags) values must already have the right type: ``"false"`` is no boolean."""
     default = getattr(Settings(), key)
     where = f"{key} (from {source})"
+    if key == "workers" and value == "auto":
+        return 0
     try:
         if isinstance(value, str) and not text and not isinstance(default, str):
             raise ValueError
@@ -188,6 +191,7 @@ _FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "no_robots": ("robots", operator.not_),
     "no_bodies": ("bodies", operator.not_),
     "older_than": ("older_than", parse_duration),
+    "workers": ("workers", lambda text: _coerce("workers", text, "--workers", text=True)),
 }
 # Parameters of ``crawler crawl`` that are no settings.
 _NOT_SETTINGS = frozenset({"urls", "seeds", "config_file"})

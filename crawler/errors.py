@@ -11,7 +11,7 @@
     └── PageError                   one page failed: recorded on it with a short code, never fatal
         ├── ParseFailed             the parse stage could not handle it (its worker died)
         └── FetchError              its request failed
-            ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx)
+            ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx), WorkerDied
             └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, OutOfScope,
                                    RobotsDisallowed, RobotsUnavailable, ProtocolFailed
 
@@ -66,6 +66,11 @@ class PageError(CrawlError):
         super().__init__(f"{self.code}: {url}" + (f": {message}" if message else ""))
         self.url = url
         self.message = message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # A worker process sends its page errors back pickled: rebuild them from their fields
+        # (the default would call the constructor with the formatted message alone).
+        return _rebuild, (type(self), self.args, self.__dict__)
 
 
 class ParseFailed(PageError):
@@ -144,7 +149,21 @@ class RobotsUnavailable(FetchError):
     code = "robots_unavailable"
 
 
+class WorkerDied(FetchError):
+    """The worker process fetching the URL died (``--workers``): the URL is tried again."""
+
+    code = "worker_died"
+    retryable = True
+
+
 class ProtocolFailed(FetchError):
     """The server broke HTTP: a malformed response, a bad encoding, a redirect without Location."""
 
     code = "protocol"
+
+
+def _rebuild(cls: type[PageError], args: tuple[object, ...], fields: dict[str, object]) -> PageError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(fields)
+    return error

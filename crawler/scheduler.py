@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -32,8 +33,6 @@ from crawler.errors import (
     CrawlError,
     FetchError,
     InternalError,
-    OutOfScope,
-    ParseFailed,
     RobotsUnavailable,
     ServerBusy,
     StorageError,
@@ -42,9 +41,8 @@ from crawler.errors import (
 from crawler.fetcher import Fetcher, retry_delay
 from crawler.frontier import Frontier, NewURL
 from crawler.frontier.sqlite import SqliteFrontier
-from crawler.models import FrontierItem, Outcome, PageRecord, Response
+from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
-from crawler.parser import is_html, media_type
 from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
@@ -52,6 +50,7 @@ from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
+from crawler.visit import LocalVisitor, Visitor, origin, record_of, redirect_check
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
@@ -290,11 +289,16 @@ class Crawl:
         exception: a ``CrawlError`` (a storage failure), or an ``InternalError`` (a bug)."""
         settings = self.settings
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text)
+        workers = settings.workers or os.cpu_count() or 1
         try:
+            # With worker processes, this process's fetcher reads robots.txt only, and its parse
+            # stage sees only the bodies of 5xx answers stored after their last retry.
             async with (Fetcher(settings, self.transport) as fetcher,
-                        ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
+                        ParseStage(settings.parse_mode if workers == 1 else "async", settings.parse_workers,
+                                   options) as stage,
+                        self._visitor(workers, fetcher, stage, options) as visitor,
                         asyncio.TaskGroup() as tg):
-                self._fetcher, self._scope, self._stage = fetcher, scope, stage
+                self._scope, self._stage, self._visitor_ = scope, stage, visitor
                 # A new host gets one request until it has answered (or its robots.txt was read), so
                 # a host that is down costs one connection attempt, not --per-host of them.
                 self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, self.clock.time,
@@ -326,6 +330,17 @@ class Crawl:
             error = _one_error(group)
             raise error from error.__cause__   # the group itself says nothing a user needs
         return outcome
+
+    def _visitor(self, workers: int, fetcher: Fetcher, stage: ParseStage,
+                 options: ParseOptions) -> AbstractAsyncContextManager[Visitor]:
+        """Where URLs are fetched and parsed: here, or in ``workers`` worker processes."""
+        if workers > 1:
+            from crawler.workers import WorkerPool
+            return WorkerPool(self.settings, options, workers)
+        robots = self.settings.robots
+        return contextlib.nullcontext(LocalVisitor(
+            fetcher, stage, lambda depth: redirect_check(lambda: self._scope, self._robots if robots else None, depth),
+            self.settings.bodies))
 
     @staticmethod
     def _shared_transaction(frontier: Frontier, pages: PageStore) -> Callable[[], AbstractAsyncContextManager[object]]:
@@ -379,6 +394,7 @@ class Crawl:
         if hosts != self._scope.hosts:
             self._scope = self._scope_of(hosts)
             self._stage.options = replace(self._stage.options, scope=self._scope)
+            self._visitor_.update(self._stage.options)
         await self._offer_work(frontier)
 
     async def _dispatch(self, frontier: Frontier, pages: PageStore, visits: asyncio.TaskGroup) -> Outcome:
@@ -440,51 +456,50 @@ class Crawl:
     # -- one URL ------------------------------------------------------------------------------------
 
     async def _visit(self, host: str, item: FrontierItem) -> None:
-        permit = True
+        over = False
+
+        def request_over() -> None:
+            """The request is over (said by whoever knows first): its host and its global permit go
+            to the next URL; parsing and storing are not requests."""
+            nonlocal over
+            if not over:
+                over = True
+                self._pool.release(host)
+                self._permits.release()
+                self._wake.set()
+
         try:
-            outcome = await self._fetch(host, item)
-            self._permits.release()   # the request is over; parsing and storing are not requests
-            permit = False
-            self._wake.set()
-            record = await self._record(item, outcome) if isinstance(outcome, Response) else outcome
+            record = await self._fetch(host, item, request_over)
+            request_over()
             if record is not None:
                 self.stats.pages += 1
-                if record.error:
-                    self.stats.errors += 1
+                self.stats.errors += record.error is not None
+                self.stats.unchanged += record.unchanged
                 # A failure that parked its host is recorded, and its URL stays pending for a later run.
                 await self._writer.write(item, record, done=not (record.error and host in self._parked))
         except StorageError:
             pass  # the writer failed: its own task reports that, through the crawl's TaskGroup
         finally:
-            if permit:
-                self._permits.release()
+            request_over()
             self._slots.release()
             self.stats.in_flight -= 1
             self._wake.set()
 
-    async def _fetch(self, host: str, item: FrontierItem) -> Response | PageRecord | None:
-        """Fetch one URL: its response, a failure record to store, or None when it went back to its
-        host's queue for a retry."""
+    async def _fetch(self, host: str, item: FrontierItem, request_over: Callable[[], None]) -> PageRecord | None:
+        """Fetch one URL: its record to store (of a page or of a failure), or None when it went back
+        to its host's queue for a retry."""
         settings = self.settings
         try:
-            try:
-                if settings.robots:
-                    rules = await self._robots.rules(_origin(item.url))
-                    if not rules.unavailable:
-                        self._reached.add(host)
-                    crawl_delay = rules.crawl_delay(self._robots.agent)
-                    self._pool.learn(host, min(crawl_delay, settings.crawl_delay_max) if crawl_delay else None)
-                    self._robots.check_rules(item.url, rules)
-                conditional = {}
-                if item.etag:
-                    conditional["If-None-Match"] = item.etag
-                if item.last_modified:
-                    conditional["If-Modified-Since"] = item.last_modified
-                response = await self._fetcher.fetch(item.url, check=self._hop_check(item.depth),
-                                                     headers=conditional or None)
-            finally:
-                self._pool.release(host)
+            if settings.robots:
+                rules = await self._robots.rules(origin(item.url))
+                if not rules.unavailable:
+                    self._reached.add(host)
+                crawl_delay = rules.crawl_delay(self._robots.agent)
+                self._pool.learn(host, min(crawl_delay, settings.crawl_delay_max) if crawl_delay else None)
+                self._robots.check_rules(item.url, rules)
+            record = await self._visitor_.visit(item, request_over)
         except FetchError as err:
+            request_over()
             delay = retry_delay(err, item.attempt, settings, self.rng)
             if delay is not None and not self.stopping:
                 self.stats.retries += 1
@@ -492,14 +507,14 @@ class Crawl:
                 self._pool.push(host, replace(item, attempt=item.attempt + 1), first=True)
                 return None
             if isinstance(err, ServerBusy) and err.response is not None:
-                return err.response
+                return await record_of(item, err.response, self._stage, settings.bodies)
             if isinstance(err, ConnectFailed | RobotsUnavailable) and host not in self._reached:
                 await self._park(host, err)
             else:
                 self._answered(host)
             return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
         self._answered(host)
-        return response
+        return record
 
     def _answered(self, host: str) -> None:
         """The host is reachable: lift its one-request probe (robots.txt lifts it first, when read)."""
@@ -519,47 +534,3 @@ class Crawl:
         await self._frontier.park(host, until, err.code)
         if dropped:
             await self._frontier.release(dropped)
-
-    def _hop_check(self, depth: int) -> Callable[[str], Awaitable[None]]:
-        async def check(url: str) -> None:
-            exclusion = self._scope.decide(url, depth)
-            if exclusion is not None:
-                raise OutOfScope(url, f"redirect leaves the job's scope ({exclusion})")
-            if self.settings.robots:
-                await self._robots.check(url, _origin(url))
-        return check
-
-    async def _record(self, item: FrontierItem, response: Response) -> PageRecord:
-        """The record of a response, through the parse stage."""
-        settings = self.settings
-        if response.status == 304 and (item.etag or item.last_modified):
-            self.stats.unchanged += 1
-            return PageRecord(item.id, item.depth, stored_time(), status=304,
-                              elapsed_ms=response.elapsed_ms, unchanged=True)
-        ctype = response.header("content-type")
-        record = PageRecord(
-            item.id, item.depth, stored_time(), final_url=response.final_url, status=response.status,
-            content_type=media_type(ctype), size=len(response.body), elapsed_ms=response.elapsed_ms,
-            error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
-            last_modified=response.header("last-modified"), http_version=response.http_version,
-            reason_phrase=response.reason_phrase, headers=response.headers,
-            body=response.body if settings.bodies else None)
-        html = 200 <= response.status < 300 and is_html(ctype)
-        headers = {k.lower(): v for k, v in response.headers} if html else {}
-        try:
-            found = await self._stage.analyze(response.final_url, headers, response.body, item.depth, html)
-        except ParseFailed as err:
-            record.error, record.error_message = err.code, err.message[:500]
-            return record
-        record.content_hash = found.content_hash
-        if found.page is not None:
-            page = found.page
-            record.title, record.description, record.canonical = page.title, page.description, page.canonical
-            record.noindex, record.nofollow, record.simhash = page.noindex, page.nofollow, page.simhash
-            record.links = found.outlinks
-        return record
-
-
-def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"

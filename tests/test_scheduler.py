@@ -18,6 +18,7 @@ from conftest_fetch import reply
 from fake_clock import FakeClock
 from site_server import Site, html
 
+from crawler import visit
 from crawler.config import Settings
 from crawler.errors import InternalError, ServerBusy, StorageError
 from crawler.fetcher import retry_delay
@@ -251,14 +252,14 @@ def test_pages_are_stored_before_their_links_are_added_and_acknowledged_last(tmp
 
 def test_an_error_in_a_visit_ends_the_crawl_as_one_internal_error(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Crawl._record
+    original = visit.record_of
 
-    async def broken(self: Crawl, item: FrontierItem, response: Response) -> PageRecord:
+    async def broken(item: FrontierItem, response: Response, *args: Any) -> PageRecord:
         if item.url.endswith("/bug"):
             raise RuntimeError("boom")
-        return await original(self, item, response)
+        return await original(item, response, *args)
 
-    monkeypatch.setattr(Crawl, "_record", broken)
+    monkeypatch.setattr(visit, "record_of", broken)
     server = Server(FakeClock(), {"/": lambda: page("/bug")})
     settings = make_settings(tmp_path)
     with pytest.raises(InternalError, match="unexpected RuntimeError in the crawl: boom") as caught:
@@ -272,10 +273,10 @@ def test_the_cli_reports_an_error_in_a_visit_in_one_line_and_exits_1(tmp_path: P
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     site.routes.update({"/": html("home", "/bug"), "/bug": html("bug")})
 
-    async def broken(self: Crawl, item: FrontierItem, response: Response) -> PageRecord:
+    async def broken(item: FrontierItem, response: Response, *args: Any) -> PageRecord:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(Crawl, "_record", broken)
+    monkeypatch.setattr(visit, "record_of", broken)
     done = cli.in_process("crawl", site.origin + "/", "--db", tmp_path / "job.db", "--no-robots")
     assert done.returncode == 1
     lines = done.stderr.splitlines()

@@ -45,6 +45,7 @@ SELECT DISTINCT u.host FROM urls u WHERE u.state = {PENDING} AND NOT EXISTS
 """
 
 
+_KNOWN_MAX = 250_000   # URLs remembered by ``SqliteFrontier.add`` (about 25 MB at most)
 _EXCLUDE_REST = f"UPDATE urls SET state = {EXCLUDED}, exclusion = ? WHERE host = ? AND state = {PENDING}"
 
 
@@ -56,6 +57,11 @@ class SqliteFrontier:
         self.job = job
         self.host_budget = host_budget
         self._spent: set[str] | None = None   # hosts whose budget is reached, read once
+        # URLs this run has already recorded (by hash) -> recorded as excluded. A page links mostly
+        # to URLs the job has seen (a site's menu on every page): those are dropped here instead of
+        # being upserted again, which was most of the writer's work on a site. Bounded: cleared
+        # when full, after which the unique index decides as before.
+        self._known: dict[int, bool] = {}
 
     async def _spent_hosts(self) -> set[str]:
         if self._spent is None:
@@ -64,6 +70,7 @@ class SqliteFrontier:
         return self._spent
 
     async def add(self, urls: Sequence[NewURL]) -> int:
+        urls = self._news(urls)
         if not urls:
             return 0
         spent = await self._spent_hosts() if self.host_budget else set()
@@ -77,7 +84,29 @@ class SqliteFrontier:
             added = db.total_changes - before
             if excluded:
                 await db.executemany(_UPSERT, excluded)
+        known = self._known
+        if len(known) > _KNOWN_MAX:
+            known.clear()
+        for new in queued:
+            known[hash(new[0])] = False
+        for old in excluded:
+            known.setdefault(hash(old[0]), True)   # unknown before: maybe queued by an earlier run
         return added
+
+    def _news(self, urls: Sequence[NewURL]) -> list[NewURL]:
+        """``urls`` less those an upsert would leave alone: recorded by this run already (queued, or
+        excluded and excluded again), or repeated within ``urls`` (the first stays, in its place;
+        one that queues wins over one that excludes)."""
+        known = self._known
+        fresh: dict[str, NewURL] = {}
+        for u in urls:
+            excluded = known.get(hash(u.url))
+            if excluded is False or (excluded and u.exclusion is not None):
+                continue
+            before = fresh.get(u.url)
+            if before is None or (before.exclusion is not None and u.exclusion is None):
+                fresh[u.url] = u
+        return list(fresh.values())
 
     async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
         async with self.job.transaction() as db:
@@ -116,6 +145,7 @@ class SqliteFrontier:
                         await db.execute("UPDATE hosts SET state = 'budget' WHERE host = ?", (host,))
                         await db.execute(_EXCLUDE_REST, (HOST_BUDGET, host))
                         spent.add(host)
+                        self._known.clear()   # some URLs it knew as queued are excluded now
 
     async def release(self, items: Sequence[FrontierItem] | None = None) -> int:
         async with self.job.transaction() as db:
@@ -131,6 +161,7 @@ class SqliteFrontier:
         async with self.job.transaction() as db:
             await db.execute("UPDATE hosts SET fetched = 0, state = 'active', until = NULL, error = NULL")
             self._spent = set()
+            self._known.clear()
             before = db.total_changes
             await db.executemany(f"UPDATE urls SET state = {PENDING} WHERE url = ? AND state = {DONE}",
                                  [(u,) for u in urls])

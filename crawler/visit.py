@@ -1,0 +1,115 @@
+"""One URL's visit after politeness has let it go: fetch it, parse it, make its page record.
+
+A ``Visitor`` does this either here (``LocalVisitor``: the crawl's fetcher and parse stage) or in
+worker processes (``crawler.workers.WorkerPool``, with ``--workers``), which run a
+``LocalVisitor`` of their own. The scheduler does not care which: it asks for a record and is told,
+through ``fetched``, when the request is over, so it frees the host and the global permit before
+the page is parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from crawler.errors import OutOfScope, ParseFailed
+from crawler.fetcher import Fetcher, HopCheck
+from crawler.models import FrontierItem, PageRecord, Response
+from crawler.parse_stage import ParseOptions, ParseStage
+from crawler.parser import is_html, media_type
+from crawler.robots import RobotsCache
+from crawler.scope import Scope
+from crawler.storage.schema import stored_time
+
+
+class Visitor(Protocol):
+    async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
+        """Fetch ``item`` (following redirects, each hop checked), parse it and return its record.
+        Call ``fetched()`` once the request is over, whatever its outcome, and before parsing.
+        Raise ``FetchError`` when there is no response to record (the scheduler's retry policy
+        decides what happens next)."""
+        ...
+
+    def update(self, options: ParseOptions) -> None:
+        """The job's scope changed (another process added seeds)."""
+        ...
+
+
+def redirect_check(scope: Callable[[], Scope], robots: RobotsCache | None, depth: int) -> HopCheck:
+    """What every redirect hop of a URL at ``depth`` must pass: the job's scope (as it is when the
+    hop comes) and, when obeyed, the target's robots.txt."""
+    async def check(url: str) -> None:
+        exclusion = scope().decide(url, depth)
+        if exclusion is not None:
+            raise OutOfScope(url, f"redirect leaves the job's scope ({exclusion})")
+        if robots is not None:
+            await robots.check(url, origin(url))
+    return check
+
+
+def origin(url: str) -> str:
+    """'scheme://host[:port]' of an absolute URL."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def conditional_headers(item: FrontierItem) -> dict[str, str] | None:
+    """The validators of the stored copy, for a conditional recrawl."""
+    headers = {}
+    if item.etag:
+        headers["If-None-Match"] = item.etag
+    if item.last_modified:
+        headers["If-Modified-Since"] = item.last_modified
+    return headers or None
+
+
+async def record_of(item: FrontierItem, response: Response, stage: ParseStage, keep_bodies: bool) -> PageRecord:
+    """The page record of a response, through the parse stage."""
+    if response.status == 304 and (item.etag or item.last_modified):
+        return PageRecord(item.id, item.depth, stored_time(), status=304,
+                          elapsed_ms=response.elapsed_ms, unchanged=True)
+    ctype = response.header("content-type")
+    record = PageRecord(
+        item.id, item.depth, stored_time(), final_url=response.final_url, status=response.status,
+        content_type=media_type(ctype), size=len(response.body), elapsed_ms=response.elapsed_ms,
+        error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
+        last_modified=response.header("last-modified"), http_version=response.http_version,
+        reason_phrase=response.reason_phrase, headers=response.headers,
+        body=response.body if keep_bodies else None)
+    html = 200 <= response.status < 300 and is_html(ctype)
+    headers = {k.lower(): v for k, v in response.headers} if html else {}
+    try:
+        found = await stage.analyze(response.final_url, headers, response.body, item.depth, html)
+    except ParseFailed as err:
+        record.error, record.error_message = err.code, err.message[:500]
+        return record
+    record.content_hash = found.content_hash
+    if found.page is not None:
+        page = found.page
+        record.title, record.description, record.canonical = page.title, page.description, page.canonical
+        record.noindex, record.nofollow, record.simhash = page.noindex, page.nofollow, page.simhash
+        record.links = found.outlinks
+    return record
+
+
+class LocalVisitor:
+    """Visits in this process, with the given fetcher and parse stage. ``hop_check(depth)`` makes
+    the check of a redirect hop (``redirect_check``)."""
+
+    def __init__(self, fetcher: Fetcher, stage: ParseStage, hop_check: Callable[[int], HopCheck],
+                 keep_bodies: bool) -> None:
+        self.fetcher = fetcher
+        self.stage = stage
+        self.hop_check = hop_check
+        self.keep_bodies = keep_bodies
+
+    async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
+        try:
+            response = await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
+                                                headers=conditional_headers(item))
+        finally:
+            fetched()
+        return await record_of(item, response, self.stage, self.keep_bodies)
+
+    def update(self, options: ParseOptions) -> None:
+        self.stage.options = options
