@@ -94,7 +94,6 @@ class Outlink(NamedTuple):
     exclusion: str | None
 
 
-@_pickled_by_fields
 @dataclass(slots=True)
 class PageRecord:
     """Everything stored about one fetched URL; the storage stage writes it in one transaction."""
@@ -124,6 +123,23 @@ class PageRecord:
     body: bytes | None = None
     links: tuple[Outlink, ...] = ()
     unchanged: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Its links travel as plain tuples: pickle handles those in C, named tuples with a Python
+        # call each way, and a page has dozens (worker processes send every record).
+        values = list(_RECORD_VALUES(self))
+        values[_LINKS] = tuple(map(tuple, self.links))
+        return _record_from, (tuple(values),)
+
+
+_RECORD_VALUES = attrgetter(*PageRecord.__match_args__)
+_LINKS = PageRecord.__match_args__.index("links")
+
+
+def _record_from(values: tuple[Any, ...]) -> PageRecord:
+    record = PageRecord(*values)
+    record.links = tuple(map(Outlink._make, record.links))
+    return record
 
 
 # --- choices --------------------------------------------------------------------------------

@@ -50,9 +50,10 @@ RESPAWNS = 8             # workers started in place of dead ones, per run, befor
 _LENGTH = struct.Struct(">I")
 
 
-def _frame(message: tuple[Any, ...]) -> bytes:
+def _frame(message: tuple[Any, ...]) -> list[bytes]:
+    """The length, then the pickled message: for ``writelines``, which copies each once."""
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _LENGTH.pack(len(payload)) + payload
+    return [_LENGTH.pack(len(payload)), payload]
 
 
 async def _receive(stream: asyncio.StreamReader) -> tuple[Any, ...]:
@@ -117,7 +118,7 @@ class WorkerPool:
             sys.executable, "-m", "crawler.workers", stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, limit=2**20)
         worker = _Worker(number, process)
-        worker.stdin.write(_frame(("init", self.settings, self.options)))
+        worker.stdin.writelines(_frame(("init", self.settings, self.options)))
         self._workers.append(worker)
         assert self._readers is not None
         self._readers.create_task(self._read(worker), name=f"worker-{number}")
@@ -178,14 +179,14 @@ class WorkerPool:
         try:
             try:
                 async with worker.sending:
-                    worker.stdin.write(_frame(("visit", token, item)))
+                    worker.stdin.writelines(_frame(("visit", token, item)))
                     await worker.stdin.drain()
             except (ConnectionError, RuntimeError) as exc:   # the pipe is closed: the worker died
                 raise WorkerDied(item.url, f"worker process {worker.number} is gone: {exc}") from None
             return await visit.result
         except asyncio.CancelledError:
             if worker.alive and not worker.stdin.is_closing():
-                worker.stdin.write(_frame(("cancel", token)))
+                worker.stdin.writelines(_frame(("cancel", token)))
             raise
         finally:
             del worker.visits[token]
@@ -194,7 +195,7 @@ class WorkerPool:
         self.options = options
         for worker in self._workers:
             if worker.alive and not worker.stdin.is_closing():
-                worker.stdin.write(_frame(("options", options)))
+                worker.stdin.writelines(_frame(("options", options)))
 
 
 # -- the worker's side ----------------------------------------------------------------------------
@@ -208,7 +209,7 @@ async def _serve(settings: Settings, options: ParseOptions, stdin: IO[bytes], st
     draining = asyncio.Lock()   # one drain at a time; frames are whole in each write
 
     async def send(message: tuple[Any, ...]) -> None:
-        writer.write(_frame(message))
+        writer.writelines(_frame(message))
         async with draining:
             await writer.drain()
 
@@ -223,7 +224,7 @@ async def _serve(settings: Settings, options: ParseOptions, stdin: IO[bytes], st
 
         async def visit(token: int, item: FrontierItem) -> None:
             try:
-                record = await visitor.visit(item, lambda: writer.write(_frame(("fetched", token))))
+                record = await visitor.visit(item, lambda: writer.writelines(_frame(("fetched", token))))
             except FetchError as err:
                 await send(("failed", token, err))
             except Exception as exc:   # a bug: the coordinator ends the crawl with it, naming where

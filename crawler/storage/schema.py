@@ -16,7 +16,9 @@ either all old or all new, never half migrated.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -151,7 +153,15 @@ INSERT INTO hosts (host, fetched) SELECT host, COUNT(*) FROM urls WHERE state = 
 
 def stored_time(when: datetime | None = None) -> str:
     """ISO 8601 UTC to the second, as ``fetched_at`` holds it (string order is time order)."""
-    return (when or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if when is None:
+        return _now_stored(int(time.time()))
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.lru_cache(maxsize=2)
+def _now_stored(second: int) -> str:
+    """``stored_time`` of this second: one strftime a second, not one a page."""
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def version_of(conn: sqlite3.Connection, path: Path) -> int | None:
