@@ -543,7 +543,7 @@ class Crawl:
             error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
             last_modified=response.header("last-modified"), http_version=response.http_version,
             reason_phrase=response.reason_phrase, headers=response.headers,
-            body=response.body if settings.bodies else None)
+            request_headers=response.request_headers, ip=response.ip, body=response.body if settings.bodies else None)
         html = 200 <= response.status < 300 and is_html(ctype)
         headers = {k.lower(): v for k, v in response.headers} if html else {}
         try:
