@@ -27,7 +27,7 @@ from crawler.export.base import EXTRA_FIELDS, FIELDS, Exporter, Selection
 from crawler.storage.read import JobReader
 from crawler.storage.schema import stored_time
 
-__all__ = ["EXTRA_FIELDS", "FIELDS", "FORMATS", "STREAMING", "Selection", "check_fields", "parse_since",
+__all__ = ["EXTRA_FIELDS", "FIELDS", "FORMATS", "STREAMING", "Selection", "check_fields", "check_format", "parse_since",
            "parse_statuses", "write", "write_file"]
 
 FORMATS: dict[str, Exporter] = {"jsonl": jsonl.export, "csv": csv.export, "parquet": parquet.export,
