@@ -222,23 +222,26 @@ def stats(
 
 @app.command()
 def export(
-    db: Annotated[list[str] | None, typer.Option(help="Job file (repeatable: merged).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
-    out: Annotated[str, typer.Option(help="Output file; - for stdout.")] = "-",
-    status: Annotated[list[int] | None, typer.Option(help="Only pages with this HTTP status (repeatable).")] = None,
-    fields: Annotated[str | None, typer.Option(help="Comma-separated fields, in order.")] = None,
+    db: Annotated[list[str] | None, typer.Option(help="Job file (repeatable: merged, one record per URL, "
+                                                      "the latest fetch winning).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv, parquet, links (the link graph) or warc "
+                                                      "(warc.gz with --out NAME.gz).")] = "jsonl",
+    out: Annotated[str, typer.Option(help="Output file; - for stdout (not for parquet).")] = "-",
+    status: Annotated[list[str] | None, typer.Option(help="Only pages with this HTTP status or class, "
+                                                          "e.g. 404 or 4xx (repeatable).")] = None,
+    fields: Annotated[str | None, typer.Option(help="Comma-separated fields, in order (jsonl, csv, parquet).")] = None,
     since: Annotated[str | None, typer.Option(help="Only pages fetched at or after this ISO time.")] = None,
 ) -> None:
     """Export what a job crawled."""
     from crawler import export as exporter
-    if fmt not in exporter.FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(exporter.FORMATS)}")
+    exporter.check_format(fmt, to_stdout=out == "-", fields_given=bool(fields))
     chosen = exporter.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None)
+    selection = exporter.Selection(chosen, exporter.parse_statuses(status or ()),
+                                   exporter.parse_since(since) if since else None)
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
-    selection = exporter.Selection(chosen, tuple(status or ()), exporter.parse_since(since) if since else None)
     if out != "-":
         n = exporter.write_file(out, fmt, dbs, selection)
-        _say(f"{n:,} records written to {out}")
+        _say(f"{n:,} {'links' if fmt == 'links' else 'fetches' if fmt.startswith('warc') else 'records'} written to {out}")
         return
     try:
         sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes

@@ -38,7 +38,7 @@ from crawler.errors import (
     TooManyRedirects,
 )
 from crawler.models import Response
-from crawler.transport import make_transport
+from crawler.transport import make_transport, peer_address
 from crawler.urls import canonicalize
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -187,7 +187,7 @@ class Fetcher:
             if response.status not in REDIRECT_STATUSES:
                 final = Response(url, current, response.status, response.reason_phrase, response.http_version,
                                  response.headers, response.body,
-                                 int((time.perf_counter() - started) * 1000))
+                                 int((time.perf_counter() - started) * 1000), response.request_headers, response.ip)
                 if response.status == 429 or response.status >= 500:
                     raise ServerBusy(url, response.status, parse_retry_after(final.header("retry-after")),
                                      final)
@@ -215,6 +215,7 @@ class Fetcher:
         try:
             async with asyncio.timeout(self.settings.timeout):
                 async with self._client.stream("GET", url, headers=headers) as r:
+                    ip = peer_address(r)
                     encoding = r.headers.get("content-encoding", "").strip().lower()
                     try:
                         inflater = _Inflater(encoding, max_bytes)
@@ -236,7 +237,8 @@ class Fetcher:
                     return Response(
                         url, url, r.status_code, r.reason_phrase, r.http_version,
                         tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.headers.raw),
-                        b"".join(chunks), int((time.perf_counter() - started) * 1000))
+                        b"".join(chunks), int((time.perf_counter() - started) * 1000),
+                        tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.request.headers.raw), ip)
         except FetchError:
             raise
         except TimeoutError:

@@ -26,10 +26,12 @@ def _pickled_by_fields(cls: type[_T]) -> type[_T]:
 @_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Link:
-    """A link found on a page: its canonical absolute URL and whether it is ``rel=nofollow``."""
+    """A link found on a page: its canonical absolute URL, whether it is ``rel=nofollow``, and its
+    anchor text (whitespace collapsed, at most 200 characters; an ``<area>``'s alt)."""
 
     url: str
     nofollow: bool = False
+    anchor: str = ""
 
 
 @_pickled_by_fields
@@ -73,6 +75,8 @@ class Response:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     elapsed_ms: int
+    request_headers: tuple[tuple[str, str], ...] = ()   # as sent for final_url (what a WARC request record holds)
+    ip: str | None = None                                # the server's address, where the transport says
 
     def header(self, name: str) -> str | None:
         """First value of a header, by case-insensitive name."""
@@ -92,6 +96,7 @@ class Outlink(NamedTuple):
     host: str
     nofollow: bool
     exclusion: str | None
+    anchor: str = ""
 
 
 @dataclass(slots=True)
@@ -120,6 +125,8 @@ class PageRecord:
     http_version: str | None = None
     reason_phrase: str | None = None  # of the HTTP status line
     headers: tuple[tuple[str, str], ...] = ()
+    request_headers: tuple[tuple[str, str], ...] = ()
+    ip: str | None = None
     body: bytes | None = None
     links: tuple[Outlink, ...] = ()
     unchanged: bool = False

@@ -68,7 +68,7 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
     outlinks = tuple(
         Outlink(link.url, host_key(link.url), link.nofollow,
                 "nofollow" if skip_all or (link.nofollow and not options.follow_nofollow)
-                else decide(link.url, next_depth))
+                else decide(link.url, next_depth), link.anchor)
         for link in page.links)
     return Analysis(page, outlinks, digest)
 

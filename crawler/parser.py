@@ -26,6 +26,9 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 # Longest href we resolve; anything longer is junk or an attack, and no server takes it.
 _MAX_HREF_CHARS = 8192
+# An anchor text is kept to this many characters (whitespace collapsed): enough to read, and a
+# page of 2,000 links with paragraphs for anchors still makes small link rows.
+ANCHOR_CHARS = 200
 # Title and description are cut to this many characters (after collapsing whitespace).
 _MAX_TEXT_CHARS = 4096
 # How far into the body to look for a <meta> charset declaration.
@@ -138,7 +141,7 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     base_href: str | None = None
     canonical_href: str | None = None
     noindex, nofollow = _robots(headers.get("x-robots-tag"), scoped=True)
-    hrefs: list[tuple[str, bool]] = []
+    hrefs: list[tuple[str, bool, str]] = []
 
     tree = LexborHTMLParser(text)
     for node in tree.css(_SELECTOR):
@@ -148,7 +151,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
             href = attrs.get("href")
             if href and len(href) <= _MAX_HREF_CHARS:
                 rel = attrs.get("rel")
-                hrefs.append((href, rel is not None and "nofollow" in rel.lower().split()))
+                anchor = node.text(deep=True) if tag == "a" else (attrs.get("alt") or "")
+                hrefs.append((href, rel is not None and "nofollow" in rel.lower().split(), _anchor(anchor)))
         elif tag == "meta":
             name = (attrs.get("name") or "").strip(_WHITESPACE).lower()
             if name == "robots":
@@ -186,10 +190,12 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     )
 
 
-def _resolve_links(hrefs: list[tuple[str, bool]], base: str, sort_query: bool) -> tuple[Link, ...]:
-    """Canonicalize raw hrefs, drop unusable ones, de-duplicate (followed beats nofollow)."""
+def _resolve_links(hrefs: list[tuple[str, bool, str]], base: str, sort_query: bool) -> tuple[Link, ...]:
+    """Canonicalize raw hrefs, drop unusable ones, de-duplicate (followed beats nofollow; the first
+    non-empty anchor text is the link's)."""
     found: dict[str, bool] = {}  # canonical URL -> nofollow; dicts keep first-seen order
-    for raw, rel_nofollow in hrefs:
+    anchors: dict[str, str] = {}
+    for raw, rel_nofollow, anchor in hrefs:
         href = raw.strip(C0_AND_SPACE)  # what a URL parser strips from both ends of an href
         # Empty and fragment-only hrefs point back into the same document.
         if not href or href[0] == "#":
@@ -201,7 +207,16 @@ def _resolve_links(hrefs: list[tuple[str, bool]], base: str, sort_query: bool) -
             found[target] = rel_nofollow
         elif not rel_nofollow:
             found[target] = False
-    return tuple(Link(target, link_nofollow) for target, link_nofollow in found.items())
+        if anchor and not anchors.get(target):
+            anchors[target] = anchor
+    return tuple(Link(target, link_nofollow, anchors.get(target, "")) for target, link_nofollow in found.items())
+
+
+def _anchor(text: str | None) -> str:
+    """A link's anchor text: whitespace runs collapsed to one space, at most ANCHOR_CHARS characters."""
+    if not text:
+        return ""
+    return " ".join(text[:ANCHOR_CHARS * 8].split())[:ANCHOR_CHARS]
 
 
 def _robots(value: str | None, *, scoped: bool) -> tuple[bool, bool]:

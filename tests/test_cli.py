@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from site_server import Site, Slow, html
 
+from crawler.storage.schema import SCHEMA
+
 FAST = ("--timeout", "1", "--retries", "0")
 
 CRAWL_OPTIONS = ("--seeds", "--db", "--config", "--max-pages", "--max-depth", "--concurrency", "--per-host",
@@ -414,10 +416,16 @@ def test_export_merges_several_jobs_and_filters_by_time(site: Site, cli: Any, tm
 # -- export edge cases ---------------------------------------------------------------------------
 
 
-def test_export_into_a_closed_pipe_exits_0(cli: Any, finished: Path) -> None:
-    db = finished
-    copies = [arg for _ in range(2000) for arg in ("--db", str(db))]   # ~600 KB: more than a pipe holds
-    proc = cli.popen("export", *copies, "--format", "jsonl")
+def test_export_into_a_closed_pipe_exits_0(cli: Any, tmp_path: Path) -> None:
+    db = tmp_path / "many.db"                  # 5,000 pages, ~1 MB of JSON lines: more than a pipe holds
+    conn = sqlite3.connect(db)
+    conn.executescript(SCHEMA)
+    conn.executemany("INSERT INTO urls VALUES (?, ?, 'a.test', 0, 2, NULL)", ((n, f"http://a.test/{n}") for n in range(5000)))
+    conn.executemany("INSERT INTO pages (url_id, status, fetched_at) VALUES (?, 200, '2026-11-29T00:00:00Z')",
+                     ((n,) for n in range(5000)))
+    conn.commit()
+    conn.close()
+    proc = cli.popen("export", "--db", db, "--format", "jsonl")
     assert proc.stdout is not None
     assert proc.stderr is not None
     assert proc.stdout.readline().startswith("{")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.models import Link, ParsedPage
-from crawler.parser import decode_html, is_html, media_type, parse
+from crawler.parser import ANCHOR_CHARS, decode_html, is_html, media_type, parse
 
 PAGE = "http://example.com/dir/page.html"
 HTML = {"content-type": "text/html"}
@@ -194,7 +194,7 @@ def test_header_and_meta_robots_combine() -> None:
 def test_page_nofollow_is_not_copied_onto_links() -> None:
     parsed = parse(PAGE, HTML, page('<meta name="robots" content="nofollow">', '<a href="/a">a</a>'))
     assert parsed.nofollow is True
-    assert parsed.links == (Link("http://example.com/a"),)
+    assert parsed.links == (Link("http://example.com/a", anchor="a"),)
 
 
 # --- links ---------------------------------------------------------------------------------
@@ -271,9 +271,9 @@ def test_unusable_links_are_dropped(href: str) -> None:
 def test_nofollow_is_marked_from_a_rel_token_list() -> None:
     html = '<a href="/a" rel="external NoFollow">a</a><a href="/b" rel="nofollowing">b</a><a href="/c">c</a>'
     assert links(html) == [
-        Link("http://example.com/a", nofollow=True),
-        Link("http://example.com/b"),
-        Link("http://example.com/c"),
+        Link("http://example.com/a", nofollow=True, anchor="a"),
+        Link("http://example.com/b", anchor="b"),
+        Link("http://example.com/c", anchor="c"),
     ]
 
 
@@ -290,10 +290,21 @@ def test_followed_occurrence_wins_over_nofollow() -> None:
         '<a href="/y" rel="nofollow">4</a><a href="/z" rel=nofollow>5</a><a href="/z#f" rel=nofollow>6</a>'
     )
     assert links(html) == [
-        Link("http://example.com/x", nofollow=False),
-        Link("http://example.com/y", nofollow=False),
-        Link("http://example.com/z", nofollow=True),
+        Link("http://example.com/x", nofollow=False, anchor="1"),
+        Link("http://example.com/y", nofollow=False, anchor="2"),
+        Link("http://example.com/z", nofollow=True, anchor="5"),
     ]
+
+
+def test_anchor_text_is_collapsed_cut_and_taken_from_the_first_occurrence_that_has_one() -> None:
+    long = "word " * 100
+    html = (
+        '<a href="/img"><img src="x.png"></a><a href="/img">  Second\n\t <b>copy</b> </a><a href="/img">third</a>'
+        f'<a href="/long">{long}</a><map><area href="/area" alt="  Area  map "></map><a href="/empty"> </a>'
+    )
+    assert [(link.url.removeprefix("http://example.com"), link.anchor) for link in links(html)] == [
+        ("/img", "Second copy"), ("/long", long.strip()[:ANCHOR_CHARS]), ("/area", "Area map"), ("/empty", "")]
+    assert len(links(html)[1].anchor) == ANCHOR_CHARS == 200
 
 
 def test_sort_query_is_passed_to_canonicalize() -> None:
@@ -445,7 +456,7 @@ def test_huge_attribute_values_are_skipped_or_cut() -> None:
         f'<a href="/{huge}">big</a><a href="/small">small</a>',
     )
     parsed = parse(PAGE, HTML, body)
-    assert parsed.links == (Link("http://example.com/small"),)
+    assert parsed.links == (Link("http://example.com/small", anchor="small"),)
     assert parsed.canonical is None
     assert parsed.title is not None
     assert parsed.description is not None

@@ -69,8 +69,11 @@ def test_a_version_1_job_file_is_migrated_when_a_crawl_opens_it(tmp_path: Path) 
     try:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
         assert conn.execute("SELECT url, exclusion FROM urls WHERE state = 3").fetchall() == [("http://b.test/", "off_host")]
-        assert conn.execute("SELECT source_id, target, nofollow FROM links ORDER BY target").fetchall() == [
-            (1, "http://a.test/down", 0), (1, "http://a.test/gone", 0), (1, "http://b.test/", 1)]
+        # schema 4: links have an anchor text and pages their request headers and server address,
+        # none of which an old crawl kept
+        assert conn.execute("SELECT source_id, target, nofollow, anchor FROM links ORDER BY target").fetchall() == [
+            (1, "http://a.test/down", 0, None), (1, "http://a.test/gone", 0, None), (1, "http://b.test/", 1, None)]
+        assert conn.execute("SELECT request_headers, ip FROM pages WHERE url_id = 1").fetchone() == (None, None)
     finally:
         conn.close()
 
@@ -80,6 +83,13 @@ def test_stats_and_export_read_a_version_1_job_file(tmp_path: Path) -> None:
     with JobReader(db) as job:
         assert job.summary()["links"] == 3
         assert [r["error"] for r in job.records(("url", "error"))] == [None, "http_error", "timeout"]
+        assert job.links(1) == [("http://a.test/down", False, None), ("http://a.test/gone", False, None),
+                                ("http://b.test/", True, None)]
+        # a page crawled before request headers were kept: a response, and no request, in a WARC
+        (capture, gone) = job.captures()
+        assert (capture.url, capture.status, capture.reason_phrase, capture.request_headers) == (
+            "http://a.test/", 200, "OK", [])
+        assert gone.status == 404
 
 
 def test_a_job_file_from_a_newer_crawler_is_refused(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """The export stage: stored pages out in a format, to a file (atomically) or to standard output.
 
-    base.py   the Selection (fields, statuses, since) and the Exporter protocol every format follows
-    jsonl.py  JSON lines        csv.py  CSV
+    base.py     the Selection (fields, statuses, since; several jobs merged) and the Exporter protocol
+    jsonl.py    JSON lines          csv.py      CSV
+    parquet.py  Parquet (pyarrow)   links.py    the link graph as CSV
+    warc.py     WARC 1.1 (warcio), also per-record gzip (``warc.gz``)
 
 ``FORMATS`` maps each ``--format`` name to its exporter; ``write_file`` is the one place that
 writes an export to disk: into a temporary file beside the target, renamed over it only once
@@ -20,14 +22,44 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.errors import UsageError
-from crawler.export import csv, jsonl
+from crawler.export import csv, jsonl, links, parquet, warc
 from crawler.export.base import EXTRA_FIELDS, FIELDS, Exporter, Selection
 from crawler.storage.read import JobReader
 from crawler.storage.schema import stored_time
 
-__all__ = ["EXTRA_FIELDS", "FIELDS", "FORMATS", "Selection", "check_fields", "parse_since", "write", "write_file"]
+__all__ = ["EXTRA_FIELDS", "FIELDS", "FORMATS", "STREAMING", "Selection", "check_fields", "check_format", "parse_since",
+           "parse_statuses", "write", "write_file"]
 
-FORMATS: dict[str, Exporter] = {"jsonl": jsonl.export, "csv": csv.export}
+FORMATS: dict[str, Exporter] = {"jsonl": jsonl.export, "csv": csv.export, "parquet": parquet.export,
+                                "links": links.export, "warc": warc.export, "warc.gz": warc.export_gz}
+# The formats that can go to standard output (Parquet writes its footer last and needs a file).
+STREAMING = frozenset({"jsonl", "csv", "links", "warc", "warc.gz"})
+# The formats whose records are the exported record, so --fields picks their columns.
+WITH_FIELDS = frozenset({"jsonl", "csv", "parquet"})
+
+
+def parse_statuses(values: Sequence[str]) -> tuple[tuple[int, int], ...]:
+    """``--status`` values, a code (``404``) or a class (``4xx``), as inclusive ranges."""
+    ranges = []
+    for value in values:
+        text = value.strip().lower()
+        if len(text) == 3 and text[0] in "12345" and text[1:] == "xx":
+            ranges.append((int(text[0]) * 100, int(text[0]) * 100 + 99))
+        elif text.isascii() and text.isdigit() and 100 <= int(text) <= 599:
+            ranges.append((int(text), int(text)))
+        else:
+            raise UsageError(f"bad --status {value!r}: use an HTTP status such as 404, or a class such as 4xx")
+    return tuple(ranges)
+
+
+def check_format(fmt: str, *, to_stdout: bool, fields_given: bool) -> None:
+    """Refuse what a format cannot do, before anything is opened or written."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
+    if to_stdout and fmt not in STREAMING:
+        raise UsageError(f"--format {fmt} needs a file: give --out FILE")
+    if fields_given and fmt not in WITH_FIELDS:
+        raise UsageError(f"--fields applies to {', '.join(sorted(WITH_FIELDS))}, not to {fmt}")
 
 
 def parse_since(text: str) -> str:
@@ -52,16 +84,20 @@ def check_fields(fields: Sequence[str] | None) -> tuple[str, ...]:
 
 
 def write(out: BinaryIO, fmt: str, dbs: Sequence[str | Path], selection: Selection) -> int:
-    """Write the selection of every job in ``dbs`` to ``out`` as ``fmt``; returns how many records."""
+    """Write the selection of every job in ``dbs`` to ``out`` as ``fmt``; returns how many records.
+    A job file named twice is read once."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
     with contextlib.ExitStack() as stack:
-        jobs = [stack.enter_context(JobReader(db)) for db in dbs]
+        jobs = [stack.enter_context(JobReader(db)) for db in dict.fromkeys(Path(d).resolve() for d in dbs)]
         return FORMATS[fmt](out, jobs, selection)
 
 
 def write_file(path: str | Path, fmt: str, dbs: Sequence[str | Path], selection: Selection) -> int:
-    """``write`` to the file at ``path``, all or nothing."""
+    """``write`` to the file at ``path``, all or nothing. A WARC to a name ending in ``.gz`` is
+    compressed record by record."""
+    if fmt == "warc" and str(path).endswith(".gz"):
+        fmt = "warc.gz"
     with atomic_output(Path(path)) as out:
         return write(out, fmt, dbs, selection)
 

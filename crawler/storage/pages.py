@@ -20,7 +20,8 @@ from crawler.storage.jobfile import JobFile
 
 _PAGE_COLUMNS = ("url_id", "final_url", "status", "content_type", "title", "description", "canonical",
                  "noindex", "nofollow", "outlinks", "bytes", "elapsed_ms", "fetched_at", "error", "error_message",
-                 "etag", "last_modified", "content_hash", "simhash", "http_version", "reason_phrase", "headers", "body")
+                 "etag", "last_modified", "content_hash", "simhash", "http_version", "reason_phrase", "headers",
+                 "request_headers", "ip", "body")
 # A page stored again in a later pass says how it changed; the row keeps only the newest version.
 _INSERT_PAGE = (
     f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}, pass, change) VALUES ({', '.join('?' * len(_PAGE_COLUMNS))}, ?, 'new') "
@@ -64,7 +65,8 @@ def _page_rows(records: Sequence[PageRecord], keep_bodies: bool, crawl_pass: int
                int(r.noindex), int(r.nofollow), len(r.links), r.size, r.elapsed_ms, r.fetched_at, r.error,
                r.error_message, r.etag, r.last_modified, r.content_hash,
                None if r.simhash is None else to_signed(r.simhash), r.http_version, r.reason_phrase,
-               encode_headers(r.headers) if r.headers else None, body, crawl_pass)
+               encode_headers(r.headers) if r.headers else None,
+               encode_headers(r.request_headers) if r.request_headers else None, r.ip, body, crawl_pass)
 
 
 class PageStore:
@@ -89,9 +91,9 @@ class PageStore:
             if unchanged:
                 await db.executemany(_UNCHANGED, unchanged)
             await db.executemany(_INSERT_PAGE, _page_rows(fetched, self.keep_bodies, self.crawl_pass))
-            link_rows = [(r.url_id, o.url, int(o.nofollow)) for r in fetched for o in r.links]
+            link_rows = [(r.url_id, o.url, int(o.nofollow), o.anchor or None) for r in fetched for o in r.links]
             if link_rows:
-                await db.executemany("INSERT OR IGNORE INTO links (source_id, target, nofollow) VALUES (?, ?, ?)",
+                await db.executemany("INSERT OR IGNORE INTO links (source_id, target, nofollow, anchor) VALUES (?, ?, ?, ?)",
                                      link_rows)
             hashed = [(r.url_id,) for r in fetched if r.content_hash]
             if hashed:

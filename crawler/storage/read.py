@@ -1,16 +1,21 @@
 """Named read queries over job files, shared by ``stats``, ``export`` and the progress summary.
 
 Readers open a job file with ``open_readonly`` (plain ``sqlite3``, ``query_only``), so they never
-block a running crawl and never change a job; the SQL they run lives here and nowhere else.
+block a running crawl and never change a job; the SQL they run lives here and nowhere else. Every
+query streams (a cursor, row by row), so an export's memory does not grow with the job.
+
+``PayloadIndex`` is the export's own scratch table (payloads already written to a WARC), in a
+temporary SQLite file that vanishes when it closes.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from crawler.errors import StorageError
 from crawler.storage.jobfile import sqlite_errors
@@ -26,6 +31,46 @@ RECORD_COLUMNS: dict[str, str] = {
     "etag": "p.etag", "last_modified": "p.last_modified", "error_message": "p.error_message",
 }
 _BOOLEAN = frozenset({"noindex", "nofollow"})
+# Inclusive ranges of HTTP status: 404 is (404, 404), the class 4xx is (400, 499).
+StatusRanges = Sequence[tuple[int, int]]
+
+
+class Keyed(NamedTuple):
+    """A page record with what merging jobs needs to know of it, whatever fields were asked for."""
+
+    url: str
+    fetched_at: str
+    status: int | None
+    url_id: int
+    record: dict[str, Any]
+
+
+class Capture(NamedTuple):
+    """One fetch as a WARC holds it: the request sent and the response received, body decompressed."""
+
+    url: str
+    final_url: str
+    fetched_at: str
+    status: int
+    http_version: str
+    reason_phrase: str
+    headers: list[tuple[str, str]]
+    request_headers: list[tuple[str, str]]
+    ip: str | None
+    content_hash: str | None
+    body: bytes
+
+
+def decode_headers(blob: bytes | None) -> list[tuple[str, str]]:
+    """The ``(name, value)`` pairs of a stored headers blob (``pages.encode_headers``), in order."""
+    if not blob:
+        return []
+    pairs = []
+    for line in zlib.decompress(blob).decode("latin-1").split("\r\n"):
+        name, sep, value = line.partition(": ")
+        if sep:
+            pairs.append((name, value))
+    return pairs
 
 # What ``crawler stats --hosts`` says of a host: parked (unreachable, not tried before ``parked_until``),
 # its --max-pages-per-host budget reached, URLs still queued (pending or leased), or done.
@@ -144,27 +189,88 @@ class JobReader:
             for host, pages, errors, queued, over_budget, table_state, until, error in self._all(sql, args)
         ]
 
-    def records(self, fields: Sequence[str], statuses: Sequence[int] = (), since: str | None = None
+    def records(self, fields: Sequence[str], statuses: StatusRanges = (), since: str | None = None
                 ) -> Iterator[dict[str, Any]]:
         """Stream the job's pages as dicts of ``fields`` (keys of RECORD_COLUMNS), in fetch order."""
-        sql = f"SELECT {', '.join(RECORD_COLUMNS[f] for f in fields)} FROM pages p JOIN urls u ON u.id = p.url_id"
-        where: list[str] = []
-        args: list[Any] = []
-        if statuses:
-            where.append(f"p.status IN ({', '.join('?' * len(statuses))})")
-            args.extend(statuses)
-        if since:
-            where.append("p.fetched_at >= ?")
-            args.append(since)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY p.fetched_at, p.url_id"
+        for keyed in self.keyed_records(fields, statuses, since):
+            yield keyed.record
+
+    def keyed_records(self, fields: Sequence[str], statuses: StatusRanges = (), since: str | None = None,
+                      *, by_url: bool = False) -> Iterator[Keyed]:
+        """``records`` with each one's URL, fetch time, status and id; in URL order with ``by_url``
+        (the order in which several jobs are merged), else in fetch order."""
+        columns = ", ".join(["u.url", "p.fetched_at", "p.status", "p.url_id", *(RECORD_COLUMNS[f] for f in fields)])
+        where, args = _filter(statuses, since)
+        # By URL: walk the unique index of urls and find each page by its key (CROSS JOIN keeps urls
+        # the outer loop, so there is no sort and no temporary table).
+        sql = (f"SELECT {columns} FROM urls u CROSS JOIN pages p ON p.url_id = u.id{where} ORDER BY u.url" if by_url else
+               f"SELECT {columns} FROM pages p JOIN urls u ON u.id = p.url_id{where} ORDER BY p.fetched_at, p.url_id")
         with sqlite_errors(self.path, "read"):
-            for row in self.conn.execute(sql, args):
-                record = dict(zip(fields, row, strict=True))
+            for url, fetched_at, status, url_id, *values in self.conn.execute(sql, args):
+                record = dict(zip(fields, values, strict=True))
                 for flag in _BOOLEAN.intersection(record):
                     record[flag] = bool(record[flag])
-                yield record
+                yield Keyed(url, fetched_at, status, url_id, record)
+
+    def links(self, url_id: int) -> list[tuple[str, bool, str | None]]:
+        """``(target, nofollow, anchor)`` of each link on a page, by target."""
+        rows = self._all("SELECT target, nofollow, anchor FROM links WHERE source_id = ? ORDER BY target", (url_id,))
+        return [(target, bool(nofollow), anchor) for target, nofollow, anchor in rows]
+
+    def keeps_bodies(self) -> bool:
+        """Whether the job stores response bodies (it was not crawled with ``--no-bodies``)."""
+        settings = self.meta().get("job_settings") or {}
+        return bool(settings.get("bodies", True))
+
+    def captures(self, statuses: StatusRanges = (), since: str | None = None) -> Iterator[Capture]:
+        """Every stored fetch that got a response, in fetch order, as a WARC writes it."""
+        where, args = _filter(statuses, since)
+        sql = ("SELECT u.url, COALESCE(p.final_url, u.url), p.fetched_at, p.status, COALESCE(p.http_version, 'HTTP/1.1'), "
+               "COALESCE(p.reason_phrase, ''), p.headers, p.request_headers, p.ip, p.content_hash, p.body "
+               "FROM pages p JOIN urls u ON u.id = p.url_id"
+               + (where + " AND" if where else " WHERE") + " p.status IS NOT NULL ORDER BY p.fetched_at, p.url_id")
+        with sqlite_errors(self.path, "read"):
+            for url, final, at, status, version, phrase, headers, request, ip, digest, body in self.conn.execute(sql, args):
+                yield Capture(url, final, at, status, version, phrase, decode_headers(headers),
+                              decode_headers(request), ip, digest, zlib.decompress(body) if body else b"")
+
+
+def _filter(statuses: StatusRanges, since: str | None) -> tuple[str, list[Any]]:
+    """A WHERE clause (with its leading space) for the status ranges and the fetch time, and its arguments."""
+    where: list[str] = []
+    args: list[Any] = []
+    if statuses:
+        where.append("(" + " OR ".join("p.status BETWEEN ? AND ?" for _ in statuses) + ")")
+        args.extend(bound for pair in statuses for bound in pair)
+    if since:
+        where.append("p.fetched_at >= ?")
+        args.append(since)
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+class PayloadIndex:
+    """The payloads a WARC export has written so far, by content hash: where and when each was
+    archived and its payload digest, for the ``revisit`` records of later copies. A temporary
+    SQLite file (``sqlite3.connect("")``), so that a million pages cost disk, not memory."""
+
+    def __init__(self) -> None:
+        self.conn = sqlite3.connect("", isolation_level=None)
+        self.conn.execute("PRAGMA cache_size=-2048")   # 2 MiB: the index stays small in memory
+        self.conn.execute("CREATE TABLE seen (hash TEXT PRIMARY KEY, uri TEXT, date TEXT, digest TEXT) WITHOUT ROWID")
+
+    def __enter__(self) -> PayloadIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.close()
+
+    def get(self, content_hash: str) -> tuple[str, str, str] | None:
+        """``(uri, date, payload digest)`` of the first archived copy, or None."""
+        row = self.conn.execute("SELECT uri, date, digest FROM seen WHERE hash = ?", (content_hash,)).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def add(self, content_hash: str, uri: str, date: str, digest: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?, ?)", (content_hash, uri, date, digest))
 
 
 def _host_state(queued: int, over_budget: int, table_state: str | None) -> HostState:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -87,7 +87,9 @@ CREATE TABLE pages (
     reason_phrase TEXT,              -- the HTTP status line's reason phrase
     pass INTEGER NOT NULL DEFAULT 1, -- the crawl pass that last fetched it (--recrawl starts a new one)
     change TEXT,                     -- in that pass: new, unchanged, changed or gone
-    headers BLOB,                    -- zlib-compressed "Name: value\\r\\n" lines
+    headers BLOB,                    -- zlib-compressed "Name: value\\r\\n" lines, in the order received
+    request_headers BLOB,            -- the same, of the request as sent (for WARC request records)
+    ip TEXT,                         -- the server's IP address, where the transport told it
     body BLOB                        -- zlib-compressed raw body (after Content-Encoding), unless --no-bodies
 );
 CREATE INDEX pages_hash ON pages(content_hash) WHERE content_hash IS NOT NULL;
@@ -109,6 +111,7 @@ CREATE TABLE links (
     source_id INTEGER NOT NULL,
     target TEXT NOT NULL,            -- canonical URL: a link is stored with its page, whatever the frontier did with it
     nofollow INTEGER NOT NULL,
+    anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
 INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
@@ -147,6 +150,14 @@ CREATE TABLE hosts (
     error TEXT
 ) WITHOUT ROWID;
 INSERT INTO hosts (host, fetched) SELECT host, COUNT(*) FROM urls WHERE state = {DONE} GROUP BY host;
+""",
+    # 3 -> 4: what exports need that the crawl did not keep: a link's anchor text (the link graph),
+    # the request headers sent and the server's address (WARC request records, WARC-IP-Address).
+    # Pages crawled before have none of them: empty anchors, no request record, no address.
+    3: """
+ALTER TABLE links ADD COLUMN anchor TEXT;
+ALTER TABLE pages ADD COLUMN request_headers BLOB;
+ALTER TABLE pages ADD COLUMN ip TEXT;
 """,
 }
 
