@@ -88,7 +88,12 @@ def crawl(
 
     from crawler.scheduler import Crawl
     raise_open_files_limit()
-    job = Crawl(settings, seed_urls, explicit=explicit)
+    processes = settings.workers or os.cpu_count() or 1
+    forked = []
+    if processes > 1:   # forked now, while this process has no event loop and no thread
+        from crawler.workers import fork_workers
+        forked = fork_workers(processes)
+    job = Crawl(settings, seed_urls, explicit=explicit, forked=forked)
     try:
         with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
             stats = runner.run(_run(job, err))

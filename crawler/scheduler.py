@@ -22,7 +22,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
@@ -51,6 +51,9 @@ from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
 from crawler.visit import LocalVisitor, Visitor, origin, record_of, redirect_check
+
+if TYPE_CHECKING:
+    from crawler.workers import Started
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
@@ -198,13 +201,14 @@ class Crawl:
 
     def __init__(self, settings: Settings, seeds: Sequence[str] = (), *, explicit: frozenset[str] = frozenset(),
                  transport: httpx2.AsyncBaseTransport | None = None, clock: Clock | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, forked: Sequence[Started] = ()) -> None:
         self.settings = settings
         self.seeds = list(seeds)
         self.explicit = explicit
         self.transport = transport
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or random.Random()
+        self.forked = forked   # worker processes started for this crawl (``workers.fork_workers``)
         self.stats = RunStats()
         self._stop_requests = 0
         self._wake = asyncio.Event()
@@ -336,7 +340,7 @@ class Crawl:
         """Where URLs are fetched and parsed: here, or in ``workers`` worker processes."""
         if workers > 1:
             from crawler.workers import WorkerPool
-            return WorkerPool(self.settings, options, workers)
+            return WorkerPool(self.settings, options, workers, self.forked)
         robots = self.settings.robots
         return contextlib.nullcontext(LocalVisitor(
             fetcher, stage, lambda depth: redirect_check(lambda: self._scope, self._robots if robots else None, depth),

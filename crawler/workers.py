@@ -7,35 +7,48 @@ The coordinator keeps what must be one for the whole job: the job file and its o
 frontier, the per-host limits and delays, robots.txt. A worker is handed URLs that politeness has
 already let go; it fetches and parses each, says when the request is over (so the coordinator frees
 the host and the global permit before the page is parsed, as in one process) and sends back the page
-record. Messages are pickled tuples framed by a 4-byte length, on the worker's stdin and stdout:
+record. Messages are pickled tuples framed by a 4-byte length, on a socket pair:
 
     to a worker:    ("visit", token, FrontierItem)  ("cancel", token)  ("options", ParseOptions)
-    from a worker:  ("fetched", token)  ("done", token, PageRecord)  ("failed", token, FetchError)
+    from a worker:  ("done", token, PageRecord)  ("failed", token, FetchError)
                     ("crashed", token, "what and where")
+
+A worker parses a page as soon as its body is in, on its own loop, so "the request is over" and
+"the record is ready" arrive together: one message, not two. Each side writes what one turn of its
+event loop produced in one go (``_Outbox``): one system call and one wake-up of the other side for
+a turn's worth of messages, not one per message. What this costs next to one process is measured
+in the README ("Every core").
 
 A worker that dies (kill -9, a crash in C code) fails the visits it held with ``WorkerDied``, a
 retryable error: each of its URLs goes back to its host's queue and is tried again within the
 usual ``--retries``, so a URL is requested at most ``1 + retries`` times. A new worker takes its
 place, up to ``RESPAWNS`` times a run. Workers ignore Ctrl-C (the coordinator stops the crawl) and
-exit when their stdin closes, so a coordinator that dies takes its workers with it.
+exit when their socket closes, so a coordinator that dies takes its workers with it.
+
+Workers are forked by ``crawler crawl`` before its event loop starts (``fork_workers``: they start
+in milliseconds with everything imported); one that takes a dead worker's place, or any worker
+when the crawl was not started that way, is a new interpreter (``spawn_worker``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import pickle
 import signal
+import socket
 import struct
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 from crawler.config import Settings
 from crawler.errors import FetchError, InternalError, WorkerDied
@@ -56,6 +69,29 @@ def _frame(message: tuple[Any, ...]) -> list[bytes]:
     return [_LENGTH.pack(len(payload)), payload]
 
 
+class _Outbox:
+    """Messages to one process, written together at the end of the event loop's turn."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self._parts: list[bytes] = []
+
+    def put(self, message: tuple[Any, ...]) -> None:
+        if not self._parts:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._parts += _frame(message)
+
+    def _flush(self) -> None:
+        parts, self._parts = self._parts, []
+        if not self.writer.is_closing():
+            self.writer.writelines(parts)
+
+    async def send(self, message: tuple[Any, ...]) -> None:
+        """``put``, then wait while the pipe is full (the other side reads slower than we write)."""
+        self.put(message)
+        await self.writer.drain()
+
+
 async def _receive(stream: asyncio.StreamReader) -> tuple[Any, ...]:
     """The next message; IncompleteReadError at the end of the stream."""
     (size,) = _LENGTH.unpack(await stream.readexactly(_LENGTH.size))
@@ -63,38 +99,92 @@ async def _receive(stream: asyncio.StreamReader) -> tuple[Any, ...]:
     return message
 
 
+# -- starting workers ------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Started:
+    """A worker process and this side's end of its socket."""
+
+    pid: int
+    sock: socket.socket
+    exited: Callable[[], Awaitable[int]]   # waits for the process to end; its exit status
+
+
+def fork_workers(count: int) -> list[Started]:
+    """Start ``count`` workers by ``fork``: call it before the event loop and any thread start
+    (``crawler crawl`` does, first thing). A forked worker has every module of this process already
+    imported, so it starts in milliseconds, not the third of a second an interpreter takes. Where
+    this process already runs threads, fork is not safe: the workers are started later, afresh."""
+    if threading.active_count() > 1 or not hasattr(os, "fork"):
+        return []
+    import aiohttp  # noqa: F401  # imported here, once, for every worker (the transport loads it lazily)
+
+    started: list[Started] = []
+    for _ in range(count):
+        ours, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:   # the worker
+            code = 0
+            try:
+                ours.close()
+                for other in started:
+                    other.sock.close()
+                _run_worker(theirs)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)   # never the parent's exit handlers
+        theirs.close()
+        started.append(Started(pid, ours, functools.partial(asyncio.to_thread, _wait_pid, pid)))
+    return started
+
+
+def _wait_pid(pid: int) -> int:
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    except ChildProcessError:   # reaped already
+        return -1
+
+
+async def spawn_worker() -> Started:
+    """Start a worker as a new interpreter (``python -m crawler.workers FD``): safe at any time."""
+    ours, theirs = socket.socketpair()
+    with theirs:
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "crawler.workers", str(theirs.fileno()),
+                                                       pass_fds=(theirs.fileno(),))
+    return Started(process.pid, ours, process.wait)
+
+
 # -- the coordinator's side ----------------------------------------------------------------------
 
 @dataclass(slots=True)
 class _Visit:
     url: str
-    fetched: Callable[[], None]
     result: asyncio.Future[PageRecord]
 
 
 @dataclass(slots=True)
 class _Worker:
     number: int
-    process: asyncio.subprocess.Process
+    started: Started
+    reader: asyncio.StreamReader
+    outbox: _Outbox
     visits: dict[int, _Visit] = field(default_factory=dict)
-    sending: asyncio.Lock = field(default_factory=asyncio.Lock)
     alive: bool = True
-
-    @property
-    def stdin(self) -> asyncio.StreamWriter:
-        assert self.process.stdin is not None
-        return self.process.stdin
 
 
 class WorkerPool:
-    """``count`` worker processes behind the ``Visitor`` interface. ``async with WorkerPool(...)``:
-    leaving it closes the workers' stdin, waits a moment for them to exit, then kills what is left."""
+    """``count`` worker processes behind the ``Visitor`` interface: the ``forked`` ones, and new
+    ones for the rest. ``async with WorkerPool(...)``: leaving it closes the workers' sockets (they
+    exit), waits a moment, then kills what is left."""
 
-    def __init__(self, settings: Settings, options: ParseOptions, count: int) -> None:
+    def __init__(self, settings: Settings, options: ParseOptions, count: int, forked: Sequence[Started] = ()) -> None:
         self.settings = settings
         self.options = options
         self.count = count
         self.respawned = 0
+        self._forked = list(forked)
         self._workers: list[_Worker] = []
         self._tokens = itertools.count()
         self._closing = False
@@ -105,7 +195,7 @@ class WorkerPool:
         self._readers = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._stack.push_async_callback(self._stop_all)
         for number in range(self.count):
-            await self._start(number)
+            await self._start(number, self._forked.pop() if self._forked else await spawn_worker())
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -113,44 +203,40 @@ class WorkerPool:
         self._closing = True
         await self._stack.__aexit__(et, e, tb)
 
-    async def _start(self, number: int) -> None:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "crawler.workers", stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE, limit=2**20)
-        worker = _Worker(number, process)
-        worker.stdin.writelines(_frame(("init", self.settings, self.options)))
+    async def _start(self, number: int, started: Started) -> None:
+        reader, writer = await asyncio.open_connection(sock=started.sock, limit=2**20)
+        worker = _Worker(number, started, reader, _Outbox(writer))
+        worker.outbox.put(("init", self.settings, self.options))
         self._workers.append(worker)
         assert self._readers is not None
         self._readers.create_task(self._read(worker), name=f"worker-{number}")
 
     async def _stop_all(self) -> None:
-        """Close every worker's stdin (they finish nothing more and exit), then wait, then kill."""
+        """Close every worker's socket (they finish nothing more and exit), then wait, then kill."""
         self._closing = True
+        for started in self._forked:   # forked for a crawl that never needed them
+            started.sock.close()
         for worker in self._workers:
-            with contextlib.suppress(OSError):
-                worker.stdin.close()
-        waits = [asyncio.ensure_future(w.process.wait()) for w in self._workers]
+            worker.outbox.writer.close()
+        everyone = [w.started for w in self._workers if w.alive] + self._forked
+        waits = {asyncio.ensure_future(started.exited()): started for started in everyone}
         if waits:
             _, late = await asyncio.wait(waits, timeout=5.0)
-            for worker in self._workers:
-                if worker.process.returncode is None:
-                    with contextlib.suppress(ProcessLookupError):
-                        worker.process.kill()
+            for future in late:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(waits[future].pid, signal.SIGKILL)
             if late:
                 await asyncio.wait(late)
 
     async def _read(self, worker: _Worker) -> None:
         """Deliver a worker's messages; when its stdout ends, it is gone."""
-        assert worker.process.stdout is not None
         try:
             while True:
-                kind, token, *rest = await _receive(worker.process.stdout)
+                kind, token, *rest = await _receive(worker.reader)
                 visit = worker.visits.get(token)
                 if visit is None or visit.result.done():
                     continue   # cancelled meanwhile
-                if kind == "fetched":
-                    visit.fetched()
-                elif kind == "done":
+                if kind == "done":
                     visit.result.set_result(rest[0])
                 elif kind == "failed":
                     visit.result.set_exception(rest[0])
@@ -159,34 +245,35 @@ class WorkerPool:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         worker.alive = False
-        code = await worker.process.wait()
+        worker.outbox.writer.close()
+        code = await worker.started.exited()
         for visit in worker.visits.values():
             if not visit.result.done():
                 visit.result.set_exception(WorkerDied(visit.url, f"worker process {worker.number} exited ({code})"))
         if not self._closing and self.respawned < RESPAWNS:
             self.respawned += 1
             self._workers.remove(worker)
-            await self._start(worker.number)
+            await self._start(worker.number, await spawn_worker())
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
+        """``fetched`` is not called: the worker's answer says the request is over and brings the
+        record at once, and the scheduler calls it itself then."""
         alive = [w for w in self._workers if w.alive]
         if not alive:
             raise InternalError(f"every worker process died ({self.respawned} started in place of dead ones)")
         worker = min(alive, key=lambda w: len(w.visits))   # the least busy
         token = next(self._tokens)
-        visit = _Visit(item.url, fetched, asyncio.get_running_loop().create_future())
+        visit = _Visit(item.url, asyncio.get_running_loop().create_future())
         worker.visits[token] = visit
         try:
             try:
-                async with worker.sending:
-                    worker.stdin.writelines(_frame(("visit", token, item)))
-                    await worker.stdin.drain()
+                await worker.outbox.send(("visit", token, item))
             except (ConnectionError, RuntimeError) as exc:   # the pipe is closed: the worker died
                 raise WorkerDied(item.url, f"worker process {worker.number} is gone: {exc}") from None
             return await visit.result
         except asyncio.CancelledError:
-            if worker.alive and not worker.stdin.is_closing():
-                worker.stdin.writelines(_frame(("cancel", token)))
+            if worker.alive:
+                worker.outbox.put(("cancel", token))
             raise
         finally:
             del worker.visits[token]
@@ -194,24 +281,16 @@ class WorkerPool:
     def update(self, options: ParseOptions) -> None:
         self.options = options
         for worker in self._workers:
-            if worker.alive and not worker.stdin.is_closing():
-                worker.stdin.writelines(_frame(("options", options)))
+            if worker.alive:
+                worker.outbox.put(("options", options))
 
 
 # -- the worker's side ----------------------------------------------------------------------------
 
-async def _serve(settings: Settings, options: ParseOptions, stdin: IO[bytes], stdout: IO[bytes]) -> None:
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=2**20)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
-    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, stdout)
-    writer = asyncio.StreamWriter(transport, protocol, None, loop)
-    draining = asyncio.Lock()   # one drain at a time; frames are whole in each write
-
-    async def send(message: tuple[Any, ...]) -> None:
-        writer.writelines(_frame(message))
-        async with draining:
-            await writer.drain()
+async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket) -> None:
+    reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
+    outbox = _Outbox(writer)
+    send = outbox.send
 
     async with (Fetcher(settings) as fetcher, ParseStage("async", 1, options) as stage,
                 asyncio.TaskGroup() as group):
@@ -224,7 +303,7 @@ async def _serve(settings: Settings, options: ParseOptions, stdin: IO[bytes], st
 
         async def visit(token: int, item: FrontierItem) -> None:
             try:
-                record = await visitor.visit(item, lambda: writer.writelines(_frame(("fetched", token))))
+                record = await visitor.visit(item, lambda: None)
             except FetchError as err:
                 await send(("failed", token, err))
             except Exception as exc:   # a bug: the coordinator ends the crawl with it, naming where
@@ -239,7 +318,7 @@ async def _serve(settings: Settings, options: ParseOptions, stdin: IO[bytes], st
             try:
                 kind, *rest = await _receive(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
-                break   # the coordinator closed our stdin (or died): stop
+                break   # the coordinator closed the socket (or died): stop
             if kind == "visit":
                 token, item = rest
                 tasks[token] = group.create_task(visit(token, item))
@@ -253,29 +332,26 @@ async def _serve(settings: Settings, options: ParseOptions, stdin: IO[bytes], st
             task.cancel()
 
 
-def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+def _run_worker(sock: socket.socket) -> None:
+    """A worker's life: wait for the job's settings, then serve visits until the socket closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the coordinator's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    (size,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
+    kind, settings, options = pickle.loads(_read_exactly(sock, size))
+    assert kind == "init"
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+        runner.run(_serve(settings, options, sock))
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes:
     data = b""
     while len(data) < size:
-        chunk = stream.read(size - len(data))
+        chunk = sock.recv(size - len(data))
         if not chunk:
-            raise SystemExit(0)   # the coordinator went away before sending anything
+            raise SystemExit(0)   # the coordinator went away before it needed us
         data += chunk
     return data
 
 
-def main() -> None:
-    """A worker process: read the job's settings, then serve visits until stdin closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the coordinator's to handle
-    stdout = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())   # a stray print must not break the frames
-    # Unbuffered: a buffered reader would read ahead into the frames the event loop is to read.
-    stdin = os.fdopen(sys.stdin.fileno(), "rb", buffering=0)
-    (size,) = _LENGTH.unpack(_read_exactly(stdin, _LENGTH.size))
-    kind, settings, options = pickle.loads(_read_exactly(stdin, size))
-    assert kind == "init"
-    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
-        runner.run(_serve(settings, options, stdin, stdout))
-
-
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":   # a worker started afresh: python -m crawler.workers FD
+    _run_worker(socket.socket(fileno=int(sys.argv[1])))
