@@ -18,8 +18,8 @@ Every worker that opens the same Redis URL and job NAME shares the job. Its keys
     n           HASH  queued, done, refused, reclaimed
     workers     SET   every worker that ever leased; alive:WORKER is its heartbeat, with a TTL
 
-A done URL costs one field of ``seen`` and nothing else (about 70 bytes; see the tests). Every
-change is one Lua script (atomic), and every script is safe to run twice, so a command whose reply
+A done URL costs one field of ``seen`` and nothing else (about 60 bytes; see the tests). Every
+change is one Lua script of ``redis_scripts`` (atomic), and every script is safe to run twice, so a command whose reply
 was lost is retried: a repeated ``lease`` strands its URLs only until their lease expires.
 
 Time is Redis's (``TIME`` inside the scripts), so workers whose clocks differ still agree on
@@ -45,6 +45,7 @@ from redis.exceptions import RedisError
 
 from crawler.errors import StorageError, UsageError
 from crawler.frontier import NewURL
+from crawler.frontier import redis_scripts as lua
 from crawler.models import FrontierItem
 
 
@@ -84,257 +85,6 @@ class JobStats:
     hosts: tuple[HostStats, ...]
 
 
-# --- the scripts --------------------------------------------------------------------------------
-# KEYS[1] is the job's key prefix; the scripts build the other names from it (all in one hash slot).
-
-_COMMON = """
-local P = KEYS[1]
-local function clock()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function entry_id(entry) return tonumber(string.match(entry, '^(%d+) ')) end
-local function set_head(host)
-  local head = redis.call('LINDEX', P .. 'q:' .. host, 0)
-  if head then redis.call('ZADD', P .. 'heads', entry_id(head), host) else redis.call('ZREM', P .. 'heads', host) end
-  return head
-end
-local function beat(worker, now, ttl)
-  redis.call('SADD', P .. 'workers', worker)
-  redis.call('SET', P .. 'alive:' .. worker, now, 'PX', ttl)
-end
--- End the leases of ``ids`` (those still out) and put their URLs back at the head of their hosts'
--- queues, oldest first, so they keep their turn. Returns how many.
-local function unlease(ids)
-  local back = {}
-  for _, id in ipairs(ids) do
-    local raw = redis.call('HGET', P .. 'leased', id)
-    if raw then
-      local rec = cjson.decode(raw)
-      redis.call('HDEL', P .. 'leased', id)
-      redis.call('ZREM', P .. 'expiry', id)
-      redis.call('SREM', P .. 'w:' .. rec[2], id)
-      redis.call('HINCRBY', P .. 'h:' .. rec[3], 'inflight', -1)
-      table.insert(back, rec)
-    end
-  end
-  table.sort(back, function(a, b) return entry_id(a[4]) > entry_id(b[4]) end)
-  for _, rec in ipairs(back) do
-    if redis.call('SISMEMBER', P .. 'spent', rec[3]) == 0 then
-      redis.call('LPUSH', P .. 'q:' .. rec[3], rec[4])
-      redis.call('ZADD', P .. 'heads', entry_id(rec[4]), rec[3])
-      redis.call('HINCRBY', P .. 'n', 'queued', 1)
-    end
-  end
-  return #back
-end
-local function reclaim(now)
-  local expired = redis.call('ZRANGEBYSCORE', P .. 'expiry', '-inf', now, 'LIMIT', 0, 1000)
-  local count = unlease(expired)
-  if count > 0 then redis.call('HINCRBY', P .. 'n', 'reclaimed', count) end
-  return count
-end
-"""
-
-# ARGV: (fingerprint, host, depth, url, excluded "1"/"0") per URL. Returns how many were queued.
-_ADD = _COMMON + """
-local queued = 0
-for i = 1, #ARGV, 5 do
-  local fp, host, depth, url, excluded = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local state = redis.call('HGET', P .. 'seen', fp)
-  if excluded == '1' or redis.call('SISMEMBER', P .. 'spent', host) == 1 then
-    if not state then redis.call('HSET', P .. 'seen', fp, 'e') end
-  elseif not state or state == 'e' then
-    -- new, or excluded before and now in bounds (found by a shorter path, or given as a seed)
-    local id = redis.call('INCR', P .. 'ids')
-    local entry = id .. ' ' .. depth .. ' ' .. url
-    if redis.call('RPUSH', P .. 'q:' .. host, entry) == 1 then redis.call('ZADD', P .. 'heads', id, host) end
-    redis.call('HSET', P .. 'seen', fp, 'q')
-    redis.call('SADD', P .. 'hosts', host)
-    queued = queued + 1
-  end
-end
-if queued > 0 then redis.call('HINCRBY', P .. 'n', 'queued', queued) end
-return queued
-"""
-
-# ARGV: worker, limit, host ('' for any), lease ms, per_host, delay ms, budget, heartbeat ms.
-# Returns (token, host, entry) per URL leased.
-_LEASE = _COMMON + """
-local worker, limit, host = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local lease_ms, per_host, delay_ms, budget = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local now = clock()
-reclaim(now)
-beat(worker, now, tonumber(ARGV[8]))
--- How many URLs ``h`` may lease now, job-wide, and its delay: with a delay, one URL per lease,
--- and consecutive leases at least the delay apart.
-local function allowance(h, want)
-  local s = redis.call('HMGET', P .. 'h:' .. h, 'inflight', 'next', 'fetched', 'delay')
-  local inflight = tonumber(s[1]) or 0
-  local n = want
-  if per_host > 0 then n = math.min(n, per_host - inflight) end
-  if budget > 0 then n = math.min(n, budget - (tonumber(s[3]) or 0) - inflight) end
-  local delay = math.max(delay_ms, tonumber(s[4]) or 0)
-  if delay > 0 then
-    if now < (tonumber(s[2]) or 0) then return 0, delay end
-    n = math.min(n, 1)
-  end
-  return n, delay
-end
-local out = {}
--- Lease the head of h's queue; returns the new head (false when the queue is empty now).
-local function take(h, delay)
-  local entry = redis.call('LPOP', P .. 'q:' .. h)
-  local id = string.match(entry, '^(%d+) ')
-  local token = redis.call('INCR', P .. 'tokens')
-  redis.call('HSET', P .. 'leased', id, cjson.encode({tostring(token), worker, h, entry}))
-  redis.call('ZADD', P .. 'expiry', now + lease_ms, id)
-  redis.call('SADD', P .. 'w:' .. worker, id)
-  redis.call('HINCRBY', P .. 'h:' .. h, 'inflight', 1)
-  if delay > 0 then redis.call('HSET', P .. 'h:' .. h, 'next', now + delay) end
-  redis.call('HINCRBY', P .. 'n', 'queued', -1)
-  table.insert(out, token)
-  table.insert(out, h)
-  table.insert(out, entry)
-  return set_head(h)
-end
-if host ~= '' then
-  local n, delay = allowance(host, limit)
-  for _ = 1, n do
-    if redis.call('LLEN', P .. 'q:' .. host) == 0 or not take(host, delay) then break end
-  end
-else
-  -- Oldest first across hosts: the oldest ``limit`` URLs that the hosts' limits allow come from
-  -- the first ``limit`` eligible hosts in head order; merge their queues by id.
-  local cands, offset = {}, 0
-  while #cands < limit do
-    local page = redis.call('ZRANGE', P .. 'heads', offset, offset + 99, 'WITHSCORES')
-    if #page == 0 then break end
-    for i = 1, #page, 2 do
-      local n, delay = allowance(page[i], limit)
-      if n > 0 and #cands < limit then table.insert(cands, {page[i], n, delay, tonumber(page[i + 1])}) end
-    end
-    offset = offset + 100
-  end
-  for _ = 1, limit do
-    local best = nil
-    for _, c in ipairs(cands) do
-      if c[2] > 0 and c[4] and (best == nil or c[4] < best[4]) then best = c end
-    end
-    if best == nil then break end
-    local head = take(best[1], best[3])
-    best[2] = best[2] - 1
-    best[4] = head and entry_id(head) or nil
-  end
-end
-return out
-"""
-
-# ARGV: budget, then (id, token, fingerprint, host, entry) per item. Returns the ids refused.
-_ACK = _COMMON + """
-local budget = tonumber(ARGV[1])
-local refused, fetched = {}, {}
-for i = 2, #ARGV, 5 do
-  local id, token, fp, host, entry = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local raw = redis.call('HGET', P .. 'leased', id)
-  local done = false
-  if raw then
-    local rec = cjson.decode(raw)
-    if rec[1] == token then
-      redis.call('HDEL', P .. 'leased', id)
-      redis.call('ZREM', P .. 'expiry', id)
-      redis.call('SREM', P .. 'w:' .. rec[2], id)
-      redis.call('HINCRBY', P .. 'h:' .. rec[3], 'inflight', -1)
-      done = true
-    else
-      table.insert(refused, id)   -- leased again, to another attempt: its result will count
-    end
-  else
-    local state = redis.call('HGET', P .. 'seen', fp)
-    if state == 'q' and redis.call('LREM', P .. 'q:' .. host, 1, entry) == 1 then
-      -- its lease expired and it went back to the queue, but nobody leased it again: take this result
-      set_head(host)
-      redis.call('HINCRBY', P .. 'n', 'queued', -1)
-      done = true
-    elseif state ~= token then
-      table.insert(refused, id)   -- done by another attempt
-    end                           -- else acknowledged by this very lease before: harmless
-  end
-  if done then
-    redis.call('HSET', P .. 'seen', fp, token)
-    redis.call('HINCRBY', P .. 'n', 'done', 1)
-    fetched[host] = (fetched[host] or 0) + 1
-  end
-end
-for host, count in pairs(fetched) do
-  local h = P .. 'h:' .. host
-  local total = redis.call('HINCRBY', h, 'fetched', count)
-  if redis.call('ZREM', P .. 'parked', host) == 1 then redis.call('HDEL', h, 'state', 'until', 'error') end
-  if budget > 0 and total >= budget and redis.call('SADD', P .. 'spent', host) == 1 then
-    -- the host's budget is reached: the rest of its URLs are never fetched
-    local left = redis.call('LLEN', P .. 'q:' .. host)
-    redis.call('DEL', P .. 'q:' .. host)
-    redis.call('ZREM', P .. 'heads', host)
-    redis.call('HINCRBY', P .. 'n', 'queued', -left)
-    redis.call('HSET', h, 'state', 'budget')
-  end
-end
-if #refused > 0 then redis.call('HINCRBY', P .. 'n', 'refused', #refused) end
-return refused
-"""
-
-# ARGV: worker, then (id, token) per item, or nothing for every lease of the worker.
-# Returns (released, refused).
-_RELEASE = _COMMON + """
-local ids, refused = {}, 0
-if #ARGV == 1 then
-  ids = redis.call('SMEMBERS', P .. 'w:' .. ARGV[1])
-else
-  for i = 2, #ARGV, 2 do
-    local raw = redis.call('HGET', P .. 'leased', ARGV[i])
-    if raw and cjson.decode(raw)[1] == ARGV[i + 1] then table.insert(ids, ARGV[i]) else refused = refused + 1 end
-  end
-end
-return {unlease(ids), refused}
-"""
-
-# ARGV: worker, lease ms, heartbeat ms, then (id, token) per item. Returns the ids whose lease is lost.
-_RENEW = _COMMON + """
-local now = clock()
-beat(ARGV[1], now, tonumber(ARGV[3]))
-local lost = {}
-for i = 4, #ARGV, 2 do
-  local raw = redis.call('HGET', P .. 'leased', ARGV[i])
-  if raw and cjson.decode(raw)[1] == ARGV[i + 1] then
-    redis.call('ZADD', P .. 'expiry', now + tonumber(ARGV[2]), ARGV[i])
-  else
-    table.insert(lost, ARGV[i])
-  end
-end
-return lost
-"""
-
-# Returns the hosts with queued URLs, except those parked until later.
-_HOSTS_WITH_WORK = _COMMON + """
-local now = clock()
-reclaim(now)
-local parked = {}
-for _, host in ipairs(redis.call('ZRANGEBYSCORE', P .. 'parked', '(' .. now, '+inf')) do parked[host] = true end
-local hosts = {}
-for _, host in ipairs(redis.call('ZRANGE', P .. 'heads', 0, -1)) do
-  if not parked[host] then table.insert(hosts, host) end
-end
-return hosts
-"""
-
-_RECLAIM = _COMMON + "return reclaim(clock())"
-
-# ARGV: host, until ms, until (ISO), error.
-_PARK = _COMMON + """
-redis.call('ZADD', P .. 'parked', ARGV[2], ARGV[1])
-redis.call('HSET', P .. 'h:' .. ARGV[1], 'state', 'parked', 'until', ARGV[3], 'error', ARGV[4])
-"""
-
 _CHUNK = 1000   # URLs per script call: a long script blocks every other client of the server
 
 
@@ -353,7 +103,7 @@ def _address(url: str) -> str:
 @contextlib.contextmanager
 def redis_errors(address: str, doing: str) -> Iterator[None]:
     """The one boundary for redis-py: its errors leave as ``StorageError``, naming the server. The
-    client has already retried lost connections with backoff (about 30 s) by then."""
+    client has already retried a lost connection with backoff by then."""
     try:
         yield
     except RedisError as exc:
@@ -378,17 +128,19 @@ class RedisFrontier:
     Job-wide limits (every worker must pass the same): ``per_host`` URLs of a host leased and not
     acknowledged at once (0: no limit), ``delay`` seconds at least between two leases of a host
     (then each lease of a host is one URL), ``host_budget`` URLs fetched per host (0: none).
-    A lease expires ``lease_seconds`` after it is taken or renewed.
+    A lease expires ``lease_seconds`` after it is taken or renewed. A lost connection is retried
+    ``retries`` times with backoff (capped at 8 s) before it becomes a ``StorageError``.
 
     Open it with ``async with``; leaving does not release this worker's leases (``release()`` does).
     """
 
     def __init__(self, url: str, job: str, worker: str, *, lease_seconds: float = 60.0, per_host: int = 0,
-                 delay: float = 0.0, host_budget: int = 0) -> None:
+                 delay: float = 0.0, host_budget: int = 0, retries: int = 6) -> None:
         self.url, self.job, self.worker = url, job, worker
         self.address = _address(url)
         self.lease_ms = max(1, round(lease_seconds * 1000))
         self.per_host, self.delay_ms, self.host_budget = per_host, round(delay * 1000), host_budget
+        self.retries = retries
         self.refused = 0   # this worker's acknowledgements and releases refused for a stale token
         self.prefix = f"crawler:{{{job}}}:"
         self._client: aioredis.Redis | None = None
@@ -406,12 +158,12 @@ class RedisFrontier:
             raise RedisUnavailable(f"cannot reach the Redis frontier at {self.address}: {reason}") from None
         # From now on a lost connection is retried with backoff before it becomes a StorageError:
         # every script is safe to run again (the module docstring says why).
-        client.set_retry(Retry(ExponentialWithJitterBackoff(base=0.25, cap=8.0), 6))
+        client.set_retry(Retry(ExponentialWithJitterBackoff(base=0.25, cap=8.0), self.retries))
         self._client = client
-        self._add, self._lease = client.register_script(_ADD), client.register_script(_LEASE)
-        self._ack, self._release = client.register_script(_ACK), client.register_script(_RELEASE)
-        self._renew, self._hosts = client.register_script(_RENEW), client.register_script(_HOSTS_WITH_WORK)
-        self._reclaim, self._park = client.register_script(_RECLAIM), client.register_script(_PARK)
+        self._add, self._lease = client.register_script(lua.ADD), client.register_script(lua.LEASE)
+        self._ack, self._release = client.register_script(lua.ACK), client.register_script(lua.RELEASE)
+        self._renew, self._hosts = client.register_script(lua.RENEW), client.register_script(lua.HOSTS_WITH_WORK)
+        self._reclaim, self._park = client.register_script(lua.RECLAIM), client.register_script(lua.PARK)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
