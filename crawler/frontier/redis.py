@@ -19,8 +19,9 @@ Every worker that opens the same Redis URL and job NAME shares the job. Its keys
     workers     SET   every worker that ever leased; alive:WORKER is its heartbeat, with a TTL
 
 A done URL costs one field of ``seen`` and nothing else (about 60 bytes; see the tests). Every
-change is one Lua script of ``redis_scripts`` (atomic), and every script is safe to run twice, so a command whose reply
-was lost is retried: a repeated ``lease`` strands its URLs only until their lease expires.
+change is one Lua script of ``redis_scripts`` (atomic), and every script is safe to run twice, so
+a command whose reply was lost is retried: a repeated ``lease`` strands its URLs only until their
+lease expires.
 
 Time is Redis's (``TIME`` inside the scripts), so workers whose clocks differ still agree on
 leases and delays. An expired lease goes back to the head of its host's queue lazily: each
