@@ -171,6 +171,7 @@ class RedisFrontier:
                         tb: TracebackType | None) -> None:
         client, self._client = self._client, None
         if client is not None:
+            client.set_retry(Retry(NoBackoff(), 0))   # a goodbye is not worth waiting for
             with contextlib.suppress(RedisError, OSError):
                 await client.delete(self._key("alive:" + self.worker))   # gone; its leases stay until they expire
             await client.aclose()
