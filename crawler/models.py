@@ -51,7 +51,8 @@ class ParsedPage:
 @_pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FrontierItem:
-    """A URL leased from the frontier: its row id, canonical URL and depth from the seed."""
+    """A URL leased from the frontier: its row id, canonical URL and depth from the seed. ``attempt``
+    counts this run's retries of it; ``token`` identifies the lease itself."""
 
     id: int
     url: str
@@ -60,6 +61,8 @@ class FrontierItem:
     etag: str | None = None            # validators of the stored copy, for a conditional recrawl
     last_modified: str | None = None
     host: str = ""                     # its host key (politeness and the frontier's per-host queues)
+    token: int = 0                     # the lease's attempt id (fencing token): a shared frontier refuses
+                                       # the acknowledgement of a lease that expired and went to another
 
 
 @_pickled_by_fields

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis_server
 from site_server import Site
 
 # Long enough for any crawl these tests run; a hang fails the test instead of the whole suite.
@@ -191,3 +192,13 @@ def site() -> Iterator[Site]:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "job.db"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server on a free loopback port for the session; skips where there is none."""
+    reason = redis_server.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with redis_server.serve(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -2,6 +2,7 @@
 
 A backend is added to ``BACKENDS`` with a function that opens it on a location (a ``tmp_path``);
 opening the same location twice must give the same frontier, as a job resumed after a crash does.
+The Redis backend runs against a private redis-server (the ``redis_url`` fixture), one job per test.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
+import redis_server
 
+from crawler.errors import UsageError
 from crawler.frontier import Frontier, NewURL
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.storage.jobfile import JobFile
@@ -26,11 +29,26 @@ async def sqlite_frontier(where: Path) -> AsyncIterator[Frontier]:
         yield SqliteFrontier(job)
 
 
-BACKENDS: dict[str, Opener] = {"sqlite": sqlite_frontier}
+@asynccontextmanager
+async def redis_frontier(where: Path) -> AsyncIterator[Frontier]:
+    # Imported here, so that the SQLite tests run where redis-py is not installed.
+    from crawler.frontier.redis import RedisFrontier
+
+    # The location names the job, and the one worker that leases from it (the same after a "crash").
+    async with RedisFrontier(redis_server.url(), job=str(where), worker="worker-1") as frontier:
+        yield frontier
+
+
+BACKENDS: dict[str, Opener] = {"sqlite": sqlite_frontier, "redis": redis_frontier}
+# Backends that refuse a recrawl (``requeue``) with a one-line UsageError: done URLs keep only
+# their fingerprint in Redis.
+NO_RECRAWL = {"redis"}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def opener(request: pytest.FixtureRequest) -> Opener:
+    if request.param == "redis":
+        request.getfixturevalue("redis_url")   # a private redis-server, or the test is skipped
     return BACKENDS[request.param]
 
 
@@ -133,6 +151,10 @@ def test_requeue_puts_done_urls_back_and_leaves_the_rest(opener: Opener, tmp_pat
         await f.add([url(1), url(2), url(3)])
         leased = await f.lease(2)
         await f.ack(leased)
+        if opener in {BACKENDS[name] for name in NO_RECRAWL}:
+            with pytest.raises(UsageError, match="recrawl is not supported"):
+                await f.requeue([url(1).url])
+            return
         assert await f.requeue([url(1).url, url(3).url, "http://a.test/never-seen"]) == 1   # 3 is pending
         assert [i.url for i in await f.lease(10)] == [url(1).url, url(3).url]
     run(opener, tmp_path, scenario)

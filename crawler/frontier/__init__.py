@@ -8,6 +8,9 @@ at most once however often it is found: "seen" is the frontier's business.
 Backends implement ``Frontier`` and pass the contract suite in ``tests/test_frontier.py``:
 
     sqlite.py  the ``urls`` table of the job file (the embedded default)
+    redis.py   a job shared by workers on many machines (``crawler[redis]``): leases that expire,
+               are renewed and carry a fencing token; per-host limits that hold for the job;
+               its Lua scripts in redis_scripts.py
 
 The scheduler's order makes any backend safe across a crash: store the page, then ``add`` its
 links, then ``ack`` its URL; each step may be repeated after a kill without losing or doubling work.

@@ -1,0 +1,346 @@
+"""The shared frontier: one job's queue in Redis, leased by any number of workers on any machines.
+
+Every worker that opens the same Redis URL and job NAME shares the job. Its keys all start with
+``crawler:{NAME}:`` (the braces are a Redis Cluster hash tag: one job, one slot):
+
+    seen        HASH  fingerprint (12 bytes of BLAKE2b of the URL) → "e" excluded, "q" queued or
+                      leased, or the fencing token of the lease that completed it (done)
+    q:HOST      LIST  the host's queue, oldest first: "ID DEPTH URL"
+    heads       ZSET  hosts with queued URLs, scored by the ID at the head of their queue
+    leased      HASH  ID → [token, worker, host, entry] of every URL out on lease
+    expiry      ZSET  ID → when its lease expires (Redis time, ms)
+    w:WORKER    SET   the IDs a worker holds, for ``release()`` of its own leases
+    h:HOST      HASH  inflight, next (earliest next lease, ms), fetched, delay, state, until, error
+    parked      ZSET  parked hosts, scored by the end of their parking (ms)
+    spent       SET   hosts whose ``host_budget`` is reached
+    hosts       SET   every host ever queued (for ``stats``)
+    ids, tokens       counters: the job-wide URL ids, the lease attempt ids (fencing tokens)
+    n           HASH  queued, done, refused, reclaimed
+    workers     SET   every worker that ever leased; alive:WORKER is its heartbeat, with a TTL
+
+A done URL costs one field of ``seen`` and nothing else (about 60 bytes; see the tests). Every
+change is one Lua script of ``redis_scripts`` (atomic), and every script is safe to run twice, so
+a command whose reply was lost is retried: a repeated ``lease`` strands its URLs only until their
+lease expires.
+
+Time is Redis's (``TIME`` inside the scripts), so workers whose clocks differ still agree on
+leases and delays. An expired lease goes back to the head of its host's queue lazily: each
+``lease``, ``hosts_with_work`` and ``reclaim`` call returns up to 1,000 of them first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
+from redis.exceptions import RedisError
+
+from crawler.errors import StorageError, UsageError
+from crawler.frontier import NewURL
+from crawler.frontier import redis_scripts as lua
+from crawler.models import FrontierItem
+
+
+class RedisUnavailable(UsageError):
+    """The Redis server of ``--frontier`` cannot be reached when the crawl starts (exit code 2)."""
+
+
+class RecrawlUnsupported(UsageError):
+    """A recrawl asked of a Redis frontier: done URLs keep only their fingerprint, so they cannot be
+    queued again; a new job NAME crawls afresh."""
+
+
+HostState = Literal["queued", "leased", "done", "parked", "budget"]
+
+
+@dataclass(frozen=True, slots=True)
+class HostStats:
+    host: str
+    queued: int
+    in_flight: int        # leased and not acknowledged, by any worker
+    fetched: int          # acknowledged
+    state: HostState
+    until: str | None = None   # parked until (ISO 8601 UTC), with the error that parked it
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobStats:
+    """What ``crawler stats --frontier redis://... --job NAME`` shows."""
+
+    queued: int
+    leased: int
+    done: int
+    refused: int          # acknowledgements refused for a stale token (a late worker's result)
+    reclaimed: int        # leases that expired and went back to the queue
+    workers_alive: int
+    hosts: tuple[HostStats, ...]
+
+
+_CHUNK = 1000   # URLs per script call: a long script blocks every other client of the server
+
+
+def fingerprint(url: str) -> bytes:
+    """The seen set's key for a URL: 96 bits, so a job of a billion URLs has one chance in ~10^11
+    of two URLs colliding (the second would be taken as seen)."""
+    return hashlib.blake2b(url.encode(), digest_size=12).digest()
+
+
+def _address(url: str) -> str:
+    """The Redis URL without its password, for messages."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+@contextlib.contextmanager
+def redis_errors(address: str, doing: str) -> Iterator[None]:
+    """The one boundary for redis-py: its errors leave as ``StorageError``, naming the server. The
+    client has already retried a lost connection with backoff by then."""
+    try:
+        yield
+    except RedisError as exc:
+        raise StorageError(f"cannot {doing} the Redis frontier at {address}: {exc or type(exc).__name__}") from None
+    except OSError as exc:
+        raise StorageError(f"cannot {doing} the Redis frontier at {address}: {exc.strerror or exc}") from None
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class RedisFrontier:
+    """``Frontier`` over Redis, shared by every worker of job ``job`` at ``url``; ``worker`` names
+    this one (stable across its restarts, so ``release()`` at start takes back what it held).
+
+    Job-wide limits (every worker must pass the same): ``per_host`` URLs of a host leased and not
+    acknowledged at once (0: no limit), ``delay`` seconds at least between two leases of a host
+    (then each lease of a host is one URL), ``host_budget`` URLs fetched per host (0: none).
+    A lease expires ``lease_seconds`` after it is taken or renewed. A lost connection is retried
+    ``retries`` times with backoff (capped at 8 s) before it becomes a ``StorageError``.
+
+    Open it with ``async with``; leaving does not release this worker's leases (``release()`` does).
+    """
+
+    def __init__(self, url: str, job: str, worker: str, *, lease_seconds: float = 60.0, per_host: int = 0,
+                 delay: float = 0.0, host_budget: int = 0, retries: int = 6) -> None:
+        self.url, self.job, self.worker = url, job, worker
+        self.address = _address(url)
+        self.lease_ms = max(1, round(lease_seconds * 1000))
+        self.per_host, self.delay_ms, self.host_budget = per_host, round(delay * 1000), host_budget
+        self.retries = retries
+        self.refused = 0   # this worker's acknowledgements and releases refused for a stale token
+        self.prefix = f"crawler:{{{job}}}:"
+        self._client: aioredis.Redis | None = None
+
+    # -- opening and closing ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> RedisFrontier:
+        client = aioredis.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5,
+                                         retry=Retry(NoBackoff(), 0))
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            await client.aclose()
+            reason = str(exc).rpartition(". ")[2] or type(exc).__name__
+            raise RedisUnavailable(f"cannot reach the Redis frontier at {self.address}: {reason}") from None
+        # From now on a lost connection is retried with backoff before it becomes a StorageError:
+        # every script is safe to run again (the module docstring says why).
+        client.set_retry(Retry(ExponentialWithJitterBackoff(base=0.25, cap=8.0), self.retries))
+        self._client = client
+        self._add, self._lease = client.register_script(lua.ADD), client.register_script(lua.LEASE)
+        self._ack, self._release = client.register_script(lua.ACK), client.register_script(lua.RELEASE)
+        self._renew, self._hosts = client.register_script(lua.RENEW), client.register_script(lua.HOSTS_WITH_WORK)
+        self._reclaim, self._park = client.register_script(lua.RECLAIM), client.register_script(lua.PARK)
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.set_retry(Retry(NoBackoff(), 0))   # a goodbye is not worth waiting for
+            with contextlib.suppress(RedisError, OSError):
+                await client.delete(self._key("alive:" + self.worker))   # gone; its leases stay until they expire
+            await client.aclose()
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise RuntimeError("RedisFrontier used outside `async with`")
+        return self._client
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    # -- the Frontier protocol --------------------------------------------------------------------
+
+    async def add(self, urls: Sequence[NewURL]) -> int:
+        if not urls:
+            return 0
+        with redis_errors(self.address, "add URLs to"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for chunk in _chunks(urls):
+                    args: list[str | bytes | int] = []
+                    for u in chunk:
+                        args += [fingerprint(u.url), u.host, u.depth, u.url, "0" if u.exclusion is None else "1"]
+                    await self._add([self.prefix], args, client=pipe)
+                return sum(int(n) for n in await pipe.execute())
+
+    async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
+        """Up to ``limit`` URLs (of ``host`` only, if given), oldest first, as the job-wide limits
+        allow now: a host at ``per_host`` leases or within ``delay`` of its last lease gives none."""
+        if limit <= 0:
+            return []
+        with redis_errors(self.address, "lease URLs from"):
+            out = await self._lease([self.prefix], [self.worker, limit, host or "", self.lease_ms, self.per_host,
+                                                    self.delay_ms, self.host_budget, self.lease_ms])
+        items = []
+        for i in range(0, len(out), 3):
+            ident, depth, url = _text(out[i + 2]).split(" ", 2)
+            items.append(FrontierItem(int(ident), url, int(depth), host=_text(out[i + 1]), token=int(out[i])))
+        return items
+
+    async def ack(self, items: Sequence[FrontierItem]) -> None:
+        await self.ack_fenced(items)
+
+    async def ack_fenced(self, items: Sequence[FrontierItem]) -> list[FrontierItem]:
+        """``ack``, returning the items refused: their lease expired and the URL was leased again
+        (or done) by another attempt, whose result counts instead. Acknowledging an item twice is
+        not a refusal; a late acknowledgement of a URL that nobody leased again is accepted."""
+        refused: list[FrontierItem] = []
+        with redis_errors(self.address, "acknowledge URLs in"):
+            for chunk in _chunks(items):
+                args: list[str | bytes | int] = [self.host_budget]
+                for i in chunk:
+                    args += [i.id, str(i.token), fingerprint(i.url), i.host, f"{i.id} {i.depth} {i.url}"]
+                stale = {int(n) for n in await self._ack([self.prefix], args)}
+                refused += [i for i in chunk if i.id in stale]
+        self.refused += len(refused)
+        return refused
+
+    async def release(self, items: Sequence[FrontierItem] | None = None) -> int:
+        """Put leased URLs back at the head of their hosts' queues: these (a stale token is refused
+        and counted in ``refused``), or with None every lease this worker holds. Returns how many."""
+        released = 0
+        with redis_errors(self.address, "release URLs in"):
+            if items is None:
+                released, _ = await self._release([self.prefix], [self.worker])
+            else:
+                for chunk in _chunks(items):
+                    args: list[str | int] = [self.worker]
+                    for i in chunk:
+                        args += [i.id, str(i.token)]
+                    done, refused = await self._release([self.prefix], args)
+                    released += int(done)
+                    self.refused += int(refused)
+        return int(released)
+
+    async def requeue(self, urls: Sequence[str]) -> int:
+        raise RecrawlUnsupported(f"a recrawl is not supported with the Redis frontier ({self.address}, job "
+                                 f"{self.job}): start a new job name to crawl again")
+
+    async def hosts_with_work(self) -> list[str]:
+        with redis_errors(self.address, "read"):
+            return [_text(h) for h in await self._hosts([self.prefix])]
+
+    async def park(self, host: str, until: str, error: str) -> None:
+        until_ms = round(datetime.fromisoformat(until).timestamp() * 1000)
+        with redis_errors(self.address, "park a host in"):
+            await self._park([self.prefix], [host, until_ms, until, error])
+
+    async def pending(self) -> int:
+        queued, leased = await self._counts()
+        return queued + leased
+
+    async def finished(self) -> bool:
+        """Nothing is queued and no lease is out, expired or not (an expired lease is work until a
+        worker takes it back: its URL goes back to the queue)."""
+        return await self.pending() == 0
+
+    # -- beyond the protocol ----------------------------------------------------------------------
+
+    async def renew(self, items: Sequence[FrontierItem]) -> list[FrontierItem]:
+        """Extend the leases of ``items`` to ``lease_seconds`` from now, and beat this worker's
+        heartbeat. Returns the items whose lease is lost (expired and leased again, or done): their
+        acknowledgement will be refused."""
+        lost: set[int] = set()
+        with redis_errors(self.address, "renew leases in"):
+            for chunk in _chunks(items) if items else [()]:
+                args: list[str | int] = [self.worker, self.lease_ms, self.lease_ms]
+                for i in chunk:
+                    args += [i.id, str(i.token)]
+                lost |= {int(n) for n in await self._renew([self.prefix], args)}
+        return [i for i in items if i.id in lost]
+
+    async def reclaim(self) -> int:
+        """Put up to 1,000 expired leases back in their hosts' queues now; returns how many. (Leasing
+        does it too, lazily: nobody needs to call this for the job to go on.)"""
+        with redis_errors(self.address, "reclaim leases in"):
+            return int(await self._reclaim([self.prefix]))
+
+    async def set_delay(self, host: str, seconds: float) -> None:
+        """Raise ``host``'s delay between leases for the whole job (robots.txt Crawl-delay); never
+        below the configured ``delay``."""
+        with redis_errors(self.address, "set a delay in"):
+            await self.client.hset(self._key("h:" + host), "delay", round(seconds * 1000))
+
+    async def started(self) -> bool:
+        """Whether the job exists: some worker has added URLs to it."""
+        with redis_errors(self.address, "read"):
+            return bool(await self.client.exists(self._key("seen")))
+
+    async def _counts(self) -> tuple[int, int]:
+        with redis_errors(self.address, "read"):
+            async with self.client.pipeline(transaction=True) as pipe:   # one snapshot: a URL in passage counts once
+                pipe.hget(self._key("n"), "queued")
+                pipe.hlen(self._key("leased"))
+                queued, leased = await pipe.execute()
+        return int(queued or 0), int(leased)
+
+    async def stats(self) -> JobStats:
+        """The job as every worker shares it: counts, workers alive, and every host's state."""
+        c = self.client
+        with redis_errors(self.address, "read"):
+            async with c.pipeline(transaction=True) as pipe:
+                pipe.hgetall(self._key("n"))
+                pipe.hlen(self._key("leased"))
+                pipe.smembers(self._key("workers"))
+                pipe.smembers(self._key("hosts"))
+                counts, leased, workers, hosts = await pipe.execute()
+            names = sorted(_text(h) for h in hosts)
+            async with c.pipeline(transaction=False) as pipe:
+                for w in workers:
+                    pipe.exists(self._key("alive:" + _text(w)))
+                for h in names:
+                    pipe.hgetall(self._key("h:" + h))
+                    pipe.llen(self._key("q:" + h))
+                replies = await pipe.execute()
+        alive, per_host = replies[:len(workers)], replies[len(workers):]
+        n = {_text(k): int(v) for k, v in counts.items()}
+        return JobStats(n.get("queued", 0), int(leased), n.get("done", 0), n.get("refused", 0), n.get("reclaimed", 0),
+                        sum(map(int, alive)), tuple(_host_stats(h, per_host[2 * k], per_host[2 * k + 1])
+                                                    for k, h in enumerate(names)))
+
+
+def _host_stats(host: str, raw: dict[bytes, bytes], queued: int) -> HostStats:
+    fields = {_text(k): _text(v) for k, v in raw.items()}
+    in_flight, fetched = int(fields.get("inflight", 0)), int(fields.get("fetched", 0))
+    state: HostState = "queued" if queued else "leased" if in_flight else "done"
+    if fields.get("state") == "parked":
+        state = "parked"
+    elif fields.get("state") == "budget":
+        state = "budget"
+    return HostStats(host, int(queued), in_flight, fetched, state, fields.get("until"), fields.get("error"))
