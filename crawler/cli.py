@@ -66,6 +66,9 @@ def crawl(
     parse_mode: Annotated[str | None, typer.Option(help="async (default), thread or process.")] = None,
     parse_workers: Annotated[int | None, typer.Option(help="Parse workers (0: one per core).")] = None,
     workers: Annotated[str | None, typer.Option(help="Processes that fetch and parse: N, or auto (one per core).")] = None,
+    frontier: Annotated[str | None, typer.Option(help="A frontier shared by crawls on many machines: redis://H:P/N.")] = None,
+    job_name: Annotated[str | None, typer.Option("--job", help="The job's name in the shared --frontier.")] = None,
+    lease: Annotated[float | None, typer.Option(help="Seconds a shared lease lasts unless renewed [default: 60].")] = None,
     timeout: Annotated[float | None, typer.Option(help="Deadline for one whole request, seconds [default: 30].")] = None,
     retries: Annotated[int | None, typer.Option(help="Retries for connection errors, timeouts, 429, 5xx [default: 2].")] = None,
     max_bytes: Annotated[int | None, typer.Option(help="Largest body kept, after decompression [default: 10 MiB].")] = None,
@@ -214,9 +217,16 @@ def stats(
     db: Annotated[str, typer.Option(help="The job's SQLite file.")] = "data/crawl.db",
     hosts: Annotated[bool, typer.Option("--hosts", help="A table of hosts by pages: errors, queued URLs, state.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    frontier: Annotated[str | None, typer.Option(help="A shared frontier (redis://HOST:PORT/N): its queue, "
+                                                       "leases, workers and hosts, with --job.")] = None,
+    job: Annotated[str | None, typer.Option(help="The job's name in the shared --frontier.")] = None,
 ) -> None:
     """What a job holds: pages, statuses, errors, hosts, queue left."""
     from crawler.stats import HOSTS_SHOWN, job_hosts, job_stats, render_hosts, render_text
+    if frontier is not None:
+        from crawler.stats import shared_stats
+        print(shared_stats(frontier, job or "", as_json=as_json))
+        return
     if hosts:
         table, total = job_hosts(_existing(db), None if as_json else HOSTS_SHOWN)
         print(json.dumps(table, indent=2) if as_json else render_hosts(table, total))

@@ -49,6 +49,9 @@ class Settings:
     parse_mode: ParseMode = "async"
     parse_workers: int = 0
     workers: int = 1            # processes that fetch and parse (0: "auto", one per core)
+    frontier: str = ""          # "" the job file's own; redis://HOST:PORT/N a shared one
+    job: str = ""               # the job's name in a shared frontier
+    lease: float = 60.0         # seconds a shared frontier's lease lasts unless renewed
     timeout: float = 30.0
     retries: int = 2
     retry_backoff: float = 0.5
@@ -93,6 +96,15 @@ class Settings:
                 return name, f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}"
         if not self.user_agent.strip():
             return "user_agent", "user_agent must not be empty"
+        if self.frontier:
+            if not self.frontier.startswith(("redis://", "rediss://", "unix://")):
+                return "frontier", f"frontier must be a redis://HOST:PORT/N URL, got {self.frontier!r}"
+            if not self.job.strip():
+                return "job", "a shared frontier needs a job name: --job NAME"
+            if self.workers != 1:
+                return "workers", "--workers is for one machine's job file; with --frontier, start one crawl per worker"
+        if self.lease <= 0 or not math.isfinite(self.lease):
+            return "lease", f"lease must be a positive number of seconds, got {self.lease}"
         return None
 
     def validated(self) -> Settings:
@@ -191,6 +203,7 @@ _FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "no_robots": ("robots", operator.not_),
     "no_bodies": ("bodies", operator.not_),
     "older_than": ("older_than", parse_duration),
+    "job_name": ("job", None),
     "workers": ("workers", lambda text: _coerce("workers", text, "--workers", text=True)),
 }
 # Parameters of ``crawler crawl`` that are no settings.

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import random
+import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -39,7 +40,7 @@ from crawler.errors import (
     UsageError,
 )
 from crawler.fetcher import Fetcher, retry_delay
-from crawler.frontier import Frontier, NewURL
+from crawler.frontier import Frontier, NewURL, SharedFrontier
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
@@ -100,9 +101,10 @@ class Writer:
 
     def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[tuple[int, set[str]]], None],
                  unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
-                 maxsize: int = 512) -> None:
+                 maxsize: int = 512, shared: SharedFrontier | None = None) -> None:
         self._pages = pages
         self._frontier = frontier
+        self._shared = shared   # the frontier again, when shared: its URLs get rows here, its acks are fenced
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
         self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord, bool, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
         self._on_commit = on_commit
@@ -151,14 +153,24 @@ class Writer:
         records = [record for _, record, _, _ in batch]
         found = [NewURL(link.url, link.host, record.depth + 1, link.exclusion)
                  for record in records for link in record.links]
+        done = [item for item, _, done, _ in batch if done]
         async with self._unit():
+            if self._shared is not None:
+                await self._pages.remember([item for item, *_ in batch])
             await self._pages.store(records)
             queued = await self._frontier.add(found)
-            await self._frontier.ack([item for item, _, done, _ in batch if done])
+            if self._shared is None:
+                await self._frontier.ack(done)
+            elif refused := await self._shared.ack_fenced(done):
+                # Their leases ran out and the URLs went to another worker: its pages count, not these.
+                await self._pages.forget([item.id for item in refused])
             back = [item for item, _, done, _ in batch if not done]
             if back:
                 await self._frontier.release(back)
-        return queued, {u.host for u in found if u.exclusion is None} if queued else set()
+        hosts = {u.host for u in found if u.exclusion is None} if queued else set()
+        if self._shared is not None:   # their hosts have a lease less, job-wide: maybe room for ours
+            hosts |= {item.host for item in done}
+        return queued, hosts
 
 
 def _no_job(db: str) -> UsageError:
@@ -215,6 +227,9 @@ class Crawl:
         self._visits: set[asyncio.Task[None]] = set()
         self._reached: set[str] = set()   # hosts that answered in this run
         self._parked: set[str] = set()    # hosts parked in this run
+        self._shared: SharedFrontier | None = None   # the frontier, when other crawls share it
+        self._held: dict[int, FrontierItem] = {}     # leased from a shared frontier, not yet acknowledged
+        self._reached_delay: set[str] = set()        # hosts whose Crawl-delay the shared frontier knows
 
     # -- control -------------------------------------------------------------------------------
 
@@ -244,17 +259,19 @@ class Crawl:
         return settings
 
     async def run(self) -> RunStats:
-        if not self.seeds and not _is_file(self.settings.db):
+        if not self.seeds and not self.settings.frontier and not _is_file(self.settings.db):
             raise _no_job(self.settings.db)   # before opening it: resuming nothing creates no file
-        async with JobFile(self.settings.db) as job:
+        async with JobFile(self.settings.db) as job, contextlib.AsyncExitStack() as stack:
             self._job = job
-            frontier = SqliteFrontier(job)
-            await frontier.release()   # leased by a run that died: pending again
             settings = self.settings = await self._job_settings(job)
-            frontier.host_budget = settings.max_pages_per_host
+            frontier = await stack.enter_async_context(self._open_frontier(job, settings))
+            await frontier.release()   # leased by a run that died: pending again
             new, hosts = await queue_seeds(job, frontier, self.seeds)   # a `crawler add` may run beside us
+            if self._shared is not None:   # the scope is the whole job's, whoever gave the seeds
+                hosts = await self._shared.seed_hosts(hosts)
             if not hosts:
-                raise _no_job(settings.db)
+                raise _no_job(settings.db) if self._shared is None else UsageError(
+                    f"job {settings.job!r} at {self._shared.address} has no seeds yet: give seed URLs to start it")
             # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
             pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
             if settings.recrawl:
@@ -263,7 +280,7 @@ class Crawl:
                 cutoff = (stored_time(datetime.now(UTC) - timedelta(seconds=settings.older_than))
                           if settings.older_than else None)
                 await frontier.requeue(await pages.urls_fetched_before(cutoff))
-            elif await job.get_meta("state") == "finished" and new == 0 and not await frontier.hosts_with_work():
+            elif new == 0 and await self._already_finished(job, frontier):
                 self.stats.outcome = "already_finished"
                 return self.stats
             # --max-pages counts the pages of this pass: a recrawl may fetch as many again.
@@ -285,6 +302,24 @@ class Crawl:
             self.stats.outcome = outcome
             await job.set_meta("state", outcome)
         return self.stats
+
+    def _open_frontier(self, job: JobFile, settings: Settings) -> AbstractAsyncContextManager[Frontier]:
+        """The job file's own frontier, or a shared one (``--frontier redis://...``)."""
+        self._shared = None
+        if not settings.frontier:
+            return contextlib.nullcontext(SqliteFrontier(job, settings.max_pages_per_host))
+        from crawler.frontier.redis import RedisFrontier
+        # A worker is named by its machine and job file: the same crawl run again takes back its leases.
+        worker = f"{socket.gethostname()}:{Path(settings.db).resolve()}"
+        self._shared = RedisFrontier(settings.frontier, settings.job, worker, lease_seconds=settings.lease,
+                                     per_host=settings.per_host, delay=settings.delay,
+                                     host_budget=settings.max_pages_per_host)
+        return self._shared
+
+    async def _already_finished(self, job: JobFile, frontier: Frontier) -> bool:
+        if self._shared is not None:
+            return await frontier.finished()
+        return await job.get_meta("state") == "finished" and not await frontier.hosts_with_work()
 
     async def _crawl(self, frontier: Frontier, pages: PageStore, scope: Scope) -> Outcome:
         """The crawl proper: the writer task, and the dispatcher with its visits in a nested group.
@@ -314,12 +349,14 @@ class Crawl:
                 self._permits = asyncio.Semaphore(settings.concurrency)
                 self._slots = asyncio.Semaphore(2 * settings.concurrency)
                 self._frontier = frontier
-                self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages))
+                self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages),
+                                      shared=self._shared)
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
                         await self._job.changed_elsewhere()   # the baseline: later changes are another's
-                        watcher = visits.create_task(self._watch_job(frontier))
+                        watcher = visits.create_task(self._watch_job(frontier) if self._shared is None
+                                                     else self._share(self._shared))
                         try:
                             outcome = await self._dispatch(frontier, pages, visits)
                         finally:
@@ -373,8 +410,11 @@ class Crawl:
 
     async def _lease(self, frontier: Frontier, pages: PageStore, want: Wanted) -> None:
         """A few URLs of a ready host; in a recrawl, each with the validators of its stored copy."""
-        asked = max(self.settings.per_host, 4)
+        # From a shared frontier a lease is a slot of the host, job-wide: take no more than our share.
+        asked = self._pool.per_host if self._shared is not None else max(self.settings.per_host, 4)
         items = await frontier.lease(asked, want.host)
+        if self._shared is not None:
+            self._held.update((i.id, i) for i in items)
         if pages.crawl_pass > 1 and items:
             known = await pages.validators([i.id for i in items])
             items = [replace(i, etag=known[i.id][0], last_modified=known[i.id][1]) if i.id in known else i
@@ -413,7 +453,12 @@ class Crawl:
             if settings.max_pages and self._pages_before + dispatched >= settings.max_pages:
                 return "limit"
             if self._finished():
-                return "finished"
+                if self._shared is None or await frontier.finished():
+                    return "finished"
+                # Other workers hold leases: their pages may bring work (or their leases expire and
+                # their URLs come back). Wait for what ``_share`` finds.
+                await self.clock.wait(self._wake, 0.25)
+                continue
             if self._permits.locked() or self._slots.locked():
                 # Choose the next host only when its request can start: a choice made early is made
                 # on stale news (a host whose links were committed meanwhile would lose its turn).
@@ -446,6 +491,29 @@ class Crawl:
             if await self._job.changed_elsewhere():
                 await self._pick_up_added(frontier)
                 self._wake.set()
+
+    async def _share(self, shared: SharedFrontier) -> None:
+        """With a shared frontier, four times a second: offer every host with work (other workers
+        queue URLs and free hosts at any time; a host whose lease came back short waits on them),
+        and every ``lease / 3`` seconds renew the leases this worker holds, which also says it is
+        alive. Cancelled when the dispatch ends."""
+        settings = self.settings
+        await shared.renew([])   # here from the start: the others make room
+        renewed = counted = time.monotonic()
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            if now - counted >= 1.0:
+                # A fair share of each host's --per-host: a worker that took every slot would keep
+                # them, re-leasing each as it is acknowledged, and starve the others.
+                counted = now
+                alive = max(1, await shared.workers_alive())
+                self._pool.per_host = max(1, -(-settings.per_host // alive))
+            await self._offer_work(shared)
+            self._wake.set()
+            if now - renewed >= settings.lease / 3:
+                renewed = now
+                await shared.renew(list(self._held.values()))
 
     async def _wind_down(self) -> None:
         """Let in-flight visits finish within the grace period, then cancel what is left. The
@@ -481,6 +549,7 @@ class Crawl:
                 self.stats.unchanged += record.unchanged
                 # A failure that parked its host is recorded, and its URL stays pending for a later run.
                 await self._writer.write(item, record, done=not (record.error and host in self._parked))
+                self._held.pop(item.id, None)
         except StorageError:
             pass  # the writer failed: its own task reports that, through the crawl's TaskGroup
         finally:
@@ -500,6 +569,9 @@ class Crawl:
                     self._reached.add(host)
                 crawl_delay = rules.crawl_delay(self._robots.agent)
                 self._pool.learn(host, min(crawl_delay, settings.crawl_delay_max) if crawl_delay else None)
+                if crawl_delay and self._shared is not None and host not in self._reached_delay:
+                    self._reached_delay.add(host)   # the whole job keeps to it, not just this worker
+                    await self._shared.set_delay(host, min(crawl_delay, settings.crawl_delay_max))
                 self._robots.check_rules(item.url, rules)
             record = await self._visitor_.visit(item, request_over)
         except FetchError as err:
@@ -534,6 +606,8 @@ class Crawl:
             return
         self._parked.add(host)
         dropped = self._pool.park(host)
+        for item in dropped:
+            self._held.pop(item.id, None)
         until = stored_time(datetime.now(UTC) + timedelta(seconds=self.settings.robots_retry_after))
         await self._frontier.park(host, until, err.code)
         if dropped:

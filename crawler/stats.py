@@ -59,3 +59,39 @@ def _state_text(host: dict[str, Any]) -> str:
     if host["state"] == "parked":
         return f"parked until {host['parked_until'] or '-'} ({host['parked_error'] or 'no error recorded'})"
     return "budget reached" if host["state"] == "budget_reached" else str(host["state"])
+
+
+def shared_stats(url: str, job: str, *, as_json: bool) -> str:
+    """A shared frontier's view of job ``job``: queued, leased, done, workers alive, every host."""
+    import asyncio
+    import dataclasses
+    import json
+
+    from crawler.errors import UsageError
+    from crawler.frontier.redis import JobStats, RedisFrontier
+
+    if not job:
+        raise UsageError("--frontier needs the job's name: --job NAME")
+
+    async def read() -> JobStats:
+        async with RedisFrontier(url, job, "stats") as frontier:
+            if not await frontier.started():
+                raise UsageError(f"no job {job!r} at {frontier.address}")
+            return await frontier.stats()
+
+    found = asyncio.run(read())
+    if as_json:
+        return json.dumps(dataclasses.asdict(found), indent=2)
+    lines = [f"job          {job} at {url}",
+             f"queue        {found.queued:,} queued, {found.leased:,} leased, {found.done:,} done",
+             f"leases       {found.reclaimed:,} expired and taken back, {found.refused:,} late results refused",
+             f"workers      {found.workers_alive} alive"]
+    rows = [("host", "queued", "in flight", "fetched", "state")]
+    rows += [(h.host, f"{h.queued:,}", f"{h.in_flight:,}", f"{h.fetched:,}",
+              h.state + (f" until {h.until} ({h.error})" if h.state == "parked" else ""))
+             for h in sorted(found.hosts, key=lambda h: -h.fetched)[:HOSTS_SHOWN]]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines += [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}" for r in rows]
+    if len(found.hosts) > HOSTS_SHOWN:
+        lines.append(f"... and {len(found.hosts) - HOSTS_SHOWN:,} more hosts (--json lists all)")
+    return "\n".join(lines)

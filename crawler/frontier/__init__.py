@@ -18,7 +18,7 @@ links, then ``ack`` its URL; each step may be repeated after a kill without losi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 from crawler.models import FrontierItem
@@ -81,4 +81,32 @@ class Frontier(Protocol):
 
     async def finished(self) -> bool:
         """Nothing is queued and nothing is leased."""
+        ...
+
+
+class SharedFrontier(Frontier, Protocol):
+    """A frontier that several crawls share (``redis.py``), each storing pages in its own job file.
+    Its leases expire unless renewed, and an acknowledgement carries the lease's token, so the
+    result of a worker whose lease ran out (and whose URL went to another) is refused."""
+
+    address: str
+
+    async def ack_fenced(self, items: Sequence[FrontierItem]) -> list[FrontierItem]:
+        """``ack``; returns the items refused for a stale lease (another worker has the URL now)."""
+        ...
+
+    async def renew(self, items: Sequence[FrontierItem]) -> list[FrontierItem]:
+        """Extend the leases of ``items`` and say this worker is alive; returns the leases lost."""
+        ...
+
+    async def workers_alive(self) -> int:
+        """How many workers share the job now (their heartbeats are fresh)."""
+        ...
+
+    async def set_delay(self, host: str, seconds: float) -> None:
+        """Keep at least ``seconds`` between two leases of ``host``, job-wide (a Crawl-delay)."""
+        ...
+
+    async def seed_hosts(self, add: Iterable[str] = ()) -> set[str]:
+        """The job's seed hosts after adding ``add``: the scope every worker crawls in."""
         ...

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -296,6 +296,23 @@ class RedisFrontier:
         below the configured ``delay``."""
         with redis_errors(self.address, "set a delay in"):
             await self.client.hset(self._key("h:" + host), "delay", round(seconds * 1000))
+
+    async def seed_hosts(self, add: Iterable[str] = ()) -> set[str]:
+        """The job's seed hosts (its scope), shared by every worker, after adding ``add``."""
+        key = self._key("seed_hosts")
+        with redis_errors(self.address, "read the seed hosts of"):
+            if add:
+                await self.client.sadd(key, *add)
+            return {_text(h) for h in await self.client.smembers(key)}
+
+    async def workers_alive(self) -> int:
+        """Workers whose heartbeat (``renew``, ``lease``) is younger than a lease."""
+        c = self.client
+        with redis_errors(self.address, "read"):
+            workers = await c.smembers(self._key("workers"))
+            if not workers:
+                return 0
+            return int(await c.exists(*(self._key("alive:" + _text(w)) for w in workers)))
 
     async def started(self) -> bool:
         """Whether the job exists: some worker has added URLs to it."""

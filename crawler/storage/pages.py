@@ -15,8 +15,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from crawler.extract import NEAR_BITS, bands, to_signed
-from crawler.models import PageRecord
+from crawler.models import FrontierItem, PageRecord
 from crawler.storage.jobfile import JobFile
+from crawler.storage.schema import DONE
 
 _PAGE_COLUMNS = ("url_id", "final_url", "status", "content_type", "title", "description", "canonical",
                  "noindex", "nofollow", "outlinks", "bytes", "elapsed_ms", "fetched_at", "error", "error_message",
@@ -103,6 +104,19 @@ class PageStore:
                 await db.executemany("INSERT OR IGNORE INTO simhash_bands VALUES (?, ?, ?)",
                                      [(i, v, r.url_id) for r in simhashed for i, v in enumerate(bands(r.simhash or 0))])
                 await db.executemany(_NEAR_DUPLICATE, [(r.url_id,) for r in simhashed])
+
+    async def remember(self, items: Sequence[FrontierItem]) -> None:
+        """Rows in ``urls`` for URLs leased from a shared frontier, under the frontier's ids, so this
+        job file's pages name their URLs as the embedded frontier's would."""
+        async with self.job.transaction() as db:
+            await db.executemany(f"INSERT OR IGNORE INTO urls (id, url, host, depth, state) VALUES (?, ?, ?, ?, {DONE})",
+                                 [(i.id, i.url, i.host, i.depth) for i in items])
+
+    async def forget(self, url_ids: Sequence[int]) -> None:
+        """Drop the pages of these URLs (a shared frontier refused their acknowledgement)."""
+        async with self.job.transaction() as db:
+            await db.executemany("DELETE FROM pages WHERE url_id = ?", [(i,) for i in url_ids])
+            await db.executemany("DELETE FROM links WHERE source_id = ?", [(i,) for i in url_ids])
 
     async def count(self, crawl_pass: int) -> int:
         """Pages stored by the given pass."""
