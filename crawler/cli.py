@@ -266,7 +266,8 @@ def report(
     if Path(out).is_dir():
         raise UsageError(f"cannot write {out}: it is a directory")
     done = write_report(dbs, out)
-    _say(f"report of {done.totals.pages:,} pages ({done.broken.total:,} broken URLs) written to {out}")
+    broken = done.broken.total
+    _say(f"report of {done.totals.pages:,} pages ({broken:,} broken URL{'' if broken == 1 else 's'}) written to {out}")
     if open_it:
         _open_in_browser(Path(out))
 
