@@ -136,6 +136,9 @@ ul.refs{margin:0;padding-left:1.1rem}q{color:var(--muted)}
 .chart text.s-ok{fill:var(--ok);stroke:none}.chart text.s-client{fill:var(--client);stroke:none}
 p.legend .key{margin-right:1rem;white-space:nowrap}.bar{stroke:none}
 code{font-size:.85rem}
+dl.settings{display:grid;grid-template-columns:repeat(auto-fill,minmax(270px,1fr));gap:.1rem 1.2rem;margin:.3rem 0}
+dl.settings div{display:flex;gap:.6rem;border-bottom:1px solid var(--line);padding:.15rem 0}
+dt{color:var(--muted);min-width:9.5rem}dd{margin:0;overflow-wrap:anywhere}
 @media print{:root{--bg:#fff;--fg:#000;--muted:#444;--line:#bbb;--head:#eee;--link:#000;color-scheme:light}
 nav{display:none}body{max-width:none;padding:0;font-size:11px}a{text-decoration:none}
 h2{break-after:avoid}tr,.chart,.card{break-inside:avoid}th{position:static}}
@@ -295,9 +298,13 @@ def _job(r: Report) -> str:
     keys = list(dict.fromkeys(k for j in r.jobs for k in j.settings))
     if keys:
         parts.append("<h3>Settings</h3>")
-        headers = ["setting"] + ([Path(j.path).name for j in r.jobs] if len(r.jobs) > 1 else ["value"])
-        parts.append(table(headers, ([text(k)] + [text(settings_text(j.settings.get(k, "-"))) for j in r.jobs]
-                                     for k in keys)))
+        if len(r.jobs) == 1:
+            parts.append('<dl class="settings">' + "".join(
+                f"<div><dt>{escape(k)}</dt><dd>{escape(settings_text(v))}</dd></div>" for k, v in r.jobs[0].settings.items())
+                + "</dl>")
+        else:
+            parts.append(table(["setting"] + [Path(j.path).name for j in r.jobs],
+                               ([text(k)] + [text(settings_text(j.settings.get(k, "-"))) for j in r.jobs] for k in keys)))
     return _section("job", "".join(parts))
 
 
