@@ -1,4 +1,4 @@
-"""The command line: a thin layer over the library. ``crawler crawl | add | stats | export | bench``.
+"""The command line: a thin layer over the library. ``crawler crawl | add | stats | export | report | bench``.
 
 Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1;
 Ctrl-C or SIGTERM is exit 130 and the same command resumes.
@@ -266,6 +266,32 @@ def export(
         # The reader went away (``| head``): that is not an error. Point stdout at /dev/null
         # so that the interpreter's own flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+@app.command()
+def report(
+    out: Annotated[str, typer.Option(help="The HTML file to write (one self-contained page).", show_default=False)],
+    db: Annotated[list[str] | None, typer.Option(help="Job file (repeatable: merged, one record per URL, "
+                                                      "the latest fetch winning).")] = None,
+    open_it: Annotated[bool, typer.Option("--open", help="Open the page in a web browser, where there is one.")] = False,
+) -> None:
+    """One self-contained HTML page of what a crawl found: timeline, statuses, hosts, broken links, ..."""
+    from crawler.report import write_report
+    dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
+    if Path(out).is_dir():
+        raise UsageError(f"cannot write {out}: it is a directory")
+    done = write_report(dbs, out)
+    broken = done.broken.total
+    _say(f"report of {done.totals.pages:,} pages ({broken:,} broken URL{'' if broken == 1 else 's'}) written to {out}")
+    if open_it:
+        _open_in_browser(Path(out))
+
+
+def _open_in_browser(path: Path) -> None:
+    """Open ``path`` in the user's browser where one is known; say nothing where none is."""
+    import webbrowser
+    with contextlib.suppress(webbrowser.Error):
+        webbrowser.get().open(path.resolve().as_uri())
 
 
 def _existing(db: str) -> str:
