@@ -12,8 +12,8 @@
         ├── ParseFailed             the parse stage could not handle it (its worker died)
         └── FetchError              its request failed
             ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx)
-            └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, OutOfScope,
-                                   RobotsDisallowed, RobotsUnavailable, ProtocolFailed
+            └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, BlockedAddress,
+                                   OutOfScope, RobotsDisallowed, RobotsUnavailable, ProtocolFailed
 
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
 ``fetcher.translate_transport_error`` and ``storage.jobfile.sqlite_errors``. A ``PageError`` carries the URL and the short
@@ -124,6 +124,13 @@ class BlockedScheme(FetchError):
     """A redirect to a scheme other than http or https."""
 
     code = "blocked_scheme"
+
+
+class BlockedAddress(FetchError):
+    """The SSRF guard: the URL (or a redirect hop) names or resolves to a private, loopback,
+    link-local or reserved address that the seeds did not name, and ``--allow-private`` is off."""
+
+    code = "blocked_address"
 
 
 class OutOfScope(FetchError):

@@ -12,17 +12,66 @@ transport is swappable:
 
 Tests pass any ``httpx2.AsyncBaseTransport`` (``httpx2.MockTransport`` for instance) straight to
 the fetcher.
+
+Two things every transport here does, because the crawler counts on them:
+
+- **One request is one request.** aiohttp silently sends an idempotent request again when a
+  kept-alive connection drops under it; a server that resets every connection then sees every
+  attempt twice (6 requests for ``--retries 2``). That retry is turned off: the scheduler's own
+  retries, with backoff, are the only ones, so a server sees at most ``1 + retries`` requests.
+- **The SSRF guard sits in the resolver** (aiohttp): ``GuardedResolver`` hands the connector only
+  the addresses ``AddressPolicy`` permits, so the address checked is the address connected to.
 """
 
 from __future__ import annotations
 
+import socket
+from typing import TYPE_CHECKING, Any
+
 import httpx2
 
+from crawler.addresses import AddressPolicy
 from crawler.models import TransportKind
 
+if TYPE_CHECKING:
+    from aiohttp.abc import AbstractResolver
 
-def make_transport(kind: TransportKind, connections: int) -> httpx2.AsyncBaseTransport:
-    """A transport of ``kind`` that keeps at most ``connections`` connections open."""
+
+class AddressRefused(OSError):
+    """Every address of a host is one the SSRF guard refuses; the fetcher maps it to ``BlockedAddress``."""
+
+
+def guarded_resolver(policy: AddressPolicy, inner: AbstractResolver | None = None) -> AbstractResolver:
+    """An aiohttp resolver that resolves with ``inner`` (getaddrinfo in a thread by default) and
+    keeps only the addresses ``policy`` permits; none left is ``AddressRefused``."""
+    from aiohttp.abc import AbstractResolver, ResolveResult
+    from aiohttp.resolver import ThreadedResolver
+
+    class GuardedResolver(AbstractResolver):
+        def __init__(self) -> None:
+            self._inner = inner or ThreadedResolver()
+
+        async def resolve(self, host: str, port: int = 0,
+                          family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+            found = await self._inner.resolve(host, port, family)
+            kept = [r for r in found if policy.permits(host, r["host"])]
+            if not kept:
+                addresses = ", ".join(sorted({r["host"] for r in found})) or "no address"
+                raise AddressRefused(f"{host} resolves to {addresses}: private, loopback or reserved "
+                                     "(--allow-private permits it)")
+            return kept
+
+        async def close(self) -> None:
+            await self._inner.close()
+
+    return GuardedResolver()
+
+
+def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy | None = None,
+                   resolver: Any = None) -> httpx2.AsyncBaseTransport:
+    """A transport of ``kind`` that keeps at most ``connections`` connections open. With ``policy``
+    (aiohttp only) it connects only to addresses the policy permits; ``resolver`` (an aiohttp
+    ``AbstractResolver``) replaces getaddrinfo, for tests."""
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     if kind == "aiohttp":
         import aiohttp
@@ -30,8 +79,13 @@ def make_transport(kind: TransportKind, connections: int) -> httpx2.AsyncBaseTra
 
         def session() -> aiohttp.ClientSession:
             # Created lazily, inside the running event loop, as aiohttp requires.
-            connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300)
-            return aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False)
+            names = guarded_resolver(policy, resolver) if policy is not None else resolver
+            connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300, resolver=names)
+            client = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False)
+            # No hidden retry of a request whose kept-alive connection dropped (see the module
+            # docstring). A private attribute, and the one aiohttp's own test client sets the same way.
+            client._retry_connection = False
+            return client
 
         return AiohttpTransport(client=session, limits=limits)
     return httpx2.AsyncHTTPTransport(limits=limits, retries=0)
