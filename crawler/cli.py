@@ -74,6 +74,9 @@ def crawl(
     no_bodies: Annotated[bool, typer.Option("--no-bodies", help="Do not keep response bodies.")] = False,
     recrawl: Annotated[bool, typer.Option("--recrawl", help="Start a new pass over a job's stored pages.")] = False,
     older_than: Annotated[str | None, typer.Option(help="With --recrawl: only pages fetched longer ago (7d, 12h).")] = None,
+    sitemaps: Annotated[bool, typer.Option("--sitemaps", help="Also seed from robots.txt Sitemap: lines and /sitemap.xml.")] = False,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private and loopback addresses that "
+                                                "the seeds did not name (the SSRF guard refuses them).")] = False,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.

@@ -25,9 +25,12 @@ from typing import Any
 
 import httpx2
 
+from crawler import sitemaps
+from crawler.addresses import AddressPolicy, IPAddress
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
 from crawler.errors import (
+    BlockedAddress,
     ConnectFailed,
     CrawlError,
     FetchError,
@@ -37,6 +40,7 @@ from crawler.errors import (
     RobotsUnavailable,
     ServerBusy,
     StorageError,
+    Timeout,
     UsageError,
 )
 from crawler.fetcher import Fetcher, retry_delay
@@ -46,17 +50,19 @@ from crawler.models import FrontierItem, Outcome, PageRecord, Response
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
 from crawler.politeness import HostPool, Wanted
-from crawler.robots import RobotsCache
-from crawler.scope import Scope
+from crawler.robots import RobotsCache, RobotsRules
+from crawler.scope import QueryVariants, Scope
 from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
+from crawler.urls import canonicalize, host_key, hostname, strip_params
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
 JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "max_pages_per_host", "sort_query",
-            "follow_nofollow", "robots", "user_agent", "bodies")
+            "follow_nofollow", "robots", "user_agent", "bodies", "allow_private", "trap_max_url_length",
+            "trap_max_segment_repeats", "trap_max_query_variants", "session_params")
 
 
 @dataclass(slots=True)
@@ -83,6 +89,18 @@ class RunStats:
         return self.pages / self.elapsed if self.elapsed > 0 else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """A leased URL decided against when its visit began (robots.txt read only then): no request was
+    made, and it is recorded as an exclusion with its ``code`` and ``detail``, not as a page."""
+
+    code: str
+    detail: str | None = None
+
+
+Judge = Callable[[list[NewURL]], list[NewURL]]
+
+
 class Writer:
     """The one task that writes to the job file, in batches of whatever accumulated meanwhile.
 
@@ -98,18 +116,21 @@ class Writer:
 
     def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[tuple[int, set[str]]], None],
                  unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
-                 maxsize: int = 512) -> None:
+                 maxsize: int = 512, judge: Judge = lambda found: found) -> None:
         self._pages = pages
         self._frontier = frontier
+        self._judge = judge   # decisions made when a link is found: robots.txt, trap rules, the SSRF guard
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
-        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord, bool, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[None]] | None] = \
+            asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
 
-    async def write(self, item: FrontierItem, record: PageRecord, *, done: bool = True) -> None:
+    async def write(self, item: FrontierItem, record: PageRecord | Excluded, *, done: bool = True) -> None:
         """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed.
         With ``done`` False the URL goes back to the frontier instead of being acknowledged (its
-        host is parked: the error is recorded, and a later run tries again)."""
+        host is parked: the error is recorded, and a later run tries again). An ``Excluded`` is
+        recorded as the URL's exclusion, not as a page."""
         committed = asyncio.get_running_loop().create_future()
         self.unflushed += 1
         await self._queue.put((item, record, done, committed))
@@ -121,7 +142,7 @@ class Writer:
     async def run(self) -> None:
         closing = False
         while not closing:
-            batch: list[tuple[FrontierItem, PageRecord, bool, asyncio.Future[None]]] = []
+            batch: list[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[None]]] = []
             entry = await self._queue.get()
             while True:
                 if entry is None:
@@ -144,15 +165,18 @@ class Writer:
                     waiter.set_result(None)
             self._on_commit(queued)
 
-    async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord, bool, object]]) -> tuple[int, set[str]]:
+    async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord | Excluded, bool, object]]
+                      ) -> tuple[int, set[str]]:
         """Store, add links, acknowledge; returns how many URLs the links queued, and their hosts."""
-        records = [record for _, record, _, _ in batch]
-        found = [NewURL(link.url, link.host, record.depth + 1, link.exclusion)
-                 for record in records for link in record.links]
+        records = [record for _, record, _, _ in batch if isinstance(record, PageRecord)]
+        excluded = [(item, record.code, record.detail) for item, record, _, _ in batch if isinstance(record, Excluded)]
+        found = self._judge([NewURL(link.url, link.host, record.depth + 1, link.exclusion, source=record.url_id)
+                             for record in records for link in record.links])
         async with self._unit():
             await self._pages.store(records)
             queued = await self._frontier.add(found)
-            await self._frontier.ack([item for item, _, done, _ in batch if done])
+            await self._frontier.exclude(excluded)
+            await self._frontier.ack([item for item, record, done, _ in batch if done and isinstance(record, PageRecord)])
             back = [item for item, _, done, _ in batch if not done]
             if back:
                 await self._frontier.release(back)
@@ -199,7 +223,10 @@ class Crawl:
 
     def __init__(self, settings: Settings, seeds: Sequence[str] = (), *, explicit: frozenset[str] = frozenset(),
                  transport: httpx2.AsyncBaseTransport | None = None, clock: Clock | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, resolver: object = None,
+                 forbidden: Callable[[IPAddress], bool] | None = None) -> None:
+        """``resolver`` (an aiohttp resolver in place of getaddrinfo) and ``forbidden`` (which
+        addresses the SSRF guard refuses) are for tests, which run on loopback only."""
         self.settings = settings
         self.seeds = list(seeds)
         self.explicit = explicit
@@ -212,6 +239,10 @@ class Crawl:
         self._visits: set[asyncio.Task[None]] = set()
         self._reached: set[str] = set()   # hosts that answered in this run
         self._parked: set[str] = set()    # hosts parked in this run
+        self._adapted: set[str] = set()   # hosts recorded as backed off in the job file
+        self._resolver = resolver
+        self._policy = AddressPolicy(forbidden=forbidden) if forbidden is not None else AddressPolicy()
+        self._sitemap_tasks = 0           # sitemap readers still running: they may queue more URLs
 
     # -- control -------------------------------------------------------------------------------
 
@@ -252,6 +283,7 @@ class Crawl:
             new, hosts = await queue_seeds(job, frontier, self.seeds)   # a `crawler add` may run beside us
             if not hosts:
                 raise _no_job(settings.db)
+            self._seed_origins = sorted({_origin(seed) for seed in self.seeds})
             # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
             pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
             if settings.recrawl:
@@ -289,16 +321,21 @@ class Crawl:
         An error in a visit or in the writer cancels everything else and comes out of here as one
         exception: a ``CrawlError`` (a storage failure), or an ``InternalError`` (a bug)."""
         settings = self.settings
-        options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text)
+        options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
+                               settings.session_names)
+        self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
+        self._queries = QueryVariants(settings.trap_max_query_variants)
         try:
-            async with (Fetcher(settings, self.transport) as fetcher,
+            async with (Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher,
                         ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
                         asyncio.TaskGroup() as tg):
                 self._fetcher, self._scope, self._stage = fetcher, scope, stage
                 # A new host gets one request until it has answered (or its robots.txt was read), so
                 # a host that is down costs one connection attempt, not --per-host of them.
                 self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, self.clock.time,
-                                      probe_first=True)
+                                      probe_first=True, backoff_max=settings.host_backoff_max,
+                                      park_after=settings.host_park_after, park_time=settings.host_park_time,
+                                      rng=self.rng)
                 self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
                                            settings.user_agent, settings.robots_retry_after, self.clock.time)
                 # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
@@ -306,12 +343,17 @@ class Crawl:
                 self._permits = asyncio.Semaphore(settings.concurrency)
                 self._slots = asyncio.Semaphore(2 * settings.concurrency)
                 self._frontier = frontier
-                self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages))
+                self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages),
+                                      judge=self._judge)
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
                         await self._job.changed_elsewhere()   # the baseline: later changes are another's
                         watcher = visits.create_task(self._watch_job(frontier))
+                        if settings.sitemaps:
+                            for origin in self._seed_origins:
+                                self._sitemap_tasks += 1
+                                visits.create_task(self._read_sitemaps(origin, frontier))
                         try:
                             outcome = await self._dispatch(frontier, pages, visits)
                         finally:
@@ -350,7 +392,8 @@ class Crawl:
         Every commit offers the hosts it queued URLs for before ``unflushed`` can reach zero, so
         this cannot miss a link. "No host is ready right now" is not finished: hosts may be in
         their delay or backoff. Parked hosts are not work: their URLs wait for a later run."""
-        return not self._pool.busy and self.stats.in_flight == 0 and self._writer.unflushed == 0
+        return (not self._pool.busy and self.stats.in_flight == 0 and self._writer.unflushed == 0
+                and self._sitemap_tasks == 0)
 
     async def _lease(self, frontier: Frontier, pages: PageStore, want: Wanted) -> None:
         """A few URLs of a ready host; in a recrawl, each with the validators of its stored copy."""
@@ -365,7 +408,8 @@ class Crawl:
     def _scope_of(self, seed_hosts: frozenset[str]) -> Scope:
         settings = self.settings
         return Scope(settings.scope, seed_hosts, frozenset(settings.allow_domains), settings.include,
-                     settings.exclude, settings.max_depth)
+                     settings.exclude, settings.max_depth, settings.trap_max_url_length,
+                     settings.trap_max_segment_repeats)
 
     async def _offer_work(self, frontier: Frontier) -> None:
         """Offer every host the frontier has work for (offering a host already known costs nothing)."""
@@ -379,18 +423,24 @@ class Crawl:
         if hosts != self._scope.hosts:
             self._scope = self._scope_of(hosts)
             self._stage.options = replace(self._stage.options, scope=self._scope)
+            self._policy.seed_hosts = self._scope.hosts   # hosts a seed names may be private
         await self._offer_work(frontier)
 
     async def _dispatch(self, frontier: Frontier, pages: PageStore, visits: asyncio.TaskGroup) -> Outcome:
         settings = self.settings
         await self._offer_work(frontier)
-        dispatched = 0
+        self._fetches = 0   # URLs dispatched in this run, less those excluded without a request
         while True:
             self._wake.clear()
             self.stats.hosts_active, self.stats.hosts_queued = len(self._pool.active), len(self._pool.busy)
             if self.stopping:
                 return "stopped"
-            if settings.max_pages and self._pages_before + dispatched >= settings.max_pages:
+            if settings.max_pages and self._pages_before + self._fetches >= settings.max_pages:
+                if self.stats.in_flight:
+                    # A visit in flight may still turn out excluded (robots.txt): it would give its
+                    # place back, so the limit is only final once they are all in.
+                    await self._wake.wait()
+                    continue
                 return "limit"
             if self._finished():
                 return "finished"
@@ -408,7 +458,7 @@ class Crawl:
                 await self._permits.acquire()
                 host, item = ready
                 if item.attempt == 0:
-                    dispatched += 1
+                    self._fetches += 1
                     self.stats.queued -= 1
                 self.stats.in_flight += 1
                 task = visits.create_task(self._visit(host, item))
@@ -446,6 +496,11 @@ class Crawl:
             self._permits.release()   # the request is over; parsing and storing are not requests
             permit = False
             self._wake.set()
+            if isinstance(outcome, Excluded):
+                if item.attempt == 0:
+                    self._fetches -= 1   # no request was made: --max-pages counts fetched pages only
+                await self._writer.write(item, outcome)
+                return
             record = await self._record(item, outcome) if isinstance(outcome, Response) else outcome
             if record is not None:
                 self.stats.pages += 1
@@ -462,19 +517,16 @@ class Crawl:
             self.stats.in_flight -= 1
             self._wake.set()
 
-    async def _fetch(self, host: str, item: FrontierItem) -> Response | PageRecord | None:
-        """Fetch one URL: its response, a failure record to store, or None when it went back to its
-        host's queue for a retry."""
+    async def _fetch(self, host: str, item: FrontierItem) -> Response | PageRecord | Excluded | None:
+        """Fetch one URL: its response, a failure record to store, an exclusion (robots.txt rules it
+        out, read only now), or None when it went back to its host's queue for a retry."""
         settings = self.settings
         try:
             try:
                 if settings.robots:
-                    rules = await self._robots.rules(_origin(item.url))
-                    if not rules.unavailable:
-                        self._reached.add(host)
-                    crawl_delay = rules.crawl_delay(self._robots.agent)
-                    self._pool.learn(host, min(crawl_delay, settings.crawl_delay_max) if crawl_delay else None)
-                    self._robots.check_rules(item.url, rules)
+                    excluded = await self._robots_verdict(host, item)
+                    if excluded is not None:
+                        return excluded
                 conditional = {}
                 if item.etag:
                     conditional["If-None-Match"] = item.etag
@@ -486,6 +538,7 @@ class Crawl:
                 self._pool.release(host)
         except FetchError as err:
             delay = retry_delay(err, item.attempt, settings, self.rng)
+            await self._strained(host, err)
             if delay is not None and not self.stopping:
                 self.stats.retries += 1
                 self._pool.defer(host, delay)
@@ -499,7 +552,65 @@ class Crawl:
                 self._answered(host)
             return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
         self._answered(host)
+        await self._answered_in(host, response.elapsed_ms / 1000)
         return response
+
+    async def _robots_verdict(self, host: str, item: FrontierItem) -> Excluded | None:
+        """Read the host's robots.txt (once) and judge ``item`` by it: an ``Excluded`` when it is
+        disallowed; ``RobotsUnavailable`` (or the SSRF guard's ``BlockedAddress``, which kept
+        robots.txt from being fetched) raised when the host is off limits."""
+        rules = await self._robots.rules(_origin(item.url))
+        if not rules.unavailable:
+            self._reached.add(host)
+        crawl_delay = rules.crawl_delay(self._robots.agent)
+        self._pool.learn(host, min(crawl_delay, self.settings.crawl_delay_max) if crawl_delay else None)
+        if rules.unavailable and (rules.cause or "").startswith(BlockedAddress.code):
+            raise BlockedAddress(item.url, (rules.cause or "").partition(": ")[2])
+        if not rules.unavailable and not rules.allows(item.url, self._robots.agent):
+            return Excluded("robots_disallowed", rules.matching_line(item.url, self._robots.agent))
+        self._robots.check_rules(item.url, rules)
+        return None
+
+    # -- adaptive politeness ------------------------------------------------------------------------
+
+    async def _strained(self, host: str, err: FetchError) -> None:
+        """A failed request: a 429, a 5xx, a timeout or a dropped connection slows its host down
+        (``HostPool.slow_down``); one failure too many in a row parks it for a while, which the job
+        file records for ``crawler stats --hosts``."""
+        if not isinstance(err, ServerBusy | Timeout | ConnectFailed) or host in self._parked:
+            return
+        retry_after = None
+        if isinstance(err, ServerBusy) and err.retry_after is not None:
+            retry_after = min(err.retry_after, self.settings.retry_after_max)
+        parked_until = self._pool.slow_down(host, retry_after)
+        reason = f"{err.status}" if isinstance(err, ServerBusy) else err.code
+        if parked_until is not None:
+            await self._record_pace(host, "parked", parked_until, reason)
+        elif host not in self._adapted:
+            await self._record_pace(host, "backoff", None, reason)
+
+    async def _answered_in(self, host: str, seconds: float) -> None:
+        """A response came: the host recovers gradually, or slows down if it answered far slower
+        than usual; the job file hears when it is back at full pace."""
+        if self._pool.answered(host, seconds):
+            if host not in self._adapted:
+                await self._record_pace(host, "backoff", None, "slow")
+        elif host in self._adapted and self._pool.pace(host) == (self.settings.per_host, self.settings.delay, 0.0):
+            await self._record_pace(host, "active", None, None)
+
+    async def _record_pace(self, host: str, state: str, until: float | None, reason: str | None) -> None:
+        """Write a host's politeness state to the job file: backed off, parked a while, or active."""
+        if state == "active":
+            self._adapted.discard(host)
+            await self._frontier.back_off(host, None)
+            return
+        self._adapted.add(host)
+        limit, delay, _ = self._pool.pace(host)
+        if state == "parked":
+            wall = stored_time(datetime.now(UTC) + timedelta(seconds=max(0.0, (until or 0.0) - self.clock.time())))
+            await self._frontier.park(host, wall, f"{reason}, failing")
+        else:
+            await self._frontier.back_off(host, f"{reason}: {limit} in flight, {delay:.3g} s apart")
 
     def _answered(self, host: str) -> None:
         """The host is reachable: lift its one-request probe (robots.txt lifts it first, when read)."""
@@ -519,6 +630,80 @@ class Crawl:
         await self._frontier.park(host, until, err.code)
         if dropped:
             await self._frontier.release(dropped)
+
+    # -- decisions made when a URL is found ---------------------------------------------------------
+
+    def _judge(self, found: list[NewURL]) -> list[NewURL]:
+        """Decide found URLs that the scope let through (the parse stage judged them by it) as far
+        as this run knows: the SSRF guard on IP literals, robots.txt where the host's rules are
+        read already, the trap rule with a memory. A URL ruled out here is an exclusion with its
+        reason, never queued, never a page."""
+        judged = []
+        for new in found:
+            if new.exclusion is None:
+                verdict = self._decide_found(new.url)
+                if verdict is not None:
+                    new = replace(new, exclusion=verdict[0], detail=verdict[1])
+            judged.append(new)
+        return judged
+
+    def _decide_found(self, url: str) -> tuple[str, str | None] | None:
+        """(exclusion code, detail) for a found URL the scope allows, or None to queue it."""
+        refusal = self._policy.refusal(hostname(url))
+        if refusal is not None:
+            return BlockedAddress.code, refusal
+        if self.settings.robots:
+            rules: RobotsRules | None = self._robots.known(_origin(url))
+            if rules is not None and not rules.unavailable and not rules.allows(url, self._robots.agent):
+                return "robots_disallowed", rules.matching_line(url, self._robots.agent)
+        trap = self._queries.check(url)
+        if trap is not None:
+            limit = self.settings.trap_max_query_variants
+            return trap, f"more than {limit} distinct query strings for {url.partition('?')[0]}"
+        return None
+
+    async def _add_found(self, frontier: Frontier, found: list[NewURL]) -> None:
+        """Judge and queue URLs found outside a page (a sitemap's), and offer their hosts."""
+        if not found:
+            return
+        judged = self._judge(found)
+        queued = await frontier.add(judged)
+        self._committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
+
+    # -- sitemaps ------------------------------------------------------------------------------------
+
+    async def _read_sitemaps(self, origin: str, frontier: Frontier) -> None:
+        """Queue the URLs of ``origin``'s sitemaps (robots.txt ``Sitemap:`` lines and /sitemap.xml)
+        that are in scope, with their lastmod, at depth 1. Their fetches are few and made outside
+        the host's queue; a sitemap that cannot be read is skipped."""
+        try:
+            first = []
+            if self.settings.robots:
+                first += (await self._robots.rules(origin)).sitemaps()
+            first.append(origin + "/sitemap.xml")
+
+            async def fetch(url: str) -> bytes:
+                response = await self._fetcher.fetch(url, max_bytes=sitemaps.MAX_BYTES, max_redirects=5)
+                if response.status != 200:
+                    raise sitemaps.SitemapError(f"status {response.status}")
+                return response.body
+
+            batch: list[NewURL] = []
+            async for entry in sitemaps.read_sitemaps(first, fetch):
+                if self.stopping:
+                    break
+                url = canonicalize(entry.loc, sort_query=self.settings.sort_query)
+                if url is None:
+                    continue
+                url = strip_params(url, self.settings.session_names)
+                batch.append(NewURL(url, host_key(url), 1, self._scope.decide(url, 1), lastmod=entry.lastmod))
+                if len(batch) >= 1000:
+                    await self._add_found(frontier, batch)
+                    batch = []
+            await self._add_found(frontier, batch)
+        finally:
+            self._sitemap_tasks -= 1
+            self._wake.set()
 
     def _hop_check(self, depth: int) -> Callable[[str], Awaitable[None]]:
         async def check(url: str) -> None:
