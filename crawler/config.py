@@ -73,6 +73,7 @@ class Settings:
     trap_max_url_length: int = 2083
     trap_max_segment_repeats: int = 2
     trap_max_query_variants: int = 50
+    trap_max_pattern_chain: int = 15
     session_params: tuple[str, ...] = ("jsessionid", "phpsessid", "sid", "sessionid", "session_id", "session")
     host_backoff_max: float = 60.0
     host_park_after: int = 5
@@ -96,7 +97,8 @@ class Settings:
             if getattr(self, name) < 1:
                 return name, f"{name} must be at least 1, got {getattr(self, name)}"
         for name in ("max_pages", "max_pages_per_host", "retries", "parse_workers", "trap_max_url_length",
-                     "trap_max_segment_repeats", "trap_max_query_variants", "host_park_after"):
+                     "trap_max_segment_repeats", "trap_max_query_variants", "trap_max_pattern_chain",
+                     "host_park_after"):
             if getattr(self, name) < 0:
                 return name, f"{name} must not be negative, got {getattr(self, name)}"
         if self.timeout <= 0:

@@ -35,6 +35,8 @@ RULES: dict[str, str] = {
                              "({trap_max_segment_repeats}) times",
     "trap_query_variants": "a trap rule: its path had more than trap_max_query_variants ({trap_max_query_variants}) "
                            "distinct query strings already",
+    "trap_pattern_chain": "a trap rule: it continues a chain of more than trap_max_pattern_chain "
+                          "({trap_max_pattern_chain}) pages of one URL pattern, each found on the one before",
     "blocked_address": "the SSRF guard: the address is private, loopback or reserved, no seed names the host, "
                        "and --allow-private is off",
 }

@@ -217,8 +217,11 @@ class HostPool:
 
     def answered(self, host: str, seconds: float) -> bool:
         """``host`` answered in ``seconds``: count a good answer (gradual recovery), or, when the
-        answer was far slower than the host's usual, slow it down. Returns True if it was slow."""
-        state = self._host(host)
+        answer was far slower than the host's usual, slow it down. Returns True if it was slow.
+        A host already forgotten (no work left, at full pace) has nothing to adapt."""
+        state = self._hosts.get(host)
+        if state is None:
+            return False
         state.failures = 0
         state.parked_until = 0.0
         average = seconds if not state.latency else 0.7 * state.latency + 0.3 * seconds

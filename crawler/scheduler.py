@@ -51,7 +51,7 @@ from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
 from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsCache, RobotsRules
-from crawler.scope import QueryVariants, Scope
+from crawler.scope import PatternChains, QueryVariants, Scope
 from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
@@ -62,7 +62,7 @@ from crawler.urls import canonicalize, host_key, hostname, strip_params
 # used again on a resume unless the user sets them again.
 JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "max_pages_per_host", "sort_query",
             "follow_nofollow", "robots", "user_agent", "bodies", "allow_private", "trap_max_url_length",
-            "trap_max_segment_repeats", "trap_max_query_variants", "session_params")
+            "trap_max_segment_repeats", "trap_max_query_variants", "trap_max_pattern_chain", "session_params")
 
 
 @dataclass(slots=True)
@@ -98,7 +98,7 @@ class Excluded:
     detail: str | None = None
 
 
-Judge = Callable[[list[NewURL]], list[NewURL]]
+Judge = Callable[[str | None, list[NewURL]], list[NewURL]]
 
 
 class Writer:
@@ -116,7 +116,7 @@ class Writer:
 
     def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[tuple[int, set[str]]], None],
                  unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
-                 maxsize: int = 512, judge: Judge = lambda found: found) -> None:
+                 maxsize: int = 512, judge: Judge = lambda source, found: found) -> None:
         self._pages = pages
         self._frontier = frontier
         self._judge = judge   # decisions made when a link is found: robots.txt, trap rules, the SSRF guard
@@ -170,8 +170,9 @@ class Writer:
         """Store, add links, acknowledge; returns how many URLs the links queued, and their hosts."""
         records = [record for _, record, _, _ in batch if isinstance(record, PageRecord)]
         excluded = [(item, record.code, record.detail) for item, record, _, _ in batch if isinstance(record, Excluded)]
-        found = self._judge([NewURL(link.url, link.host, record.depth + 1, link.exclusion, source=record.url_id)
-                             for record in records for link in record.links])
+        found = [new for item, record, _, _ in batch if isinstance(record, PageRecord) and record.links
+                 for new in self._judge(item.url, [NewURL(link.url, link.host, record.depth + 1, link.exclusion,
+                                                          source=record.url_id) for link in record.links])]
         async with self._unit():
             await self._pages.store(records)
             queued = await self._frontier.add(found)
@@ -325,6 +326,7 @@ class Crawl:
                                settings.session_names)
         self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
         self._queries = QueryVariants(settings.trap_max_query_variants)
+        self._chains = PatternChains(settings.trap_max_pattern_chain)
         try:
             async with (Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher,
                         ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
@@ -633,21 +635,21 @@ class Crawl:
 
     # -- decisions made when a URL is found ---------------------------------------------------------
 
-    def _judge(self, found: list[NewURL]) -> list[NewURL]:
-        """Decide found URLs that the scope let through (the parse stage judged them by it) as far
-        as this run knows: the SSRF guard on IP literals, robots.txt where the host's rules are
-        read already, the trap rule with a memory. A URL ruled out here is an exclusion with its
-        reason, never queued, never a page."""
+    def _judge(self, source: str | None, found: list[NewURL]) -> list[NewURL]:
+        """Decide URLs found on the page ``source`` (None: a sitemap) that the scope let through (the
+        parse stage judged them by it) as far as this run knows: the SSRF guard on IP literals,
+        robots.txt where the host's rules are read already, the trap rules with a memory. A URL
+        ruled out here is an exclusion with its reason, never queued, never a page."""
         judged = []
         for new in found:
             if new.exclusion is None:
-                verdict = self._decide_found(new.url)
+                verdict = self._decide_found(source, new.url)
                 if verdict is not None:
                     new = replace(new, exclusion=verdict[0], detail=verdict[1])
             judged.append(new)
         return judged
 
-    def _decide_found(self, url: str) -> tuple[str, str | None] | None:
+    def _decide_found(self, source: str | None, url: str) -> tuple[str, str | None] | None:
         """(exclusion code, detail) for a found URL the scope allows, or None to queue it."""
         refusal = self._policy.refusal(hostname(url))
         if refusal is not None:
@@ -660,13 +662,16 @@ class Crawl:
         if trap is not None:
             limit = self.settings.trap_max_query_variants
             return trap, f"more than {limit} distinct query strings for {url.partition('?')[0]}"
+        trap = self._chains.check(source, url)
+        if trap is not None and source is not None:
+            return trap, f"found on {source}, the end of a chain of {self._chains.length(source)} pages of one pattern"
         return None
 
     async def _add_found(self, frontier: Frontier, found: list[NewURL]) -> None:
         """Judge and queue URLs found outside a page (a sitemap's), and offer their hosts."""
         if not found:
             return
-        judged = self._judge(found)
+        judged = self._judge(None, found)
         queued = await frontier.add(judged)
         self._committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
 

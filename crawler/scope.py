@@ -19,6 +19,11 @@ Exclusion codes, in the order they are checked (the first that applies is return
 One trap rule needs memory of the crawl and so is not here but in ``QueryVariants``:
 
     trap_query_variants    more than N distinct query strings for one path (``/cal?day=1..∞``)
+
+and ``PatternChains``:
+
+    trap_pattern_chain     a chain of more than N pages of one URL pattern (digits aside), each
+                           found on the one before (``/cal/2026-11`` -> ``/cal/2026-12`` -> ...)
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from crawler.errors import ConfigError
 from crawler.models import ScopeMode
 from crawler.urls import canonicalize, hostname, registrable_domain
 
-__all__ = ["QueryVariants", "Scope", "validate_patterns"]
+__all__ = ["PatternChains", "QueryVariants", "Scope", "validate_patterns"]
 
 _MODES: tuple[str, ...] = get_args(ScopeMode)
 
@@ -178,6 +183,45 @@ class QueryVariants:
             return "trap_query_variants"
         queries.add(digest)
         return None
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def url_pattern(url: str) -> str:
+    """A URL's pattern: scheme, host and path with every run of digits as ``0``, query dropped."""
+    return _DIGITS.sub("0", url.partition("?")[0].partition("#")[0])
+
+
+class PatternChains:
+    """The calendar-trap rule: a page of one pattern (``url_pattern``) found on a page of the same
+    pattern continues its chain; a chain longer than ``limit`` pages is a trap. A site's own pages
+    (``/p/1`` .. ``/p/100000``, all one pattern) are mostly found a few hops from the top, since
+    pages link to many others: 100,000 such pages of the bench site are at most 10 hops from
+    ``/``, while a calendar's "next month" link makes one hop per page, without end. Chains are
+    remembered for the ``urls`` most recent URLs (memory is bounded; a resumed run starts afresh)."""
+
+    def __init__(self, limit: int, urls: int = 200_000) -> None:
+        self.limit = limit
+        self._urls = urls
+        self._chain: OrderedDict[str, int] = OrderedDict()
+
+    def check(self, source: str | None, url: str) -> str | None:
+        """``trap_pattern_chain`` if ``url``, found on ``source``, makes its chain too long, else None."""
+        if not self.limit or source is None or url_pattern(url) != url_pattern(source):
+            return None
+        chain = self._chain.get(source, 1) + 1
+        if chain > self.limit:
+            return "trap_pattern_chain"
+        if url not in self._chain:
+            self._chain[url] = chain
+            if len(self._chain) > self._urls:
+                self._chain.popitem(last=False)
+        return None
+
+    def length(self, url: str) -> int:
+        """The chain of ``url`` as far as it is remembered (1: none)."""
+        return self._chain.get(url, 1)
 
 
 def _compile(patterns: Iterable[str], option: str) -> tuple[re.Pattern[str], ...]:
