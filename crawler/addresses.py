@@ -33,7 +33,9 @@ def is_special(address: IPAddress) -> bool:
     """True for an address a public crawl must not reach: loopback, private, link-local, multicast,
     reserved, unspecified, shared (100.64/10), or an IPv6 form that embeds such an IPv4 address."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
+        if address.ipv4_mapped is not None:   # ::ffff:a.b.c.d reaches a.b.c.d, and only that
+            return is_special(address.ipv4_mapped)
+        embedded = address.sixtofour
         if embedded is None and address in _NAT64:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None and is_special(embedded):

@@ -228,7 +228,7 @@ class HostPool:
         state.latency = average
         state.usual = average if not state.usual else min(state.usual, average)
         if average > max(self.SLOW_FLOOR, self.SLOW_FACTOR * state.usual):
-            state.usual = max(state.usual, average / self.SLOW_FACTOR)  # slow once per rise, not on every answer
+            state.usual = average   # the new usual: slowed once per rise, not on every answer after it
             self.slow_down(host)
             state.failures = 0   # slow is strain, not failure: it never parks a host
             return True

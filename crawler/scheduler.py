@@ -566,8 +566,7 @@ class Crawl:
             self._reached.add(host)
         crawl_delay = rules.crawl_delay(self._robots.agent)
         self._pool.learn(host, min(crawl_delay, self.settings.crawl_delay_max) if crawl_delay else None)
-        if rules.unavailable and (rules.cause or "").startswith(BlockedAddress.code):
-            raise BlockedAddress(item.url, (rules.cause or "").partition(": ")[2])
+        _blocked_robots(item.url, rules)
         if not rules.unavailable and not rules.allows(item.url, self._robots.agent):
             return Excluded("robots_disallowed", rules.matching_line(item.url, self._robots.agent))
         self._robots.check_rules(item.url, rules)
@@ -716,7 +715,9 @@ class Crawl:
             if exclusion is not None:
                 raise OutOfScope(url, f"redirect leaves the job's scope ({exclusion})")
             if self.settings.robots:
-                await self._robots.check(url, _origin(url))
+                rules = await self._robots.rules(_origin(url))
+                _blocked_robots(url, rules)
+                self._robots.check_rules(url, rules)
         return check
 
     async def _record(self, item: FrontierItem, response: Response) -> PageRecord:
@@ -748,6 +749,13 @@ class Crawl:
             record.noindex, record.nofollow, record.simhash = page.noindex, page.nofollow, page.simhash
             record.links = found.outlinks
         return record
+
+
+def _blocked_robots(url: str, rules: RobotsRules) -> None:
+    """Raise ``BlockedAddress`` when the host's robots.txt could not be fetched because the SSRF
+    guard refused its address: that, not "robots.txt unavailable", is why the URL is not fetched."""
+    if rules.unavailable and (rules.cause or "").startswith(BlockedAddress.code):
+        raise BlockedAddress(url, (rules.cause or "").partition(": ")[2])
 
 
 def _origin(url: str) -> str:
