@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import random
 import socket
 from dataclasses import replace
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from conftest_fetch import local_server
-from site_server import Site, html, redirect
+from site_server import Site, html, redirect, robots
 from test_scheduler import stored
 
 from crawler.addresses import IPAddress
@@ -142,3 +143,52 @@ def test_allow_private_lets_the_same_crawl_through(tmp_path: Path) -> None:
     # failure is the connection's, not the guard's.
     answer = explain(Path(config.db), internal + "/")
     assert answer["decision"] in ("connect", "robots_unavailable"), answer
+
+
+# -- crawler explain ----------------------------------------------------------------------------------
+
+def test_explain_answers_for_each_kind_of_url(tmp_path: Path, cli: Any) -> None:
+    with Site() as site:
+        site.routes.update({
+            "/robots.txt": robots("User-agent: *\nDisallow: /private/\n"),
+            "/": html("Home", "/a", "/copy", "/private/x", "/r/s/r/s/r/s", "http://other.test/x", "/gone"),
+            "/a": html("Same"), "/copy": html("Same"),
+        })
+        # one request at a time: /a is stored before /copy, which is then its duplicate
+        done = cli("crawl", site.url("/"), "--db", tmp_path / "job.db", "--timeout", "2", "--retries", "0",
+                   "--concurrency", "1")
+        assert done.returncode == 0, done.stderr
+        origin = site.origin
+
+    def why(url: str) -> dict[str, Any]:
+        answer = cli.in_process("explain", url, "--db", tmp_path / "job.db", "--json")
+        assert answer.returncode == 0, answer.stderr
+        result: dict[str, Any] = json.loads(answer.stdout)
+        return result
+
+    home = why(origin + "/")
+    assert (home["fetched"], home["page"]["status"], home["depth"]) == (True, 200, 0)
+    assert why(origin + "/a")["first_linked_from"] == origin + "/"
+    copy = why(origin + "/copy")
+    assert copy["page"]["duplicate_of"] == origin + "/a"
+    assert "the same content as" in copy["reason"]
+    private = why(origin + "/private/x")
+    assert (private["decision"], private["fetched"]) == ("robots_disallowed", False)
+    assert private["reason"].endswith("Disallow: /private/")
+    assert why(origin + "/r/s/r/s/r/s")["decision"] == "trap_repeated_segment"
+    assert why("http://other.test/x")["decision"] == "off_host"
+    assert why(origin + "/gone")["page"]["status"] == 404
+    unseen = why(origin + "/never")
+    assert (unseen["seen"], unseen["decision"]) == (False, None)
+    assert why("http://elsewhere.test/")["decision"] == "off_host"
+    assert why(f"{origin}/p?jsessionid=1")["url"] == origin + "/p"     # as the job would have seen it
+    text = cli.in_process("explain", origin + "/private/x", "--db", tmp_path / "job.db")
+    assert text.returncode == 0
+    assert text.stdout.splitlines()[0].startswith("url      ")
+    assert "first linked from " + origin + "/" in text.stdout
+
+
+def test_explain_refuses_bad_input_in_one_line(tmp_path: Path, cli: Any) -> None:
+    assert "no job file" in cli.fails(2, "explain", "http://a.test/", "--db", tmp_path / "none.db")
+    done = cli.in_process("explain", "ftp://a.test/", "--db", tmp_path / "none.db")
+    assert done.returncode == 2
