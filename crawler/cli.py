@@ -78,6 +78,9 @@ def crawl(
                                            "/sitemap.xml.")] = False,
     allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private and loopback addresses that "
                                                 "the seeds did not name (the SSRF guard refuses them).")] = False,
+    ca_bundle: Annotated[str | None, typer.Option(help="Also trust the certificate authorities of this PEM file.")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates (the summary says so).")
+                        ] = False,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -119,6 +122,8 @@ def crawl(
         out.print(summary(stats, job_stats(job.settings.db)))
     else:
         print("\n".join(summary_lines(stats, job_stats(job.settings.db))))
+    if job.settings.insecure:
+        print("TLS certificates were not verified (--insecure)")
     if stats.outcome == "stopped":
         _say(f"stopped; run the same command again to resume {job.settings.db}")
         raise typer.Exit(EXIT_STOPPED)

@@ -78,6 +78,8 @@ class Settings:
     host_backoff_max: float = 60.0
     host_park_after: int = 5
     host_park_time: float = 120.0
+    ca_bundle: str = ""
+    insecure: bool = False
 
     @property
     def session_names(self) -> frozenset[str]:
@@ -110,6 +112,8 @@ class Settings:
                 return name, f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}"
         if not self.user_agent.strip():
             return "user_agent", "user_agent must not be empty"
+        if self.ca_bundle and not Path(self.ca_bundle).is_file():
+            return "ca_bundle", f"ca_bundle file not found: {self.ca_bundle}"
         for name in self.session_params:
             if not name or any(c in name for c in "&=?#;/ "):
                 return "session_params", f"session_params must be parameter names, got {name!r}"

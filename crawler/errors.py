@@ -12,7 +12,7 @@
         ├── ParseFailed             the parse stage could not handle it (its worker died)
         └── FetchError              its request failed
             ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx)
-            └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, BlockedAddress,
+            └── retryable = False: TlsFailed, TooLarge, TooManyRedirects, BlockedScheme, BlockedAddress,
                                    OutOfScope, RobotsDisallowed, RobotsUnavailable, ProtocolFailed
 
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
@@ -106,6 +106,13 @@ class ServerBusy(FetchError):
         self.status = status
         self.retry_after = retry_after
         self.response = response  # stored as the page once retries run out
+
+
+class TlsFailed(FetchError):
+    """The TLS handshake failed: a certificate the crawler does not trust (the verifier's reason is
+    the message), or no protocol or cipher in common."""
+
+    code = "tls"
 
 
 class TooLarge(FetchError):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -33,16 +34,18 @@ from crawler.config import Settings
 from crawler.errors import (
     BlockedAddress,
     BlockedScheme,
+    ConfigError,
     ConnectFailed,
     FetchError,
     ProtocolFailed,
     ServerBusy,
     Timeout,
+    TlsFailed,
     TooLarge,
     TooManyRedirects,
 )
 from crawler.models import Response
-from crawler.transport import AddressRefused, make_transport
+from crawler.transport import AddressRefused, make_transport, tls_context
 from crawler.urls import canonicalize, hostname, strip_params
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -102,6 +105,9 @@ def translate_transport_error(exc: BaseException, url: str) -> FetchError:
     refused = _refusal_in(exc)
     if refused is not None:
         return BlockedAddress(url, str(refused))
+    tls = _tls_failure_in(exc)
+    if tls is not None:
+        return TlsFailed(url, tls)
     # httpx-aiohttp maps aiohttp errors loosely (a reset becomes ConnectTimeout): look at the cause.
     cause = exc.__cause__
     import aiohttp  # here, as in transport.py, so that a crawl on the httpcore transport does not load it up front
@@ -134,6 +140,25 @@ def _refusal_in(exc: BaseException) -> AddressRefused | None:
         inner = getattr(current, "os_error", None)
         current = inner if isinstance(inner, BaseException) and id(inner) not in seen else (
             current.__cause__ or current.__context__)
+    return None
+
+
+def _tls_failure_in(exc: BaseException) -> str | None:
+    """The verifier's (or the handshake's) reason, when ``exc`` comes from a TLS failure."""
+    import aiohttp
+
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return None
+        if isinstance(current, aiohttp.ClientConnectorCertificateError):   # (also an SSLCertVerificationError)
+            current = current.certificate_error
+        if isinstance(current, ssl.SSLCertVerificationError):
+            why = getattr(current, "verify_message", None)
+            return f"certificate verify failed: {why}" if why else str(current)
+        if isinstance(current, ssl.SSLError | aiohttp.ClientSSLError):
+            return str(current)
+        current = current.__cause__ or current.__context__
     return None
 
 
@@ -180,13 +205,24 @@ class Fetcher:
         self.settings = settings
         self.policy = policy
         self._client = httpx2.AsyncClient(
-            transport=transport or make_transport(settings.transport, settings.concurrency + 8, policy, resolver),
+            transport=transport or make_transport(settings.transport, settings.concurrency + 8, policy, resolver,
+                                                  self._tls(settings)),
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate",
                      "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"},
             follow_redirects=False,
             # Per-operation limits are a backstop; the real limit is the whole-request deadline.
             timeout=httpx2.Timeout(settings.timeout),
         )
+
+    @staticmethod
+    def _tls(settings: Settings) -> ssl.SSLContext | None:
+        """The TLS context --ca-bundle and --insecure ask for, else None (the transport's default)."""
+        if not settings.ca_bundle and not settings.insecure:
+            return None
+        try:
+            return tls_context(settings.ca_bundle, settings.insecure)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot use ca_bundle {settings.ca_bundle}: {exc}") from None
 
     async def __aenter__(self) -> Fetcher:
         return self

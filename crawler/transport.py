@@ -26,6 +26,7 @@ Two things every transport here does, because the crawler counts on them:
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import httpx2
@@ -67,11 +68,24 @@ def guarded_resolver(policy: AddressPolicy, inner: AbstractResolver | None = Non
     return GuardedResolver()
 
 
+def tls_context(ca_bundle: str = "", insecure: bool = False) -> ssl.SSLContext:
+    """The TLS context of every connection: the system's roots (and ``SSL_CERT_FILE``), plus those of
+    ``ca_bundle``; with ``insecure`` no verification at all."""
+    context = ssl.create_default_context()
+    if ca_bundle:
+        context.load_verify_locations(cafile=ca_bundle)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy | None = None,
-                   resolver: Any = None) -> httpx2.AsyncBaseTransport:
+                   resolver: Any = None, tls: ssl.SSLContext | None = None) -> httpx2.AsyncBaseTransport:
     """A transport of ``kind`` that keeps at most ``connections`` connections open. With ``policy``
     (aiohttp only) it connects only to addresses the policy permits; ``resolver`` (an aiohttp
-    ``AbstractResolver``) replaces getaddrinfo, for tests."""
+    ``AbstractResolver``) replaces getaddrinfo, for tests; ``tls`` is the TLS context (default:
+    the system's)."""
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     if kind == "aiohttp":
         import aiohttp
@@ -80,7 +94,8 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
         def session() -> aiohttp.ClientSession:
             # Created lazily, inside the running event loop, as aiohttp requires.
             names = guarded_resolver(policy, resolver) if policy is not None else resolver
-            connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300, resolver=names)
+            connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300, resolver=names,
+                                             ssl=tls if tls is not None else True)
             client = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False)
             # No hidden retry of a request whose kept-alive connection dropped (see the module
             # docstring). A private attribute, and the one aiohttp's own test client sets the same way.
@@ -88,4 +103,6 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
             return client
 
         return AiohttpTransport(client=session, limits=limits)
+    if tls is not None:
+        return httpx2.AsyncHTTPTransport(limits=limits, retries=0, verify=tls)
     return httpx2.AsyncHTTPTransport(limits=limits, retries=0)

@@ -24,7 +24,8 @@ FAST = ("--timeout", "1", "--retries", "0")
 CRAWL_OPTIONS = ("--seeds", "--db", "--config", "--max-pages", "--max-depth", "--concurrency", "--per-host",
                  "--delay", "--scope", "--allow-domain", "--include", "--exclude", "--parse-mode",
                  "--parse-workers", "--timeout", "--retries", "--max-bytes", "--user-agent", "--no-robots",
-                 "--no-bodies", "--recrawl", "--older-than", "--sitemaps", "--allow-private")
+                 "--no-bodies", "--recrawl", "--older-than", "--sitemaps", "--allow-private",
+                 "--ca-bundle", "--insecure")
 COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "crawl": CRAWL_OPTIONS,
     "export": ("--db", "--format", "--out", "--status", "--fields", "--since"),
