@@ -15,10 +15,11 @@ takes a global permit, so a URL waiting for its host never holds a global slot (
 Politeness adapts to each host (``slow_down``, ``answered``): a 429 or 503, a timeout or a response
 much slower than the host's usual halves the host's limit of requests in flight and doubles an
 extra delay (up to ``backoff_max``, each wait jittered by 0.5x-1.5x so hosts that failed together do
-not come back together), and a ``Retry-After`` is a floor on the next wait. Every few good answers
-give back one request in flight and halve the extra delay, so a host recovers gradually. A host
-that fails ``park_after`` times in a row is parked for ``park_time`` seconds: no request to it
-until then, rather than retries in a tight loop.
+not come back together), and a ``Retry-After`` is a floor on the next wait. Each good answer
+shortens the extra delay by 30% and every three give back one request in flight, so a host
+recovers gradually. A host that fails ``park_after`` times in a row (any failure: a reset or a 500
+too) is parked for ``park_time`` seconds: no request to it until then, rather than retries in a
+tight loop.
 """
 
 from __future__ import annotations
@@ -72,10 +73,11 @@ class Wanted:
 class HostPool:
     """URLs waiting to be fetched, grouped by host, handed out as hosts become ready."""
 
-    # Adaptive politeness: give back one request in flight (and halve the extra delay) after this
-    # many good answers in a row; a response slower than SLOW_FACTOR times the host's usual (and
-    # SLOW_FLOOR seconds at least) counts as a sign of strain.
-    RECOVER_AFTER = 5
+    # Adaptive politeness: each good answer shortens the extra delay by RECOVER_FACTOR, and every
+    # RECOVER_AFTER good answers in a row give back one request in flight; a response slower than
+    # SLOW_FACTOR times the host's usual (and SLOW_FLOOR seconds at least) counts as strain.
+    RECOVER_AFTER = 3
+    RECOVER_FACTOR = 0.7
     SLOW_FACTOR = 4.0
     SLOW_FLOOR = 1.0
 
@@ -193,17 +195,20 @@ class HostPool:
 
     # -- adaptive politeness --------------------------------------------------------------------------
 
-    def slow_down(self, host: str, retry_after: float | None = None) -> float | None:
-        """``host`` shows strain (429, 503, a timeout, a slow answer) or failed: fewer requests in
-        flight, a longer delay, a ``Retry-After`` (seconds, already capped) waited out. Returns the
-        time the host is parked until, when this failure is one too many in a row, else None."""
+    def slow_down(self, host: str, retry_after: float | None = None, *, strain: bool = True) -> float | None:
+        """``host`` shows strain (429, 503, a timeout, a slow answer): fewer requests in flight, a
+        longer delay, a ``Retry-After`` (seconds, already capped) waited out. With ``strain`` False it
+        only failed (a reset, a 500): nothing slows, but the failure counts. Returns the time the host
+        is parked until, when this failure is one too many in a row, else None."""
         state = self._host(host)
         now = self._clock()
         state.failures += 1
         state.good = 0
-        state.cap = max(1, (state.cap or self.per_host) // 2)
-        state.backoff = min(self.backoff_max, max(0.5, state.backoff * 2, self.delay))
-        wait = state.backoff * self._rng.uniform(0.5, 1.5)
+        wait = 0.0
+        if strain:
+            state.cap = max(1, (state.cap or self.per_host) // 2)
+            state.backoff = min(self.backoff_max, max(0.5, state.backoff * 2, self.delay))
+            wait = state.backoff * self._rng.uniform(0.5, 1.5)
         if retry_after is not None:
             wait = max(wait, retry_after)
         parked = None
@@ -234,10 +239,10 @@ class HostPool:
             return True
         if state.adapted:
             state.good += 1
+            state.backoff = 0.0 if state.backoff < 0.05 else state.backoff * self.RECOVER_FACTOR
             if state.good >= self.RECOVER_AFTER:
                 state.good = 0
                 state.cap = 0 if not state.cap or state.cap + 1 >= self.per_host else state.cap + 1
-                state.backoff = 0.0 if state.backoff < 0.5 else state.backoff / 2
                 self._update(host, state)
                 self._on_change()
         return False

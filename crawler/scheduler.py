@@ -575,19 +575,20 @@ class Crawl:
     # -- adaptive politeness ------------------------------------------------------------------------
 
     async def _strained(self, host: str, err: FetchError) -> None:
-        """A failed request: a 429, a 5xx, a timeout or a dropped connection slows its host down
-        (``HostPool.slow_down``); one failure too many in a row parks it for a while, which the job
-        file records for ``crawler stats --hosts``."""
+        """A failed request: a 429, a 503 or a timeout slows its host down (``HostPool.slow_down``);
+        any retryable failure (a reset, a 500 too) counts, and one too many in a row parks the host
+        for a while, which the job file records for ``crawler stats --hosts``."""
         if not isinstance(err, ServerBusy | Timeout | ConnectFailed) or host in self._parked:
             return
         retry_after = None
         if isinstance(err, ServerBusy) and err.retry_after is not None:
             retry_after = min(err.retry_after, self.settings.retry_after_max)
-        parked_until = self._pool.slow_down(host, retry_after)
+        strain = isinstance(err, Timeout) or (isinstance(err, ServerBusy) and err.status in (429, 503))
+        parked_until = self._pool.slow_down(host, retry_after, strain=strain)
         reason = f"{err.status}" if isinstance(err, ServerBusy) else err.code
         if parked_until is not None:
             await self._record_pace(host, "parked", parked_until, reason)
-        elif host not in self._adapted:
+        elif strain and host not in self._adapted:
             await self._record_pace(host, "backoff", None, reason)
 
     async def _answered_in(self, host: str, seconds: float) -> None:

@@ -205,7 +205,7 @@ def test_a_host_recovers_gradually_as_it_answers_well() -> None:
     for _ in range(15):
         hosts.answered("a.test", 0.05)
         paces.append(hosts.pace("a.test")[0])
-    assert (paces[4], paces[9], paces[14]) == (3, 4, 5)   # one more request in flight per 5 good answers
+    assert (paces[2], paces[5], paces[8]) == (3, 4, 5)   # one more request in flight per 3 good answers
     assert hosts.pace("a.test")[1] == 0.0                       # the extra delay halved away
 
 
