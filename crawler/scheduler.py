@@ -1,7 +1,12 @@
 """The scheduler wires the stages together: frontier → politeness → fetch → parse → storage.
 
     frontier.lease ─► HostPool ─► (global permit) ─► visit: robots → fetch → parse ─► Writer
-    Writer: pages.store ─► frontier.add (the links) ─► frontier.ack (the URL)
+    Writer: pages.store ─► Discovery.judge + frontier.add (the links) ─► frontier.ack (the URL)
+    (a URL robots.txt rules out only at its visit: frontier.exclude, no request, no page)
+
+Politeness adapts to each host's answers (``_strained``, ``_answered_in``), and a host's pace is
+written to the job file when it changes, for ``crawler stats --hosts``. With ``--sitemaps`` a task
+per seed origin reads its sitemaps and queues their URLs as links are queued.
 
 One dispatch loop hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
 group, beside the one writer task that owns every database write. Nothing here sleeps while holding
@@ -29,6 +34,7 @@ from crawler import sitemaps
 from crawler.addresses import AddressPolicy, IPAddress
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
+from crawler.discovery import Discovery, origin, sitemap_urls
 from crawler.errors import (
     BlockedAddress,
     ConnectFailed,
@@ -51,12 +57,11 @@ from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
 from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsCache, RobotsRules
-from crawler.scope import PatternChains, QueryVariants, Scope
+from crawler.scope import Scope
 from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
-from crawler.urls import canonicalize, host_key, hostname, strip_params
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
@@ -284,7 +289,7 @@ class Crawl:
             new, hosts = await queue_seeds(job, frontier, self.seeds)   # a `crawler add` may run beside us
             if not hosts:
                 raise _no_job(settings.db)
-            self._seed_origins = sorted({_origin(seed) for seed in self.seeds})
+            self._seed_origins = sorted({origin(seed) for seed in self.seeds})
             # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
             pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
             if settings.recrawl:
@@ -325,8 +330,6 @@ class Crawl:
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
                                settings.session_names)
         self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
-        self._queries = QueryVariants(settings.trap_max_query_variants)
-        self._chains = PatternChains(settings.trap_max_pattern_chain)
         try:
             async with (Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher,
                         ParseStage(settings.parse_mode, settings.parse_workers, options) as stage,
@@ -345,17 +348,18 @@ class Crawl:
                 self._permits = asyncio.Semaphore(settings.concurrency)
                 self._slots = asyncio.Semaphore(2 * settings.concurrency)
                 self._frontier = frontier
+                self._discovery = Discovery(settings, self._policy, self._robots.known, self._robots.agent)
                 self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages),
-                                      judge=self._judge)
+                                      judge=self._discovery.judge)
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
                         await self._job.changed_elsewhere()   # the baseline: later changes are another's
                         watcher = visits.create_task(self._watch_job(frontier))
                         if settings.sitemaps:
-                            for origin in self._seed_origins:
+                            for site in self._seed_origins:
                                 self._sitemap_tasks += 1
-                                visits.create_task(self._read_sitemaps(origin, frontier))
+                                visits.create_task(self._read_sitemaps(site, frontier))
                         try:
                             outcome = await self._dispatch(frontier, pages, visits)
                         finally:
@@ -561,7 +565,7 @@ class Crawl:
         """Read the host's robots.txt (once) and judge ``item`` by it: an ``Excluded`` when it is
         disallowed; ``RobotsUnavailable`` (or the SSRF guard's ``BlockedAddress``, which kept
         robots.txt from being fetched) raised when the host is off limits."""
-        rules = await self._robots.rules(_origin(item.url))
+        rules = await self._robots.rules(origin(item.url))
         if not rules.unavailable:
             self._reached.add(host)
         crawl_delay = rules.crawl_delay(self._robots.agent)
@@ -633,59 +637,14 @@ class Crawl:
         if dropped:
             await self._frontier.release(dropped)
 
-    # -- decisions made when a URL is found ---------------------------------------------------------
+    # -- URLs found outside a page: sitemaps --------------------------------------------------------
 
-    def _judge(self, source: str | None, found: list[NewURL]) -> list[NewURL]:
-        """Decide URLs found on the page ``source`` (None: a sitemap) that the scope let through (the
-        parse stage judged them by it) as far as this run knows: the SSRF guard on IP literals,
-        robots.txt where the host's rules are read already, the trap rules with a memory. A URL
-        ruled out here is an exclusion with its reason, never queued, never a page."""
-        judged = []
-        for new in found:
-            if new.exclusion is None:
-                verdict = self._decide_found(source, new.url)
-                if verdict is not None:
-                    new = replace(new, exclusion=verdict[0], detail=verdict[1])
-            judged.append(new)
-        return judged
-
-    def _decide_found(self, source: str | None, url: str) -> tuple[str, str | None] | None:
-        """(exclusion code, detail) for a found URL the scope allows, or None to queue it."""
-        refusal = self._policy.refusal(hostname(url))
-        if refusal is not None:
-            return BlockedAddress.code, refusal
-        if self.settings.robots:
-            rules: RobotsRules | None = self._robots.known(_origin(url))
-            if rules is not None and not rules.unavailable and not rules.allows(url, self._robots.agent):
-                return "robots_disallowed", rules.matching_line(url, self._robots.agent)
-        trap = self._queries.check(url)
-        if trap is not None:
-            limit = self.settings.trap_max_query_variants
-            return trap, f"more than {limit} distinct query strings for {url.partition('?')[0]}"
-        trap = self._chains.check(source, url)
-        if trap is not None and source is not None:
-            return trap, f"found on {source}, the end of a chain of {self._chains.length(source)} pages of one pattern"
-        return None
-
-    async def _add_found(self, frontier: Frontier, found: list[NewURL]) -> None:
-        """Judge and queue URLs found outside a page (a sitemap's), and offer their hosts."""
-        if not found:
-            return
-        judged = self._judge(None, found)
-        queued = await frontier.add(judged)
-        self._committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
-
-    # -- sitemaps ------------------------------------------------------------------------------------
-
-    async def _read_sitemaps(self, origin: str, frontier: Frontier) -> None:
-        """Queue the URLs of ``origin``'s sitemaps (robots.txt ``Sitemap:`` lines and /sitemap.xml)
-        that are in scope, with their lastmod, at depth 1. Their fetches are few and made outside
-        the host's queue; a sitemap that cannot be read is skipped."""
+    async def _read_sitemaps(self, site: str, frontier: Frontier) -> None:
+        """Queue the URLs of the sitemaps of ``site`` (an origin) (robots.txt ``Sitemap:`` lines and /sitemap.xml)
+        that are in scope, judged as links are, with their lastmod, at depth 1. Their fetches are few
+        and made outside the host's queue; a sitemap that cannot be read is skipped."""
         try:
-            first = []
-            if self.settings.robots:
-                first += (await self._robots.rules(origin)).sitemaps()
-            first.append(origin + "/sitemap.xml")
+            first = (await self._robots.rules(site)).sitemaps() if self.settings.robots else []
 
             async def fetch(url: str) -> bytes:
                 response = await self._fetcher.fetch(url, max_bytes=sitemaps.MAX_BYTES, max_redirects=5)
@@ -693,19 +652,13 @@ class Crawl:
                     raise sitemaps.SitemapError(f"status {response.status}")
                 return response.body
 
-            batch: list[NewURL] = []
-            async for entry in sitemaps.read_sitemaps(first, fetch):
+            async for found in sitemap_urls([*first, site + "/sitemap.xml"], fetch, self.settings,
+                                            lambda: self._scope):
                 if self.stopping:
                     break
-                url = canonicalize(entry.loc, sort_query=self.settings.sort_query)
-                if url is None:
-                    continue
-                url = strip_params(url, self.settings.session_names)
-                batch.append(NewURL(url, host_key(url), 1, self._scope.decide(url, 1), lastmod=entry.lastmod))
-                if len(batch) >= 1000:
-                    await self._add_found(frontier, batch)
-                    batch = []
-            await self._add_found(frontier, batch)
+                judged = self._discovery.judge(None, found)
+                queued = await frontier.add(judged)
+                self._committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
         finally:
             self._sitemap_tasks -= 1
             self._wake.set()
@@ -716,7 +669,7 @@ class Crawl:
             if exclusion is not None:
                 raise OutOfScope(url, f"redirect leaves the job's scope ({exclusion})")
             if self.settings.robots:
-                rules = await self._robots.rules(_origin(url))
+                rules = await self._robots.rules(origin(url))
                 _blocked_robots(url, rules)
                 self._robots.check_rules(url, rules)
         return check
@@ -757,8 +710,3 @@ def _blocked_robots(url: str, rules: RobotsRules) -> None:
     guard refused its address: that, not "robots.txt unavailable", is why the URL is not fetched."""
     if rules.unavailable and (rules.cause or "").startswith(BlockedAddress.code):
         raise BlockedAddress(url, (rules.cause or "").partition(": ")[2])
-
-
-def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"

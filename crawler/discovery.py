@@ -1,0 +1,98 @@
+"""Decisions made when a URL is found, beyond the scope's: decide early, so that a URL ruled out is
+an exclusion with its reason, never queued, never fetched, never a page.
+
+    page links ─► parse stage (Scope.decide: host, depth, filters, URL length, repeated segment)
+               ─► Discovery.judge: SSRF guard on IP literals, robots.txt (once read), query variants,
+                  pattern chains ─► frontier.add (queued, or excluded with code and detail)
+
+``Discovery`` holds what this run has learnt (robots.txt rules through ``known_rules``, query
+strings per path, chains of one pattern); it does no I/O. ``sitemap_urls`` turns a site's sitemaps
+into found URLs, through the ``fetch`` it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from crawler import sitemaps
+from crawler.addresses import AddressPolicy
+from crawler.config import Settings
+from crawler.frontier import NewURL
+from crawler.scope import PatternChains, QueryVariants, Scope
+from crawler.urls import canonicalize, host_key, hostname, strip_params
+
+if TYPE_CHECKING:
+    from crawler.robots import RobotsRules
+
+__all__ = ["Discovery", "origin", "sitemap_urls"]
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a canonical URL."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+class Discovery:
+    """Judges found URLs as far as this run knows. ``known_rules(origin)`` gives a host's robots.txt
+    rules if they have been read (None otherwise: the URL is judged at its visit instead)."""
+
+    def __init__(self, settings: Settings, policy: AddressPolicy,
+                 known_rules: Callable[[str], RobotsRules | None], agent: str) -> None:
+        self.settings = settings
+        self.policy = policy
+        self._known_rules = known_rules
+        self._agent = agent
+        self._queries = QueryVariants(settings.trap_max_query_variants)
+        self._chains = PatternChains(settings.trap_max_pattern_chain)
+
+    def judge(self, source: str | None, found: list[NewURL]) -> list[NewURL]:
+        """``found`` (on the page ``source``; None: a sitemap), each URL the scope let through judged
+        again: excluded with a code and a detail, or left to be queued."""
+        judged = []
+        for new in found:
+            if new.exclusion is None:
+                verdict = self.decide(source, new.url)
+                if verdict is not None:
+                    new = replace(new, exclusion=verdict[0], detail=verdict[1])
+            judged.append(new)
+        return judged
+
+    def decide(self, source: str | None, url: str) -> tuple[str, str | None] | None:
+        """(exclusion code, detail) for a found URL the scope allows, or None to queue it."""
+        refusal = self.policy.refusal(hostname(url))
+        if refusal is not None:
+            return "blocked_address", refusal
+        if self.settings.robots:
+            rules = self._known_rules(origin(url))
+            if rules is not None and not rules.unavailable and not rules.allows(url, self._agent):
+                return "robots_disallowed", rules.matching_line(url, self._agent)
+        trap = self._queries.check(url)
+        if trap is not None:
+            limit = self.settings.trap_max_query_variants
+            return trap, f"more than {limit} distinct query strings for {url.partition('?')[0]}"
+        trap = self._chains.check(source, url)
+        if trap is not None and source is not None:
+            return trap, f"found on {source}, the end of a chain of {self._chains.length(source)} pages of one pattern"
+        return None
+
+
+async def sitemap_urls(first: Iterable[str], fetch: Callable[[str], Awaitable[bytes]], settings: Settings,
+                       scope: Callable[[], Scope], batch: int = 1000) -> AsyncIterator[list[NewURL]]:
+    """The URLs of the sitemaps ``first`` names (through their indexes), in batches, canonical and
+    without session ids, at depth 1, each with the scope's verdict (``scope()`` is asked per batch:
+    it may widen meanwhile) and its ``lastmod``."""
+    found: list[NewURL] = []
+    async for entry in sitemaps.read_sitemaps(first, fetch):
+        url = canonicalize(entry.loc, sort_query=settings.sort_query)
+        if url is None:
+            continue
+        url = strip_params(url, settings.session_names)
+        found.append(NewURL(url, host_key(url), 1, scope().decide(url, 1), lastmod=entry.lastmod))
+        if len(found) >= batch:
+            yield found
+            found = []
+    if found:
+        yield found
