@@ -3,7 +3,11 @@ an exclusion with its reason, never queued, never fetched, never a page.
 
     page links ─► parse stage (Scope.decide: host, depth, filters, URL length, repeated segment)
                ─► Discovery.judge: SSRF guard on IP literals, robots.txt (once read), query variants,
-                  pattern chains ─► frontier.add (queued, or excluded with code and detail)
+                  pattern chains, rel=canonical ─► frontier.add (queued, or excluded with code and detail)
+
+A page and its ``rel=canonical`` target count once: a fetched page that names another URL as its
+canonical stands for it, so that URL, if it is new, is excluded (``canonical``) and so is every
+later link to it in this run.
 
 ``Discovery`` holds what this run has learnt (robots.txt rules through ``known_rules``, query
 strings per path, chains of one pattern); it does no I/O. ``sitemap_urls`` turns a site's sitemaps
@@ -12,6 +16,7 @@ into found URLs, through the ``fetch`` it is given.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -47,11 +52,21 @@ class Discovery:
         self._agent = agent
         self._queries = QueryVariants(settings.trap_max_query_variants)
         self._chains = PatternChains(settings.trap_max_pattern_chain)
+        self._canonicals: OrderedDict[str, str] = OrderedDict()   # canonical URL -> the page fetched for it
 
-    def judge(self, source: str | None, found: list[NewURL]) -> list[NewURL]:
+    def judge(self, source: str | None, found: list[NewURL], canonical: NewURL | None = None) -> list[NewURL]:
         """``found`` (on the page ``source``; None: a sitemap), each URL the scope let through judged
-        again: excluded with a code and a detail, or left to be queued."""
+        again: excluded with a code and a detail, or left to be queued. ``canonical`` is the page's
+        rel=canonical target (with the scope's verdict), when it names another URL."""
         judged = []
+        if canonical is not None and source is not None and canonical.exclusion is None:
+            url = strip_params(canonical.url, self.settings.session_names)
+            if url != source:
+                self._canonicals[url] = source
+                if len(self._canonicals) > 100_000:
+                    self._canonicals.popitem(last=False)
+                judged.append(replace(canonical, url=url, exclusion="canonical",
+                                      detail=f"the rel=canonical of {source}, which was fetched"))
         for new in found:
             if new.exclusion is None:
                 verdict = self.decide(source, new.url)
@@ -65,6 +80,9 @@ class Discovery:
         refusal = self.policy.refusal(hostname(url))
         if refusal is not None:
             return "blocked_address", refusal
+        stands_for = self._canonicals.get(url)
+        if stands_for is not None and stands_for != url:
+            return "canonical", f"the rel=canonical of {stands_for}, which was fetched"
         if self.settings.robots:
             rules = self._known_rules(origin(url))
             if rules is not None and not rules.unavailable and not rules.allows(url, self._agent):

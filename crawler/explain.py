@@ -37,6 +37,7 @@ RULES: dict[str, str] = {
                            "distinct query strings already",
     "trap_pattern_chain": "a trap rule: it continues a chain of more than trap_max_pattern_chain "
                           "({trap_max_pattern_chain}) pages of one URL pattern, each found on the one before",
+    "canonical": "a page already fetched names it as its rel=canonical: the two count once",
     "blocked_address": "the SSRF guard: the address is private, loopback or reserved, no seed names the host, "
                        "and --allow-private is off",
 }

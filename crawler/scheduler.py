@@ -62,6 +62,7 @@ from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
+from crawler.urls import host_key
 
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
@@ -103,7 +104,7 @@ class Excluded:
     detail: str | None = None
 
 
-Judge = Callable[[str | None, list[NewURL]], list[NewURL]]
+Judge = Callable[[str | None, list[NewURL], NewURL | None], list[NewURL]]
 
 
 class Writer:
@@ -121,10 +122,12 @@ class Writer:
 
     def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[tuple[int, set[str]]], None],
                  unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
-                 maxsize: int = 512, judge: Judge = lambda source, found: found) -> None:
+                 maxsize: int = 512, scope: Callable[[str, int], str | None] = lambda url, depth: None,
+                 judge: Judge = lambda source, found, canonical: found) -> None:
         self._pages = pages
         self._frontier = frontier
         self._judge = judge   # decisions made when a link is found: robots.txt, trap rules, the SSRF guard
+        self._scope = scope   # the scope's verdict on a URL at a depth (for rel=canonical targets)
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
         self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[None]] | None] = \
             asyncio.Queue(maxsize)
@@ -143,6 +146,13 @@ class Writer:
 
     async def close(self) -> None:
         await self._queue.put(None)
+
+    def _canonical(self, item: FrontierItem, record: PageRecord) -> NewURL | None:
+        """The rel=canonical target of a good page, when it names a URL other than the page's own."""
+        target = record.canonical
+        if target is None or record.status != 200 or target in (item.url, record.final_url):
+            return None
+        return NewURL(target, host_key(target), record.depth, self._scope(target, record.depth), source=record.url_id)
 
     async def run(self) -> None:
         closing = False
@@ -175,9 +185,10 @@ class Writer:
         """Store, add links, acknowledge; returns how many URLs the links queued, and their hosts."""
         records = [record for _, record, _, _ in batch if isinstance(record, PageRecord)]
         excluded = [(item, record.code, record.detail) for item, record, _, _ in batch if isinstance(record, Excluded)]
-        found = [new for item, record, _, _ in batch if isinstance(record, PageRecord) and record.links
+        found = [new for item, record, _, _ in batch if isinstance(record, PageRecord)
                  for new in self._judge(item.url, [NewURL(link.url, link.host, record.depth + 1, link.exclusion,
-                                                          source=record.url_id) for link in record.links])]
+                                                          source=record.url_id) for link in record.links],
+                                        self._canonical(item, record))]
         async with self._unit():
             await self._pages.store(records)
             queued = await self._frontier.add(found)
@@ -350,7 +361,7 @@ class Crawl:
                 self._frontier = frontier
                 self._discovery = Discovery(settings, self._policy, self._robots.known, self._robots.agent)
                 self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages),
-                                      judge=self._discovery.judge)
+                                      scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge)
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
@@ -656,7 +667,7 @@ class Crawl:
                                             lambda: self._scope):
                 if self.stopping:
                     break
-                judged = self._discovery.judge(None, found)
+                judged = self._discovery.judge(None, found, None)
                 queued = await frontier.add(judged)
                 self._committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
         finally:

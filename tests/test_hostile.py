@@ -209,3 +209,27 @@ def test_sitemaps_from_robots_txt_with_an_index_gzip_and_a_billion_laughs(tmp_pa
     assert exclusions(settings) == {"http://elsewhere.test/off": "off_host", ORIGIN + "/no": "robots_disallowed"}
     assert rows(settings, f"SELECT lastmod FROM urls WHERE url = '{ORIGIN}/from-sitemap'") == [("2026-11-01",)]
     assert "/no" not in server.paths()
+
+
+class ByPathAndQuery(Server):
+    """A ``Server`` whose routes are keyed on the path with its query."""
+
+    async def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        target = request.url.raw_path.decode("ascii")
+        self.log.append((self.clock.now, target))
+        route = self.routes.get(target)
+        return route() if route is not None else reply(404, b"no", {"content-type": "text/plain"})
+
+
+def test_a_page_and_its_rel_canonical_target_count_once(tmp_path: Path) -> None:
+    tracked = reply(200, b'<!doctype html><link rel="canonical" href="/article"><a href="/article">self</a>'
+                         b'<a href="/other">other</a>', {"content-type": "text/html"})
+    server = ByPathAndQuery(FakeClock(), {"/": lambda: page("/article?utm_source=feed"), "/article": page,
+                                          "/article?utm_source=feed": lambda: tracked, "/other": lambda: page("/article")})
+    settings = make_settings(tmp_path)
+    run(crawl(settings, server))
+    assert sorted(server.paths()) == ["/", "/article?utm_source=feed", "/other"]   # /article: fetched as the other
+    assert exclusions(settings) == {ORIGIN + "/article": "canonical"}
+    why = explain(settings.db, ORIGIN + "/article")
+    assert why["decision"] == "canonical"
+    assert f"the rel=canonical of {ORIGIN}/article?utm_source=feed" in why["reason"]
