@@ -247,6 +247,11 @@ class HostPool:
                 self._on_change()
         return False
 
+    def adapted(self, host: str) -> bool:
+        """Whether ``host`` runs below its configured pace now (a forgotten host does not)."""
+        state = self._hosts.get(host)
+        return state is not None and state.adapted
+
     def pace(self, host: str) -> tuple[int, float, float]:
         """(requests in flight allowed, seconds between request starts, parked until) of ``host`` now."""
         state = self._hosts.get(host)

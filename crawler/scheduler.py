@@ -612,7 +612,7 @@ class Crawl:
         if self._pool.answered(host, seconds):
             if host not in self._adapted:
                 await self._record_pace(host, "backoff", None, "slow")
-        elif host in self._adapted and self._pool.pace(host) == (self.settings.per_host, self.settings.delay, 0.0):
+        elif host in self._adapted and not self._pool.adapted(host):
             await self._record_pace(host, "active", None, None)
 
     async def _record_pace(self, host: str, state: str, until: float | None, reason: str | None) -> None:

@@ -233,3 +233,14 @@ def test_a_page_and_its_rel_canonical_target_count_once(tmp_path: Path) -> None:
     why = explain(settings.db, ORIGIN + "/article")
     assert why["decision"] == "canonical"
     assert f"the rel=canonical of {ORIGIN}/article?utm_source=feed" in why["reason"]
+
+
+def test_a_host_with_a_crawl_delay_is_recorded_back_at_full_pace_once_recovered(tmp_path: Path) -> None:
+    answers = iter([reply(503, b"busy")])
+    routes: dict[str, Callable[[], httpx2.Response]] = {
+        "/robots.txt": robots_txt("User-agent: *\nCrawl-delay: 1\n"),
+        "/": lambda: page(*(f"/p{n}" for n in range(12))), "/p0": lambda: next(answers, None) or page()}
+    routes.update({f"/p{n}": page for n in range(1, 12)})
+    settings = make_settings(tmp_path, robots=True, retries=1)
+    run(crawl(settings, Server(FakeClock(), routes)))
+    assert rows(settings, "SELECT state, error FROM hosts") == [("active", None)]
