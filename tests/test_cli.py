@@ -31,6 +31,7 @@ COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "export": ("--db", "--format", "--out", "--status", "--fields", "--since"),
     "add": ("--db", "--seeds"),
     "stats": ("--db", "--hosts", "--json"),
+    "explain": ("--db", "--json"),
     "version": (),
 }
 
