@@ -19,8 +19,10 @@ Two things every transport here does, because the crawler counts on them:
   kept-alive connection drops under it; a server that resets every connection then sees every
   attempt twice (6 requests for ``--retries 2``). That retry is turned off: the scheduler's own
   retries, with backoff, are the only ones, so a server sees at most ``1 + retries`` requests.
-- **The SSRF guard sits in the resolver** (aiohttp): ``GuardedResolver`` hands the connector only
-  the addresses ``AddressPolicy`` permits, so the address checked is the address connected to.
+- **The SSRF guard sits where names become addresses**: for aiohttp, a resolver that hands the
+  connector only the addresses ``AddressPolicy`` permits; for httpcore, a network backend that
+  resolves, checks, and connects to the address it checked (TLS still verifies the host name). So
+  the address checked is the address connected to.
 """
 
 from __future__ import annotations
@@ -80,10 +82,47 @@ def tls_context(ca_bundle: str = "", insecure: bool = False) -> ssl.SSLContext:
     return context
 
 
+async def _resolve(host: str, port: int, resolver: Any) -> list[str]:
+    """The addresses of ``host``: through ``resolver`` (an aiohttp resolver: a test's stub) if given,
+    else getaddrinfo in a thread."""
+    if resolver is not None:
+        return [r["host"] for r in await resolver.resolve(host, port, socket.AF_UNSPEC)]
+    import asyncio
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def guarded_backend(inner: Any, policy: AddressPolicy, resolver: Any = None) -> Any:
+    """An httpcore network backend around ``inner`` that connects only to a permitted address of a
+    host: it resolves the name itself, keeps what ``policy`` permits, and connects to that address."""
+    import httpcore2
+
+    class GuardedBackend(httpcore2.AsyncNetworkBackend):
+        # httpcore's interface names the parameter ``timeout``; it is passed on, not awaited here.
+        async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
+                              local_address: str | None = None, socket_options: Any = None) -> Any:
+            found = await _resolve(host, port, resolver)
+            kept = policy.allowed(host, found)
+            if not kept:
+                raise AddressRefused(f"{host} resolves to {', '.join(sorted(set(found))) or 'no address'}: private, "
+                                     "loopback or reserved (--allow-private permits it)")
+            return await inner.connect_tcp(kept[0], port, timeout=timeout, local_address=local_address,
+                                           socket_options=socket_options)
+
+        async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
+                                      socket_options: Any = None) -> Any:
+            return await inner.connect_unix_socket(path, timeout=timeout, socket_options=socket_options)
+
+        async def sleep(self, seconds: float) -> None:
+            await inner.sleep(seconds)
+
+    return GuardedBackend()
+
+
 def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy | None = None,
                    resolver: Any = None, tls: ssl.SSLContext | None = None) -> httpx2.AsyncBaseTransport:
     """A transport of ``kind`` that keeps at most ``connections`` connections open. With ``policy``
-    (aiohttp only) it connects only to addresses the policy permits; ``resolver`` (an aiohttp
+    it connects only to addresses the policy permits; ``resolver`` (an aiohttp
     ``AbstractResolver``) replaces getaddrinfo, for tests; ``tls`` is the TLS context (default:
     the system's)."""
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -103,6 +142,10 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
             return client
 
         return AiohttpTransport(client=session, limits=limits)
-    if tls is not None:
-        return httpx2.AsyncHTTPTransport(limits=limits, retries=0, verify=tls)
-    return httpx2.AsyncHTTPTransport(limits=limits, retries=0)
+    transport = (httpx2.AsyncHTTPTransport(limits=limits, retries=0, verify=tls) if tls is not None
+                 else httpx2.AsyncHTTPTransport(limits=limits, retries=0))
+    if policy is not None:
+        # httpx2 does not take a network backend: set it on its pool (httpcore's own seam for it).
+        pool = transport._pool
+        pool._network_backend = guarded_backend(pool._network_backend, policy, resolver)
+    return transport

@@ -100,7 +100,9 @@ class StubResolver(AbstractResolver):
         pass
 
 
-def test_the_ssrf_guard_refuses_names_literals_and_redirect_hops_to_a_forbidden_address(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+def test_the_ssrf_guard_refuses_names_literals_and_redirect_hops_to_a_forbidden_address(tmp_path: Path,
+                                                                                       transport: str) -> None:
     with Site() as site:
         port = site.port
         public, internal = f"http://public.test:{port}", f"http://internal.test:{port}"
@@ -109,7 +111,7 @@ def test_the_ssrf_guard_refuses_names_literals_and_redirect_hops_to_a_forbidden_
             "/to-name": redirect(f"{internal}/secret2"),
             "/to-literal": redirect(f"http://127.0.0.2:{port}/x"),
         })
-        config = settings(tmp_path, scope="any", retries=0)
+        config = settings(tmp_path, scope="any", retries=0, transport=transport)
         job = Crawl(config, [public + "/"], resolver=StubResolver(), forbidden=forbidden, rng=random.Random(1))
 
         async def go() -> None:
