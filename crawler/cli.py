@@ -1,4 +1,4 @@
-"""The command line: a thin layer over the library. ``crawler crawl | add | stats | export | report | bench``.
+"""The command line: a thin layer over the library. ``crawler crawl | add | stats | explain | export | report | bench``.
 
 Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1;
 Ctrl-C or SIGTERM is exit 130 and the same command resumes.
@@ -77,6 +77,13 @@ def crawl(
     no_bodies: Annotated[bool, typer.Option("--no-bodies", help="Do not keep response bodies.")] = False,
     recrawl: Annotated[bool, typer.Option("--recrawl", help="Start a new pass over a job's stored pages.")] = False,
     older_than: Annotated[str | None, typer.Option(help="With --recrawl: only pages fetched longer ago (7d, 12h).")] = None,
+    sitemaps: Annotated[bool, typer.Option("--sitemaps", help="Also seed from robots.txt Sitemap: lines and "
+                                           "/sitemap.xml.")] = False,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private and loopback addresses that "
+                                                "the seeds did not name (the SSRF guard refuses them).")] = False,
+    ca_bundle: Annotated[str | None, typer.Option(help="Also trust the certificate authorities of this PEM file.")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates (the summary says so).")
+                        ] = False,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -123,6 +130,8 @@ def crawl(
         out.print(summary(stats, job_stats(job.settings.db)))
     else:
         print("\n".join(summary_lines(stats, job_stats(job.settings.db))))
+    if job.settings.insecure:
+        print("TLS certificates were not verified (--insecure)")
     if stats.outcome == "stopped":
         _say(f"stopped; run the same command again to resume {job.settings.db}")
         raise typer.Exit(EXIT_STOPPED)
@@ -233,6 +242,18 @@ def stats(
         return
     result = job_stats(_existing(db))
     print(json.dumps(result, indent=2) if as_json else render_text(result))
+
+
+@app.command()
+def explain(
+    url: Annotated[str, typer.Argument(help="The URL to explain.", show_default=False)],
+    db: Annotated[str, typer.Option(help="The job's SQLite file.")] = "data/crawl.db",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Whether a job fetched URL, and if not, which rule decided (scope, robots.txt, trap, budget, SSRF guard)."""
+    from crawler import explain as why
+    answer = why.explain(_existing(db), url)
+    print(json.dumps(answer, indent=2) if as_json else why.render(answer))
 
 
 @app.command()

@@ -71,11 +71,29 @@ class Settings:
     grace_period: float = 10.0
     recrawl: bool = False
     older_than: float = 0.0
+    # the hostile web
+    sitemaps: bool = False
+    allow_private: bool = False
+    trap_max_url_length: int = 2083
+    trap_max_segment_repeats: int = 2
+    trap_max_query_variants: int = 50
+    trap_max_pattern_chain: int = 15
+    session_params: tuple[str, ...] = ("jsessionid", "phpsessid", "sid", "sessionid", "session_id", "session")
+    host_backoff_max: float = 60.0
+    host_park_after: int = 5
+    host_park_time: float = 120.0
+    ca_bundle: str = ""
+    insecure: bool = False
+
+    @property
+    def session_names(self) -> frozenset[str]:
+        """``session_params`` as ``urls.strip_params`` takes them: a set of lower-case names."""
+        return frozenset(name.lower() for name in self.session_params)
 
     def problem(self) -> tuple[str, str] | None:
         """The first bad value as (key, message), or None when every value is in range."""
         for name in ("delay", "timeout", "retry_backoff", "retry_after_max", "crawl_delay_max",
-                     "robots_retry_after", "grace_period", "older_than"):
+                     "robots_retry_after", "grace_period", "older_than", "host_backoff_max", "host_park_time"):
             value = getattr(self, name)
             if not math.isfinite(value):
                 return name, f"{name} must be a finite number, got {value}"
@@ -84,7 +102,9 @@ class Settings:
         for name in ("concurrency", "per_host", "max_redirects", "max_bytes"):
             if getattr(self, name) < 1:
                 return name, f"{name} must be at least 1, got {getattr(self, name)}"
-        for name in ("max_pages", "max_pages_per_host", "retries", "parse_workers", "workers"):
+        for name in ("max_pages", "max_pages_per_host", "retries", "parse_workers", "workers", "trap_max_url_length",
+                     "trap_max_segment_repeats", "trap_max_query_variants", "trap_max_pattern_chain",
+                     "host_park_after"):
             if getattr(self, name) < 0:
                 return name, f"{name} must not be negative, got {getattr(self, name)}"
         if self.timeout <= 0:
@@ -96,6 +116,11 @@ class Settings:
                 return name, f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}"
         if not self.user_agent.strip():
             return "user_agent", "user_agent must not be empty"
+        if self.ca_bundle and not Path(self.ca_bundle).is_file():
+            return "ca_bundle", f"ca_bundle file not found: {self.ca_bundle}"
+        for name in self.session_params:
+            if not name or any(c in name for c in "&=?#;/ "):
+                return "session_params", f"session_params must be parameter names, got {name!r}"
         if self.frontier:
             if not self.frontier.startswith(("redis://", "rediss://", "unix://")):
                 return "frontier", f"frontier must be a redis://HOST:PORT/N URL, got {self.frontier!r}"

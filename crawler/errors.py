@@ -12,8 +12,8 @@
         ├── ParseFailed             the parse stage could not handle it (its worker died)
         └── FetchError              its request failed
             ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx), WorkerDied
-            └── retryable = False: TooLarge, TooManyRedirects, BlockedScheme, OutOfScope,
-                                   RobotsDisallowed, RobotsUnavailable, ProtocolFailed
+            └── retryable = False: TlsFailed, TooLarge, TooManyRedirects, BlockedScheme, BlockedAddress,
+                                   OutOfScope, RobotsDisallowed, RobotsUnavailable, ProtocolFailed
 
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
 ``fetcher.translate_transport_error`` and ``storage.jobfile.sqlite_errors``. A ``PageError`` carries the URL and the short
@@ -113,6 +113,13 @@ class ServerBusy(FetchError):
         self.response = response  # stored as the page once retries run out
 
 
+class TlsFailed(FetchError):
+    """The TLS handshake failed: a certificate the crawler does not trust (the verifier's reason is
+    the message), or no protocol or cipher in common."""
+
+    code = "tls"
+
+
 class TooLarge(FetchError):
     """The body, after decompression, is larger than ``max_bytes``."""
 
@@ -129,6 +136,13 @@ class BlockedScheme(FetchError):
     """A redirect to a scheme other than http or https."""
 
     code = "blocked_scheme"
+
+
+class BlockedAddress(FetchError):
+    """The SSRF guard: the URL (or a redirect hop) names or resolves to a private, loopback,
+    link-local or reserved address that the seeds did not name, and ``--allow-private`` is off."""
+
+    code = "blocked_address"
 
 
 class OutOfScope(FetchError):

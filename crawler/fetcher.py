@@ -8,7 +8,9 @@ What the fetcher guarantees, whatever the server does:
   ourselves with ``max_length``, so a small gzip bomb stops at the cap without being inflated;
 - redirects followed here, hop by hop, each hop canonicalized and handed to a ``check`` callback
   (scheme, scope, robots) before it is requested; at most ``max_redirects`` hops;
-- every foreign error translated into the ``FetchError`` tree in ``translate_transport_error``.
+- every foreign error translated into the ``FetchError`` tree in ``translate_transport_error``;
+- with an ``AddressPolicy`` (the SSRF guard), no connection to an address it refuses: IP literals are
+  checked here before each request and hop, names by the transport's resolver (``transport.py``).
 
 Retries are not done here: ``retry_delay`` is the policy, and the scheduler re-queues the URL so
 that no worker sleeps while holding a slot.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable
@@ -26,20 +29,24 @@ from types import TracebackType
 
 import httpx2
 
+from crawler.addresses import AddressPolicy
 from crawler.config import Settings
 from crawler.errors import (
+    BlockedAddress,
     BlockedScheme,
+    ConfigError,
     ConnectFailed,
     FetchError,
     ProtocolFailed,
     ServerBusy,
     Timeout,
+    TlsFailed,
     TooLarge,
     TooManyRedirects,
 )
 from crawler.models import Response
-from crawler.transport import make_transport, peer_address
-from crawler.urls import canonicalize
+from crawler.transport import AddressRefused, make_transport, peer_address, tls_context
+from crawler.urls import canonicalize, hostname, strip_params
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HopCheck = Callable[[str], Awaitable[None]]
@@ -95,6 +102,12 @@ class _Inflater:
 
 def translate_transport_error(exc: BaseException, url: str) -> FetchError:
     """The one place where httpx2 and aiohttp errors become ``FetchError``s."""
+    refused = _refusal_in(exc)
+    if refused is not None:
+        return BlockedAddress(url, str(refused))
+    tls = _tls_failure_in(exc)
+    if tls is not None:
+        return TlsFailed(url, tls)
     # httpx-aiohttp maps aiohttp errors loosely (a reset becomes ConnectTimeout): look at the cause.
     cause = exc.__cause__
     import aiohttp  # here, as in transport.py, so that a crawl on the httpcore transport does not load it up front
@@ -114,6 +127,39 @@ def translate_transport_error(exc: BaseException, url: str) -> FetchError:
     if isinstance(exc, ConnectionError | OSError):
         return ConnectFailed(url, f"{type(exc).__name__}: {exc}")
     return ProtocolFailed(url, f"{type(exc).__name__}: {exc}")
+
+
+def _refusal_in(exc: BaseException) -> AddressRefused | None:
+    """The SSRF guard's refusal somewhere under ``exc`` (aiohttp wraps it in a DNS error)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, AddressRefused):
+            return current
+        seen.add(id(current))
+        inner = getattr(current, "os_error", None)
+        current = inner if isinstance(inner, BaseException) and id(inner) not in seen else (
+            current.__cause__ or current.__context__)
+    return None
+
+
+def _tls_failure_in(exc: BaseException) -> str | None:
+    """The verifier's (or the handshake's) reason, when ``exc`` comes from a TLS failure."""
+    import aiohttp
+
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return None
+        if isinstance(current, aiohttp.ClientConnectorCertificateError):   # (also an SSLCertVerificationError)
+            current = current.certificate_error
+        if isinstance(current, ssl.SSLCertVerificationError):
+            why = getattr(current, "verify_message", None)
+            return f"certificate verify failed: {why}" if why else str(current)
+        if isinstance(current, ssl.SSLError | aiohttp.ClientSSLError):
+            return str(current)
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -152,16 +198,31 @@ def retry_delay(error: FetchError, attempt: int, settings: Settings,
 class Fetcher:
     """Fetches URLs through an httpx2 client; owned by an ``async with``."""
 
-    def __init__(self, settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings, transport: httpx2.AsyncBaseTransport | None = None, *,
+                 policy: AddressPolicy | None = None, resolver: object = None) -> None:
+        """``policy`` is the SSRF guard (None: every address); ``resolver`` an aiohttp resolver in
+        place of getaddrinfo (tests map public-looking names to loopback addresses with it)."""
         self.settings = settings
+        self.policy = policy
         self._client = httpx2.AsyncClient(
-            transport=transport or make_transport(settings.transport, settings.concurrency + 8),
+            transport=transport or make_transport(settings.transport, settings.concurrency + 8, policy, resolver,
+                                                  self._tls(settings)),
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate",
                      "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"},
             follow_redirects=False,
             # Per-operation limits are a backstop; the real limit is the whole-request deadline.
             timeout=httpx2.Timeout(settings.timeout),
         )
+
+    @staticmethod
+    def _tls(settings: Settings) -> ssl.SSLContext | None:
+        """The TLS context --ca-bundle and --insecure ask for, else None (the transport's default)."""
+        if not settings.ca_bundle and not settings.insecure:
+            return None
+        try:
+            return tls_context(settings.ca_bundle, settings.insecure)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot use ca_bundle {settings.ca_bundle}: {exc}") from None
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -196,6 +257,8 @@ class Fetcher:
             if not location:
                 raise ProtocolFailed(url, f"redirect {response.status} without Location")
             target = canonicalize(location, current, sort_query=self.settings.sort_query)
+            if target is not None and self.settings.session_params:
+                target = strip_params(target, self.settings.session_names)
             if target is None:
                 scheme = location.strip().split(":", 1)[0].lower() if ":" in location else ""
                 if scheme and scheme.isalpha() and scheme not in ("http", "https"):
@@ -211,6 +274,10 @@ class Fetcher:
 
     async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None) -> Response:
         """One request, no redirects, under the whole-request deadline."""
+        if self.policy is not None:
+            refusal = self.policy.refusal(hostname(url))
+            if refusal is not None:
+                raise BlockedAddress(url, refusal)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):

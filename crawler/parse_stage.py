@@ -25,15 +25,15 @@ import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from types import TracebackType
 
 from crawler.errors import ParseFailed
-from crawler.models import Outlink, ParsedPage, ParseMode
+from crawler.models import Link, Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
 from crawler.scope import Scope
-from crawler.urls import host_key
+from crawler.urls import host_key, strip_params
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,7 @@ class ParseOptions:
     sort_query: bool = False
     follow_nofollow: bool = False
     extract_text: bool = False
+    session_params: frozenset[str] = frozenset()   # dropped from every link (urls.strip_params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +66,20 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
     decide = options.scope.decide
     next_depth = depth + 1
     skip_all = page.nofollow and not options.follow_nofollow
+    links = page.links
+    if options.session_params:
+        # Without its session id a link may be one the page already has: keep the first of each.
+        kept: dict[str, Link] = {}
+        for link in links:
+            url = strip_params(link.url, options.session_params)
+            if url not in kept:
+                kept[url] = link if url == link.url else replace(link, url=url)
+        links = tuple(kept.values())
     outlinks = tuple(
         Outlink(link.url, host_key(link.url), link.nofollow,
                 "nofollow" if skip_all or (link.nofollow and not options.follow_nofollow)
                 else decide(link.url, next_depth), link.anchor)
-        for link in page.links)
+        for link in links)
     return Analysis(page, outlinks, digest)
 
 

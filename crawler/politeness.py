@@ -11,12 +11,22 @@ empty, and then the scheduler leases a few (``Wanted``).
 The scheduler asks ``take_ready()`` for a URL whose host may be contacted *now*, and only then
 takes a global permit, so a URL waiting for its host never holds a global slot (Crawlee's bug
 #2176 is exactly that mistake). ``release`` returns the host slot as soon as the response is in.
+
+Politeness adapts to each host (``slow_down``, ``answered``): a 429 or 503, a timeout or a response
+much slower than the host's usual halves the host's limit of requests in flight and doubles an
+extra delay (up to ``backoff_max``, each wait jittered by 0.5x-1.5x so hosts that failed together do
+not come back together), and a ``Retry-After`` is a floor on the next wait. Each good answer
+shortens the extra delay by 30% and every three give back one request in flight, so a host
+recovers gradually. A host that fails ``park_after`` times in a row (any failure: a reset or a 500
+too) is parked for ``park_time`` seconds: no request to it until then, rather than retries in a
+tight loop.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -37,6 +47,19 @@ class _Host:
     offers: int = 0            # times the frontier said so: a lease that raced with an offer proves nothing
     parked: bool = False       # unreachable: no more requests in this run
     scheduled: float | None = None   # its entry's time in the ready heap (None: not in it)
+    # adaptive politeness
+    cap: int = 0               # requests in flight it may have now (0: the pool's per_host)
+    backoff: float = 0.0       # extra seconds between two request starts
+    failures: int = 0          # failures in a row
+    good: int = 0              # good answers since the last change of cap or backoff
+    latency: float = 0.0       # moving average of response times, seconds (0: none yet)
+    usual: float = 0.0         # the lowest that average has been: the host's usual speed
+    parked_until: float = 0.0  # parked for a while (failing): no request before this time
+
+    @property
+    def adapted(self) -> bool:
+        """The host runs below its configured pace (fewer requests in flight or a longer delay)."""
+        return bool(self.cap or self.backoff or self.parked_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +73,24 @@ class Wanted:
 class HostPool:
     """URLs waiting to be fetched, grouped by host, handed out as hosts become ready."""
 
+    # Adaptive politeness: each good answer shortens the extra delay by RECOVER_FACTOR, and every
+    # RECOVER_AFTER good answers in a row give back one request in flight; a response slower than
+    # SLOW_FACTOR times the host's usual (and SLOW_FLOOR seconds at least) counts as strain.
+    RECOVER_AFTER = 3
+    RECOVER_FACTOR = 0.7
+    SLOW_FACTOR = 4.0
+    SLOW_FLOOR = 1.0
+
     def __init__(self, per_host: int, delay: float, on_change: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.monotonic, *, probe_first: bool = False) -> None:
+                 clock: Callable[[], float] = time.monotonic, *, probe_first: bool = False,
+                 backoff_max: float = 60.0, park_after: int = 5, park_time: float = 120.0,
+                 rng: random.Random | None = None) -> None:
         self.per_host = per_host
         self.delay = delay
+        self.backoff_max = backoff_max
+        self.park_after = park_after
+        self.park_time = park_time
+        self._rng = rng or random.Random()
         # With probe_first, a new host gets one request until ``learn`` is called (after its
         # robots.txt is read), so a Crawl-delay applies before a burst of per_host requests.
         self.probe_first = probe_first
@@ -75,7 +112,9 @@ class HostPool:
         return state
 
     def _limit(self, state: _Host) -> int:
-        return self.per_host if state.known else 1
+        if not state.known:
+            return 1
+        return min(self.per_host, state.cap) if state.cap else self.per_host
 
     def _update(self, host: str, state: _Host) -> None:
         """Put the host in the heap if it could start a request, keep ``busy``/``active`` right, and
@@ -95,7 +134,7 @@ class HostPool:
         else:
             self.active.discard(host)
         if (not has_work and state.active == 0 and state.next_time <= self._clock() and not state.parked
-                and state.delay == self.delay and state.known):
+                and state.delay == self.delay and state.known and not state.adapted and not state.failures):
             del self._hosts[host]
 
     # -- what the frontier and the visits tell it -------------------------------------------------
@@ -154,6 +193,72 @@ class HostPool:
         state.next_time = max(state.next_time, self._clock() + seconds)
         self._update(host, state)
 
+    # -- adaptive politeness --------------------------------------------------------------------------
+
+    def slow_down(self, host: str, retry_after: float | None = None, *, strain: bool = True) -> float | None:
+        """``host`` shows strain (429, 503, a timeout, a slow answer): fewer requests in flight, a
+        longer delay, a ``Retry-After`` (seconds, already capped) waited out. With ``strain`` False it
+        only failed (a reset, a 500): nothing slows, but the failure counts. Returns the time the host
+        is parked until, when this failure is one too many in a row, else None."""
+        state = self._host(host)
+        now = self._clock()
+        state.failures += 1
+        state.good = 0
+        wait = 0.0
+        if strain:
+            state.cap = max(1, (state.cap or self.per_host) // 2)
+            state.backoff = min(self.backoff_max, max(0.5, state.backoff * 2, self.delay))
+            wait = state.backoff * self._rng.uniform(0.5, 1.5)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        parked = None
+        if self.park_after and state.failures >= self.park_after:
+            state.parked_until = parked = now + max(self.park_time, wait)
+            state.failures = 0   # after the pause the host gets a fresh run of chances
+            wait = self.park_time
+        state.next_time = max(state.next_time, now + wait)
+        self._update(host, state)
+        return parked
+
+    def answered(self, host: str, seconds: float) -> bool:
+        """``host`` answered in ``seconds``: count a good answer (gradual recovery), or, when the
+        answer was far slower than the host's usual, slow it down. Returns True if it was slow.
+        A host already forgotten (no work left, at full pace) has nothing to adapt."""
+        state = self._hosts.get(host)
+        if state is None:
+            return False
+        state.failures = 0
+        state.parked_until = 0.0
+        average = seconds if not state.latency else 0.7 * state.latency + 0.3 * seconds
+        state.latency = average
+        state.usual = average if not state.usual else min(state.usual, average)
+        if average > max(self.SLOW_FLOOR, self.SLOW_FACTOR * state.usual):
+            state.usual = average   # the new usual: slowed once per rise, not on every answer after it
+            self.slow_down(host)
+            state.failures = 0   # slow is strain, not failure: it never parks a host
+            return True
+        if state.adapted:
+            state.good += 1
+            state.backoff = 0.0 if state.backoff < 0.05 else state.backoff * self.RECOVER_FACTOR
+            if state.good >= self.RECOVER_AFTER:
+                state.good = 0
+                state.cap = 0 if not state.cap or state.cap + 1 >= self.per_host else state.cap + 1
+                self._update(host, state)
+                self._on_change()
+        return False
+
+    def adapted(self, host: str) -> bool:
+        """Whether ``host`` runs below its configured pace now (a forgotten host does not)."""
+        state = self._hosts.get(host)
+        return state is not None and state.adapted
+
+    def pace(self, host: str) -> tuple[int, float, float]:
+        """(requests in flight allowed, seconds between request starts, parked until) of ``host`` now."""
+        state = self._hosts.get(host)
+        if state is None:
+            return self.per_host, self.delay, 0.0
+        return self._limit(state), state.delay + state.backoff, state.parked_until
+
     def park(self, host: str) -> list[FrontierItem]:
         """``host`` is unreachable: no more requests to it in this run. Returns the URLs that were
         queued here, for the frontier to take back."""
@@ -203,7 +308,7 @@ class HostPool:
             self.size -= 1
             state.active += 1
             state.last_start = now
-            state.next_time = now + state.delay
+            state.next_time = now + state.delay + state.backoff
             self._update(host, state)
             return host, item
         return None

@@ -34,11 +34,34 @@ class RobotsRules:
     parser: Protego | None
     unavailable: bool
     expires: float
+    cause: str | None = None   # why it is unavailable: the status, or the fetch's error
 
     def allows(self, url: str, agent: str) -> bool:
         if self.unavailable:
             return False
         return self.parser is None or bool(self.parser.can_fetch(url, agent))
+
+    def matching_line(self, url: str, agent: str) -> str | None:
+        """The robots.txt rule that decides ``url`` for ``agent`` (``Disallow: /private``), for
+        ``crawler explain``; None where no rule matches or protego cannot say."""
+        if self.parser is None:
+            return None
+        try:   # protego keeps its rules private: read them, and say nothing if that ever changes
+            from protego._utils import _quote_path
+            rules = self.parser._get_matching_rule_set(agent)
+            if rules is None:
+                return None
+            quoted = _quote_path(url)
+            for rule in rules._rules:
+                if rule.value.match(quoted):
+                    return f"{rule.field.capitalize()}: {rule.value._pattern}"
+        except (AttributeError, ImportError, TypeError):
+            return None
+        return None
+
+    def sitemaps(self) -> list[str]:
+        """The ``Sitemap:`` URLs of this robots.txt."""
+        return list(self.parser.sitemaps) if self.parser is not None else []
 
     def crawl_delay(self, agent: str) -> float | None:
         if self.parser is None:
@@ -47,11 +70,13 @@ class RobotsRules:
         return float(delay) if delay is not None else None
 
 
-def rules_from_response(response: Response | None, now: float, retry_after: float) -> RobotsRules:
-    """Pure: the rules that a robots.txt response (or None: unreachable) stands for."""
+def rules_from_response(response: Response | None, now: float, retry_after: float,
+                        cause: str | None = None) -> RobotsRules:
+    """Pure: the rules that a robots.txt response (or None: unreachable, for ``cause``) stands for."""
     never = float("inf")
     if response is None or response.status >= 500:
-        return RobotsRules(None, True, now + retry_after)
+        why = cause if response is None else f"status {response.status}"
+        return RobotsRules(None, True, now + retry_after, why)
     if not 200 <= response.status < 300:
         return RobotsRules(None, False, never)   # 4xx, or a redirect we did not follow: no rules
     text = response.body.decode("utf-8-sig", errors="replace")   # a BOM must not hide the first group
@@ -81,15 +106,16 @@ class RobotsCache:
         future: asyncio.Future[RobotsRules] = asyncio.get_running_loop().create_future()
         self._pending[origin] = future
         try:
+            cause = None
             try:
                 response: Response | None = await self._fetch(origin + "/robots.txt")
             except ServerBusy as busy:
                 response = busy.response
             except TooManyRedirects:
                 response = Response(origin, origin, 310, "", "", (), b"", 0)  # RFC 9309: as if 4xx
-            except FetchError:
-                response = None
-            rules = rules_from_response(response, self._clock(), self._retry_after)
+            except FetchError as error:
+                response, cause = None, f"{error.code}: {error.message}" if error.message else error.code
+            rules = rules_from_response(response, self._clock(), self._retry_after, cause)
             self._rules[origin] = rules
             future.set_result(rules)
             return rules
@@ -100,6 +126,11 @@ class RobotsCache:
         finally:
             del self._pending[origin]
 
+    def known(self, origin: str) -> RobotsRules | None:
+        """The rules of ``origin`` if they have been read and still hold; never fetches."""
+        cached = self._rules.get(origin)
+        return cached if cached is not None and cached.expires > self._clock() else None
+
     async def check(self, url: str, origin: str) -> RobotsRules:
         """Raise RobotsDisallowed / RobotsUnavailable unless ``url`` may be fetched; return the rules."""
         return self.check_rules(url, await self.rules(origin))
@@ -107,7 +138,8 @@ class RobotsCache:
     def check_rules(self, url: str, rules: RobotsRules) -> RobotsRules:
         """As ``check``, with the origin's rules already in hand."""
         if rules.unavailable:
-            raise RobotsUnavailable(url, "robots.txt answered 5xx or could not be fetched")
+            why = f" ({rules.cause})" if rules.cause else ""
+            raise RobotsUnavailable(url, f"robots.txt answered 5xx or could not be fetched{why}")
         if not rules.allows(url, self.agent):
             raise RobotsDisallowed(url)
         return rules

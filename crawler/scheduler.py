@@ -1,7 +1,12 @@
 """The scheduler wires the stages together: frontier → politeness → fetch → parse → storage.
 
     frontier.lease ─► HostPool ─► (global permit) ─► visit: robots → fetch → parse ─► Writer
-    Writer: pages.store ─► frontier.add (the links) ─► frontier.ack (the URL)
+    Writer: pages.store ─► Discovery.judge + frontier.add (the links) ─► frontier.ack (the URL)
+    (a URL robots.txt rules out only at its visit: frontier.exclude, no request, no page)
+
+Politeness adapts to each host's answers (``_strained``, ``_answered_in``), and a host's pace is
+written to the job file when it changes, for ``crawler stats --hosts``. With ``--sitemaps`` a task
+per seed origin reads its sitemaps and queues their URLs as links are queued.
 
 One dispatch loop hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
 group, beside the one writer task that owns every database write. Nothing here sleeps while holding
@@ -27,8 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 
+from crawler import sitemaps
+from crawler.addresses import AddressPolicy, IPAddress
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
+from crawler.discovery import Discovery, sitemap_urls
 from crawler.errors import (
     ConnectFailed,
     CrawlError,
@@ -37,6 +45,7 @@ from crawler.errors import (
     RobotsUnavailable,
     ServerBusy,
     StorageError,
+    Timeout,
     UsageError,
 )
 from crawler.fetcher import Fetcher, retry_delay
@@ -51,7 +60,8 @@ from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
-from crawler.visit import LocalVisitor, Visitor, origin, record_of, redirect_check
+from crawler.urls import host_key, origin
+from crawler.visit import LocalVisitor, Visitor, blocked_robots, record_of, redirect_check
 
 if TYPE_CHECKING:
     from crawler.workers import Started
@@ -59,7 +69,8 @@ if TYPE_CHECKING:
 # Settings that shape a job rather than one run of it: stored with the job on its first run and
 # used again on a resume unless the user sets them again.
 JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "max_pages_per_host", "sort_query",
-            "follow_nofollow", "robots", "user_agent", "bodies")
+            "follow_nofollow", "robots", "user_agent", "bodies", "allow_private", "trap_max_url_length",
+            "trap_max_segment_repeats", "trap_max_query_variants", "trap_max_pattern_chain", "session_params")
 
 
 @dataclass(slots=True)
@@ -86,6 +97,18 @@ class RunStats:
         return self.pages / self.elapsed if self.elapsed > 0 else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    """A leased URL decided against when its visit began (robots.txt read only then): no request was
+    made, and it is recorded as an exclusion with its ``code`` and ``detail``, not as a page."""
+
+    code: str
+    detail: str | None = None
+
+
+Judge = Callable[[str | None, list[NewURL], NewURL | None], list[NewURL]]
+
+
 class Writer:
     """The one task that writes to the job file, in batches of whatever accumulated meanwhile.
 
@@ -101,19 +124,24 @@ class Writer:
 
     def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[tuple[int, set[str]]], None],
                  unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
-                 maxsize: int = 512, shared: SharedFrontier | None = None) -> None:
+                 maxsize: int = 512, scope: Callable[[str, int], str | None] = lambda url, depth: None,
+                 judge: Judge = lambda source, found, canonical: found, shared: SharedFrontier | None = None) -> None:
         self._pages = pages
         self._frontier = frontier
+        self._judge = judge   # decisions made when a link is found: robots.txt, trap rules, the SSRF guard
+        self._scope = scope   # the scope's verdict on a URL at a depth (for rel=canonical targets)
         self._shared = shared   # the frontier again, when shared: its URLs get rows here, its acks are fenced
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
-        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord, bool, asyncio.Future[None]] | None] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[None]] | None] = \
+            asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
 
-    async def write(self, item: FrontierItem, record: PageRecord, *, done: bool = True) -> None:
+    async def write(self, item: FrontierItem, record: PageRecord | Excluded, *, done: bool = True) -> None:
         """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed.
         With ``done`` False the URL goes back to the frontier instead of being acknowledged (its
-        host is parked: the error is recorded, and a later run tries again)."""
+        host is parked: the error is recorded, and a later run tries again). An ``Excluded`` is
+        recorded as the URL's exclusion, not as a page."""
         committed = asyncio.get_running_loop().create_future()
         self.unflushed += 1
         await self._queue.put((item, record, done, committed))
@@ -122,10 +150,17 @@ class Writer:
     async def close(self) -> None:
         await self._queue.put(None)
 
+    def _canonical(self, item: FrontierItem, record: PageRecord) -> NewURL | None:
+        """The rel=canonical target of a good page, when it names a URL other than the page's own."""
+        target = record.canonical
+        if target is None or record.status != 200 or target in (item.url, record.final_url):
+            return None
+        return NewURL(target, host_key(target), record.depth, self._scope(target, record.depth), source=record.url_id)
+
     async def run(self) -> None:
         closing = False
         while not closing:
-            batch: list[tuple[FrontierItem, PageRecord, bool, asyncio.Future[None]]] = []
+            batch: list[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[None]]] = []
             entry = await self._queue.get()
             while True:
                 if entry is None:
@@ -148,17 +183,22 @@ class Writer:
                     waiter.set_result(None)
             self._on_commit(queued)
 
-    async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord, bool, object]]) -> tuple[int, set[str]]:
+    async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord | Excluded, bool, object]]
+                      ) -> tuple[int, set[str]]:
         """Store, add links, acknowledge; returns how many URLs the links queued, and their hosts."""
-        records = [record for _, record, _, _ in batch]
-        found = [NewURL(link.url, link.host, record.depth + 1, link.exclusion)
-                 for record in records for link in record.links]
-        done = [item for item, _, done, _ in batch if done]
+        records = [record for _, record, _, _ in batch if isinstance(record, PageRecord)]
+        excluded = [(item, record.code, record.detail) for item, record, _, _ in batch if isinstance(record, Excluded)]
+        found = [new for item, record, _, _ in batch if isinstance(record, PageRecord)
+                 for new in self._judge(item.url, [NewURL(link.url, link.host, record.depth + 1, link.exclusion,
+                                                          source=record.url_id) for link in record.links],
+                                        self._canonical(item, record))]
+        done = [item for item, record, done, _ in batch if done and isinstance(record, PageRecord)]
         async with self._unit():
             if self._shared is not None:
                 await self._pages.remember([item for item, *_ in batch])
             await self._pages.store(records)
             queued = await self._frontier.add(found)
+            await self._frontier.exclude(excluded)
             if self._shared is None:
                 await self._frontier.ack(done)
             elif refused := await self._shared.ack_fenced(done):
@@ -213,7 +253,11 @@ class Crawl:
 
     def __init__(self, settings: Settings, seeds: Sequence[str] = (), *, explicit: frozenset[str] = frozenset(),
                  transport: httpx2.AsyncBaseTransport | None = None, clock: Clock | None = None,
-                 rng: random.Random | None = None, forked: Sequence[Started] = ()) -> None:
+                 rng: random.Random | None = None, resolver: object = None,
+                 forbidden: Callable[[IPAddress], bool] | None = None, forked: Sequence[Started] = ()) -> None:
+        """``resolver`` (an aiohttp resolver in place of getaddrinfo) and ``forbidden`` (which
+        addresses the SSRF guard refuses) are for tests, which run on loopback only; ``forked``
+        are worker processes started for this crawl (``workers.fork_workers``)."""
         self.settings = settings
         self.seeds = list(seeds)
         self.explicit = explicit
@@ -227,6 +271,10 @@ class Crawl:
         self._visits: set[asyncio.Task[None]] = set()
         self._reached: set[str] = set()   # hosts that answered in this run
         self._parked: set[str] = set()    # hosts parked in this run
+        self._adapted: set[str] = set()   # hosts recorded as backed off in the job file
+        self._resolver = resolver
+        self._policy = AddressPolicy(forbidden=forbidden) if forbidden is not None else AddressPolicy()
+        self._sitemap_tasks = 0           # sitemap readers still running: they may queue more URLs
         self._shared: SharedFrontier | None = None   # the frontier, when other crawls share it
         self._held: dict[int, FrontierItem] = {}     # leased from a shared frontier, not yet acknowledged
         self._reached_delay: set[str] = set()        # hosts whose Crawl-delay the shared frontier knows
@@ -272,6 +320,7 @@ class Crawl:
             if not hosts:
                 raise _no_job(settings.db) if self._shared is None else UsageError(
                     f"job {settings.job!r} at {self._shared.address} has no seeds yet: give seed URLs to start it")
+            self._seed_origins = sorted({origin(seed) for seed in self.seeds})
             # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
             pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
             if settings.recrawl:
@@ -327,21 +376,25 @@ class Crawl:
         An error in a visit or in the writer cancels everything else and comes out of here as one
         exception: a ``CrawlError`` (a storage failure), or an ``InternalError`` (a bug)."""
         settings = self.settings
-        options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text)
+        options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
+                               settings.session_names)
+        self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
         workers = settings.workers or os.cpu_count() or 1
         try:
-            # With worker processes, this process's fetcher reads robots.txt only, and its parse
-            # stage sees only the bodies of 5xx answers stored after their last retry.
-            async with (Fetcher(settings, self.transport) as fetcher,
+            # With worker processes, this process's fetcher reads robots.txt and sitemaps only, and
+            # its parse stage sees only the bodies of 5xx answers stored after their last retry.
+            async with (Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher,
                         ParseStage(settings.parse_mode if workers == 1 else "async", settings.parse_workers,
                                    options) as stage,
                         self._visitor(workers, fetcher, stage, options) as visitor,
                         asyncio.TaskGroup() as tg):
-                self._scope, self._stage, self._visitor_ = scope, stage, visitor
+                self._fetcher, self._scope, self._stage, self._visitor_ = fetcher, scope, stage, visitor
                 # A new host gets one request until it has answered (or its robots.txt was read), so
                 # a host that is down costs one connection attempt, not --per-host of them.
                 self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, self.clock.time,
-                                      probe_first=True)
+                                      probe_first=True, backoff_max=settings.host_backoff_max,
+                                      park_after=settings.host_park_after, park_time=settings.host_park_time,
+                                      rng=self.rng)
                 self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
                                            settings.user_agent, settings.robots_retry_after, self.clock.time)
                 # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
@@ -349,7 +402,9 @@ class Crawl:
                 self._permits = asyncio.Semaphore(settings.concurrency)
                 self._slots = asyncio.Semaphore(2 * settings.concurrency)
                 self._frontier = frontier
+                self._discovery = Discovery(settings, self._policy, self._robots.known, self._robots.agent)
                 self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages),
+                                      scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge,
                                       shared=self._shared)
                 writer_task = tg.create_task(self._writer.run())
                 try:
@@ -357,6 +412,10 @@ class Crawl:
                         await self._job.changed_elsewhere()   # the baseline: later changes are another's
                         watcher = visits.create_task(self._watch_job(frontier) if self._shared is None
                                                      else self._share(self._shared))
+                        if settings.sitemaps:
+                            for site in self._seed_origins:
+                                self._sitemap_tasks += 1
+                                visits.create_task(self._read_sitemaps(site, frontier))
                         try:
                             outcome = await self._dispatch(frontier, pages, visits)
                         finally:
@@ -406,7 +465,8 @@ class Crawl:
         Every commit offers the hosts it queued URLs for before ``unflushed`` can reach zero, so
         this cannot miss a link. "No host is ready right now" is not finished: hosts may be in
         their delay or backoff. Parked hosts are not work: their URLs wait for a later run."""
-        return not self._pool.busy and self.stats.in_flight == 0 and self._writer.unflushed == 0
+        return (not self._pool.busy and self.stats.in_flight == 0 and self._writer.unflushed == 0
+                and self._sitemap_tasks == 0)
 
     async def _lease(self, frontier: Frontier, pages: PageStore, want: Wanted) -> None:
         """A few URLs of a ready host; in a recrawl, each with the validators of its stored copy."""
@@ -424,7 +484,8 @@ class Crawl:
     def _scope_of(self, seed_hosts: frozenset[str]) -> Scope:
         settings = self.settings
         return Scope(settings.scope, seed_hosts, frozenset(settings.allow_domains), settings.include,
-                     settings.exclude, settings.max_depth)
+                     settings.exclude, settings.max_depth, settings.trap_max_url_length,
+                     settings.trap_max_segment_repeats)
 
     async def _offer_work(self, frontier: Frontier) -> None:
         """Offer every host the frontier has work for (offering a host already known costs nothing)."""
@@ -438,19 +499,25 @@ class Crawl:
         if hosts != self._scope.hosts:
             self._scope = self._scope_of(hosts)
             self._stage.options = replace(self._stage.options, scope=self._scope)
+            self._policy.seed_hosts = self._scope.hosts   # hosts a seed names may be private
             self._visitor_.update(self._stage.options)
         await self._offer_work(frontier)
 
     async def _dispatch(self, frontier: Frontier, pages: PageStore, visits: asyncio.TaskGroup) -> Outcome:
         settings = self.settings
         await self._offer_work(frontier)
-        dispatched = 0
+        self._fetches = 0   # URLs dispatched in this run, less those excluded without a request
         while True:
             self._wake.clear()
             self.stats.hosts_active, self.stats.hosts_queued = len(self._pool.active), len(self._pool.busy)
             if self.stopping:
                 return "stopped"
-            if settings.max_pages and self._pages_before + dispatched >= settings.max_pages:
+            if settings.max_pages and self._pages_before + self._fetches >= settings.max_pages:
+                if self.stats.in_flight:
+                    # A visit in flight may still turn out excluded (robots.txt): it would give its
+                    # place back, so the limit is only final once they are all in.
+                    await self._wake.wait()
+                    continue
                 return "limit"
             if self._finished():
                 if self._shared is None or await frontier.finished():
@@ -473,7 +540,7 @@ class Crawl:
                 await self._permits.acquire()
                 host, item = ready
                 if item.attempt == 0:
-                    dispatched += 1
+                    self._fetches += 1
                     self.stats.queued -= 1
                 self.stats.in_flight += 1
                 task = visits.create_task(self._visit(host, item))
@@ -541,8 +608,15 @@ class Crawl:
                 self._wake.set()
 
         try:
-            record = await self._fetch(host, item, request_over)
+            outcome = await self._fetch(host, item, request_over)
             request_over()
+            if isinstance(outcome, Excluded):
+                if item.attempt == 0:
+                    self._fetches -= 1   # no request was made: --max-pages counts fetched pages only
+                await self._writer.write(item, outcome)
+                self._held.pop(item.id, None)
+                return
+            record = outcome
             if record is not None:
                 self.stats.pages += 1
                 self.stats.errors += record.error is not None
@@ -558,25 +632,21 @@ class Crawl:
             self.stats.in_flight -= 1
             self._wake.set()
 
-    async def _fetch(self, host: str, item: FrontierItem, request_over: Callable[[], None]) -> PageRecord | None:
-        """Fetch one URL: its record to store (of a page or of a failure), or None when it went back
-        to its host's queue for a retry."""
+    async def _fetch(self, host: str, item: FrontierItem,
+                     request_over: Callable[[], None]) -> PageRecord | Excluded | None:
+        """Fetch one URL: its record to store (of a page or of a failure), an exclusion (robots.txt
+        rules it out, read only now), or None when it went back to its host's queue for a retry."""
         settings = self.settings
         try:
             if settings.robots:
-                rules = await self._robots.rules(origin(item.url))
-                if not rules.unavailable:
-                    self._reached.add(host)
-                crawl_delay = rules.crawl_delay(self._robots.agent)
-                self._pool.learn(host, min(crawl_delay, settings.crawl_delay_max) if crawl_delay else None)
-                if crawl_delay and self._shared is not None and host not in self._reached_delay:
-                    self._reached_delay.add(host)   # the whole job keeps to it, not just this worker
-                    await self._shared.set_delay(host, min(crawl_delay, settings.crawl_delay_max))
-                self._robots.check_rules(item.url, rules)
+                excluded = await self._robots_verdict(host, item)
+                if excluded is not None:
+                    return excluded
             record = await self._visitor_.visit(item, request_over)
         except FetchError as err:
             request_over()
             delay = retry_delay(err, item.attempt, settings, self.rng)
+            await self._strained(host, err)
             if delay is not None and not self.stopping:
                 self.stats.retries += 1
                 self._pool.defer(host, delay)
@@ -590,7 +660,68 @@ class Crawl:
                 self._answered(host)
             return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
         self._answered(host)
+        await self._answered_in(host, (record.elapsed_ms or 0) / 1000)
         return record
+
+    async def _robots_verdict(self, host: str, item: FrontierItem) -> Excluded | None:
+        """Read the host's robots.txt (once) and judge ``item`` by it: an ``Excluded`` when it is
+        disallowed; ``RobotsUnavailable`` (or the SSRF guard's ``BlockedAddress``, which kept
+        robots.txt from being fetched) raised when the host is off limits."""
+        rules = await self._robots.rules(origin(item.url))
+        if not rules.unavailable:
+            self._reached.add(host)
+        crawl_delay = rules.crawl_delay(self._robots.agent)
+        self._pool.learn(host, min(crawl_delay, self.settings.crawl_delay_max) if crawl_delay else None)
+        if crawl_delay and self._shared is not None and host not in self._reached_delay:
+            self._reached_delay.add(host)   # the whole job keeps to it, not just this worker
+            await self._shared.set_delay(host, min(crawl_delay, self.settings.crawl_delay_max))
+        blocked_robots(item.url, rules)
+        if not rules.unavailable and not rules.allows(item.url, self._robots.agent):
+            return Excluded("robots_disallowed", rules.matching_line(item.url, self._robots.agent))
+        self._robots.check_rules(item.url, rules)
+        return None
+
+    # -- adaptive politeness ------------------------------------------------------------------------
+
+    async def _strained(self, host: str, err: FetchError) -> None:
+        """A failed request: a 429, a 503 or a timeout slows its host down (``HostPool.slow_down``);
+        any retryable failure (a reset, a 500 too) counts, and one too many in a row parks the host
+        for a while, which the job file records for ``crawler stats --hosts``."""
+        if not isinstance(err, ServerBusy | Timeout | ConnectFailed) or host in self._parked:
+            return
+        retry_after = None
+        if isinstance(err, ServerBusy) and err.retry_after is not None:
+            retry_after = min(err.retry_after, self.settings.retry_after_max)
+        strain = isinstance(err, Timeout) or (isinstance(err, ServerBusy) and err.status in (429, 503))
+        parked_until = self._pool.slow_down(host, retry_after, strain=strain)
+        reason = f"{err.status}" if isinstance(err, ServerBusy) else err.code
+        if parked_until is not None:
+            await self._record_pace(host, "parked", parked_until, reason)
+        elif strain and host not in self._adapted:
+            await self._record_pace(host, "backoff", None, reason)
+
+    async def _answered_in(self, host: str, seconds: float) -> None:
+        """A response came: the host recovers gradually, or slows down if it answered far slower
+        than usual; the job file hears when it is back at full pace."""
+        if self._pool.answered(host, seconds):
+            if host not in self._adapted:
+                await self._record_pace(host, "backoff", None, "slow")
+        elif host in self._adapted and not self._pool.adapted(host):
+            await self._record_pace(host, "active", None, None)
+
+    async def _record_pace(self, host: str, state: str, until: float | None, reason: str | None) -> None:
+        """Write a host's politeness state to the job file: backed off, parked a while, or active."""
+        if state == "active":
+            self._adapted.discard(host)
+            await self._frontier.back_off(host, None)
+            return
+        self._adapted.add(host)
+        limit, delay, _ = self._pool.pace(host)
+        if state == "parked":
+            wall = stored_time(datetime.now(UTC) + timedelta(seconds=max(0.0, (until or 0.0) - self.clock.time())))
+            await self._frontier.park(host, wall, f"{reason}, failing")
+        else:
+            await self._frontier.back_off(host, f"{reason}: {limit} in flight, {delay:.3g} s apart")
 
     def _answered(self, host: str) -> None:
         """The host is reachable: lift its one-request probe (robots.txt lifts it first, when read)."""
@@ -612,3 +743,29 @@ class Crawl:
         await self._frontier.park(host, until, err.code)
         if dropped:
             await self._frontier.release(dropped)
+
+    # -- URLs found outside a page: sitemaps --------------------------------------------------------
+
+    async def _read_sitemaps(self, site: str, frontier: Frontier) -> None:
+        """Queue the URLs of the sitemaps of ``site`` (an origin) (robots.txt ``Sitemap:`` lines and /sitemap.xml)
+        that are in scope, judged as links are, with their lastmod, at depth 1. Their fetches are few
+        and made outside the host's queue; a sitemap that cannot be read is skipped."""
+        try:
+            first = (await self._robots.rules(site)).sitemaps() if self.settings.robots else []
+
+            async def fetch(url: str) -> bytes:
+                response = await self._fetcher.fetch(url, max_bytes=sitemaps.MAX_BYTES, max_redirects=5)
+                if response.status != 200:
+                    raise sitemaps.SitemapError(f"status {response.status}")
+                return response.body
+
+            async for found in sitemap_urls([*first, site + "/sitemap.xml"], fetch, self.settings,
+                                            lambda: self._scope):
+                if self.stopping:
+                    break
+                judged = self._discovery.judge(None, found, None)
+                queued = await frontier.add(judged)
+                self._committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
+        finally:
+            self._sitemap_tasks -= 1
+            self._wake.set()

@@ -12,11 +12,25 @@ Exclusion codes, in the order they are checked (the first that applies is return
     too_deep      the link depth is beyond ``max_depth``
     excluded      an ``exclude`` regex matches the URL
     not_included  ``include`` regexes are given and none matches the URL
+    trap_url_length        the URL is longer than ``max_url_length`` characters
+    trap_repeated_segment  a path segment appears more than ``max_segment_repeats`` times
+                           (``/a/b/a/b/a/b``: relative links that pile up on themselves)
+
+One trap rule needs memory of the crawl and so is not here but in ``QueryVariants``:
+
+    trap_query_variants    more than N distinct query strings for one path (``/cal?day=1..∞``)
+
+and ``PatternChains``:
+
+    trap_pattern_chain     a chain of more than N pages of one URL pattern (digits aside), each
+                           found on the one before (``/cal/2026-11`` -> ``/cal/2026-12`` -> ...)
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import get_args
@@ -25,7 +39,7 @@ from crawler.errors import ConfigError
 from crawler.models import ScopeMode
 from crawler.urls import canonicalize, hostname, registrable_domain
 
-__all__ = ["Scope", "validate_patterns"]
+__all__ = ["PatternChains", "QueryVariants", "Scope", "validate_patterns"]
 
 _MODES: tuple[str, ...] = get_args(ScopeMode)
 
@@ -55,6 +69,8 @@ class Scope:
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     max_depth: int = -1
+    max_url_length: int = 0          # trap rules; 0 turns one off
+    max_segment_repeats: int = 0
     # Worked out once in __post_init__; restored by pickle with the other fields.
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
     _sites: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -84,6 +100,8 @@ class Scope:
         include: Iterable[str] = (),
         exclude: Iterable[str] = (),
         max_depth: int = -1,
+        max_url_length: int = 0,
+        max_segment_repeats: int = 0,
     ) -> Scope:
         """The scope of a job crawling from these canonical seed URLs (``mode`` as in config)."""
         return cls(
@@ -93,6 +111,8 @@ class Scope:
             include=tuple(include),
             exclude=tuple(exclude),
             max_depth=max_depth,
+            max_url_length=max_url_length,
+            max_segment_repeats=max_segment_repeats,
         )
 
     def decide(self, url: str, depth: int) -> str | None:
@@ -114,10 +134,94 @@ class Scope:
                 return "excluded"
         if self._include and not any(pattern.search(url) for pattern in self._include):
             return "not_included"
+        return self.trap(url)
+
+    def trap(self, url: str) -> str | None:
+        """The trap rule that ``url`` trips (``trap_url_length``, ``trap_repeated_segment``), or None."""
+        if self.max_url_length and len(url) > self.max_url_length:
+            return "trap_url_length"
+        if self.max_segment_repeats:
+            path = url.partition("://")[2].partition("?")[0]
+            segments = [s for s in path.split("/")[1:] if s]
+            if len(segments) > self.max_segment_repeats and \
+                    max(Counter(segments).values()) > self.max_segment_repeats:
+                return "trap_repeated_segment"
         return None
 
     def _is_allowed(self, host: str) -> bool:
         return any(host == name or host.endswith("." + name) for name in self._allowed)
+
+
+class QueryVariants:
+    """The trap rule with a memory: at most ``limit`` distinct query strings per path (scheme, host
+    and path), so ``/calendar?day=N`` for every N stops at ``limit``. Kept for the ``paths`` most
+    recently seen paths (an LRU of small digests), so memory is bounded on any site; a resumed
+    run starts counting afresh."""
+
+    def __init__(self, limit: int, paths: int = 100_000) -> None:
+        self.limit = limit
+        self._paths = paths
+        self._seen: OrderedDict[str, set[bytes]] = OrderedDict()
+
+    def check(self, url: str) -> str | None:
+        """``trap_query_variants`` when ``url`` is one query too many for its path, else None (and
+        the query is counted)."""
+        path, _, query = url.partition("?")
+        if not self.limit or not query:
+            return None
+        queries = self._seen.get(path)
+        if queries is None:
+            queries = self._seen[path] = set()
+            if len(self._seen) > self._paths:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(path)
+        digest = hashlib.blake2b(query.encode(), digest_size=8).digest()
+        if digest in queries:
+            return None
+        if len(queries) >= self.limit:
+            return "trap_query_variants"
+        queries.add(digest)
+        return None
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def url_pattern(url: str) -> str:
+    """A URL's pattern: scheme, host and path with every run of digits as ``0``, query dropped."""
+    return _DIGITS.sub("0", url.partition("?")[0].partition("#")[0])
+
+
+class PatternChains:
+    """The calendar-trap rule: a page of one pattern (``url_pattern``) found on a page of the same
+    pattern continues its chain; a chain longer than ``limit`` pages is a trap. A site's own pages
+    (``/p/1`` .. ``/p/100000``, all one pattern) are mostly found a few hops from the top, since
+    pages link to many others: 100,000 such pages of the bench site are at most 10 hops from
+    ``/``, while a calendar's "next month" link makes one hop per page, without end. Chains are
+    remembered for the ``urls`` most recent URLs (memory is bounded; a resumed run starts afresh)."""
+
+    def __init__(self, limit: int, urls: int = 200_000) -> None:
+        self.limit = limit
+        self._urls = urls
+        self._chain: OrderedDict[str, int] = OrderedDict()
+
+    def check(self, source: str | None, url: str) -> str | None:
+        """``trap_pattern_chain`` if ``url``, found on ``source``, makes its chain too long, else None."""
+        if not self.limit or source is None or url_pattern(url) != url_pattern(source):
+            return None
+        chain = self._chain.get(source, 1) + 1
+        if chain > self.limit:
+            return "trap_pattern_chain"
+        if url not in self._chain:
+            self._chain[url] = chain
+            if len(self._chain) > self._urls:
+                self._chain.popitem(last=False)
+        return None
+
+    def length(self, url: str) -> int:
+        """The chain of ``url`` as far as it is remembered (1: none)."""
+        return self._chain.get(url, 1)
 
 
 def _compile(patterns: Iterable[str], option: str) -> tuple[re.Pattern[str], ...]:

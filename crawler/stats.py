@@ -58,6 +58,8 @@ def render_hosts(hosts: list[dict[str, Any]], total: int) -> str:
 def _state_text(host: dict[str, Any]) -> str:
     if host["state"] == "parked":
         return f"parked until {host['parked_until'] or '-'} ({host['parked_error'] or 'no error recorded'})"
+    if host["state"] == "backed_off":
+        return f"backed off ({host['parked_error'] or 'no reason recorded'})"
     return "budget reached" if host["state"] == "budget_reached" else str(host["state"])
 
 

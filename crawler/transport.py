@@ -15,19 +15,119 @@ record's ``WARC-IP-Address``), since each keeps it in its own place.
 
 Tests pass any ``httpx2.AsyncBaseTransport`` (``httpx2.MockTransport`` for instance) straight to
 the fetcher.
+
+Two things every transport here does, because the crawler counts on them:
+
+- **One request is one request.** aiohttp silently sends an idempotent request again when a
+  kept-alive connection drops under it; a server that resets every connection then sees every
+  attempt twice (6 requests for ``--retries 2``). That retry is turned off: the scheduler's own
+  retries, with backoff, are the only ones, so a server sees at most ``1 + retries`` requests.
+- **The SSRF guard sits where names become addresses**: for aiohttp, a resolver that hands the
+  connector only the addresses ``AddressPolicy`` permits; for httpcore, a network backend that
+  resolves, checks, and connects to the address it checked (TLS still verifies the host name). So
+  the address checked is the address connected to.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import socket
+import ssl
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 
+from crawler.addresses import AddressPolicy
 from crawler.models import TransportKind
 
+if TYPE_CHECKING:
+    from aiohttp.abc import AbstractResolver
 
-def make_transport(kind: TransportKind, connections: int) -> httpx2.AsyncBaseTransport:
-    """A transport of ``kind`` that keeps at most ``connections`` connections open."""
+
+class AddressRefused(OSError):
+    """Every address of a host is one the SSRF guard refuses; the fetcher maps it to ``BlockedAddress``."""
+
+
+def guarded_resolver(policy: AddressPolicy, inner: AbstractResolver | None = None) -> AbstractResolver:
+    """An aiohttp resolver that resolves with ``inner`` (getaddrinfo in a thread by default) and
+    keeps only the addresses ``policy`` permits; none left is ``AddressRefused``."""
+    from aiohttp.abc import AbstractResolver, ResolveResult
+    from aiohttp.resolver import ThreadedResolver
+
+    class GuardedResolver(AbstractResolver):
+        def __init__(self) -> None:
+            self._inner = inner or ThreadedResolver()
+
+        async def resolve(self, host: str, port: int = 0,
+                          family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+            found = await self._inner.resolve(host, port, family)
+            kept = [r for r in found if policy.permits(host, r["host"])]
+            if not kept:
+                addresses = ", ".join(sorted({r["host"] for r in found})) or "no address"
+                raise AddressRefused(f"{host} resolves to {addresses}: private, loopback or reserved "
+                                     "(--allow-private permits it)")
+            return kept
+
+        async def close(self) -> None:
+            await self._inner.close()
+
+    return GuardedResolver()
+
+
+def tls_context(ca_bundle: str = "", insecure: bool = False) -> ssl.SSLContext:
+    """The TLS context of every connection: the system's roots (and ``SSL_CERT_FILE``), plus those of
+    ``ca_bundle``; with ``insecure`` no verification at all."""
+    context = ssl.create_default_context()
+    if ca_bundle:
+        context.load_verify_locations(cafile=ca_bundle)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _resolve(host: str, port: int, resolver: Any) -> list[str]:
+    """The addresses of ``host``: through ``resolver`` (an aiohttp resolver: a test's stub) if given,
+    else getaddrinfo in a thread."""
+    if resolver is not None:
+        return [r["host"] for r in await resolver.resolve(host, port, socket.AF_UNSPEC)]
+    import asyncio
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def guarded_backend(inner: Any, policy: AddressPolicy, resolver: Any = None) -> Any:
+    """An httpcore network backend around ``inner`` that connects only to a permitted address of a
+    host: it resolves the name itself, keeps what ``policy`` permits, and connects to that address."""
+    import httpcore2
+
+    class GuardedBackend(httpcore2.AsyncNetworkBackend):
+        # httpcore's interface names the parameter ``timeout``; it is passed on, not awaited here.
+        async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
+                              local_address: str | None = None, socket_options: Any = None) -> Any:
+            found = await _resolve(host, port, resolver)
+            kept = policy.allowed(host, found)
+            if not kept:
+                raise AddressRefused(f"{host} resolves to {', '.join(sorted(set(found))) or 'no address'}: private, "
+                                     "loopback or reserved (--allow-private permits it)")
+            return await inner.connect_tcp(kept[0], port, timeout=timeout, local_address=local_address,
+                                           socket_options=socket_options)
+
+        async def connect_unix_socket(self, path: str, timeout: float | None = None,  # noqa: ASYNC109
+                                      socket_options: Any = None) -> Any:
+            return await inner.connect_unix_socket(path, timeout=timeout, socket_options=socket_options)
+
+        async def sleep(self, seconds: float) -> None:
+            await inner.sleep(seconds)
+
+    return GuardedBackend()
+
+
+def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy | None = None,
+                   resolver: Any = None, tls: ssl.SSLContext | None = None) -> httpx2.AsyncBaseTransport:
+    """A transport of ``kind`` that keeps at most ``connections`` connections open. With ``policy``
+    it connects only to addresses the policy permits; ``resolver`` (an aiohttp
+    ``AbstractResolver``) replaces getaddrinfo, for tests; ``tls`` is the TLS context (default:
+    the system's)."""
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     if kind == "aiohttp":
         import aiohttp
@@ -57,12 +157,24 @@ def make_transport(kind: TransportKind, connections: int) -> httpx2.AsyncBaseTra
 
         def session() -> aiohttp.ClientSession:
             # Created lazily, inside the running event loop, as aiohttp requires.
-            connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300)
-            return aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
-                                         response_class=PeerResponse)
+            names = guarded_resolver(policy, resolver) if policy is not None else resolver
+            connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300, resolver=names,
+                                             ssl=tls if tls is not None else True)
+            client = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
+                                           response_class=PeerResponse)
+            # No hidden retry of a request whose kept-alive connection dropped (see the module
+            # docstring). A private attribute, and the one aiohttp's own test client sets the same way.
+            client._retry_connection = False
+            return client
 
         return PeerAwareTransport(client=session, limits=limits)
-    return httpx2.AsyncHTTPTransport(limits=limits, retries=0)
+    transport = (httpx2.AsyncHTTPTransport(limits=limits, retries=0, verify=tls) if tls is not None
+                 else httpx2.AsyncHTTPTransport(limits=limits, retries=0))
+    if policy is not None:
+        # httpx2 does not take a network backend: set it on its pool (httpcore's own seam for it).
+        pool = transport._pool
+        pool._network_backend = guarded_backend(pool._network_backend, policy, resolver)
+    return transport
 
 
 def peer_address(response: httpx2.Response) -> str | None:

@@ -38,7 +38,7 @@ from urllib.parse import quote, unquote
 
 from crawler.errors import InvalidURL
 
-__all__ = ["C0_AND_SPACE", "canonicalize", "host_key", "hostname", "parse_seed", "registrable_domain"]
+__all__ = ["C0_AND_SPACE", "canonicalize", "host_key", "hostname", "parse_seed", "registrable_domain", "strip_params"]
 
 try:
     import idna
@@ -106,6 +106,33 @@ def canonicalize(url: str, base: str | None = None, *, sort_query: bool = False)
         return _canonical_absolute_cached(url, sort_query)
     except ValueError:  # also UnicodeError and idna.IDNAError, which subclass it
         return None
+
+
+def strip_params(url: str, names: frozenset[str]) -> str:
+    """``url`` (canonical) without the query parameters and ``;name=value`` path parameters whose
+    name, lower-cased, is in ``names``: session ids (``jsessionid``, ``phpsessid``, ``sid``, ...)
+    make one page a new URL on every visit, and a crawl that keeps them never ends. Names in
+    ``names`` must be lower-case. The rest of the URL is left exactly as it was."""
+    if not names or ("?" not in url and ";" not in url):
+        return url
+    head, mark, query = url.partition("?")
+    if ";" in head:
+        scheme, sep, rest = head.partition("://")
+        authority, slash, path = rest.partition("/")
+        kept = []
+        for segment in path.split("/"):
+            name, *params = segment.split(";")
+            params = [p for p in params if _param_name(p) not in names]
+            kept.append(";".join([name, *params]))
+        head = f"{scheme}{sep}{authority}{slash}{'/'.join(kept)}"
+    if query:
+        pairs = [pair for pair in query.split("&") if _param_name(pair) not in names]
+        query = "&".join(pairs)
+    return f"{head}?{query}" if mark and query else head
+
+
+def _param_name(pair: str) -> str:
+    return unquote(pair.partition("=")[0]).lower()
 
 
 def parse_seed(text: str) -> str:
@@ -361,3 +388,9 @@ def _remove_dot_segments(path: str) -> str:
 
 def _query_name(pair: str) -> str:
     return pair.partition("=")[0]
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a canonical URL."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"

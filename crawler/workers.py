@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from crawler.addresses import AddressPolicy
 from crawler.config import Settings
 from crawler.errors import FetchError, InternalError, WorkerDied
 from crawler.fetcher import Fetcher
@@ -292,7 +293,9 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
     outbox = _Outbox(writer)
     send = outbox.send
 
-    async with (Fetcher(settings) as fetcher, ParseStage("async", 1, options) as stage,
+    # The SSRF guard, as the coordinator's: a seed's hosts may be private, no other may.
+    policy = AddressPolicy(seed_hosts=options.scope.hosts, allow_private=settings.allow_private)
+    async with (Fetcher(settings, policy=policy) as fetcher, ParseStage("async", 1, options) as stage,
                 asyncio.TaskGroup() as group):
         robots = (RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
                               settings.user_agent, settings.robots_retry_after, time.monotonic)
@@ -328,6 +331,7 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
                     task.cancel()
             elif kind == "options":
                 stage.options = rest[0]
+                policy.seed_hosts = stage.options.scope.hosts
         for task in tasks.values():
             task.cancel()
 

@@ -7,7 +7,8 @@
 
 A route is a fixed ``Reply`` (status, headers, body) or a ``Behaviour``: ``Slow`` (answers after a
 sleep that ends early when the server stops), ``Sequence`` (a different reply per request, the
-last one repeated), ``Conditional`` (304 to a matching If-None-Match). Every request is logged with
+last one repeated), ``Conditional`` (304 to a matching If-None-Match), or a ``Raw`` one that
+writes to the socket itself (the fault suite's resets, drips and hangs). Every request is logged with
 its monotonic arrival time and headers, so tests can assert "fetched once" and measure the gap
 between a request and its retry on the server's side; ``peak`` is the most requests that were in
 progress at once. Unknown paths answer 404.
@@ -78,6 +79,14 @@ class Conditional(Behaviour):
         return Reply(self.reply.status, (*self.reply.headers, ("ETag", self.etag)), self.reply.body)
 
 
+class Raw(Behaviour):
+    """A route that speaks to the socket itself (``handler.connection``, ``handler.wfile``): resets,
+    drips, hangs, truncated or endless bodies. The connection is closed after it."""
+
+    def serve(self, site: Site, hit: Hit, handler: BaseHTTPRequestHandler) -> None:
+        raise NotImplementedError
+
+
 Route = Reply | Behaviour
 
 
@@ -137,6 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
         hit = site._arrived(self.path, tuple(self.headers.items()))
         try:
             route = site.routes.get(self.path.split("#", 1)[0])
+            if isinstance(route, Raw):
+                self.close_connection = True
+                route.serve(site, hit, self)
+                return
             if route is None:
                 answer = reply(404, "not found", "text/plain")
             elif isinstance(route, Behaviour):

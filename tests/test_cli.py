@@ -26,12 +26,14 @@ FAST = ("--timeout", "1", "--retries", "0")
 CRAWL_OPTIONS = ("--seeds", "--db", "--config", "--max-pages", "--max-depth", "--concurrency", "--per-host",
                  "--delay", "--scope", "--allow-domain", "--include", "--exclude", "--parse-mode",
                  "--parse-workers", "--timeout", "--retries", "--max-bytes", "--user-agent", "--no-robots",
-                 "--no-bodies", "--recrawl", "--older-than")
+                 "--no-bodies", "--recrawl", "--older-than", "--sitemaps", "--allow-private",
+                 "--ca-bundle", "--insecure")
 COMMAND_OPTIONS: dict[str, tuple[str, ...]] = {
     "crawl": CRAWL_OPTIONS,
     "export": ("--db", "--format", "--out", "--status", "--fields", "--since"),
     "add": ("--db", "--seeds"),
     "stats": ("--db", "--hosts", "--json"),
+    "explain": ("--db", "--json"),
     "version": (),
 }
 
@@ -420,7 +422,8 @@ def test_export_into_a_closed_pipe_exits_0(cli: Any, tmp_path: Path) -> None:
     db = tmp_path / "many.db"                  # 5,000 pages, ~1 MB of JSON lines: more than a pipe holds
     conn = sqlite3.connect(db)
     conn.executescript(SCHEMA)
-    conn.executemany("INSERT INTO urls VALUES (?, ?, 'a.test', 0, 2, NULL)", ((n, f"http://a.test/{n}") for n in range(5000)))
+    conn.executemany("INSERT INTO urls (id, url, host, depth, state) VALUES (?, ?, 'a.test', 0, 2)",
+                     ((n, f"http://a.test/{n}") for n in range(5000)))
     conn.executemany("INSERT INTO pages (url_id, status, fetched_at) VALUES (?, 200, '2026-11-29T00:00:00Z')",
                      ((n,) for n in range(5000)))
     conn.commit()

@@ -19,7 +19,7 @@ def job(path: Path, rows: int = 3) -> Path:
     conn = sqlite3.connect(path)
     conn.executescript(SCHEMA)
     for n in range(rows):
-        conn.execute("INSERT INTO urls VALUES (?, ?, 'a.test', 0, 2, NULL)", (n + 1, f"http://a.test/{n}"))
+        conn.execute("INSERT INTO urls (id, url, host, depth, state, exclusion) VALUES (?, ?, 'a.test', 0, 2, NULL)", (n + 1, f"http://a.test/{n}"))
         conn.execute("INSERT INTO pages (url_id, status, title, fetched_at) VALUES (?, 200, ?, ?)",
                      (n + 1, f"page {n}", f"2026-11-29T00:00:0{n}Z"))
     conn.commit()

@@ -326,7 +326,7 @@ def big_job(path: Path, pages: int) -> Path:
     conn.executescript(SCHEMA)
     body = zlib.compress(b"".join(b"%06d lorem ipsum dolor sit amet " % n for n in range(110)), 1)
     headers = zlib.compress(b"Content-Type: text/html\r\n")
-    conn.executemany("INSERT INTO urls VALUES (?, ?, 'a.test', 0, 2, NULL)",
+    conn.executemany("INSERT INTO urls (id, url, host, depth, state) VALUES (?, ?, 'a.test', 0, 2)",
                      ((n, f"http://a.test/{n}") for n in range(1, pages + 1)))
     conn.executemany("INSERT INTO pages (url_id, status, reason_phrase, fetched_at, headers, body, content_hash) "
                      "VALUES (?, 200, 'OK', '2026-11-29T00:00:00Z', ?, ?, ?)",

@@ -172,3 +172,28 @@ def test_leases_survive_a_crash_and_are_released_on_the_next_start(opener: Opene
         assert [i.url for i in await f.lease(10)] == [url(1).url, url(2).url]
     run(opener, tmp_path, crash)
     run(opener, tmp_path, restart)
+
+
+def test_a_leased_url_excluded_at_its_visit_is_neither_pending_nor_leased_again(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        await f.add([url(n) for n in range(3)])
+        leased = await f.lease(3)
+        await f.exclude([(leased[0], "robots_disallowed", "Disallow: /0")])
+        await f.ack(leased[1:])
+        assert await f.pending() == 0
+        assert await f.finished()
+        await f.release()
+        assert await f.lease(10) == []   # an exclusion is not a lease to give back
+        await f.add([url(0)])            # found again with no exclusion: queued, as any excluded URL
+        assert [i.url for i in await f.lease(10)] == ["http://a.test/0"]
+    run(opener, tmp_path, scenario)
+
+
+def test_a_backed_off_host_keeps_its_work(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        await f.add([url(1), url(2, "b.test")])
+        await f.back_off("a.test", "503: 4 in flight, 0.5 s apart")
+        assert sorted(await f.hosts_with_work()) == ["a.test", "b.test"]
+        await f.back_off("a.test", None)
+        assert sorted(await f.hosts_with_work()) == ["a.test", "b.test"]
+    run(opener, tmp_path, scenario)

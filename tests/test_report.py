@@ -66,7 +66,8 @@ def build(path: Path, pages: Sequence[P], *, excluded: Sequence[tuple[str, str]]
         if url not in ids:
             ids[url] = len(ids) + 1
             host = urllib.parse.urlsplit(url).netloc or "?"
-            conn.execute("INSERT INTO urls VALUES (?, ?, ?, ?, ?, ?)", (ids[url], url, host, depth, state, exclusion))
+            conn.execute("INSERT INTO urls (id, url, host, depth, state, exclusion) VALUES (?, ?, ?, ?, ?, ?)",
+                         (ids[url], url, host, depth, state, exclusion))
         return ids[url]
 
     for p in pages:

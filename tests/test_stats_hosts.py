@@ -33,7 +33,8 @@ def job(path: Path, hosts: dict[str, Any] = HOSTS) -> Path:
 
     def url(host: str, state: int, exclusion: str | None = None) -> int:
         n = next(next_id)
-        conn.execute("INSERT INTO urls VALUES (?, ?, ?, 0, ?, ?)", (n, f"http://{host}/{n}", host, state, exclusion))
+        conn.execute("INSERT INTO urls (id, url, host, depth, state, exclusion) VALUES (?, ?, ?, 0, ?, ?)",
+                     (n, f"http://{host}/{n}", host, state, exclusion))
         return n
 
     for host, (pages, pending, leased, excluded, row) in hosts.items():

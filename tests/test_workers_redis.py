@@ -49,7 +49,7 @@ def test_two_workers_share_a_site_and_their_merged_export_has_every_page_once(
     first = cli.popen("crawl", site.url("/"), "--db", tmp_path / "w1.db", *shared)
     wait_until(lambda: total_requests(site) >= 5 or first.poll() is not None)
     second = cli("crawl", "--db", tmp_path / "w2.db", *shared)          # joins without seeds
-    out, err = first.communicate(timeout=60)
+    _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert second.returncode == 0, second.stderr
     records = merged(cli, tmp_path / "w1.db", tmp_path / "w2.db")
@@ -61,7 +61,8 @@ def test_two_workers_share_a_site_and_their_merged_export_has_every_page_once(
     assert site.peak <= 4                     # --per-host holds for the job, not per worker
     stats = cli.in_process("stats", "--frontier", redis_url, "--job", job, "--json")
     assert stats.returncode == 0, stats.stderr
-    assert '"done": 241' in stats.stdout and '"queued": 0' in stats.stdout
+    assert '"done": 241' in stats.stdout
+    assert '"queued": 0' in stats.stdout
 
 
 def test_a_worker_killed_with_sigkill_loses_nothing_and_the_other_finishes(

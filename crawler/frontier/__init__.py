@@ -25,14 +25,18 @@ from crawler.models import FrontierItem
 
 
 class NewURL(NamedTuple):
-    """A URL found by a page or given as a seed. ``exclusion`` is the code of the rule that keeps it
-    from being fetched (``off_host``, ``too_deep``, ``nofollow``, ...); None queues it. (A named
-    tuple: a batch of pages brings tens of thousands.)"""
+    """A URL found by a page, a sitemap or given as a seed. ``exclusion`` is the code of the rule that
+    keeps it from being fetched (``off_host``, ``too_deep``, ``nofollow``, ...); None queues it.
+    ``detail`` says what decided it in words, ``source`` is the id of the page that linked it, and
+    ``lastmod`` a sitemap's date for it. (A named tuple: a batch of pages brings tens of thousands.)"""
 
     url: str
     host: str
     depth: int
     exclusion: str | None = None
+    source: int | None = None
+    detail: str | None = None
+    lastmod: str | None = None
 
 
 class Frontier(Protocol):
@@ -56,6 +60,11 @@ class Frontier(Protocol):
         whose budget this reaches has the rest of its URLs excluded (``host_budget``)."""
         ...
 
+    async def exclude(self, items: Sequence[tuple[FrontierItem, str, str | None]]) -> None:
+        """These leased URLs will not be fetched after all (robots.txt, read only once they were
+        queued, rules them out): each is excluded with its code and detail, and is no page."""
+        ...
+
     async def hosts_with_work(self) -> list[str]:
         """Hosts with pending URLs, except those parked until later or out of budget."""
         ...
@@ -63,6 +72,11 @@ class Frontier(Protocol):
     async def park(self, host: str, until: str, error: str) -> None:
         """``host`` is unreachable (``error``): leave its URLs pending, and out of
         ``hosts_with_work`` until ``until`` (ISO 8601 UTC)."""
+        ...
+
+    async def back_off(self, host: str, reason: str | None) -> None:
+        """``host`` is crawled more slowly than configured (``reason``: why, and at what pace), or with
+        None at full pace again. Only recorded, for ``crawler stats --hosts``: the host keeps its work."""
         ...
 
     async def release(self, items: Sequence[FrontierItem] | None = None) -> int:

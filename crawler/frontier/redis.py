@@ -165,6 +165,7 @@ class RedisFrontier:
         self._ack, self._release = client.register_script(lua.ACK), client.register_script(lua.RELEASE)
         self._renew, self._hosts = client.register_script(lua.RENEW), client.register_script(lua.HOSTS_WITH_WORK)
         self._reclaim, self._park = client.register_script(lua.RECLAIM), client.register_script(lua.PARK)
+        self._exclude = client.register_script(lua.EXCLUDE)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -230,6 +231,25 @@ class RedisFrontier:
                 refused += [i for i in chunk if i.id in stale]
         self.refused += len(refused)
         return refused
+
+    async def exclude(self, items: Sequence[tuple[FrontierItem, str, str | None]]) -> None:
+        """Leased URLs ruled out at their visit (robots.txt read only then): their leases end and
+        they are excluded (the shared frontier keeps no reasons; the worker's job file has them)."""
+        with redis_errors(self.address, "exclude URLs in"):
+            for chunk in _chunks(items):
+                args: list[str | bytes | int] = []
+                for item, _, _ in chunk:
+                    args += [item.id, str(item.token), fingerprint(item.url)]
+                await self._exclude([self.prefix], args)
+
+    async def back_off(self, host: str, reason: str | None) -> None:
+        """Record (or with None clear) that a worker slowed ``host`` down, for ``stats --frontier``."""
+        key = self._key("h:" + host)
+        with redis_errors(self.address, "record a host's pace in"):
+            if reason is None:
+                await self.client.hdel(key, "backoff")
+            else:
+                await self.client.hset(key, "backoff", reason)
 
     async def release(self, items: Sequence[FrontierItem] | None = None) -> int:
         """Put leased URLs back at the head of their hosts' queues: these (a stale token is refused

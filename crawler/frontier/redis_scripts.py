@@ -216,6 +216,26 @@ end
 return {unlease(ids), refused}
 """
 
+# ARGV: (id, token, fingerprint) per item. Ends the leases of URLs ruled out at their visit: they
+# are neither done nor queued, but excluded (found again with no exclusion, they are queued).
+EXCLUDE = COMMON + """
+for i = 1, #ARGV, 3 do
+  local id, token, fp = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local raw = redis.call('HGET', P .. 'leased', id)
+  if raw then
+    local rec = cjson.decode(raw)
+    if rec[1] == token then
+      redis.call('HDEL', P .. 'leased', id)
+      redis.call('ZREM', P .. 'expiry', id)
+      redis.call('SREM', P .. 'w:' .. rec[2], id)
+      redis.call('HINCRBY', P .. 'h:' .. rec[3], 'inflight', -1)
+      redis.call('HSET', P .. 'seen', fp, 'e')
+    end
+  end
+end
+return 0
+"""
+
 # ARGV: worker, lease ms, heartbeat ms, then (id, token) per item. Returns the ids whose lease is lost.
 RENEW = COMMON + """
 local now = clock()

@@ -22,8 +22,9 @@ from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING,
 # queued when a later page links it within bounds (or a seed names it); off-host verdicts never
 # change, since the same URL is off host from every page.
 _UPSERT = f"""
-INSERT INTO urls (url, host, depth, state, exclusion) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT(url) DO UPDATE SET state = {PENDING}, depth = excluded.depth, exclusion = NULL
+INSERT INTO urls (url, host, depth, state, exclusion, source, detail, lastmod) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(url) DO UPDATE SET state = {PENDING}, depth = excluded.depth, exclusion = NULL, detail = NULL,
+source = excluded.source, lastmod = COALESCE(excluded.lastmod, urls.lastmod)
 WHERE urls.state = {EXCLUDED} AND excluded.state = {PENDING}
 """
 _LEASE = f"""
@@ -34,10 +35,12 @@ _LEASE_HOST = f"""
 UPDATE urls SET state = {LEASED} WHERE id IN
 (SELECT id FROM urls WHERE host = ? AND state = {PENDING} ORDER BY id LIMIT ?) RETURNING id, url, depth, host
 """
-# A host that answers again is no longer parked.
+# A host that answers again is no longer parked (a backed-off host stays so, with its reason, until
+# the scheduler says it is back at full pace).
 _COUNT_FETCHED = """
 INSERT INTO hosts (host, fetched) VALUES (?, ?) ON CONFLICT(host) DO UPDATE SET fetched = fetched + excluded.fetched,
-state = CASE WHEN state = 'parked' THEN 'active' ELSE state END, until = NULL, error = NULL
+state = CASE WHEN state = 'parked' THEN 'active' ELSE state END, until = NULL,
+error = CASE WHEN state = 'backoff' THEN error END
 """
 _HOSTS_WITH_WORK = f"""
 SELECT DISTINCT u.host FROM urls u WHERE u.state = {PENDING} AND NOT EXISTS
@@ -74,9 +77,10 @@ class SqliteFrontier:
         if not urls:
             return 0
         spent = await self._spent_hosts() if self.host_budget else set()
-        queued = [(u.url, u.host, u.depth, PENDING, None) for u in urls if u.exclusion is None and u.host not in spent]
-        excluded = [(u.url, u.host, u.depth, EXCLUDED, u.exclusion or HOST_BUDGET) for u in urls
-                    if u.exclusion is not None or u.host in spent]
+        queued = [(u.url, u.host, u.depth, PENDING, None, u.source, None, u.lastmod) for u in urls
+                  if u.exclusion is None and u.host not in spent]
+        excluded = [(u.url, u.host, u.depth, EXCLUDED, u.exclusion or HOST_BUDGET, u.source, u.detail, u.lastmod)
+                    for u in urls if u.exclusion is not None or u.host in spent]
         async with self.job.transaction() as db:
             before = db.total_changes
             if queued:
@@ -147,6 +151,16 @@ class SqliteFrontier:
                         spent.add(host)
                         self._known.clear()   # some URLs it knew as queued are excluded now
 
+    async def exclude(self, items: Sequence[tuple[FrontierItem, str, str | None]]) -> None:
+        if not items:
+            return
+        async with self.job.transaction() as db:
+            await db.executemany(f"UPDATE urls SET state = {EXCLUDED}, exclusion = ?, detail = ? "
+                                 f"WHERE id = ? AND state = {LEASED}",
+                                 [(code, detail, item.id) for item, code, detail in items])
+        for item, _, _ in items:
+            self._known[hash(item.url)] = True
+
     async def release(self, items: Sequence[FrontierItem] | None = None) -> int:
         async with self.job.transaction() as db:
             before = db.total_changes
@@ -176,6 +190,17 @@ class SqliteFrontier:
                 "INSERT INTO hosts (host, state, until, error) VALUES (?, 'parked', ?, ?) "
                 "ON CONFLICT(host) DO UPDATE SET state = 'parked', until = excluded.until, error = excluded.error",
                 (host, until, error))
+
+    async def back_off(self, host: str, reason: str | None) -> None:
+        async with self.job.transaction() as db:
+            if reason is None:
+                await db.execute("UPDATE hosts SET state = 'active', error = NULL WHERE host = ? AND state = 'backoff'",
+                                 (host,))
+            else:
+                await db.execute(
+                    "INSERT INTO hosts (host, state, error) VALUES (?, 'backoff', ?) ON CONFLICT(host) DO UPDATE "
+                    "SET state = 'backoff', until = NULL, error = excluded.error WHERE hosts.state != 'budget'",
+                    (host, reason))
 
     async def pending(self) -> int:
         rows = await self.job.fetchall(f"SELECT COUNT(*) FROM urls WHERE state IN ({PENDING}, {LEASED})")

@@ -72,9 +72,11 @@ def decode_headers(blob: bytes | None) -> list[tuple[str, str]]:
             pairs.append((name, value))
     return pairs
 
-# What ``crawler stats --hosts`` says of a host: parked (unreachable, not tried before ``parked_until``),
-# its --max-pages-per-host budget reached, URLs still queued (pending or leased), or done.
-HostState = Literal["parked", "budget_reached", "queued", "done"]
+# What ``crawler stats --hosts`` says of a host: parked (unreachable or failing, not tried before
+# ``parked_until``), backed off (crawled more slowly than configured: 429s, 503s, timeouts, slow
+# answers; ``parked_error`` says why and at what pace), its --max-pages-per-host budget reached,
+# URLs still queued (pending or leased), or done.
+HostState = Literal["parked", "backed_off", "budget_reached", "queued", "done"]
 
 # A host of the job is one with a URL to fetch or fetched; hosts seen only in excluded links (another
 # site's, say) are not. One pass over urls, each URL's page found by its primary key, then the
@@ -185,7 +187,7 @@ class JobReader:
             {"host": host, "pages": pages, "errors": errors, "queued": queued,
              "state": _host_state(queued, over_budget, table_state),
              "parked_until": until if table_state == "parked" else None,
-             "parked_error": error if table_state == "parked" else None}
+             "parked_error": error if table_state in ("parked", "backoff") else None}
             for host, pages, errors, queued, over_budget, table_state, until, error in self._all(sql, args)
         ]
 
@@ -235,6 +237,41 @@ class JobReader:
                               decode_headers(request), ip, digest, zlib.decompress(body) if body else b"")
 
 
+    def url_facts(self, url: str) -> dict[str, Any] | None:
+        """What the job knows of one canonical URL, for ``crawler explain``; None if it never saw it.
+
+        ``state`` (pending, leased, done, excluded), ``exclusion`` and ``detail``, ``depth``,
+        ``first_linked_from`` (the page that first linked it: recorded since schema 5, else the
+        earliest stored link to it), ``lastmod`` (from a sitemap), ``page`` (its latest fetch) and
+        ``host`` (the frontier's row for its host)."""
+        row = self._all("SELECT id, host, depth, state, exclusion, source, detail, lastmod FROM urls WHERE url = ?",
+                        (url,))
+        if not row:
+            return None
+        url_id, host, depth, state, exclusion, source, detail, lastmod = row[0]
+        if source is None:
+            source = self._one("SELECT MIN(source_id) FROM links WHERE target = ?", (url,))
+        linked_from = self._all("SELECT url FROM urls WHERE id = ?", (source,)) if source is not None else []
+        page_row = self._all(
+            "SELECT p.status, p.fetched_at, p.final_url, p.error, p.error_message, p.canonical, p.noindex, "
+            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass FROM pages p WHERE p.url_id = ?", (url_id,))
+        page = None
+        if page_row:
+            status, fetched_at, final_url, error, message, canonical, noindex, duplicate_of, crawl_pass = page_row[0]
+            page = {"status": status, "fetched_at": fetched_at, "final_url": final_url, "error": error,
+                    "error_message": message, "canonical": canonical, "noindex": bool(noindex),
+                    "duplicate_of": duplicate_of, "pass": crawl_pass,
+                    "earlier_fetches": self._one("SELECT COUNT(*) FROM history WHERE url_id = ?", (url_id,))}
+        host_row = self._all("SELECT state, fetched, until, error FROM hosts WHERE host = ?", (host,))
+        states = {PENDING: "pending", LEASED: "leased", DONE: "done", EXCLUDED: "excluded"}
+        return {
+            "url": url, "state": states.get(state, str(state)), "depth": depth, "exclusion": exclusion,
+            "detail": detail, "lastmod": lastmod, "first_linked_from": linked_from[0][0] if linked_from else None,
+            "page": page,
+            "host": None if not host_row else dict(zip(("state", "fetched", "until", "reason"), host_row[0], strict=True))
+                    | {"name": host},
+        }
+
 def _filter(statuses: StatusRanges, since: str | None) -> tuple[str, list[Any]]:
     """A WHERE clause (with its leading space) for the status ranges and the fetch time, and its arguments."""
     where: list[str] = []
@@ -278,6 +315,8 @@ def _host_state(queued: int, over_budget: int, table_state: str | None) -> HostS
     budget has URLs excluded with ``host_budget``), then whether the host still has work."""
     if table_state == "parked":
         return "parked"
+    if table_state == "backoff" and queued:
+        return "backed_off"
     if table_state == "budget" or over_budget:
         return "budget_reached"
     return "queued" if queued else "done"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -49,7 +49,10 @@ CREATE TABLE urls (
     host TEXT NOT NULL,
     depth INTEGER NOT NULL,
     state INTEGER NOT NULL,          -- {PENDING} pending, {LEASED} leased, {DONE} done, {EXCLUDED} excluded (never fetched)
-    exclusion TEXT                   -- why excluded: off_host, too_deep, nofollow, ...
+    exclusion TEXT,                  -- why excluded: off_host, too_deep, nofollow, ...
+    source INTEGER,                  -- the id of the page that first linked it (NULL: a seed or a sitemap)
+    detail TEXT,                     -- what decided an exclusion, in words (the robots.txt line, ...)
+    lastmod TEXT                     -- the <lastmod> a sitemap gave it
 );
 CREATE INDEX urls_pending ON urls(id) WHERE state = {PENDING};
 CREATE INDEX urls_leased ON urls(id) WHERE state = {LEASED};
@@ -57,9 +60,10 @@ CREATE INDEX urls_host_pending ON urls(host, id) WHERE state = {PENDING};
 CREATE TABLE hosts (                 -- the frontier's per-host state; a row once a host has been fetched from
     host TEXT PRIMARY KEY,
     fetched INTEGER NOT NULL DEFAULT 0,  -- URLs fetched (acknowledged) in this pass, for --max-pages-per-host
-    state TEXT NOT NULL DEFAULT 'active',  -- active | parked (unreachable) | budget (--max-pages-per-host reached)
+    state TEXT NOT NULL DEFAULT 'active',  -- active | parked (unreachable, or failing: a while) | backoff (slowed)
+                                     -- | budget (--max-pages-per-host reached)
     until TEXT,                      -- parked: not tried again before this time (ISO 8601 UTC)
-    error TEXT                       -- parked: the error code that parked it
+    error TEXT                       -- parked: the error code that parked it; backoff: why, and the pace
 ) WITHOUT ROWID;
 CREATE TABLE pages (
     url_id INTEGER PRIMARY KEY REFERENCES urls(id),
@@ -158,6 +162,13 @@ INSERT INTO hosts (host, fetched) SELECT host, COUNT(*) FROM urls WHERE state = 
 ALTER TABLE links ADD COLUMN anchor TEXT;
 ALTER TABLE pages ADD COLUMN request_headers BLOB;
 ALTER TABLE pages ADD COLUMN ip TEXT;
+""",
+    # 4 -> 5: what ``crawler explain`` needs to say why: the page that first linked each URL, what
+    # decided an exclusion (the robots.txt line, the trap rule's measure), and a sitemap's lastmod.
+    4: """
+ALTER TABLE urls ADD COLUMN source INTEGER;
+ALTER TABLE urls ADD COLUMN detail TEXT;
+ALTER TABLE urls ADD COLUMN lastmod TEXT;
 """,
 }
 

@@ -1,0 +1,196 @@
+"""The hostile web over real sockets on loopback: one request is one request, and the SSRF guard.
+
+The guard is tested with a resolver stub that maps public-looking names to loopback addresses, and
+a policy that forbids 127.0.0.2 in place of a private range: no packet leaves 127.0.0.0/8 even if
+the guard were broken (and the session guard in conftest.py would refuse it anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import random
+import socket
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+from conftest_fetch import local_server
+from site_server import Site, html, redirect, robots
+from test_scheduler import stored
+
+from crawler.addresses import IPAddress
+from crawler.config import Settings
+from crawler.errors import ConnectFailed
+from crawler.explain import explain
+from crawler.fetcher import Fetcher
+from crawler.scheduler import Crawl
+
+
+def settings(tmp_path: Path, **changes: Any) -> Settings:
+    base = {"db": str(tmp_path / "job.db"), "timeout": 5.0, "retry_backoff": 0.01}
+    return replace(Settings(), **(base | changes)).validated()
+
+
+# -- one request is one request -----------------------------------------------------------------------
+
+class ResetCounter:
+    """A server that reads each request and resets the connection; counts the requests."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        self.requests += 1
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+        writer.transport.abort()
+
+
+def test_a_fetch_of_a_resetting_server_is_one_request() -> None:
+    server = ResetCounter()
+
+    async def go() -> None:
+        async with local_server(server) as port, Fetcher(settings(Path("."))) as fetcher:
+            with pytest.raises(ConnectFailed):
+                await fetcher.fetch(f"http://127.0.0.1:{port}/")
+    asyncio.run(go())
+    assert server.requests == 1   # aiohttp alone would have sent it twice
+
+
+def test_a_url_whose_server_resets_every_connection_is_requested_1_plus_retries_times(tmp_path: Path) -> None:
+    server = ResetCounter()
+
+    async def go() -> None:
+        async with local_server(server) as port:
+            job = Crawl(settings(tmp_path, retries=2, robots=False), [f"http://127.0.0.1:{port}/"],
+                        rng=random.Random(3))
+            async with asyncio.timeout(30):
+                await job.run()
+    asyncio.run(go())
+    assert server.requests == 3   # was 6: every attempt doubled by the client's silent retry
+
+
+# -- the SSRF guard -----------------------------------------------------------------------------------
+
+NAMES = {"public.test": "127.0.0.1", "internal.test": "127.0.0.2"}
+FORBIDDEN = ipaddress.ip_address("127.0.0.2")
+
+
+def forbidden(address: IPAddress) -> bool:
+    """The test's stand-in for "private": 127.0.0.2 only."""
+    return address == FORBIDDEN
+
+
+class StubResolver(AbstractResolver):
+    """Resolves the names in NAMES to their loopback addresses, nothing else, without DNS."""
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+                      ) -> list[ResolveResult]:
+        if host not in NAMES:
+            raise OSError(f"no such test name: {host}")
+        return [ResolveResult(hostname=host, host=NAMES[host], port=port, family=socket.AF_INET, proto=0,
+                              flags=socket.AI_NUMERICHOST)]
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+def test_the_ssrf_guard_refuses_names_literals_and_redirect_hops_to_a_forbidden_address(tmp_path: Path,
+                                                                                       transport: str) -> None:
+    with Site() as site:
+        port = site.port
+        public, internal = f"http://public.test:{port}", f"http://internal.test:{port}"
+        site.routes.update({
+            "/": html("Home", f"{internal}/secret", f"http://127.0.0.2:{port}/literal", "/to-name", "/to-literal"),
+            "/to-name": redirect(f"{internal}/secret2"),
+            "/to-literal": redirect(f"http://127.0.0.2:{port}/x"),
+        })
+        config = settings(tmp_path, scope="any", retries=0, transport=transport)
+        job = Crawl(config, [public + "/"], resolver=StubResolver(), forbidden=forbidden, rng=random.Random(1))
+
+        async def go() -> None:
+            async with asyncio.timeout(30):
+                await job.run()
+        asyncio.run(go())
+        paths = site.counts()
+    assert paths.keys() <= {"/robots.txt", "/", "/to-name", "/to-literal"}
+    errors = {url: status for url, status in stored(config).items()}
+    assert errors[public + "/"] == 200
+    db = Path(config.db)
+    for url in (f"{internal}/secret", public + "/to-name", public + "/to-literal"):
+        answer = explain(db, url)
+        assert answer["decision"] == "blocked_address", (url, answer)
+    literal = explain(db, f"http://127.0.0.2:{port}/literal")   # decided when found: never queued
+    assert (literal["state"], literal["decision"], literal["fetched"]) == ("excluded", "blocked_address", False)
+
+
+def test_allow_private_lets_the_same_crawl_through(tmp_path: Path) -> None:
+    with Site() as site:
+        public, internal = f"http://public.test:{site.port}", f"http://internal.test:{site.port}"
+        site.routes.update({"/": html("Home", "/to-name"), "/to-name": redirect(f"{public}/ok"), "/ok": html("ok")})
+        config = settings(tmp_path, scope="any", retries=0, allow_private=True)
+        job = Crawl(config, [internal + "/"], resolver=StubResolver(), forbidden=forbidden)
+
+        async def go() -> None:
+            async with asyncio.timeout(30):
+                await job.run()
+        asyncio.run(go())
+    # internal.test resolves to 127.0.0.2, where nothing listens: the guard let it through, so the
+    # failure is the connection's, not the guard's.
+    answer = explain(Path(config.db), internal + "/")
+    assert answer["decision"] in ("connect", "robots_unavailable"), answer
+
+
+# -- crawler explain ----------------------------------------------------------------------------------
+
+def test_explain_answers_for_each_kind_of_url(tmp_path: Path, cli: Any) -> None:
+    with Site() as site:
+        site.routes.update({
+            "/robots.txt": robots("User-agent: *\nDisallow: /private/\n"),
+            "/": html("Home", "/a", "/copy", "/private/x", "/r/s/r/s/r/s", "http://other.test/x", "/gone"),
+            "/a": html("Same"), "/copy": html("Same"),
+        })
+        # one request at a time: /a is stored before /copy, which is then its duplicate
+        done = cli("crawl", site.url("/"), "--db", tmp_path / "job.db", "--timeout", "2", "--retries", "0",
+                   "--concurrency", "1")
+        assert done.returncode == 0, done.stderr
+        origin = site.origin
+
+    def why(url: str) -> dict[str, Any]:
+        answer = cli.in_process("explain", url, "--db", tmp_path / "job.db", "--json")
+        assert answer.returncode == 0, answer.stderr
+        result: dict[str, Any] = json.loads(answer.stdout)
+        return result
+
+    home = why(origin + "/")
+    assert (home["fetched"], home["page"]["status"], home["depth"]) == (True, 200, 0)
+    assert why(origin + "/a")["first_linked_from"] == origin + "/"
+    copy = why(origin + "/copy")
+    assert copy["page"]["duplicate_of"] == origin + "/a"
+    assert "the same content as" in copy["reason"]
+    private = why(origin + "/private/x")
+    assert (private["decision"], private["fetched"]) == ("robots_disallowed", False)
+    assert private["reason"].endswith("Disallow: /private/")
+    assert why(origin + "/r/s/r/s/r/s")["decision"] == "trap_repeated_segment"
+    assert why("http://other.test/x")["decision"] == "off_host"
+    assert why(origin + "/gone")["page"]["status"] == 404
+    unseen = why(origin + "/never")
+    assert (unseen["seen"], unseen["decision"]) == (False, None)
+    assert why("http://elsewhere.test/")["decision"] == "off_host"
+    assert why(f"{origin}/p?jsessionid=1")["url"] == origin + "/p"     # as the job would have seen it
+    text = cli.in_process("explain", origin + "/private/x", "--db", tmp_path / "job.db")
+    assert text.returncode == 0
+    assert text.stdout.splitlines()[0].startswith("url      ")
+    assert "first linked from " + origin + "/" in text.stdout
+
+
+def test_explain_refuses_bad_input_in_one_line(tmp_path: Path, cli: Any) -> None:
+    assert "no job file" in cli.fails(2, "explain", "http://a.test/", "--db", tmp_path / "none.db")
+    done = cli.in_process("explain", "ftp://a.test/", "--db", tmp_path / "none.db")
+    assert done.returncode == 2
