@@ -211,13 +211,13 @@ class Bed:
             return list(parse_log(f))
 
 
-def crawler_run(crawler: list[str], bed: Bed, seeds: Path, db: Path, want: dict[str, int], dead: list[str]
-                ) -> dict[str, Any]:
+def crawler_run(crawler: list[str], bed: Bed, seeds: Path, db: Path, want: dict[str, int], dead: list[str],
+                extra: Sequence[str] = ()) -> dict[str, Any]:
     for f in db.parent.glob(f"{db.name}*"):
         f.unlink()
     bed.mark()
     r = run.timed([*crawler, "crawl", "--seeds", str(seeds), "--db", str(db), "--concurrency", str(CONC),
-                   "--per-host", str(PER_HOST), "--timeout", str(TIMEOUT)], db.with_suffix(".log"))
+                   "--per-host", str(PER_HOST), "--timeout", str(TIMEOUT), *extra], db.with_suffix(".log"))
     requests = bed.requests()
     stats = json.loads(_output([*crawler, "stats", "--db", str(db), "--json"]))
     hosts = json.loads(_output([*crawler, "stats", "--db", str(db), "--hosts", "--json"]))

@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -136,30 +137,64 @@ http {{
             time.sleep(0.1)
 
 
-def timed(cmd: list[str], log: Path) -> dict:
-    """Run cmd; its wall time, CPU (100% = one core) and peak RSS (wait4: the child and the
-    descendants it waited for)."""
+def tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants, summed (from /proc; pages shared
+    after a fork count in each process, so this errs high, never low)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def timed(cmd: list[str], log: Path, also: list[list[str]] = ()) -> dict:
+    """Run cmd (and the commands in ``also`` beside it); wall time until all have ended, CPU (100% =
+    one core) and peak RSS: the larger of wait4's (the biggest single process) and the peak of
+    every process of the run summed, sampled every 50 ms (worker processes count)."""
     with open(log, "wb") as f:
         t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
-        _, status, ru = os.wait4(p.pid, 0)
+        procs = [subprocess.Popen(c, stdout=f, stderr=subprocess.STDOUT) for c in [cmd, *also]]
+        peak = [0]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.05):
+                peak[0] = max(peak[0], sum(tree_rss_kb(p.pid) for p in procs))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        utime = stime = maxrss = 0.0
+        codes = []
+        for p in procs:
+            _, status, ru = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            codes.append(p.returncode)
+            utime, stime, maxrss = utime + ru.ru_utime, stime + ru.ru_stime, max(maxrss, ru.ru_maxrss)
         wall = time.perf_counter() - t0
-    p.returncode = rc = os.waitstatus_to_exitcode(status)
-    if rc != 0:
-        die(f"exit {rc} from {shlex.join(map(str, cmd))}:\n{log.read_text(errors='replace')[-3000:]}")
-    return {"wall_s": round(wall, 3), "cpu_pct": round(100 * (ru.ru_utime + ru.ru_stime) / wall),
-            "rss_mb": round(ru.ru_maxrss / 1024, 1)}
+        done.set()
+        sampler.join()
+    if any(codes):
+        die(f"exit {codes} from {shlex.join(map(str, cmd))}:\n{log.read_text(errors='replace')[-3000:]}")
+    return {"wall_s": round(wall, 3), "cpu_pct": round(100 * (utime + stime) / wall),
+            "rss_mb": round(max(maxrss, peak[0]) / 1024, 1)}
 
 
 def expected(pages: int) -> dict[str, int]:
     return {"200": pages + 1, "404": pages // 50}
 
 
-def run_crawler(crawler: list[str], url: str, pages: int, work: Path, name: str) -> dict:
+def run_crawler(crawler: list[str], url: str, pages: int, work: Path, name: str, extra: list[str] = ()) -> dict:
     db = work / f"{name}.db"
     for f in work.glob(f"{name}.db*"):
         f.unlink()
-    r = timed([*crawler, "crawl", url, "--db", str(db), "--concurrency", str(CONC), "--per-host", str(CONC)],
+    r = timed([*crawler, "crawl", url, "--db", str(db), "--concurrency", str(CONC), "--per-host", str(CONC), *extra],
               work / f"{name}.log")
     stats = json.loads(out([*crawler, "stats", "--db", str(db), "--json"]))
     if stats["statuses"] != expected(pages):

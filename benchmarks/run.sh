@@ -1,8 +1,12 @@
 #!/bin/sh
 # The one command: benchmarks/run.sh [--pairs N] [--scale] [--out FILE], or the broad crawl:
-# benchmarks/run.sh --broad [--hosts N ...]; see benchmarks/README.md.
+# benchmarks/run.sh --broad [--hosts N ...], or --workers [--broad] (every core, Redis); see benchmarks/README.md.
 if [ "$1" = "--broad" ]; then
     shift
     exec python3 "$(dirname "$0")/broad.py" "$@"
+fi
+if [ "$1" = "--workers" ]; then
+    shift
+    exec python3 "$(dirname "$0")/workers.py" "$@"
 fi
 exec python3 "$(dirname "$0")/run.py" "$@"
