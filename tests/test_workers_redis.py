@@ -70,6 +70,7 @@ def test_a_worker_killed_with_sigkill_loses_nothing_and_the_other_finishes(
     bigger_site(site, delay=0.02)
     shared = ("--frontier", redis_url, "--job", job_name(), "--concurrency", 4, "--per-host", 8, "--lease", 2)
     doomed = cli.popen("crawl", site.url("/"), "--db", tmp_path / "w1.db", *shared)
+    wait_until(lambda: total_requests(site) >= 1 or doomed.poll() is not None)   # the job has its seeds
     survivor = cli.popen("crawl", "--db", tmp_path / "w2.db", *shared)
     try:
         wait_until(lambda: total_requests(site) >= PAGES // 2 or doomed.poll() is not None)
