@@ -20,6 +20,7 @@ address such as 127.0.0.2 in place of a private range, and no packet ever leaves
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ def is_special(address: IPAddress) -> bool:
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
+@functools.lru_cache(maxsize=4096)   # asked for every link found: a page's links share a few hosts
 def literal_address(host: str) -> IPAddress | None:
     """The address a host name is, when it is an IP literal (``[::1]`` or ``::1``), else None."""
     try:

@@ -316,10 +316,11 @@ class Crawl:
             await frontier.release()   # leased by a run that died: pending again
             new, hosts = await queue_seeds(job, frontier, self.seeds)   # a `crawler add` may run beside us
             if self._shared is not None:   # the scope is the whole job's, whoever gave the seeds
-                hosts = await self._shared.seed_hosts(hosts)
+                hosts = await self._joined(self._shared, hosts)
             if not hosts:
                 raise _no_job(settings.db) if self._shared is None else UsageError(
-                    f"job {settings.job!r} at {self._shared.address} has no seeds yet: give seed URLs to start it")
+                    f"job {settings.job!r} at {self._shared.address} got no seeds within {settings.lease:g} s (--lease): "
+                    "give seed URLs to start it")
             self._seed_origins = sorted({origin(seed) for seed in self.seeds})
             # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
             pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
@@ -364,6 +365,16 @@ class Crawl:
                                      per_host=settings.per_host, delay=settings.delay,
                                      host_budget=settings.max_pages_per_host)
         return self._shared
+
+    async def _joined(self, shared: SharedFrontier, hosts: set[str]) -> set[str]:
+        """The job's seed hosts. A worker that joins a job nobody has given seeds yet (its workers
+        started together) waits for them, up to one lease."""
+        deadline = time.monotonic() + self.settings.lease
+        while True:
+            found = await shared.seed_hosts(hosts)
+            if found or time.monotonic() >= deadline or self.stopping:
+                return found
+            await asyncio.sleep(0.5)   # another machine's news: nothing here to wait on instead
 
     async def _already_finished(self, job: JobFile, frontier: Frontier) -> bool:
         if self._shared is not None:

@@ -28,6 +28,7 @@ and ``PatternChains``:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter, OrderedDict
@@ -188,6 +189,7 @@ class QueryVariants:
 _DIGITS = re.compile(r"[0-9]+")
 
 
+@functools.lru_cache(maxsize=8192)   # a page's own pattern is asked once for each of its links
 def url_pattern(url: str) -> str:
     """A URL's pattern: scheme, host and path with every run of digits as ``0``, query dropped."""
     return _DIGITS.sub("0", url.partition("?")[0].partition("#")[0])

@@ -90,10 +90,10 @@ def test_a_worker_killed_with_sigkill_loses_nothing_and_the_other_finishes(
     assert max(counts.values()) <= 2, {p: n for p, n in counts.items() if n > 2}
 
 
-def test_a_worker_joining_a_job_without_seeds_is_one_line_and_exit_2(cli: Any, tmp_path: Path,
+def test_a_worker_joining_a_job_that_gets_no_seeds_within_a_lease_is_one_line_and_exit_2(cli: Any, tmp_path: Path,
                                                                      redis_url: str) -> None:
-    line = cli.fails(2, "crawl", "--db", tmp_path / "w.db", "--frontier", redis_url, "--job", job_name())
-    assert "has no seeds yet" in line
+    line = cli.fails(2, "crawl", "--db", tmp_path / "w.db", "--frontier", redis_url, "--job", job_name(), "--lease", 1)
+    assert "got no seeds within 1 s" in line
 
 
 def test_an_unreachable_redis_is_one_line_and_exit_2(cli: Any, tmp_path: Path) -> None:

@@ -39,6 +39,49 @@ class NewURL(NamedTuple):
     lastmod: str | None = None
 
 
+class Recorded:
+    """The URLs this process has recorded in a frontier (by hash) and whether as excluded. A page
+    links mostly to URLs the job has seen (a site's menu on every page): ``news`` drops those before
+    they reach the backend, which was most of the writer's work on a site. Bounded: cleared when
+    full, after which the backend decides as before."""
+
+    def __init__(self, most: int = 250_000) -> None:   # about 25 MB at most
+        self.most = most
+        self._known: dict[int, bool] = {}
+
+    def news(self, urls: Sequence[NewURL]) -> list[NewURL]:
+        """``urls`` less those the backend would leave alone: recorded already (queued, or excluded
+        and excluded again), or repeated within ``urls`` (the first stays, in its place; one that
+        queues wins over one that excludes)."""
+        known = self._known
+        fresh: dict[str, NewURL] = {}
+        for u in urls:
+            excluded = known.get(hash(u.url))
+            if excluded is False or (excluded and u.exclusion is not None):
+                continue
+            before = fresh.get(u.url)
+            if before is None or (before.exclusion is not None and u.exclusion is None):
+                fresh[u.url] = u
+        return list(fresh.values())
+
+    def note(self, queued: Iterable[str], excluded: Iterable[str]) -> None:
+        """These URLs are now recorded: queued (or leased, or done), or excluded."""
+        known = self._known
+        if len(known) > self.most:
+            known.clear()
+        for url in queued:
+            known[hash(url)] = False
+        for url in excluded:
+            known.setdefault(hash(url), True)   # unknown before: maybe queued by an earlier run
+
+    def excluded(self, url: str) -> None:
+        """A recorded URL is excluded after all (ruled out at its visit)."""
+        self._known[hash(url)] = True
+
+    def clear(self) -> None:
+        self._known.clear()
+
+
 class Frontier(Protocol):
     """What the scheduler needs of a frontier. Every method may raise ``StorageError``."""
 

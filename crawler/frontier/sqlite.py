@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from crawler.frontier import NewURL
+from crawler.frontier import NewURL, Recorded
 from crawler.models import FrontierItem
 from crawler.storage.jobfile import JobFile
 from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, stored_time
@@ -48,7 +48,6 @@ SELECT DISTINCT u.host FROM urls u WHERE u.state = {PENDING} AND NOT EXISTS
 """
 
 
-_KNOWN_MAX = 250_000   # URLs remembered by ``SqliteFrontier.add`` (about 25 MB at most)
 _EXCLUDE_REST = f"UPDATE urls SET state = {EXCLUDED}, exclusion = ? WHERE host = ? AND state = {PENDING}"
 
 
@@ -60,11 +59,7 @@ class SqliteFrontier:
         self.job = job
         self.host_budget = host_budget
         self._spent: set[str] | None = None   # hosts whose budget is reached, read once
-        # URLs this run has already recorded (by hash) -> recorded as excluded. A page links mostly
-        # to URLs the job has seen (a site's menu on every page): those are dropped here instead of
-        # being upserted again, which was most of the writer's work on a site. Bounded: cleared
-        # when full, after which the unique index decides as before.
-        self._known: dict[int, bool] = {}
+        self._known = Recorded()   # what this run has recorded: the unique index is asked less
 
     async def _spent_hosts(self) -> set[str]:
         if self._spent is None:
@@ -73,7 +68,7 @@ class SqliteFrontier:
         return self._spent
 
     async def add(self, urls: Sequence[NewURL]) -> int:
-        urls = self._news(urls)
+        urls = self._known.news(urls)
         if not urls:
             return 0
         spent = await self._spent_hosts() if self.host_budget else set()
@@ -88,29 +83,8 @@ class SqliteFrontier:
             added = db.total_changes - before
             if excluded:
                 await db.executemany(_UPSERT, excluded)
-        known = self._known
-        if len(known) > _KNOWN_MAX:
-            known.clear()
-        for new in queued:
-            known[hash(new[0])] = False
-        for old in excluded:
-            known.setdefault(hash(old[0]), True)   # unknown before: maybe queued by an earlier run
+        self._known.note((row[0] for row in queued), (row[0] for row in excluded))
         return added
-
-    def _news(self, urls: Sequence[NewURL]) -> list[NewURL]:
-        """``urls`` less those an upsert would leave alone: recorded by this run already (queued, or
-        excluded and excluded again), or repeated within ``urls`` (the first stays, in its place;
-        one that queues wins over one that excludes)."""
-        known = self._known
-        fresh: dict[str, NewURL] = {}
-        for u in urls:
-            excluded = known.get(hash(u.url))
-            if excluded is False or (excluded and u.exclusion is not None):
-                continue
-            before = fresh.get(u.url)
-            if before is None or (before.exclusion is not None and u.exclusion is None):
-                fresh[u.url] = u
-        return list(fresh.values())
 
     async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
         async with self.job.transaction() as db:
@@ -159,7 +133,7 @@ class SqliteFrontier:
                                  f"WHERE id = ? AND state = {LEASED}",
                                  [(code, detail, item.id) for item, code, detail in items])
         for item, _, _ in items:
-            self._known[hash(item.url)] = True
+            self._known.excluded(item.url)
 
     async def release(self, items: Sequence[FrontierItem] | None = None) -> int:
         async with self.job.transaction() as db:
