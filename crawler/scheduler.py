@@ -49,7 +49,7 @@ from crawler.errors import (
     UsageError,
 )
 from crawler.fetcher import Fetcher, retry_delay
-from crawler.frontier import Frontier, NewURL, SharedFrontier
+from crawler.frontier import Frontier, NewURL, Recorded, SharedFrontier
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
@@ -131,6 +131,7 @@ class Writer:
         self._judge = judge   # decisions made when a link is found: robots.txt, trap rules, the SSRF guard
         self._scope = scope   # the scope's verdict on a URL at a depth (for rel=canonical targets)
         self._shared = shared   # the frontier again, when shared: its URLs get rows here, its acks are fenced
+        self._recorded = Recorded()   # what this run has given the frontier: the frontier is asked less
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
         self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[None]] | None] = \
             asyncio.Queue(maxsize)
@@ -188,10 +189,16 @@ class Writer:
         """Store, add links, acknowledge; returns how many URLs the links queued, and their hosts."""
         records = [record for _, record, _, _ in batch if isinstance(record, PageRecord)]
         excluded = [(item, record.code, record.detail) for item, record, _, _ in batch if isinstance(record, Excluded)]
-        found = [new for item, record, _, _ in batch if isinstance(record, PageRecord)
-                 for new in self._judge(item.url, [NewURL(link.url, link.host, record.depth + 1, link.exclusion,
-                                                          source=record.url_id) for link in record.links],
-                                        self._canonical(item, record))]
+        # A page links mostly to URLs the job has queued already (a site's menu on every page): those
+        # are dropped before they are judged, built or sent to the frontier.
+        recorded = self._recorded
+        found: list[NewURL] = []
+        for item, record, _, _ in batch:
+            if isinstance(record, PageRecord):
+                links = [NewURL(link.url, link.host, record.depth + 1, link.exclusion, source=record.url_id)
+                         for link in record.links if not recorded.queued(link.url)]
+                found += self._judge(item.url, links, self._canonical(item, record))
+        found = recorded.news(found)
         done = [item for item, record, done, _ in batch if done and isinstance(record, PageRecord)]
         async with self._unit():
             if self._shared is not None:
@@ -207,6 +214,9 @@ class Writer:
             back = [item for item, _, done, _ in batch if not done]
             if back:
                 await self._frontier.release(back)
+        recorded.note((u.url for u in found if u.exclusion is None), (u.url for u in found if u.exclusion is not None))
+        for item, _, _ in excluded:
+            recorded.excluded(item.url)
         hosts = {u.host for u in found if u.exclusion is None} if queued else set()
         if self._shared is not None:   # their hosts have a lease less, job-wide: maybe room for ours
             hosts |= {item.host for item in done}

@@ -40,14 +40,18 @@ class NewURL(NamedTuple):
 
 
 class Recorded:
-    """The URLs this process has recorded in a frontier (by hash) and whether as excluded. A page
-    links mostly to URLs the job has seen (a site's menu on every page): ``news`` drops those before
-    they reach the backend, which was most of the writer's work on a site. Bounded: cleared when
-    full, after which the backend decides as before."""
+    """The URLs a run has given its frontier (by hash) and whether as excluded, so that what the
+    frontier would leave alone is not sent again: a page links mostly to URLs the job has seen (a
+    site's menu on every page), and judging and adding them was most of the writer's work on a
+    site. Bounded: cleared when full, after which the frontier decides as before."""
 
     def __init__(self, most: int = 250_000) -> None:   # about 25 MB at most
         self.most = most
         self._known: dict[int, bool] = {}
+
+    def queued(self, url: str) -> bool:
+        """Given to the frontier without an exclusion: found again, it changes nothing."""
+        return self._known.get(hash(url)) is False
 
     def news(self, urls: Sequence[NewURL]) -> list[NewURL]:
         """``urls`` less those the backend would leave alone: recorded already (queued, or excluded

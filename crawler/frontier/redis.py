@@ -45,7 +45,7 @@ from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
 from redis.exceptions import RedisError
 
 from crawler.errors import StorageError, UsageError
-from crawler.frontier import NewURL, Recorded
+from crawler.frontier import NewURL
 from crawler.frontier import redis_scripts as lua
 from crawler.models import FrontierItem
 
@@ -145,7 +145,6 @@ class RedisFrontier:
         self.refused = 0   # this worker's acknowledgements and releases refused for a stale token
         self.prefix = f"crawler:{{{job}}}:"
         self._client: aioredis.Redis | None = None
-        self._recorded = Recorded()
 
     # -- opening and closing ----------------------------------------------------------------------
 
@@ -190,7 +189,6 @@ class RedisFrontier:
     # -- the Frontier protocol --------------------------------------------------------------------
 
     async def add(self, urls: Sequence[NewURL]) -> int:
-        urls = self._recorded.news(urls)   # what this worker sent already need not travel again
         if not urls:
             return 0
         with redis_errors(self.address, "add URLs to"):
@@ -200,9 +198,7 @@ class RedisFrontier:
                     for u in chunk:
                         args += [fingerprint(u.url), u.host, u.depth, u.url, "0" if u.exclusion is None else "1"]
                     await self._add([self.prefix], args, client=pipe)
-                queued = sum(int(n) for n in await pipe.execute())
-        self._recorded.note((u.url for u in urls if u.exclusion is None), (u.url for u in urls if u.exclusion is not None))
-        return queued
+                return sum(int(n) for n in await pipe.execute())
 
     async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
         """Up to ``limit`` URLs (of ``host`` only, if given), oldest first, as the job-wide limits
@@ -244,7 +240,6 @@ class RedisFrontier:
                 args: list[str | bytes | int] = []
                 for item, _, _ in chunk:
                     args += [item.id, str(item.token), fingerprint(item.url)]
-                    self._recorded.excluded(item.url)
                 await self._exclude([self.prefix], args)
 
     async def back_off(self, host: str, reason: str | None) -> None:

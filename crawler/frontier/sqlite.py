@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from crawler.frontier import NewURL, Recorded
+from crawler.frontier import NewURL
 from crawler.models import FrontierItem
 from crawler.storage.jobfile import JobFile
 from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, stored_time
@@ -59,7 +59,6 @@ class SqliteFrontier:
         self.job = job
         self.host_budget = host_budget
         self._spent: set[str] | None = None   # hosts whose budget is reached, read once
-        self._known = Recorded()   # what this run has recorded: the unique index is asked less
 
     async def _spent_hosts(self) -> set[str]:
         if self._spent is None:
@@ -68,7 +67,6 @@ class SqliteFrontier:
         return self._spent
 
     async def add(self, urls: Sequence[NewURL]) -> int:
-        urls = self._known.news(urls)
         if not urls:
             return 0
         spent = await self._spent_hosts() if self.host_budget else set()
@@ -83,7 +81,6 @@ class SqliteFrontier:
             added = db.total_changes - before
             if excluded:
                 await db.executemany(_UPSERT, excluded)
-        self._known.note((row[0] for row in queued), (row[0] for row in excluded))
         return added
 
     async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
@@ -123,7 +120,6 @@ class SqliteFrontier:
                         await db.execute("UPDATE hosts SET state = 'budget' WHERE host = ?", (host,))
                         await db.execute(_EXCLUDE_REST, (HOST_BUDGET, host))
                         spent.add(host)
-                        self._known.clear()   # some URLs it knew as queued are excluded now
 
     async def exclude(self, items: Sequence[tuple[FrontierItem, str, str | None]]) -> None:
         if not items:
@@ -132,8 +128,6 @@ class SqliteFrontier:
             await db.executemany(f"UPDATE urls SET state = {EXCLUDED}, exclusion = ?, detail = ? "
                                  f"WHERE id = ? AND state = {LEASED}",
                                  [(code, detail, item.id) for item, code, detail in items])
-        for item, _, _ in items:
-            self._known.excluded(item.url)
 
     async def release(self, items: Sequence[FrontierItem] | None = None) -> int:
         async with self.job.transaction() as db:
@@ -149,7 +143,6 @@ class SqliteFrontier:
         async with self.job.transaction() as db:
             await db.execute("UPDATE hosts SET fetched = 0, state = 'active', until = NULL, error = NULL")
             self._spent = set()
-            self._known.clear()
             before = db.total_changes
             await db.executemany(f"UPDATE urls SET state = {PENDING} WHERE url = ? AND state = {DONE}",
                                  [(u,) for u in urls])
