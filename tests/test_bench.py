@@ -177,6 +177,9 @@ def test_bench_writes_rows_for_every_mode_fetch_model_level_and_worker_count(cli
         assert (r["workload"], r["workers"]) == ("io", 1)
         assert r["pages"] == 10 + 2 * r["concurrency"], r   # the whole site of its level
         assert r["speedup_vs_sequential"] > 0
+    # A pool of N threads is N threads (and N connections); asyncio's stay a handful whatever N is.
+    threads = {(r["fetch"], r["concurrency"]): r["threads"] for r in fetch_rows}
+    assert threads["asyncio", 16] < 16 < threads["threads", 16]
     worker_rows = [r for r in rows if r["mode"] == "workers"]
     assert [(r["workload"], r["workers"]) for r in worker_rows] == [("io", 1), ("io", 2), ("cpu", 1), ("cpu", 2)]
     for r in worker_rows:

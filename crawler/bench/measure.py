@@ -9,6 +9,8 @@
 - ``peak_rss_mb``: the largest sum of the trees' resident sizes seen in one sample (pages shared by
   a forked worker and its parent count twice, as RSS does);
 - ``peak_threads``: the largest sum of the trees' OS threads seen in one sample;
+- ``peak_open_files``: the largest sum of the trees' open file descriptors seen in one sample: the
+  sockets they hold, plus a few dozen files, pipes and the job files;
 - ``other_cpu_seconds``: CPU the machine spent outside the commands meanwhile (the bench site, this
   sampler, anything else running), a warning sign when it is large.
 """
@@ -39,6 +41,7 @@ class Usage:
     cpu_seconds: float         # user + system, every process tree
     peak_rss_mb: float         # largest total RSS of the trees in one sample
     peak_threads: int          # largest total of OS threads of the trees in one sample
+    peak_open_files: int       # largest total of open file descriptors (sockets, mostly) in one sample
     other_cpu_seconds: float   # CPU the rest of the machine used meanwhile
 
 
@@ -67,7 +70,7 @@ def measure(commands: Sequence[Sequence[str]], env: dict[str, str], cwd: str) ->
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy_before = _busy_seconds()
     descendants: dict[tuple[int, float], float] = {}   # (pid, start time) -> CPU seconds last seen
-    peak_rss = peak_threads = 0
+    peak_rss = peak_threads = peak_files = 0
     errs = [Path(cwd) / f"stderr-{k}.txt" for k in range(len(commands))]
     procs: list[subprocess.Popen[bytes]] = []
     waiters: list[threading.Thread] = []
@@ -89,8 +92,8 @@ def measure(commands: Sequence[Sequence[str]], env: dict[str, str], cwd: str) ->
             waiters[-1].start()
         roots = {proc.pid for proc in procs}
         while any(w.is_alive() for w in waiters):
-            rss, threads = _sample(roots, descendants)
-            peak_rss, peak_threads = max(peak_rss, rss), max(peak_threads, threads)
+            rss, threads, files = _sample(roots, descendants)
+            peak_rss, peak_threads, peak_files = max(peak_rss, rss), max(peak_threads, threads), max(peak_files, files)
             if any(p.returncode not in (None, 0) for p in procs):
                 break   # one failed: the rest are stopped below
             time.sleep(SAMPLE_EVERY)
@@ -109,13 +112,13 @@ def measure(commands: Sequence[Sequence[str]], env: dict[str, str], cwd: str) ->
         if proc.returncode != 0:
             tail = err_path.read_text(encoding="utf-8", errors="replace")[-2000:].strip()
             raise CrawlError(f"bench run exited with code {proc.returncode}: {' '.join(command)}\n{tail}")
-    return Usage(seconds, cpu, peak_rss / 2**20, peak_threads, other)
+    return Usage(seconds, cpu, peak_rss / 2**20, peak_threads, peak_files, other)
 
 
-def _sample(roots: set[int], descendants: dict[tuple[int, float], float]) -> tuple[int, int]:
-    """Record the CPU time of every descendant of the ``roots``; return the trees' total RSS in bytes
-    and their total number of OS threads."""
-    rss = threads = 0
+def _sample(roots: set[int], descendants: dict[tuple[int, float], float]) -> tuple[int, int, int]:
+    """Record the CPU time of every descendant of the ``roots``; return the trees' total RSS in bytes,
+    OS threads and open file descriptors."""
+    rss = threads = files = 0
     for pid in roots:
         try:
             tree = [psutil.Process(pid)]
@@ -128,8 +131,9 @@ def _sample(roots: set[int], descendants: dict[tuple[int, float], float]) -> tup
                     times = proc.cpu_times()
                     rss += proc.memory_info().rss
                     threads += proc.num_threads()
+                files += proc.num_fds()
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
             if proc.pid not in roots:   # a root is counted exactly from its rusage instead
                 descendants[proc.pid, proc.create_time()] = times.user + times.system
-    return rss, threads
+    return rss, threads, files

@@ -2,7 +2,8 @@
 
 Each row is the median run of a case, with the fields every row has (``workload``, ``mode``,
 ``pages``, ``seconds``, ``pages_per_s``, ``cpu_percent``, ``peak_rss_mb``, ``concurrency``,
-``threads``, ``workers``), ``fetch`` on the rows of a fetch model, and its rate against its baseline:
+``threads``, ``workers``; ``open_files`` too: the most descriptors open at once, sockets mostly),
+``fetch`` on the rows of a fetch model, and its rate against its baseline:
 ``speedup_vs_async`` (parse modes, within a workload), ``speedup_vs_sequential`` (fetch models) or
 ``speedup_vs_1_worker`` (worker processes, within a workload).
 """
@@ -95,11 +96,12 @@ def table(results: Sequence[Result]) -> Table:
     repeats = max(len(r.runs) for r in results)
     out = Table(title="crawler bench" + (f" (medians of {repeats} runs)" if repeats > 1 else ""),
                 box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True,
-                caption="×base: rate over the async parse mode, the sequential fetch, or 1 worker;\n"
-                        "cpu%: the crawl's processes (100 = one core); peak MB: their total RSS; threads: their OS threads;\n"
-                        "other%: the rest of the machine meanwhile (the bench site, anything else)")
+                caption="×base: rate over the async parse mode, the sequential fetch, or 1 worker; cpu%: the crawl's\n"
+                        "processes (100 = one core); peak MB: their total RSS; threads, files: the most OS threads and open\n"
+                        "descriptors (sockets, mostly) they had; other%: the rest of the machine meanwhile (the bench site,\n"
+                        "anything else)")
     for name in ("workload", "case", "in flight", "pages", "wall s", "pages/s", "×base", "cpu%", "peak MB", "threads",
-                 "other%"):
+                 "files", "other%"):
         out.add_column(name, justify="left" if name in ("workload", "case") else "right", no_wrap=True)
     for r in results:
         m = r.median
@@ -108,5 +110,6 @@ def table(results: Sequence[Result]) -> Table:
         out.add_row(r.case.workload.name, label, f"{r.case.concurrency:,}",
                     f"{m.pages:,}" + (f" ({m.errors} err)" if m.errors else ""),
                     f"{m.seconds:.2f}", f"{m.pages_per_s:,.1f}", "-" if speed is None else f"{speed:.2f}",
-                    f"{m.cpu_percent:.0f}", f"{m.peak_rss_mb:.0f}", f"{m.threads:,}", f"{m.other_cpu_percent:.0f}")
+                    f"{m.cpu_percent:.0f}", f"{m.peak_rss_mb:.0f}", f"{m.threads:,}", f"{m.open_files:,}",
+                    f"{m.other_cpu_percent:.0f}")
     return out

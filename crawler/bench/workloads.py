@@ -64,7 +64,7 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("io", "I/O-bound", SiteSpec(pages=1500 if quick else 5000, delay=0.05), concurrency=64),
         # ~300 KB pages of 2,000 anchors (to 8 pages of the site and 4 off it, each spelled many ways,
         # so the site keeps its size) and ~230 KB of text to extract and simhash.
-        Workload("cpu", "CPU-bound", SiteSpec(pages=100 if quick else 400, anchors=2000, targets=8, offsite=4, text_kb=230),
+        Workload("cpu", "CPU-bound", SiteSpec(pages=60 if quick else 400, anchors=2000, targets=8, offsite=4, text_kb=230),
                  concurrency=16, extract_text=True),
     ]
 
@@ -79,10 +79,11 @@ def sweep_levels(quick: bool) -> tuple[int, ...]:
 
 
 def sweep_pages(concurrency: int, quick: bool) -> int:
-    """Pages of the site crawled at a level: enough for a run of a few seconds at the rate the level
-    can reach (``concurrency`` / 50 ms, or what one core allows: about 1,000 pages/s)."""
-    per_request = 40 if quick else 60
-    return max(per_request, min(concurrency * per_request, 1500 if quick else 6000))
+    """Pages of the site crawled at a level: enough for a run of a few seconds (1.5 to 4 s, ``quick``
+    1 to 1.5 s, on a quiet machine) at the rate the level can reach: ``concurrency`` / 50 ms, or what
+    one core allows, about 1,000 pages/s."""
+    per_request = 30 if quick else 50
+    return max(per_request, min(concurrency * per_request, 1500 if quick else 4000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,8 @@ class Run:
     peak_rss_mb: float
     other_cpu_percent: float
     errors: int
-    threads: int = 0   # the most OS threads the run's processes had at once
+    threads: int = 0      # the most OS threads the run's processes had at once
+    open_files: int = 0   # the most file descriptors they had open at once (sockets, mostly)
 
     @property
     def pages_per_s(self) -> float:
@@ -177,7 +179,8 @@ class Run:
     def row(self) -> dict[str, Any]:
         return {"pages": self.pages, "seconds": round(self.seconds, 3), "pages_per_s": round(self.pages_per_s, 1),
                 "cpu_percent": round(self.cpu_percent, 1), "peak_rss_mb": round(self.peak_rss_mb, 1),
-                "threads": self.threads, "other_cpu_percent": round(self.other_cpu_percent, 1), "errors": self.errors}
+                "threads": self.threads, "open_files": self.open_files,
+                "other_cpu_percent": round(self.other_cpu_percent, 1), "errors": self.errors}
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +216,7 @@ def run_once(case: Case, url: str) -> Run:
         stored = [job_stats(db) for db in dbs]
     return Run(sum(s["pages"] for s in stored), used.seconds, used.cpu_seconds, used.peak_rss_mb,
                used.other_cpu_seconds / used.seconds * 100, sum(sum(s["errors"].values()) for s in stored),
-               used.peak_threads)
+               used.peak_threads, used.peak_open_files)
 
 
 def run_bench(chosen: Sequence[Case], repeats: int = 1, on_run: Callable[[str], None] | None = None) -> list[Result]:
