@@ -34,8 +34,9 @@ def run(quick: bool, out: str | None, plot_path: str | None, console: Console, e
     else:
         results = run_bench(chosen, repeats)
     doc = report(results, host)
-    # Piped or redirected, rich would fold the table to 80 columns.
-    console.print(table(results), width=None if console.is_terminal else 150)
+    if not console.is_terminal:
+        console.width = 150   # piped or redirected, rich would fold the table to 80 columns
+    console.print(table(results))
     if out is not None:
         try:
             Path(out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

@@ -164,7 +164,7 @@ def _workers_panel(ax: Any, doc: dict[str, Any], workers: list[dict[str, Any]]) 
         # Each workload on its own scale: its rate over 1 worker's.
         values = [by[names[i], count].get("speedup_vs_1_worker", 0.0) for i in present]
         bars = ax.bar(xs, values, width, color=shades[k % len(shades)], label=f"{count} worker{'s' if count > 1 else ''}")
-        labels = [f"{by[names[i], count]['pages_per_s']:,.0f}/s\n{by[names[i], count]['cpu_percent']:.0f}% CPU"
+        labels = [f"{_rate(by[names[i], count]['pages_per_s'])}/s\n{by[names[i], count]['cpu_percent']:.0f}% CPU"
                   for i in present]
         ax.bar_label(bars, labels, padding=2, fontsize=8)
     ax.axhline(1.0, color="grey", linewidth=1)
