@@ -61,10 +61,10 @@ def workloads(quick: bool) -> list[Workload]:
     """The two standard workloads; ``quick`` crawls smaller sites."""
     return [
         # 64 requests in flight, each answered after 50 ms: the crawl waits on the network.
-        Workload("io", "I/O-bound", SiteSpec(pages=1000 if quick else 3000, delay=0.05), concurrency=64),
+        Workload("io", "I/O-bound", SiteSpec(pages=600 if quick else 3000, delay=0.05), concurrency=64),
         # ~300 KB pages of 2,000 anchors (to 8 pages of the site and 4 off it, each spelled many ways,
         # so the site keeps its size) and ~230 KB of text to extract and simhash.
-        Workload("cpu", "CPU-bound", SiteSpec(pages=30 if quick else 100, anchors=2000, targets=8, offsite=4, text_kb=230),
+        Workload("cpu", "CPU-bound", SiteSpec(pages=20 if quick else 100, anchors=2000, targets=8, offsite=4, text_kb=230),
                  concurrency=16, extract_text=True),
     ]
 
@@ -82,8 +82,8 @@ def sweep_pages(concurrency: int, quick: bool) -> int:
     """Pages of the site crawled at a level: enough for a run of a few seconds (``quick``: one or two)
     at the rate the level can reach: ``concurrency`` / 50 ms, or what one core allows (500 to 1,000
     pages/s on the 2-core machines we measured on)."""
-    per_request = 25 if quick else 40
-    return max(per_request, min(concurrency * per_request, 1000 if quick else 3000))
+    per_request = 20 if quick else 40
+    return max(per_request, min(concurrency * per_request, 600 if quick else 3000))
 
 
 @dataclass(frozen=True, slots=True)
