@@ -323,17 +323,20 @@ def _existing(db: str) -> str:
 
 @app.command()
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="Smaller sites and one run of each (under a minute), "
-                                                        "not the median of three (about 4 minutes).")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller sites, fewer levels and one run of each (under a "
+                                                        "minute), not the median of three (under 10 minutes).")] = False,
     out: Annotated[str | None, typer.Option(help="Write the results as JSON to this file.")] = None,
     plot: Annotated[str | None, typer.Option(help="Draw a PNG chart to this file (needs matplotlib).")] = None,
 ) -> None:
-    """Measure the async, thread and process parse modes on an I/O-bound and a CPU-bound workload."""
-    from crawler import bench as benchmark
-    if plot is not None and not benchmark.can_plot():
+    """Measure asyncio, threads and processes: parse modes and worker processes on an I/O-bound and a
+    CPU-bound workload, and blocking (sequential, thread pool) against asyncio fetching at 1 to 2,048
+    requests in flight."""
+    from crawler.bench.plot import can_plot
+    if plot is not None and not can_plot():
         _say("crawler: --plot needs matplotlib: pip install 'crawler[plot]'")
         raise typer.Exit(EXIT_USAGE)
-    benchmark.run(quick, out, plot, Console(), Console(stderr=True))
+    from crawler.bench.command import run as run_bench
+    run_bench(quick, out, plot, Console(), Console(stderr=True))
 
 
 @app.command()

@@ -136,7 +136,7 @@ async def _serve(spec: SiteSpec, report: Connection) -> None:
                     break
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=4096)
     report.send(server.sockets[0].getsockname()[1])
     report.close()
     async with server:
