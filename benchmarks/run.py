@@ -138,14 +138,14 @@ http {{
 
 
 def tree_rss_kb(pid: int) -> int:
-    """Resident memory of a process and all its descendants, summed (from /proc; pages shared
-    after a fork count in each process, so this errs high, never low)."""
+    """Memory of a process and all its descendants: their proportional set sizes summed (from
+    /proc/PID/smaps_rollup), so that pages a forked worker shares with its parent count once."""
     total, todo = 0, [pid]
     while todo:
         p = todo.pop()
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1])
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
@@ -156,8 +156,9 @@ def tree_rss_kb(pid: int) -> int:
 
 def timed(cmd: list[str], log: Path, also: list[list[str]] = ()) -> dict:
     """Run cmd (and the commands in ``also`` beside it); wall time until all have ended, CPU (100% =
-    one core) and peak RSS: the larger of wait4's (the biggest single process) and the peak of
-    every process of the run summed, sampled every 50 ms (worker processes count)."""
+    one core) and peak memory: the larger of wait4's peak RSS (the biggest single process) and the
+    peak of every process of the run summed (proportional set sizes, sampled every 50 ms), so
+    worker processes count, and what they share with their parent counts once."""
     with open(log, "wb") as f:
         t0 = time.perf_counter()
         procs = [subprocess.Popen(c, stdout=f, stderr=subprocess.STDOUT) for c in [cmd, *also]]

@@ -98,7 +98,7 @@ def crawl(
 
     from crawler.scheduler import Crawl
     raise_open_files_limit()
-    processes = settings.workers or os.cpu_count() or 1
+    processes = settings.processes
     forked = []
     if processes > 1:   # forked now, while this process has no event loop and no thread
         from crawler.workers import fork_workers

@@ -90,6 +90,14 @@ class Settings:
         """``session_params`` as ``urls.strip_params`` takes them: a set of lower-case names."""
         return frozenset(name.lower() for name in self.session_params)
 
+    @property
+    def processes(self) -> int:
+        """Processes that fetch and parse: ``workers``, with auto (0) one per core; one with a
+        shared frontier (there each crawl is one worker)."""
+        if self.frontier:
+            return 1
+        return self.workers or os.cpu_count() or 1
+
     def problem(self) -> tuple[str, str] | None:
         """The first bad value as (key, message), or None when every value is in range."""
         for name in ("delay", "timeout", "retry_backoff", "retry_after_max", "crawl_delay_max",
@@ -126,7 +134,7 @@ class Settings:
                 return "frontier", f"frontier must be a redis://HOST:PORT/N URL, got {self.frontier!r}"
             if not self.job.strip():
                 return "job", "a shared frontier needs a job name: --job NAME"
-            if self.workers != 1:
+            if self.workers > 1:
                 return "workers", "--workers is for one machine's job file; with --frontier, start one crawl per worker"
         if self.lease <= 0 or not math.isfinite(self.lease):
             return "lease", f"lease must be a positive number of seconds, got {self.lease}"

@@ -248,7 +248,8 @@ class Fetcher:
             if response.status not in REDIRECT_STATUSES:
                 final = Response(url, current, response.status, response.reason_phrase, response.http_version,
                                  response.headers, response.body,
-                                 int((time.perf_counter() - started) * 1000), response.request_headers, response.ip)
+                                 int((time.perf_counter() - started) * 1000), response.request_headers, response.ip,
+                                 response.waited_ms)
                 if response.status == 429 or response.status >= 500:
                     raise ServerBusy(url, response.status, parse_retry_after(final.header("retry-after")),
                                      final)
@@ -282,6 +283,7 @@ class Fetcher:
         try:
             async with asyncio.timeout(self.settings.timeout):
                 async with self._client.stream("GET", url, headers=headers) as r:
+                    waited = int((time.perf_counter() - started) * 1000)
                     ip = peer_address(r)
                     encoding = r.headers.get("content-encoding", "").strip().lower()
                     try:
@@ -305,7 +307,8 @@ class Fetcher:
                         url, url, r.status_code, r.reason_phrase, r.http_version,
                         tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.headers.raw),
                         b"".join(chunks), int((time.perf_counter() - started) * 1000),
-                        tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.request.headers.raw), ip)
+                        tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.request.headers.raw), ip,
+                        waited)
         except FetchError:
             raise
         except TimeoutError:

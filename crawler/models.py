@@ -80,6 +80,7 @@ class Response:
     elapsed_ms: int
     request_headers: tuple[tuple[str, str], ...] = ()   # as sent for final_url (what a WARC request record holds)
     ip: str | None = None                                # the server's address, where the transport says
+    waited_ms: int | None = None                         # request to response headers (the server's own delay)
 
     def header(self, name: str) -> str | None:
         """First value of a header, by case-insensitive name."""
@@ -132,6 +133,7 @@ class PageRecord:
     ip: str | None = None
     body: bytes | None = None
     links: tuple[Outlink, ...] = ()
+    waited_ms: int | None = None      # request to response headers: what adaptive politeness watches (not stored)
     unchanged: bool = False
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -126,6 +126,10 @@ class RobotsCache:
         finally:
             del self._pending[origin]
 
+    def learn(self, origin: str, rules: RobotsRules) -> None:
+        """Take ``origin``'s rules as read elsewhere (a worker process gets them from its crawl)."""
+        self._rules[origin] = rules
+
     def known(self, origin: str) -> RobotsRules | None:
         """The rules of ``origin`` if they have been read and still hold; never fetches."""
         cached = self._rules.get(origin)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import socket
 import time
@@ -284,6 +283,7 @@ class Crawl:
         self._adapted: set[str] = set()   # hosts recorded as backed off in the job file
         self._resolver = resolver
         self._policy = AddressPolicy(forbidden=forbidden) if forbidden is not None else AddressPolicy()
+        self._forbidden = forbidden is not None
         self._sitemap_tasks = 0           # sitemap readers still running: they may queue more URLs
         self._shared: SharedFrontier | None = None   # the frontier, when other crawls share it
         self._held: dict[int, FrontierItem] = {}     # leased from a shared frontier, not yet acknowledged
@@ -400,7 +400,9 @@ class Crawl:
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
                                settings.session_names)
         self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
-        workers = settings.workers or os.cpu_count() or 1
+        # What tests inject (a transport, a resolver, an address rule) lives in this process: no workers then.
+        injected = self.transport is not None or self._resolver is not None or self._forbidden
+        workers = 1 if injected else settings.processes
         try:
             # With worker processes, this process's fetcher reads robots.txt and sitemaps only, and
             # its parse stage sees only the bodies of 5xx answers stored after their last retry.
@@ -457,7 +459,8 @@ class Crawl:
         """Where URLs are fetched and parsed: here, or in ``workers`` worker processes."""
         if workers > 1:
             from crawler.workers import WorkerPool
-            return WorkerPool(self.settings, options, workers, self.forked)
+            return WorkerPool(self.settings, options, workers, self.forked,
+                              lambda: self._robots if self.settings.robots else None)
         robots = self.settings.robots
         return contextlib.nullcontext(LocalVisitor(
             fetcher, stage, lambda depth: redirect_check(lambda: self._scope, self._robots if robots else None, depth),
@@ -681,7 +684,10 @@ class Crawl:
                 self._answered(host)
             return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
         self._answered(host)
-        await self._answered_in(host, (record.elapsed_ms or 0) / 1000)
+        # How long the server took to answer, not to send: a host that sends slowly but steadily
+        # (a big page, a thin pipe) is not a host under strain.
+        waited = record.waited_ms if record.waited_ms is not None else record.elapsed_ms
+        await self._answered_in(host, (waited or 0) / 1000)
         return record
 
     async def _robots_verdict(self, host: str, item: FrontierItem) -> Excluded | None:

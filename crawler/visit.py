@@ -79,7 +79,8 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
         error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
         last_modified=response.header("last-modified"), http_version=response.http_version,
         reason_phrase=response.reason_phrase, headers=response.headers,
-        request_headers=response.request_headers, ip=response.ip, body=response.body if keep_bodies else None)
+        request_headers=response.request_headers, ip=response.ip, body=response.body if keep_bodies else None,
+        waited_ms=response.waited_ms)
     html = 200 <= response.status < 300 and is_html(ctype)
     headers = {k.lower(): v for k, v in response.headers} if html else {}
     try:

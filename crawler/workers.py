@@ -10,6 +10,8 @@ the host and the global permit before the page is parsed, as in one process) and
 record. Messages are pickled tuples framed by a 4-byte length, on a socket pair:
 
     to a worker:    ("visit", token, FrontierItem)  ("cancel", token)  ("options", ParseOptions)
+                    ("robots", origin, RobotsRules): the crawl's copy, so a worker checks the
+                    redirects of that origin without fetching robots.txt again
     from a worker:  ("done", token, PageRecord)  ("failed", token, FetchError)
                     ("crashed", token, "what and where")
 
@@ -58,6 +60,7 @@ from crawler.loop import event_loop_factory
 from crawler.models import FrontierItem, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.robots import RobotsCache
+from crawler.urls import origin
 from crawler.visit import LocalVisitor, redirect_check
 
 RESPAWNS = 8             # workers started in place of dead ones, per run, before the crawl gives up
@@ -131,6 +134,8 @@ def fork_workers(count: int) -> list[Started]:
                 for other in started:
                     other.sock.close()
                 _run_worker(theirs)
+            except SystemExit as exc:   # the crawl went away before it needed this worker
+                code = exc.code if isinstance(exc.code, int) else 0
             except BaseException:
                 traceback.print_exc()
                 code = 1
@@ -173,6 +178,7 @@ class _Worker:
     outbox: _Outbox
     visits: dict[int, _Visit] = field(default_factory=dict)
     alive: bool = True
+    robots_sent: set[str] = field(default_factory=set)   # origins whose rules it has
 
 
 class WorkerPool:
@@ -180,8 +186,10 @@ class WorkerPool:
     ones for the rest. ``async with WorkerPool(...)``: leaving it closes the workers' sockets (they
     exit), waits a moment, then kills what is left."""
 
-    def __init__(self, settings: Settings, options: ParseOptions, count: int, forked: Sequence[Started] = ()) -> None:
+    def __init__(self, settings: Settings, options: ParseOptions, count: int, forked: Sequence[Started] = (),
+                 robots: Callable[[], RobotsCache | None] = lambda: None) -> None:
         self.settings = settings
+        self.robots = robots   # the crawl's robots.txt rules (once it has them), handed on to the workers
         self.options = options
         self.count = count
         self.respawned = 0
@@ -266,6 +274,13 @@ class WorkerPool:
         token = next(self._tokens)
         visit = _Visit(item.url, asyncio.get_running_loop().create_future())
         worker.visits[token] = visit
+        robots = self.robots()
+        if robots is not None:
+            where = origin(item.url)
+            rules = robots.known(where) if where not in worker.robots_sent else None
+            if rules is not None:
+                worker.robots_sent.add(where)
+                worker.outbox.put(("robots", where, rules))
         try:
             try:
                 await worker.outbox.send(("visit", token, item))
@@ -329,6 +344,8 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
                 task = tasks.get(rest[0])
                 if task is not None:
                     task.cancel()
+            elif kind == "robots" and robots is not None:
+                robots.learn(*rest)
             elif kind == "options":
                 stage.options = rest[0]
                 policy.seed_hosts = stage.options.scope.hosts

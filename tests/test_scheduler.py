@@ -277,7 +277,7 @@ def test_the_cli_reports_an_error_in_a_visit_in_one_line_and_exits_1(tmp_path: P
         raise RuntimeError("boom")
 
     monkeypatch.setattr(visit, "record_of", broken)
-    done = cli.in_process("crawl", site.origin + "/", "--db", tmp_path / "job.db", "--no-robots")
+    done = cli.in_process("crawl", site.origin + "/", "--db", tmp_path / "job.db", "--no-robots", "--workers", 1)
     assert done.returncode == 1
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr

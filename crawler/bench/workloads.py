@@ -6,15 +6,13 @@ case is one row of the report, a whole site crawled one way, as separate command
 outside (``measure``), each with fresh job files:
 
 - parse modes (``mode`` ``async``, ``thread``, ``process``) on both workloads: ``crawler crawl
-  --parse-mode M``, where the parse stage runs;
+  --parse-mode M --workers 1``, where the parse stage runs;
 - fetch models (``mode`` ``fetch``, ``fetch`` ``sequential``, ``threads`` or ``asyncio``) on the
   I/O-bound workload, at a sweep of concurrency: ``python -m crawler.bench --fetch F``, how requests
   wait; each level crawls a site sized so that a run lasts a few seconds;
-- worker processes (``mode`` ``workers``, ``workers`` K) on both workloads: the site's URLs dealt
-  round-robin into K shares, each crawled by its own ``crawler crawl --seeds SHARE --max-depth 0``
-  process with its own job file and 1/K of the concurrency, all K started together and measured as
-  one run. (That is ``crawler crawl --workers K`` done by hand; the option will replace these K
-  commands with one.)
+- worker processes (``mode`` ``workers``, ``workers`` K) on both workloads: ``crawler crawl
+  --workers K``, the crawl process keeping the job file and K processes fetching and parsing; the
+  concurrency is the crawl's total, as without workers.
 """
 
 from __future__ import annotations
@@ -112,20 +110,13 @@ class Case:
             db = folder / "job.db"
             return [[sys.executable, "-m", "crawler.bench", url, "--fetch", self.fetch, "--concurrency",
                      str(self.concurrency), "--db", str(db)]], [db]
-        if self.mode == "workers":
-            urls = [url] + [f"{url}p/{i}" for i in range(self.workload.site.pages)]
-            share = max(1, self.concurrency // self.workers)
-            commands, dbs = [], []
-            for k in range(self.workers):
-                seeds, db = folder / f"seeds-{k}.txt", folder / f"job-{k}.db"
-                seeds.write_text("\n".join(urls[k::self.workers]) + "\n", encoding="utf-8")
-                commands.append([*crawl, "--seeds", str(seeds), "--max-depth", "0", "--db", str(db),
-                                 "--concurrency", str(share), "--per-host", str(share)])
-                dbs.append(db)
-            return commands, dbs
+        if self.mode == "workers":   # crawler crawl --workers K: the crawl process and K workers
+            db = folder / "job.db"
+            return [[*crawl, url, "--db", str(db), "--workers", str(self.workers), "--concurrency",
+                     str(self.concurrency), "--per-host", str(self.concurrency)]], [db]
         db = folder / "job.db"
-        return [[*crawl, url, "--db", str(db), "--parse-mode", self.mode, "--concurrency", str(self.concurrency),
-                 "--per-host", str(self.concurrency)]], [db]
+        return [[*crawl, url, "--db", str(db), "--parse-mode", self.mode, "--workers", "1",
+                 "--concurrency", str(self.concurrency), "--per-host", str(self.concurrency)]], [db]
 
 
 def parse_cases(chosen: Iterable[Workload]) -> list[Case]:
