@@ -48,7 +48,7 @@ class Settings:
     exclude: tuple[str, ...] = ()
     parse_mode: ParseMode = "async"
     parse_workers: int = 0
-    workers: int = 1            # processes that fetch and parse (0: "auto", one per core)
+    workers: int = 0            # processes that fetch and parse (0: "auto", one per core)
     frontier: str = ""          # "" the job file's own; redis://HOST:PORT/N a shared one
     job: str = ""               # the job's name in a shared frontier
     lease: float = 60.0         # seconds a shared frontier's lease lasts unless renewed

@@ -12,7 +12,7 @@ record. Messages are pickled tuples framed by a 4-byte length, on a socket pair:
     to a worker:    ("visit", token, FrontierItem)  ("cancel", token)  ("options", ParseOptions)
                     ("robots", origin, RobotsRules): the crawl's copy, so a worker checks the
                     redirects of that origin without fetching robots.txt again
-    from a worker:  ("done", token, PageRecord)  ("failed", token, FetchError)
+    from a worker:  ("ready", 0) once its fetcher is up; ("done", token, PageRecord)  ("failed", token, FetchError)
                     ("crashed", token, "what and where")
 
 A worker parses a page as soon as its body is in, on its own loop, so "the request is over" and
@@ -178,6 +178,7 @@ class _Worker:
     outbox: _Outbox
     visits: dict[int, _Visit] = field(default_factory=dict)
     alive: bool = True
+    ready: asyncio.Event = field(default_factory=asyncio.Event)   # its fetcher is up: requests leave at once
     robots_sent: set[str] = field(default_factory=set)   # origins whose rules it has
 
 
@@ -205,6 +206,11 @@ class WorkerPool:
         self._stack.push_async_callback(self._stop_all)
         for number in range(self.count):
             await self._start(number, self._forked.pop() if self._forked else await spawn_worker())
+        # A worker still setting up would send its first request late, and a host's delay would
+        # be counted from a request that had not left: wait (a moment) until every one is ready.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await asyncio.gather(*(w.ready.wait() for w in self._workers))
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
@@ -242,6 +248,9 @@ class WorkerPool:
         try:
             while True:
                 kind, token, *rest = await _receive(worker.reader)
+                if kind == "ready":
+                    worker.ready.set()
+                    continue
                 visit = worker.visits.get(token)
                 if visit is None or visit.result.done():
                     continue   # cancelled meanwhile
@@ -318,6 +327,7 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
         visitor = LocalVisitor(fetcher, stage, lambda depth: redirect_check(lambda: stage.options.scope, robots, depth),
                                settings.bodies)
         tasks: dict[int, asyncio.Task[None]] = {}
+        outbox.put(("ready", 0))
 
         async def visit(token: int, item: FrontierItem) -> None:
             try:

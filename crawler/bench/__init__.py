@@ -28,7 +28,7 @@ def crawl(fetch: FetchModel, concurrency: int, seeds: Sequence[str], db: str) ->
     from crawler.bench.measure import raise_open_files_limit
     from crawler.scheduler import Crawl
 
-    settings = config.load(None, {"db": db, "concurrency": concurrency, "per_host": concurrency})
+    settings = config.load(None, {"db": db, "concurrency": concurrency, "per_host": concurrency, "workers": 1})
     raise_open_files_limit()
     job = Crawl(settings, seeds, transport=transport_for(fetch, concurrency))
     loop_factory = None
