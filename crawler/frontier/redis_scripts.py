@@ -21,6 +21,14 @@ local function beat(worker, now, ttl)
   redis.call('SADD', P .. 'workers', worker)
   redis.call('SET', P .. 'alive:' .. worker, now, 'PX', ttl)
 end
+-- Forget lease ``id`` (its record ``rec``: token, worker, host, entry): no longer leased, its worker
+-- no longer holds it, its host has one request less in flight.
+local function end_lease(id, rec)
+  redis.call('HDEL', P .. 'leased', id)
+  redis.call('ZREM', P .. 'expiry', id)
+  redis.call('SREM', P .. 'w:' .. rec[2], id)
+  redis.call('HINCRBY', P .. 'h:' .. rec[3], 'inflight', -1)
+end
 -- End the leases of ``ids`` (those still out) and put their URLs back at the head of their hosts'
 -- queues, oldest first, so they keep their turn. Returns how many.
 local function unlease(ids)
@@ -29,10 +37,7 @@ local function unlease(ids)
     local raw = redis.call('HGET', P .. 'leased', id)
     if raw then
       local rec = cjson.decode(raw)
-      redis.call('HDEL', P .. 'leased', id)
-      redis.call('ZREM', P .. 'expiry', id)
-      redis.call('SREM', P .. 'w:' .. rec[2], id)
-      redis.call('HINCRBY', P .. 'h:' .. rec[3], 'inflight', -1)
+      end_lease(id, rec)
       table.insert(back, rec)
     end
   end
@@ -159,10 +164,7 @@ for i = 2, #ARGV, 5 do
   if raw then
     local rec = cjson.decode(raw)
     if rec[1] == token then
-      redis.call('HDEL', P .. 'leased', id)
-      redis.call('ZREM', P .. 'expiry', id)
-      redis.call('SREM', P .. 'w:' .. rec[2], id)
-      redis.call('HINCRBY', P .. 'h:' .. rec[3], 'inflight', -1)
+      end_lease(id, rec)
       done = true
     else
       table.insert(refused, id)   -- leased again, to another attempt: its result will count
@@ -225,10 +227,7 @@ for i = 1, #ARGV, 3 do
   if raw then
     local rec = cjson.decode(raw)
     if rec[1] == token then
-      redis.call('HDEL', P .. 'leased', id)
-      redis.call('ZREM', P .. 'expiry', id)
-      redis.call('SREM', P .. 'w:' .. rec[2], id)
-      redis.call('HINCRBY', P .. 'h:' .. rec[3], 'inflight', -1)
+      end_lease(id, rec)
       redis.call('HSET', P .. 'seen', fp, 'e')
     end
   end
