@@ -297,10 +297,7 @@ def report(res: dict[str, Any]) -> str:
                      f"{_met(ratio >= GOAL_SCALE_RATE)}")
         lines.append(f"- scale peak RSS: **{sc['rss_mb']:.0f} MB** (goal < {GOAL_SCALE_RSS_MB:.0f} MB): "
                      f"{_met(sc['rss_mb'] < GOAL_SCALE_RSS_MB)}")
-    lines += ["", "## Machine", ""]
-    lines += [f"- {k}: {v}" for k, v in res["machine"].items()]
-    lines += [f"- date: {res['date']}", f"- command: `{res['command']}`"]
-    return "\n".join(lines)
+    return "\n".join(lines + run.machine_lines(res))
 
 
 def main() -> None:
@@ -379,10 +376,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
         else:
             run.say(f"logs, request logs and jobs kept in {work}")
-    res["machine"]["load_end"] = run.loadavg()
-    a.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(report(res))
-    run.say(f"\nresults written to {a.out}")
+    run.save(res, a.out, report)
     if problems:
         run.say("\n".join(["wrong runs:", *problems]))
         sys.exit(1)

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -243,6 +244,20 @@ def machine(crawler: list[str], scrapy_py: str | None) -> dict:
 
 # --- what is printed -----------------------------------------------------------------------------
 
+def machine_lines(res: dict) -> list[str]:
+    """The closing section of every benchmark's report: the machine, the date, the command."""
+    return ["", "## Machine", "", *(f"- {k}: {v}" for k, v in res["machine"].items()),
+            f"- date: {res['date']}", f"- command: `{res['command']}`"]
+
+
+def save(res: dict, out: Path, report: Callable[[dict], str]) -> None:
+    """Note the load at the end, write the results as JSON and print their report."""
+    res["machine"]["load_end"] = loadavg()
+    out.write_text(json.dumps(res, indent=2) + "\n")
+    print(report(res))
+    say(f"\nresults written to {out}")
+
+
 def report(res: dict) -> str:
     m, cmp_, n = res["machine"], res["compare"], res["compare"]["pages"]
     runs = cmp_["pairs"]
@@ -274,10 +289,7 @@ def report(res: dict) -> str:
                   f"{'met' if sc['rate_ratio'] >= 0.75 else 'NOT met'}",
                   f"- peak RSS at {sc['large']['site_pages']:,}: **{sc['large']['rss_mb']:.0f} MB** "
                   f"(goal: < 250 MB): {'met' if sc['large']['rss_mb'] < 250 else 'NOT met'}"]
-    lines += ["", "## Machine", ""]
-    lines += [f"- {k}: {v}" for k, v in m.items()]
-    lines += [f"- date: {res['date']}", f"- command: `{res['command']}`"]
-    return "\n".join(lines)
+    return "\n".join(lines + machine_lines(res))
 
 
 def main() -> None:
@@ -340,10 +352,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
         else:
             say(f"logs and jobs kept in {work}")
-    res["machine"]["load_end"] = loadavg()
-    a.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(report(res))
-    say(f"\nresults written to {a.out}")
+    save(res, a.out, report)
 
 
 if __name__ == "__main__":

@@ -106,9 +106,7 @@ def report(res: dict[str, Any]) -> str:
                 checks = "; ".join(r["problems"]) or "ok"
                 lines.append(f"| {name} | {r['wall_s']:.1f} s | {r['cpu_pct']}% | {r['rss_mb']:.0f} MB "
                              f"| {r['pages_per_s']:,.0f} | {r['peak_per_host']} | {vs:.2f}× | {checks} |")
-    lines += ["", "## Machine", ""] + [f"- {k}: {v}" for k, v in res["machine"].items()]
-    lines += [f"- date: {res['date']}", f"- command: `{res['command']}`"]
-    return "\n".join(lines)
+    return "\n".join(lines + run.machine_lines(res))
 
 
 def main() -> None:
@@ -180,10 +178,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
         else:
             run.say(f"logs and jobs kept in {work}")
-    res["machine"]["load_end"] = run.loadavg()
-    a.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(report(res))
-    run.say(f"\nresults written to {a.out}")
+    run.save(res, a.out, report)
 
 
 if __name__ == "__main__":
