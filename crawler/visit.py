@@ -26,7 +26,8 @@ from crawler.urls import origin
 class Visitor(Protocol):
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         """Fetch ``item`` (following redirects, each hop checked), parse it and return its record.
-        Call ``fetched()`` once the request is over, whatever its outcome, and before parsing.
+        Call ``fetched()`` once the request is over, before parsing, where that is known apart
+        (the scheduler calls it itself when the visit ends, so a visitor may leave it to that).
         Raise ``FetchError`` when there is no response to record (the scheduler's retry policy
         decides what happens next)."""
         ...

@@ -1,13 +1,13 @@
 """Worker processes for ``--workers N``: every core fetches and parses, one process owns the job.
 
-    coordinator (the crawl): frontier, politeness, robots.txt, the writer ──pipes──► N workers
+    coordinator (the crawl): frontier, politeness, robots.txt, the writer ──sockets──► N workers
     worker: its own event loop, fetcher and parser (a ``LocalVisitor``)
 
 The coordinator keeps what must be one for the whole job: the job file and its one writer, the
 frontier, the per-host limits and delays, robots.txt. A worker is handed URLs that politeness has
-already let go; it fetches and parses each, says when the request is over (so the coordinator frees
-the host and the global permit before the page is parsed, as in one process) and sends back the page
-record. Messages are pickled tuples framed by a 4-byte length, on a socket pair:
+already let go; it fetches and parses each and sends back the page record, which also tells the
+coordinator the request is over (it frees the host and the global permit then). Messages are
+pickled tuples framed by a 4-byte length, on a socket pair:
 
     to a worker:    ("visit", token, FrontierItem)  ("cancel", token)  ("options", ParseOptions)
                     ("robots", origin, RobotsRules): the crawl's copy, so a worker checks the
