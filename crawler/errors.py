@@ -11,9 +11,10 @@
     └── PageError                   one page failed: recorded on it with a short code, never fatal
         ├── ParseFailed             the parse stage could not handle it (its worker died)
         └── FetchError              its request failed
-            ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx), WorkerDied
+            ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx), WorkerDied,
+            │                      RobotsUnavailable
             └── retryable = False: TlsFailed, TooLarge, TooManyRedirects, BlockedScheme, BlockedAddress,
-                                   OutOfScope, RobotsDisallowed, RobotsUnavailable, ProtocolFailed
+                                   OutOfScope, RobotsDisallowed, ProtocolFailed
 
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
 ``fetcher.translate_transport_error`` and ``storage.jobfile.sqlite_errors``. A ``PageError`` carries the URL and the short
@@ -158,9 +159,12 @@ class RobotsDisallowed(FetchError):
 
 
 class RobotsUnavailable(FetchError):
-    """robots.txt answered 5xx or could not be fetched: the host is off limits for now (RFC 9309)."""
+    """robots.txt answered 5xx or could not be fetched: the host is off limits for now (RFC 9309).
+    Retried like a failed request: each retry reads robots.txt again, so one reset or one 503 does
+    not put a host off limits for the run."""
 
     code = "robots_unavailable"
+    retryable = True
 
 
 class WorkerDied(FetchError):

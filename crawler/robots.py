@@ -130,6 +130,13 @@ class RobotsCache:
         """Take ``origin``'s rules as read elsewhere (a worker process gets them from its crawl)."""
         self._rules[origin] = rules
 
+    def forget_unavailable(self, origin: str) -> None:
+        """Drop ``origin``'s verdict if it is "unavailable", so the next request reads robots.txt
+        again (a URL's retry after a failed robots.txt fetch)."""
+        cached = self._rules.get(origin)
+        if cached is not None and cached.unavailable:
+            del self._rules[origin]
+
     def known(self, origin: str) -> RobotsRules | None:
         """The rules of ``origin`` if they have been read and still hold; never fetches."""
         cached = self._rules.get(origin)

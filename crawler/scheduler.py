@@ -388,7 +388,7 @@ class Crawl:
 
     async def _already_finished(self, job: JobFile, frontier: Frontier) -> bool:
         if self._shared is not None:
-            return await frontier.finished()
+            return await self._shared.idle()
         return await job.get_meta("state") == "finished" and not await frontier.hosts_with_work()
 
     async def _crawl(self, frontier: Frontier, pages: PageStore, scope: Scope) -> Outcome:
@@ -544,7 +544,7 @@ class Crawl:
                     continue
                 return "limit"
             if self._finished():
-                if self._shared is None or await frontier.finished():
+                if self._shared is None or await self._shared.idle():
                     return "finished"
                 # Other workers hold leases: their pages may bring work (or their leases expire and
                 # their URLs come back). Wait for what ``_share`` finds.
@@ -672,6 +672,8 @@ class Crawl:
             delay = retry_delay(err, item.attempt, settings, self.rng)
             await self._strained(host, err)
             if delay is not None and not self.stopping:
+                if isinstance(err, RobotsUnavailable):
+                    self._robots.forget_unavailable(origin(err.url))   # the retry reads it again
                 self.stats.retries += 1
                 self._pool.defer(host, delay)
                 self._pool.push(host, replace(item, attempt=item.attempt + 1), first=True)

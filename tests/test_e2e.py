@@ -374,6 +374,18 @@ def test_robots_503_makes_the_host_unavailable(site: Site, cli: Any, db: Path) -
     assert site.counts() == {"/robots.txt": 1}
 
 
+def test_a_robots_txt_that_fails_once_is_read_again_when_its_url_is_retried(site: Site, cli: Any, db: Path) -> None:
+    site.routes.update(ten_pages())
+    site.routes["/robots.txt"] = Sequence((robots("busy", status=503), robots("User-agent: *\nDisallow: /p2\n")))
+    done = cli("crawl", site.url("/"), "--db", db, "--timeout", "2")
+    assert done.returncode == 0, done.stderr
+    records = {path_of(site, r["url"]): (r["status"], r["error"]) for r in cli.export(db)}
+    assert {path: records.get(path) for path in ("/", "/p1", "/p2")} == {"/": (200, None), "/p1": (200, None),
+                                                                        "/p2": None}   # disallowed
+    assert site.counts()["/robots.txt"] == 2
+    assert cli.stats(db)["queue"]["pending"] == 0
+
+
 def test_no_robots_ignores_robots_txt(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/private/x"), "/private/x": html("Secret")})
     site.routes["/robots.txt"] = robots("User-agent: *\nDisallow: /\n")

@@ -266,11 +266,19 @@ def test_a_parked_host_is_out_of_hosts_with_work_until_its_time_or_an_answer(job
             await w.park("c.test", "2000-01-01T00:00:00Z", "connect")
             assert sorted(await w.hosts_with_work()) == ["a.test", "c.test"]
             assert not await w.finished()                      # parked URLs are still the job's
+            assert not await w.idle()                          # but a.test's are this run's work
+            await w.ack(await w.lease(10, "c.test"))           # parked until a time gone by: work
+            leased = await w.lease(10, "a.test")
+            assert not await w.hosts_with_work()
+            assert not await w.idle()                          # a lease is out
+            await w.ack(leased)
+            assert not await w.finished()
+            assert await w.idle()                              # b.test's URLs wait for a later run
             hosts = {h.host: h for h in (await w.stats()).hosts}
             assert (hosts["b.test"].state, hosts["b.test"].until, hosts["b.test"].error) == (
                 "parked", "2999-01-01T00:00:00Z", "connect")
             await w.ack(await w.lease(1, "b.test"))            # it answered after all
-            assert sorted(await w.hosts_with_work()) == ["a.test", "c.test"]
+            assert sorted(await w.hosts_with_work()) == []
             assert (await w.stats()).hosts[1].state == "done"
     run(scenario)
 

@@ -171,3 +171,8 @@ class SharedFrontier(Frontier, Protocol):
     async def seed_hosts(self, add: Iterable[str] = ()) -> set[str]:
         """The job's seed hosts after adding ``add``: the scope every worker crawls in."""
         ...
+
+    async def idle(self) -> bool:
+        """Whether this run of the job is over for every worker: no lease is out, and the only URLs
+        queued are parked hosts' (they wait for a later run)."""
+        ...

@@ -165,7 +165,7 @@ class RedisFrontier:
         self._ack, self._release = client.register_script(lua.ACK), client.register_script(lua.RELEASE)
         self._renew, self._hosts = client.register_script(lua.RENEW), client.register_script(lua.HOSTS_WITH_WORK)
         self._reclaim, self._park = client.register_script(lua.RECLAIM), client.register_script(lua.PARK)
-        self._exclude = client.register_script(lua.EXCLUDE)
+        self._exclude, self._idle = client.register_script(lua.EXCLUDE), client.register_script(lua.IDLE)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -291,6 +291,12 @@ class RedisFrontier:
         return await self.pending() == 0
 
     # -- beyond the protocol ----------------------------------------------------------------------
+
+    async def idle(self) -> bool:
+        """Whether this run of the job is over: no lease is out (expired or not) and the only URLs
+        queued are parked hosts' (they wait for a later run, as parked hosts do in a job file)."""
+        with redis_errors(self.address, "read"):
+            return bool(await self._idle([self.prefix]))
 
     async def renew(self, items: Sequence[FrontierItem]) -> list[FrontierItem]:
         """Extend the leases of ``items`` to ``lease_seconds`` from now, and beat this worker's

@@ -266,6 +266,18 @@ return hosts
 
 RECLAIM = COMMON + "return reclaim(clock())"
 
+# Returns 1 when this run of the job is over: no lease is out (expired or not: an expired lease is
+# work until a worker takes it back) and every host with queued URLs is parked until later.
+IDLE = COMMON + """
+if redis.call('HLEN', P .. 'leased') > 0 then return 0 end
+local now = clock()
+for _, host in ipairs(redis.call('ZRANGE', P .. 'heads', 0, -1)) do
+  local parked_until = redis.call('ZSCORE', P .. 'parked', host)
+  if not parked_until or tonumber(parked_until) <= now then return 0 end
+end
+return 1
+"""
+
 # ARGV: host, until ms, until (ISO), error.
 PARK = COMMON + """
 redis.call('ZADD', P .. 'parked', ARGV[2], ARGV[1])
