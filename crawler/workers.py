@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import itertools
 import os
 import pickle
@@ -123,6 +124,10 @@ def fork_workers(count: int) -> list[Started]:
         return []
     import aiohttp  # noqa: F401  # imported here, once, for every worker (the transport loads it lazily)
 
+    # What every process shares (the modules, mostly) moves out of the collector's reach, so that
+    # its passes do not write to those pages and copy them into each worker (gc.freeze's purpose).
+    gc.collect()
+    gc.freeze()
     started: list[Started] = []
     for _ in range(count):
         ours, theirs = socket.socketpair()
