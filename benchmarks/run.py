@@ -158,7 +158,7 @@ def tree_rss_kb(pid: int) -> int:
 def timed(cmd: list[str], log: Path, also: list[list[str]] = ()) -> dict:
     """Run cmd (and the commands in ``also`` beside it); wall time until all have ended, CPU (100% =
     one core) and peak memory: the larger of wait4's peak RSS (the biggest single process) and the
-    peak of every process of the run summed (proportional set sizes, sampled every 50 ms), so
+    peak of every process of the run summed (proportional set sizes, sampled every 250 ms), so
     worker processes count, and what they share with their parent counts once."""
     with open(log, "wb") as f:
         t0 = time.perf_counter()
@@ -167,7 +167,7 @@ def timed(cmd: list[str], log: Path, also: list[list[str]] = ()) -> dict:
         done = threading.Event()
 
         def sample() -> None:
-            while not done.wait(0.05):
+            while not done.wait(0.25):   # reading smaps_rollup costs CPU: 20 times a second took ~12% of a core
                 peak[0] = max(peak[0], sum(tree_rss_kb(p.pid) for p in procs))
 
         sampler = threading.Thread(target=sample, daemon=True)

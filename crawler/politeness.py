@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import random
 import time
 from collections import deque
@@ -46,7 +47,10 @@ class _Host:
     more: bool = False         # the frontier may hold more of its URLs
     offers: int = 0            # times the frontier said so: a lease that raced with an offer proves nothing
     parked: bool = False       # unreachable: no more requests in this run
-    scheduled: float | None = None   # its entry's time in the ready heap (None: not in it)
+    scheduled: float | None = None   # its entry's time in the time heap (None: not in it)
+    ready: bool = False        # in the ready heap: its time has come, it waits for its turn
+    starts: list[float] = field(default_factory=list)   # its latest request starts (per_host of them)
+    duration: float = 0.0      # moving average of its requests' times, start to end (``_tier``)
     # adaptive politeness
     cap: int = 0               # requests in flight it may have now (0: the pool's per_host)
     backoff: float = 0.0       # extra seconds between two request starts
@@ -96,7 +100,8 @@ class HostPool:
         self.probe_first = probe_first
         self._clock = clock
         self._hosts: dict[str, _Host] = {}
-        self._heap: list[tuple[float, int, str]] = []
+        self._heap: list[tuple[float, int, str]] = []    # (ready time, turn, host): hosts waiting for their time
+        self._ready: list[tuple[int, float, int, str]] = []   # (-tier, ready time, turn, host): their time has come
         self._turns = itertools.count()
         self._on_change = on_change   # wakes the dispatcher: a URL arrived or a slot came free
         self.size = 0                 # URLs queued here
@@ -275,28 +280,50 @@ class HostPool:
     def release(self, host: str) -> None:
         """A request to ``host`` is over; its slot is free again."""
         state = self._hosts[host]
+        if 0 < state.active <= len(state.starts):   # the oldest request in flight is taken to be this one
+            took = self._clock() - state.starts[-state.active]
+            state.duration = took if not state.duration else 0.7 * state.duration + 0.3 * took
         state.active -= 1
         self._update(host, state)
         self._on_change()
 
     # -- the next request ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _tier(state: _Host) -> int:
+        """How slow the host's requests are: 0 under half a second, then one more for each doubling
+        (1 from 0.5 s, 2 from 1 s, 3 from 2 s, ..., at most 6)."""
+        took = state.duration
+        return 0 if took < 0.5 else min(6, int(math.log2(took / 0.25)))
+
     def take_ready(self) -> tuple[str, FrontierItem] | Wanted | float | None:
         """A ready (host, item); or a ready host to lease for (``Wanted``); else the earliest time a
-        host will be ready; else None (nothing can start until a request ends or work arrives)."""
+        host will be ready; else None (nothing can start until a request ends or work arrives).
+
+        Hosts whose time has come go to the ready heap: the slowest requests first (``_tier``), then
+        by the time they became ready (round robin). A host whose requests take seconds needs the
+        most time for its own URLs whatever else happens, so its slot is filled as soon as it is
+        free: it keeps ``per_host`` requests in flight and finishes as early as it can, instead of
+        waiting its turn behind a thousand hosts that answer in milliseconds and ending last. What
+        it takes is a few global permits, not CPU: the fast hosts go no slower."""
         now = self._clock()
-        heap = self._heap
-        while heap:
-            when, _, host = heap[0]
+        heap, ready = self._heap, self._ready
+        while heap and heap[0][0] <= now:
+            when, _, host = heapq.heappop(heap)
             state = self._hosts.get(host)
             if state is None or state.scheduled != when:
-                heapq.heappop(heap)   # stale: the host was rescheduled, taken or forgotten since
-                continue
-            if when > now:
-                return when
-            heapq.heappop(heap)
+                continue   # stale: the host was rescheduled, taken or forgotten since
             state.scheduled = None
-            if state.parked or state.active >= self._limit(state):
+            if not state.ready:
+                state.ready = True
+                heapq.heappush(ready, (-self._tier(state), when, next(self._turns), host))
+        while ready:
+            *_, host = heapq.heappop(ready)
+            state = self._hosts.get(host)
+            if state is None or not state.ready:
+                continue
+            state.ready = False
+            if state.parked or state.active >= self._limit(state) or state.next_time > now:
                 self._update(host, state)
                 continue
             if not state.queue:
@@ -308,7 +335,16 @@ class HostPool:
             self.size -= 1
             state.active += 1
             state.last_start = now
+            state.starts.append(now)
+            if len(state.starts) > self.per_host:
+                del state.starts[0]
             state.next_time = now + state.delay + state.backoff
             self._update(host, state)
             return host, item
+        while heap:
+            when, _, host = heap[0]
+            state = self._hosts.get(host)
+            if state is not None and state.scheduled == when:
+                return when
+            heapq.heappop(heap)   # stale
         return None

@@ -161,3 +161,28 @@ def test_on_change_fires_when_a_url_arrives_or_a_slot_frees() -> None:
     hosts.take_ready()
     hosts.release("a")
     assert len(changes) == 3
+
+
+def test_a_host_with_slow_requests_keeps_its_slots_busy_among_fast_hosts_competing_for_permits() -> None:
+    """Three requests in flight in all (the global permits); a slow host (1 s a request) and 30
+    fast ones (0.1 s), two slots each: a fast host's turn comes every 1.5 s or so. The slow host's
+    requests are the slowest, so it is served first whenever one of its slots is free: it keeps
+    both busy (two requests a second, not two a turn), and the fast hosts share the third permit."""
+    clock = FakeClock()
+    hosts = pool(per_host=2, clock=clock)
+    for host in ("s", *(f"f{n}" for n in range(30))):
+        fill(hosts, host, 1000)
+    permits, ends, started = 3, [], {"s": 0, "f": 0}
+    while clock.time() < 20.0:
+        while permits and isinstance(taken := hosts.take_ready(), tuple):
+            host = taken[0]
+            permits -= 1
+            started["s" if host == "s" else "f"] += 1
+            ends.append((clock.time() + (1.0 if host == "s" else 0.1), host))
+        ends.sort()
+        end, host = ends.pop(0)
+        clock.advance(end - clock.time())
+        hosts.release(host)
+        permits += 1
+    assert started["s"] >= 38            # two at a time, a second each, for 20 s
+    assert started["f"] >= 150           # the third permit: ten a second
