@@ -201,29 +201,31 @@ class PatternChains:
     (``/p/1`` .. ``/p/100000``, all one pattern) are mostly found a few hops from the top, since
     pages link to many others: 100,000 such pages of the bench site are at most 10 hops from
     ``/``, while a calendar's "next month" link makes one hop per page, without end. Chains are
-    remembered for the ``urls`` most recent URLs (memory is bounded; a resumed run starts afresh)."""
+    remembered for the ``urls`` most recent URLs, by hash (memory is bounded, and does not hold the
+    URLs themselves; a resumed run starts afresh)."""
 
     def __init__(self, limit: int, urls: int = 200_000) -> None:
         self.limit = limit
         self._urls = urls
-        self._chain: OrderedDict[str, int] = OrderedDict()
+        self._chain: OrderedDict[int, int] = OrderedDict()
 
     def check(self, source: str | None, url: str) -> str | None:
         """``trap_pattern_chain`` if ``url``, found on ``source``, makes its chain too long, else None."""
         if not self.limit or source is None or url_pattern(url) != url_pattern(source):
             return None
-        chain = self._chain.get(source, 1) + 1
+        chain = self._chain.get(hash(source), 1) + 1
         if chain > self.limit:
             return "trap_pattern_chain"
-        if url not in self._chain:
-            self._chain[url] = chain
+        key = hash(url)
+        if key not in self._chain:
+            self._chain[key] = chain
             if len(self._chain) > self._urls:
                 self._chain.popitem(last=False)
         return None
 
     def length(self, url: str) -> int:
         """The chain of ``url`` as far as it is remembered (1: none)."""
-        return self._chain.get(url, 1)
+        return self._chain.get(hash(url), 1)
 
 
 def _compile(patterns: Iterable[str], option: str) -> tuple[re.Pattern[str], ...]:

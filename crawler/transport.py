@@ -22,6 +22,10 @@ Two things every transport here does, because the crawler counts on them:
   kept-alive connection drops under it; a server that resets every connection then sees every
   attempt twice (6 requests for ``--retries 2``). That retry is turned off: the scheduler's own
   retries, with backoff, are the only ones, so a server sees at most ``1 + retries`` requests.
+- **Idle connections are bounded.** aiohttp bounds the connections in use (``limit``), not the
+  idle ones it keeps for reuse: a broad crawl kept one to nearly every host it had touched within
+  the keep-alive timeout (5,760 of them, on 10,000 hosts: a file descriptor and some kilobytes
+  each). ``bounded_connector`` keeps at most ``IDLE_CONNECTIONS`` and closes the longest unused.
 - **The SSRF guard sits where names become addresses**: for aiohttp, a resolver that hands the
   connector only the addresses ``AddressPolicy`` permits; for httpcore, a network backend that
   resolves, checks, and connects to the address it checked (TLS still verifies the host name). So
@@ -41,6 +45,46 @@ from crawler.models import TransportKind
 
 if TYPE_CHECKING:
     from aiohttp.abc import AbstractResolver
+
+
+IDLE_CONNECTIONS = 1024   # kept open for reuse, per process: a thousand hosts in turn keep theirs
+
+
+def bounded_connector(idle: int = IDLE_CONNECTIONS, **options: Any) -> Any:
+    """An ``aiohttp.TCPConnector`` (``options`` are its own) that keeps at most ``idle``
+    connections open and unused: one more closes the one unused longest. It hooks the connector's
+    ``_release`` and reads its pool (``_conns``: key -> deque of (protocol, time)), aiohttp's
+    internals since 3.10; ``tests/test_transport.py`` checks them."""
+    from collections import OrderedDict
+
+    import aiohttp
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.client_reqrep import ConnectionKey
+
+    class BoundedConnector(aiohttp.TCPConnector):
+        def __init__(self) -> None:
+            super().__init__(**options)
+            self._unused: OrderedDict[ResponseHandler, ConnectionKey] = OrderedDict()   # oldest first
+
+        def _release(self, key: ConnectionKey, protocol: ResponseHandler, *, should_close: bool = False) -> None:
+            super()._release(key, protocol, should_close=should_close)
+            pool = self._conns.get(key)
+            if not pool or pool[-1][0] is not protocol:
+                return   # closed, not kept
+            self._unused[protocol] = key
+            self._unused.move_to_end(protocol)
+            while len(self._unused) > idle:
+                oldest, where = self._unused.popitem(last=False)
+                kept = self._conns.get(where)
+                entry = next((e for e in kept if e[0] is oldest), None) if kept else None
+                if entry is None:
+                    continue   # reused or closed since
+                kept.remove(entry)   # type: ignore[union-attr]
+                if not kept:
+                    del self._conns[where]
+                oldest.close()
+
+    return BoundedConnector()
 
 
 class AddressRefused(OSError):
@@ -158,8 +202,8 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
         def session() -> aiohttp.ClientSession:
             # Created lazily, inside the running event loop, as aiohttp requires.
             names = guarded_resolver(policy, resolver) if policy is not None else resolver
-            connector = aiohttp.TCPConnector(limit=connections, ttl_dns_cache=300, resolver=names,
-                                             ssl=tls if tls is not None else True)
+            connector = bounded_connector(limit=connections, ttl_dns_cache=300, resolver=names,
+                                          ssl=tls if tls is not None else True)
             client = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
                                            response_class=PeerResponse)
             # No hidden retry of a request whose kept-alive connection dropped (see the module
