@@ -37,7 +37,7 @@ PRAGMAS = (
     "PRAGMA synchronous=NORMAL",    # with WAL: durable up to the last checkpointed commits, never corrupt
     "PRAGMA busy_timeout=5000",     # wait out a reader's short lock instead of failing
     "PRAGMA temp_store=MEMORY",
-    "PRAGMA cache_size=-32768",     # 32 MiB page cache: the url index stays hot without unbounded growth
+    "PRAGMA cache_size=-16384",     # 16 MiB page cache: the url index stays hot without unbounded growth
 )
 
 # The current schema, as a new job file gets it.
