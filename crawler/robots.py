@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from protego import Protego
 
-from crawler.errors import FetchError, RobotsDisallowed, RobotsUnavailable, ServerBusy, TooManyRedirects
+from crawler.errors import BlockedAddress, FetchError, RobotsDisallowed, RobotsUnavailable, ServerBusy, TooManyRedirects
 from crawler.models import Response
 
 ROBOTS_MAX_BYTES = 512 * 1024   # RFC 9309: parse at least 500 KiB
@@ -143,13 +143,19 @@ class RobotsCache:
         return cached if cached is not None and cached.expires > self._clock() else None
 
     async def check(self, url: str, origin: str) -> RobotsRules:
-        """Raise RobotsDisallowed / RobotsUnavailable unless ``url`` may be fetched; return the rules."""
+        """Raise RobotsDisallowed / RobotsUnavailable (or BlockedAddress) unless ``url`` may be
+        fetched; return the rules."""
         return self.check_rules(url, await self.rules(origin))
 
     def check_rules(self, url: str, rules: RobotsRules) -> RobotsRules:
-        """As ``check``, with the origin's rules already in hand."""
+        """As ``check``, with the origin's rules already in hand. Where robots.txt could not be read
+        because the SSRF guard refused its address, that is the error (``BlockedAddress``): not
+        "robots.txt unavailable"."""
         if rules.unavailable:
-            why = f" ({rules.cause})" if rules.cause else ""
+            cause = rules.cause or ""
+            if cause.startswith(BlockedAddress.code):
+                raise BlockedAddress(url, cause.partition(": ")[2])
+            why = f" ({cause})" if cause else ""
             raise RobotsUnavailable(url, f"robots.txt answered 5xx or could not be fetched{why}")
         if not rules.allows(url, self.agent):
             raise RobotsDisallowed(url)

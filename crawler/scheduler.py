@@ -60,7 +60,7 @@ from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
 from crawler.urls import host_key, origin
-from crawler.visit import LocalVisitor, Visitor, blocked_robots, record_of, redirect_check
+from crawler.visit import LocalVisitor, Visitor, record_of, redirect_check
 
 if TYPE_CHECKING:
     from crawler.workers import Started
@@ -704,10 +704,10 @@ class Crawl:
         if crawl_delay and self._shared is not None and host not in self._reached_delay:
             self._reached_delay.add(host)   # the whole job keeps to it, not just this worker
             await self._shared.set_delay(host, min(crawl_delay, self.settings.crawl_delay_max))
-        blocked_robots(item.url, rules)
-        if not rules.unavailable and not rules.allows(item.url, self._robots.agent):
+        if rules.unavailable:
+            self._robots.check_rules(item.url, rules)   # raises RobotsUnavailable (or BlockedAddress)
+        if not rules.allows(item.url, self._robots.agent):
             return Excluded("robots_disallowed", rules.matching_line(item.url, self._robots.agent))
-        self._robots.check_rules(item.url, rules)
         return None
 
     # -- adaptive politeness ------------------------------------------------------------------------

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from crawler.errors import BlockedAddress, OutOfScope, ParseFailed
+from crawler.errors import OutOfScope, ParseFailed
 from crawler.fetcher import Fetcher, HopCheck
 from crawler.models import FrontierItem, PageRecord, Response
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
-from crawler.robots import RobotsCache, RobotsRules
+from crawler.robots import RobotsCache
 from crawler.scope import Scope
 from crawler.storage.schema import stored_time
 from crawler.urls import origin
@@ -45,17 +45,8 @@ def redirect_check(scope: Callable[[], Scope], robots: RobotsCache | None, depth
         if exclusion is not None:
             raise OutOfScope(url, f"redirect leaves the job's scope ({exclusion})")
         if robots is not None:
-            rules = await robots.rules(origin(url))
-            blocked_robots(url, rules)
-            robots.check_rules(url, rules)
+            await robots.check(url, origin(url))
     return check
-
-
-def blocked_robots(url: str, rules: RobotsRules) -> None:
-    """Raise ``BlockedAddress`` when the host's robots.txt could not be fetched because the SSRF
-    guard refused its address: that, not "robots.txt unavailable", is why the URL is not fetched."""
-    if rules.unavailable and (rules.cause or "").startswith(BlockedAddress.code):
-        raise BlockedAddress(url, (rules.cause or "").partition(": ")[2])
 
 
 def conditional_headers(item: FrontierItem) -> dict[str, str] | None:
