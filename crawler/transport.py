@@ -90,6 +90,12 @@ def bounded_connector(idle: int = IDLE_CONNECTIONS, **options: Any) -> Any:
 class AddressRefused(OSError):
     """Every address of a host is one the SSRF guard refuses; the fetcher maps it to ``BlockedAddress``."""
 
+    @classmethod
+    def of(cls, host: str, addresses: list[str]) -> AddressRefused:
+        """The refusal of ``host``, which resolved to ``addresses`` (none, or none permitted)."""
+        found = ", ".join(sorted(set(addresses))) or "no address"
+        return cls(f"{host} resolves to {found}: private, loopback or reserved (--allow-private permits it)")
+
 
 def guarded_resolver(policy: AddressPolicy, inner: AbstractResolver | None = None) -> AbstractResolver:
     """An aiohttp resolver that resolves with ``inner`` (getaddrinfo in a thread by default) and
@@ -106,9 +112,7 @@ def guarded_resolver(policy: AddressPolicy, inner: AbstractResolver | None = Non
             found = await self._inner.resolve(host, port, family)
             kept = [r for r in found if policy.permits(host, r["host"])]
             if not kept:
-                addresses = ", ".join(sorted({r["host"] for r in found})) or "no address"
-                raise AddressRefused(f"{host} resolves to {addresses}: private, loopback or reserved "
-                                     "(--allow-private permits it)")
+                raise AddressRefused.of(host, [r["host"] for r in found])
             return kept
 
         async def close(self) -> None:
@@ -151,8 +155,7 @@ def guarded_backend(inner: Any, policy: AddressPolicy, resolver: Any = None) -> 
             found = await _resolve(host, port, resolver)
             kept = policy.allowed(host, found)
             if not kept:
-                raise AddressRefused(f"{host} resolves to {', '.join(sorted(set(found))) or 'no address'}: private, "
-                                     "loopback or reserved (--allow-private permits it)")
+                raise AddressRefused.of(host, found)
             return await inner.connect_tcp(kept[0], port, timeout=timeout, local_address=local_address,
                                            socket_options=socket_options)
 
