@@ -42,7 +42,6 @@ class _Host:
     active: int = 0
     next_time: float = 0.0     # earliest start of the next request
     delay: float = 0.0         # least time between two request starts
-    last_start: float = float("-inf")
     known: bool = True         # False until the host's robots.txt has been read: one request at a time
     more: bool = False         # the frontier may hold more of its URLs
     offers: int = 0            # times the frontier said so: a lease that raced with an offer proves nothing
@@ -59,6 +58,10 @@ class _Host:
     latency: float = 0.0       # moving average of response times, seconds (0: none yet)
     usual: float = 0.0         # the lowest that average has been: the host's usual speed
     parked_until: float = 0.0  # parked for a while (failing): no request before this time
+
+    @property
+    def last_start(self) -> float:
+        return self.starts[-1] if self.starts else float("-inf")
 
     @property
     def adapted(self) -> bool:
@@ -334,7 +337,6 @@ class HostPool:
             item = state.queue.popleft()
             self.size -= 1
             state.active += 1
-            state.last_start = now
             state.starts.append(now)
             if len(state.starts) > self.per_host:
                 del state.starts[0]
