@@ -21,7 +21,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -310,18 +309,12 @@ def main() -> None:
     ap.add_argument("--scale-pages", type=int, default=10, help="pages a host of the scale bed (default 10)")
     ap.add_argument("--no-scale", action="store_true", help="skip the scale run")
     ap.add_argument("--no-scrapy", action="store_true", help="skip Scrapy (it takes over 10 minutes on the full bed)")
-    ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8495)), help="the beds' port (default 8495)")
-    ap.add_argument("--out", type=Path, default=HERE / "results-broad.json",
-                    help="JSON results (default benchmarks/results-broad.json)")
-    ap.add_argument("--report", type=Path, metavar="FILE", help="print the tables of an earlier results file and exit")
-    a = ap.parse_args()
-    if a.report:
-        print(report(json.loads(a.report.read_text())))
+    a = run.parse_options(ap, 8495, "the beds' port", HERE / "results-broad.json", report)
+    if a is None:
         return
     kit = Path(os.environ.get("BENCH_KIT", HERE.parent.parent / "shared/bench"))
     if not (kit / "hosts.py").exists() or not (kit / "scrapy_broad.py").exists():
         run.die(f"no benchmark kit at {kit} (hosts.py, scrapy_broad.py): set BENCH_KIT")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the beds are stopped in `finally`
 
     crawler = run.crawler_command()
     scrapy_py = None if a.no_scrapy else run.scrapy_python()

@@ -292,20 +292,31 @@ def report(res: dict) -> str:
     return "\n".join(lines + machine_lines(res))
 
 
+def parse_options(ap: argparse.ArgumentParser, port: int, port_help: str, out: Path,
+                  report: Callable[[dict], str]) -> argparse.Namespace | None:
+    """Add what every benchmark takes (``--port``, ``--out``, ``--report``) and parse the command line.
+    With ``--report FILE``, print that file's tables and return None. From here SIGTERM exits through
+    the caller's ``finally`` blocks, so the servers it starts are stopped."""
+    ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", port)), help=f"{port_help} (default {port})")
+    ap.add_argument("--out", type=Path, default=out, help=f"JSON results (default benchmarks/{out.name})")
+    ap.add_argument("--report", type=Path, metavar="FILE", help="print the tables of an earlier results file and exit")
+    a = ap.parse_args()
+    if a.report:
+        print(report(json.loads(a.report.read_text())))
+        return None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    return a
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="The crawler against Scrapy; see benchmarks/README.md.")
     ap.add_argument("--pairs", type=int, default=3, help="crawler/Scrapy pairs, run alternately (default 3)")
     ap.add_argument("--scale", action="store_true", help="also crawl a 100,000-page and a 5,000-page 2 KB site")
     ap.add_argument("--pages", type=int, default=5000, help="pages of the comparison site (default 5000)")
     ap.add_argument("--scale-pages", type=int, default=100_000, help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8395)), help="first of 3 ports (default 8395)")
-    ap.add_argument("--out", type=Path, default=HERE / "results.json", help="JSON results (default benchmarks/results.json)")
-    ap.add_argument("--report", type=Path, metavar="FILE", help="print the tables of an earlier results file and exit")
-    a = ap.parse_args()
-    if a.report:
-        print(report(json.loads(a.report.read_text())))
+    a = parse_options(ap, 8395, "first of 3 ports", HERE / "results.json", report)
+    if a is None:
         return
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that nginx is stopped in `finally`
 
     crawler = crawler_command()
     scrapy_py = scrapy_python()

@@ -16,7 +16,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -115,14 +114,9 @@ def main() -> None:
     ap.add_argument("--broad", action="store_true", help="also the 1,000-host broad crawl (over 10 minutes with Scrapy)")
     ap.add_argument("--no-redis", action="store_true", help="skip the Redis runs")
     ap.add_argument("--no-scrapy", action="store_true", help="skip Scrapy")
-    ap.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8395)), help="the site's port (default 8395)")
-    ap.add_argument("--out", type=Path, default=HERE / "results-workers.json", help="JSON results")
-    ap.add_argument("--report", type=Path, metavar="FILE", help="print the tables of an earlier results file and exit")
-    a = ap.parse_args()
-    if a.report:
-        print(report(json.loads(a.report.read_text())))
+    a = run.parse_options(ap, 8395, "the site's port", HERE / "results-workers.json", report)
+    if a is None:
         return
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     crawler = run.crawler_command()
     scrapy_py = None if a.no_scrapy else run.scrapy_python()
     res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
