@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import os
-import resource
 import signal
 import sys
 import traceback
@@ -23,7 +22,7 @@ from rich.console import Console
 
 from crawler import __version__, config
 from crawler.errors import CrawlError, InternalError, InvalidURL, JobLocked, StorageError, UsageError
-from crawler.loop import event_loop_factory
+from crawler.loop import event_loop_factory, raise_open_files_limit
 from crawler.urls import parse_seed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -135,19 +134,6 @@ def crawl(
     if stats.outcome == "stopped":
         _say(f"stopped; run the same command again to resume {job.settings.db}")
         raise typer.Exit(EXIT_STOPPED)
-
-
-def raise_open_files_limit() -> tuple[int, int]:
-    """Lift the soft limit on open files to the hard one: a crawl over thousands of hosts holds a
-    socket per connection, and 1,024 (a common default) runs out. Returns (before, after)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            return soft, soft   # not allowed here: the crawl runs with what it has
-        return soft, hard
-    return soft, soft
 
 
 def _say(message: str) -> None:

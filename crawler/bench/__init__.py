@@ -25,7 +25,7 @@ def crawl(fetch: FetchModel, concurrency: int, seeds: Sequence[str], db: str) ->
     import asyncio
 
     from crawler import config
-    from crawler.bench.measure import raise_open_files_limit
+    from crawler.loop import raise_open_files_limit
     from crawler.scheduler import Crawl
 
     settings = config.load(None, {"db": db, "concurrency": concurrency, "per_host": concurrency, "workers": 1})

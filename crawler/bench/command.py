@@ -8,10 +8,10 @@ from typing import Any
 
 from rich.console import Console
 
-from crawler.bench.measure import raise_open_files_limit
 from crawler.bench.report import machine, report, table
 from crawler.bench.workloads import cases, run_bench
 from crawler.errors import UsageError
+from crawler.loop import raise_open_files_limit
 
 
 def check_output(path: str | None, option: str) -> None:

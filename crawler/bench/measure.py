@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import resource
 import subprocess
 import threading
@@ -43,15 +42,6 @@ class Usage:
     peak_threads: int          # largest total of OS threads of the trees in one sample
     peak_open_files: int       # largest total of open file descriptors (sockets, mostly) in one sample
     other_cpu_seconds: float   # CPU the rest of the machine used meanwhile
-
-
-def raise_open_files_limit() -> None:
-    """Lift the soft limit on open files to the hard one, for this process and the ones it starts:
-    2,048 connections are 2,048 sockets at each end of loopback (``crawl`` does the same)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        with contextlib.suppress(ValueError, OSError):   # not allowed here: the runs get what there is
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def open_files_limit() -> int:
