@@ -25,18 +25,11 @@ def crawl(fetch: FetchModel, concurrency: int, seeds: Sequence[str], db: str) ->
     import asyncio
 
     from crawler import config
-    from crawler.loop import raise_open_files_limit
+    from crawler.loop import event_loop_factory, raise_open_files_limit
     from crawler.scheduler import Crawl
 
     settings = config.load(None, {"db": db, "concurrency": concurrency, "per_host": concurrency, "workers": 1})
     raise_open_files_limit()
     job = Crawl(settings, seeds, transport=transport_for(fetch, concurrency))
-    loop_factory = None
-    if settings.event_loop != "asyncio":   # as ``crawl`` does: uvloop when installed (``auto``) or asked for
-        try:
-            import uvloop
-            loop_factory = uvloop.new_event_loop
-        except ImportError:
-            pass
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
+    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:   # as ``crawl`` does
         return runner.run(job.run()).pages
