@@ -59,6 +59,15 @@ class CLI:
                                 text=True, encoding="utf-8", cwd=self.cwd, env=cli_env(env))
 
     @staticmethod
+    def stop(*procs: subprocess.Popen[str]) -> None:
+        """Kill and reap each crawl still running (one that has ended is left alone): a test that
+        stops a crawl mid-way, or fails before its crawls end, leaves none behind."""
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+    @staticmethod
     def interrupt(proc: subprocess.Popen[str], when: Callable[[], object], *signals: signal.Signals,
                   pause: float = 0.3, timeout: float = 30.0) -> str:
         """Once ``when()`` is true, send ``signals`` (``pause`` seconds apart), wait for the crawler to
@@ -71,9 +80,7 @@ class CLI:
                 proc.send_signal(sig)
             return proc.communicate(timeout=timeout)[1]
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+            CLI.stop(proc)
 
     def in_process(self, *args: object) -> subprocess.CompletedProcess[str]:
         """``crawler.cli.main(args)`` here, in ``cwd``, with its output captured: for commands that

@@ -63,17 +63,9 @@ def slow_crawl(site: Site, cli: Any, db: Path, seconds: float = 30.0) -> subproc
     site.routes.update({"/": html("Home", "/slow"), "/slow": Slow(seconds, html("Slow"))})
     proc = cli.popen("crawl", site.url("/"), "--db", db, "--timeout", str(seconds + 10), "--retries", "0")
     if not site.wait_for("/slow"):
-        proc.kill()
-        proc.communicate()
+        cli.stop(proc)
         pytest.fail("the crawl never got going")
     return proc
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    """Kill a crawl that is still running and reap it; one that was waited for is left alone."""
-    if proc.returncode is None:
-        proc.kill()
-        proc.communicate(timeout=30)
 
 
 # -- an idle job ---------------------------------------------------------------------------------
@@ -120,7 +112,7 @@ def test_add_to_an_unfinished_job_keeps_it_resumable(site: Site, other: Site, cl
     """A crawl killed mid-way leaves its job unfinished (URLs leased); add keeps its state, and the
     next run crawls what was left and what was added."""
     first = slow_crawl(site, cli, db)
-    stop(first)
+    cli.stop(first)
     state = meta(db, "state")
     done = cli("add", "--db", db, on_localhost(other))
     assert done.returncode == 0, done.stderr
@@ -224,7 +216,7 @@ def test_add_while_another_process_crawls_the_job(site: Site, other: Site, cli: 
         assert done.stdout == f"1 new URL queued in {db} (0 already known)\n"
         assert first.poll() is None, "add disturbed the running crawl"
     finally:
-        stop(first)
+        cli.stop(first)
     resume_to_the_end(site, cli, db)
 
 
@@ -243,7 +235,7 @@ def test_crawl_with_seeds_on_a_job_another_process_crawls_queues_them(site: Site
         assert f"process {first.pid}" in line
         assert first.poll() is None, "the second crawl disturbed the first"
     finally:
-        stop(first)
+        cli.stop(first)
     resume_to_the_end(site, cli, db)
 
 
@@ -262,7 +254,7 @@ def test_a_running_crawl_picks_up_added_seeds_within_a_second_and_widens_its_sco
         _, err = first.communicate(timeout=30)
         assert first.returncode == 0, err
     finally:
-        stop(first)
+        cli.stop(first)
     assert titles(cli, db) == {site.url("/"): "Home", site.url("/slow"): "Slow", on_localhost(other): "Other",
                                on_localhost(other, "/linked"): "Linked"}
     assert cli.stats(db)["state"] == "finished"

@@ -53,9 +53,7 @@ def test_a_worker_killed_with_sigkill_costs_a_retry_of_what_it_held_and_nothing_
         os.kill(workers[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        cli.stop(proc)
     assert proc.returncode == 0, err
     records = check_complete(cli, site, db)         # every page once, all 200, job finished
     assert not [r for r in records.values() if r["error"]]
@@ -95,9 +93,7 @@ def test_workers_auto_is_one_per_core(site: Site, cli: Any, db: Path) -> None:
         wait_until(lambda: len(worker_pids(proc.pid)) == (cores if cores > 1 else 0) or proc.poll() is not None)
         _, err = proc.communicate(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        cli.stop(proc)
     assert proc.returncode == 0, err
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import signal
 import socket
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +39,6 @@ def merged(cli: Any, *dbs: Path) -> dict[str, dict[str, Any]]:
     return records
 
 
-def stop(*procs: subprocess.Popen[str]) -> None:
-    """Kill the crawls a failed test leaves running."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-
-
 def every_page(site: Site) -> set[str]:
     return {site.url("/")} | {site.url(f"/p/{i}") for i in range(PAGES)}
 
@@ -63,7 +54,7 @@ def test_two_workers_share_a_site_and_their_merged_export_has_every_page_once(
         second = cli("crawl", "--db", tmp_path / "w2.db", *shared)          # joins without seeds
         _, err = first.communicate(timeout=60)
     finally:
-        stop(first)
+        cli.stop(first)
     assert first.returncode == 0, err
     assert second.returncode == 0, second.stderr
     records = merged(cli, tmp_path / "w1.db", tmp_path / "w2.db")
@@ -90,7 +81,7 @@ def test_a_joining_worker_whose_robots_txt_fetch_fails_once_neither_parks_the_ho
         second = cli("crawl", "--db", tmp_path / "w2.db", *shared)   # its robots.txt: a 503, then read again
         _, err = first.communicate(timeout=60)
     finally:
-        stop(first)
+        cli.stop(first)
     assert first.returncode == 0, err
     assert second.returncode == 0, second.stderr
     assert set(merged(cli, tmp_path / "w1.db", tmp_path / "w2.db")) == every_page(site)
@@ -129,7 +120,7 @@ def test_a_worker_killed_with_sigkill_loses_nothing_and_the_other_finishes(
         doomed.communicate(timeout=10)
         _, err = survivor.communicate(timeout=90)
     finally:
-        stop(doomed, survivor)
+        cli.stop(doomed, survivor)
     assert survivor.returncode == 0, err
     records = merged(cli, tmp_path / "w1.db", tmp_path / "w2.db")
     assert set(records) == every_page(site)
