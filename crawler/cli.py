@@ -118,7 +118,10 @@ def crawl(
         _say(f"crawler: {holder}, which picks them up")
         return
     if stats.outcome == "already_finished":
-        print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
+        if stats.parked[0]:
+            print(f"job {job.settings.db} has nothing to fetch now: {_parked_work(stats.parked)}")
+        else:
+            print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
         raise typer.Exit(EXIT_OK)
     if stats.outcome == "already_at_limit":
         print(f"job {job.settings.db} has reached --max-pages {job.settings.max_pages}; raise it to go on")
@@ -129,11 +132,19 @@ def crawl(
         out.print(summary(stats, job_stats(job.settings.db)))
     else:
         print("\n".join(summary_lines(stats, job_stats(job.settings.db))))
+    if stats.parked[0]:
+        print(_parked_work(stats.parked))
     if job.settings.insecure:
         print("TLS certificates were not verified (--insecure)")
     if stats.outcome == "stopped":
         _say(f"stopped; run the same command again to resume {job.settings.db}")
         raise typer.Exit(EXIT_STOPPED)
+
+
+def _parked_work(parked: tuple[int, int, str | None]) -> str:
+    urls, hosts, until = parked
+    return (f"{urls:,} URL{'s' * (urls != 1)} on {hosts:,} parked host{'s' * (hosts != 1)} wait for a later run: "
+            f"run the same command after {until} to try them")
 
 
 def _say(message: str) -> None:

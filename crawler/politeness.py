@@ -17,9 +17,15 @@ much slower than the host's usual halves the host's limit of requests in flight 
 extra delay (up to ``backoff_max``, each wait jittered by 0.5x-1.5x so hosts that failed together do
 not come back together), and a ``Retry-After`` is a floor on the next wait. Each good answer
 shortens the extra delay by 30% and every three give back one request in flight, so a host
-recovers gradually. A host that fails ``park_after`` times in a row (any failure: a reset or a 500
-too) is parked for ``park_time`` seconds: no request to it until then, rather than retries in a
-tight loop.
+recovers gradually.
+
+A failing URL is that URL's failure, not its host's, as long as the host answers others: only
+failures across ``park_after`` *distinct* URLs with no good answer between them (any failure: a
+reset, a timeout, a 500 too) park the host for ``park_time`` seconds, rather than retries in a tight
+loop. The retries of one hanging URL never add up to a park, and the scheduler counts no failure of
+a request during which the host answered others (``answered_since``): that URL fails, not its host
+(nor is its timeout a sign of strain). A parked host with work is still ``busy``;
+``parked_beyond`` tells the scheduler when parked hosts are all that is left.
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ class _Host:
     # adaptive politeness
     cap: int = 0               # requests in flight it may have now (0: the pool's per_host)
     backoff: float = 0.0       # extra seconds between two request starts
-    failures: int = 0          # failures in a row
+    failing: list[str] = field(default_factory=list)   # distinct URLs that failed since the last good answer
+    answers: int = 0           # good answers so far (a request notes it when it starts: ``answers``)
     good: int = 0              # good answers since the last change of cap or backoff
     latency: float = 0.0       # moving average of response times, seconds (0: none yet)
     usual: float = 0.0         # the lowest that average has been: the host's usual speed
@@ -142,7 +149,7 @@ class HostPool:
         else:
             self.active.discard(host)
         if (not has_work and state.active == 0 and state.next_time <= self._clock() and not state.parked
-                and state.delay == self.delay and state.known and not state.adapted and not state.failures):
+                and state.delay == self.delay and state.known and not state.adapted and not state.failing):
             del self._hosts[host]
 
     # -- what the frontier and the visits tell it -------------------------------------------------
@@ -203,14 +210,15 @@ class HostPool:
 
     # -- adaptive politeness --------------------------------------------------------------------------
 
-    def slow_down(self, host: str, retry_after: float | None = None, *, strain: bool = True) -> float | None:
+    def slow_down(self, host: str, retry_after: float | None = None, *, strain: bool = True,
+                  url: str | None = None) -> float | None:
         """``host`` shows strain (429, 503, a timeout, a slow answer): fewer requests in flight, a
         longer delay, a ``Retry-After`` (seconds, already capped) waited out. With ``strain`` False it
-        only failed (a reset, a 500): nothing slows, but the failure counts. Returns the time the host
-        is parked until, when this failure is one too many in a row, else None."""
+        only failed (a reset, a 500): nothing slows. A failure names its ``url``: when ``park_after``
+        distinct URLs have failed with no good answer between them, the host is parked for
+        ``park_time``. Returns the time the host is parked until, when this failure parked it, else None."""
         state = self._host(host)
         now = self._clock()
-        state.failures += 1
         state.good = 0
         wait = 0.0
         if strain:
@@ -220,9 +228,11 @@ class HostPool:
         if retry_after is not None:
             wait = max(wait, retry_after)
         parked = None
-        if self.park_after and state.failures >= self.park_after:
+        if url is not None and url not in state.failing:
+            state.failing.append(url)
+        if self.park_after and len(state.failing) >= self.park_after:
             state.parked_until = parked = now + max(self.park_time, wait)
-            state.failures = 0   # after the pause the host gets a fresh run of chances
+            state.failing.clear()   # after the pause the host gets a fresh run of chances
             wait = self.park_time
         state.next_time = max(state.next_time, now + wait)
         self._update(host, state)
@@ -235,15 +245,15 @@ class HostPool:
         state = self._hosts.get(host)
         if state is None:
             return False
-        state.failures = 0
+        state.failing.clear()
         state.parked_until = 0.0
+        state.answers += 1
         average = seconds if not state.latency else 0.7 * state.latency + 0.3 * seconds
         state.latency = average
         state.usual = average if not state.usual else min(state.usual, average)
         if average > max(self.SLOW_FLOOR, self.SLOW_FACTOR * state.usual):
             state.usual = average   # the new usual: slowed once per rise, not on every answer after it
-            self.slow_down(host)
-            state.failures = 0   # slow is strain, not failure: it never parks a host
+            self.slow_down(host)   # no URL: slow is strain, not failure, and never parks a host
             return True
         if state.adapted:
             state.good += 1
@@ -254,6 +264,25 @@ class HostPool:
                 self._update(host, state)
                 self._on_change()
         return False
+
+    def answers(self, host: str) -> int:
+        """How many good answers ``host`` has given: noted when a request starts, so that when it fails,
+        ``answered_since`` tells whether the host answered others meanwhile."""
+        state = self._hosts.get(host)
+        return state.answers if state is not None else 0
+
+    def answered_since(self, host: str, answers: int) -> bool:
+        """Whether ``host`` gave a good answer since it had given ``answers`` (``answers(host)`` when a
+        request started; the host is not forgotten while the request is in flight). A request that
+        failed meanwhile failed on its own URL: the host answers."""
+        state = self._hosts.get(host)
+        return state is not None and state.answers > answers
+
+    def parked_beyond(self, horizon: float) -> bool:
+        """Whether every host with work is parked until after ``horizon``, with nothing in flight:
+        the run has nothing to do but wait out those parks. (Costs a pass over the busy hosts: ask
+        only when nothing is in flight.)"""
+        return all(not (state := self._hosts[host]).active and state.parked_until > horizon for host in self.busy)
 
     def adapted(self, host: str) -> bool:
         """Whether ``host`` runs below its configured pace now (a forgotten host does not)."""
@@ -267,15 +296,24 @@ class HostPool:
             return self.per_host, self.delay, 0.0
         return self._limit(state), state.delay + state.backoff, state.parked_until
 
+    def give_back(self, host: str) -> list[FrontierItem]:
+        """Empty ``host``'s queue here and return its URLs, for the frontier to take back: the host
+        leases them again when it is next ready (a host parked a while holds no leases meanwhile)."""
+        state = self._host(host)
+        dropped = list(state.queue)
+        state.queue.clear()
+        state.more = state.more or bool(dropped)
+        self.size -= len(dropped)
+        self._update(host, state)
+        return dropped
+
     def park(self, host: str) -> list[FrontierItem]:
         """``host`` is unreachable: no more requests to it in this run. Returns the URLs that were
         queued here, for the frontier to take back."""
         state = self._host(host)
-        state.parked = True
+        state.parked = True   # first: a parked host is never forgotten
+        dropped = self.give_back(host)
         state.more = False
-        dropped = list(state.queue)
-        state.queue.clear()
-        self.size -= len(dropped)
         self._update(host, state)
         self._on_change()
         return dropped

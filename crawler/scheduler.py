@@ -72,6 +72,11 @@ JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pa
             "trap_max_segment_repeats", "trap_max_query_variants", "trap_max_pattern_chain", "session_params")
 
 
+# When only hosts parked for failing have URLs left, a run waits for them only if a park ends within
+# this many seconds; otherwise it ends and a later run (a resume) tries them.
+PARK_WAIT = 30.0
+
+
 @dataclass(slots=True)
 class RunStats:
     """What this run has done so far; read by the progress line and the summary."""
@@ -86,6 +91,7 @@ class RunStats:
     hosts_active: int = 0      # hosts with a request in flight
     hosts_queued: int = 0      # hosts with URLs to fetch (in flight, ready or waiting their turn)
     outcome: Outcome = "running"
+    parked: tuple[int, int, str | None] = (0, 0, None)   # URLs and hosts left parked at the end, until when
 
     @property
     def elapsed(self) -> float:
@@ -342,6 +348,7 @@ class Crawl:
                 await frontier.requeue(await pages.urls_fetched_before(cutoff))
             elif new == 0 and await self._already_finished(job, frontier):
                 self.stats.outcome = "already_finished"
+                self.stats.parked = await frontier.parked_work()
                 return self.stats
             # --max-pages counts the pages of this pass: a recrawl may fetch as many again.
             self._pages_before = await pages.count(pages.crawl_pass)
@@ -360,6 +367,7 @@ class Crawl:
                 raise
             await frontier.release()   # leased and not fetched (a stop, a limit): pending again
             self.stats.outcome = outcome
+            self.stats.parked = await frontier.parked_work()
             await job.set_meta("state", outcome)
         return self.stats
 
@@ -488,9 +496,13 @@ class Crawl:
         request in flight), and no record is waiting to be written (its links would be new work).
         Every commit offers the hosts it queued URLs for before ``unflushed`` can reach zero, so
         this cannot miss a link. "No host is ready right now" is not finished: hosts may be in
-        their delay or backoff. Parked hosts are not work: their URLs wait for a later run."""
-        return (not self._pool.busy and self.stats.in_flight == 0 and self._writer.unflushed == 0
-                and self._sitemap_tasks == 0)
+        their delay or backoff. Parked hosts are not work: a host parked for the run (unreachable)
+        has none here, and when the only hosts with work are parked a while for failing, the run
+        waits for them only if a park ends within ``PARK_WAIT`` seconds; their URLs wait for a
+        later run otherwise (the summary says how many, and when)."""
+        if self.stats.in_flight or self._writer.unflushed or self._sitemap_tasks:
+            return False
+        return not self._pool.busy or self._pool.parked_beyond(self.clock.time() + PARK_WAIT)
 
     async def _lease(self, frontier: Frontier, pages: PageStore, want: Wanted) -> None:
         """A few URLs of a ready host; in a recrawl, each with the validators of its stored copy."""
@@ -544,7 +556,7 @@ class Crawl:
                     continue
                 return "limit"
             if self._finished():
-                if self._shared is None or await self._shared.idle():
+                if self._shared is None or await self._shared.idle(PARK_WAIT):
                     return "finished"
                 # Other workers hold leases: their pages may bring work (or their leases expire and
                 # their URLs come back). Wait for what ``_share`` finds.
@@ -620,6 +632,7 @@ class Crawl:
 
     async def _visit(self, host: str, item: FrontierItem) -> None:
         over = False
+        answers = self._pool.answers(host)   # did the host answer others while this request ran?
 
         def request_over() -> None:
             """The request is over (said by whoever knows first): its host and its global permit go
@@ -632,7 +645,7 @@ class Crawl:
                 self._wake.set()
 
         try:
-            outcome = await self._fetch(host, item, request_over)
+            outcome = await self._fetch(host, item, request_over, answers)
             request_over()
             if isinstance(outcome, Excluded):
                 if item.attempt == 0:
@@ -656,21 +669,24 @@ class Crawl:
             self.stats.in_flight -= 1
             self._wake.set()
 
-    async def _fetch(self, host: str, item: FrontierItem,
-                     request_over: Callable[[], None]) -> PageRecord | Excluded | None:
+    async def _fetch(self, host: str, item: FrontierItem, request_over: Callable[[], None],
+                     answers: int) -> PageRecord | Excluded | None:
         """Fetch one URL: its record to store (of a page or of a failure), an exclusion (robots.txt
-        rules it out, read only now), or None when it went back to its host's queue for a retry."""
+        rules it out, read only now), or None when it went back to its host's queue for a retry.
+        ``answers`` is the host's count of good answers when the request started."""
         settings = self.settings
         try:
             if settings.robots:
                 excluded = await self._robots_verdict(host, item)
                 if excluded is not None:
                     return excluded
+            elif host in self._reached:   # known to answer, even if the pool forgot it while it had no work
+                self._pool.learn(host, None)
             record = await self._visitor_.visit(item, request_over)
         except FetchError as err:
             request_over()
             delay = retry_delay(err, item.attempt, settings, self.rng)
-            await self._strained(host, err)
+            await self._strained(host, item, err, answers)
             if delay is not None and not self.stopping:
                 if isinstance(err, RobotsUnavailable):
                     self._robots.forget_unavailable(origin(err.url))   # the retry reads it again
@@ -712,22 +728,35 @@ class Crawl:
 
     # -- adaptive politeness ------------------------------------------------------------------------
 
-    async def _strained(self, host: str, err: FetchError) -> None:
-        """A failed request: a 429, a 503 or a timeout slows its host down (``HostPool.slow_down``);
-        any retryable failure (a reset, a 500 too) counts, and one too many in a row parks the host
-        for a while, which the job file records for ``crawler stats --hosts``."""
+    async def _strained(self, host: str, item: FrontierItem, err: FetchError, answers: int) -> None:
+        """A failed request. If the host answered other requests while it ran, the URL failed, not
+        the host: only a 429 or 503 slows the host down. Otherwise a 429, a 503 or a timeout slows it
+        down (``HostPool.slow_down``), and any retryable failure (a reset, a 500 too) counts against
+        it: failures across too many distinct URLs with no good answer between them park it for a
+        while, which the job file records for ``crawler stats --hosts``, and its queued URLs go back
+        to the frontier meanwhile."""
         if not isinstance(err, ServerBusy | Timeout | ConnectFailed) or host in self._parked:
             return
         retry_after = None
         if isinstance(err, ServerBusy) and err.retry_after is not None:
             retry_after = min(err.retry_after, self.settings.retry_after_max)
-        strain = isinstance(err, Timeout) or (isinstance(err, ServerBusy) and err.status in (429, 503))
-        parked_until = self._pool.slow_down(host, retry_after, strain=strain)
+        alive = self._pool.answered_since(host, answers)
+        busy = isinstance(err, ServerBusy) and err.status in (429, 503)
+        strain = busy or (isinstance(err, Timeout) and not alive)
+        parked_until = self._pool.slow_down(host, retry_after, strain=strain, url=None if alive else item.url)
         reason = f"{err.status}" if isinstance(err, ServerBusy) else err.code
         if parked_until is not None:
             await self._record_pace(host, "parked", parked_until, reason)
+            await self._hand_back(self._pool.give_back(host))
         elif strain and host not in self._adapted:
             await self._record_pace(host, "backoff", None, reason)
+
+    async def _hand_back(self, dropped: list[FrontierItem]) -> None:
+        """Return URLs that were queued here to the frontier (their host is parked: it holds no leases)."""
+        for queued in dropped:
+            self._held.pop(queued.id, None)
+        if dropped:
+            await self._frontier.release(dropped)
 
     async def _answered_in(self, host: str, seconds: float) -> None:
         """A response came: the host recovers gradually, or slows down if it answered far slower
@@ -766,12 +795,9 @@ class Crawl:
             return
         self._parked.add(host)
         dropped = self._pool.park(host)
-        for item in dropped:
-            self._held.pop(item.id, None)
         until = stored_time(datetime.now(UTC) + timedelta(seconds=self.settings.robots_retry_after))
         await self._frontier.park(host, until, err.code)
-        if dropped:
-            await self._frontier.release(dropped)
+        await self._hand_back(dropped)
 
     # -- URLs found outside a page: sitemaps --------------------------------------------------------
 

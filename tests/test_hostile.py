@@ -3,9 +3,12 @@ in fake time. Decide early and count right, trap rules, adaptive politeness, sit
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import gzip
 import itertools
 import json
+import random
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,10 +18,12 @@ from typing import Any
 import httpx2
 from conftest_fetch import reply
 from fake_clock import FakeClock
-from test_scheduler import ORIGIN, Server, crawl, page, run, stored
+from test_scheduler import ORIGIN, Server, crawl, page, queue, run, stored
 
 from crawler.config import Settings
 from crawler.explain import explain
+from crawler.scheduler import PARK_WAIT, Crawl
+from crawler.storage.read import JobReader
 
 
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -142,17 +147,84 @@ def test_a_host_answering_429_backs_off_obeys_retry_after_and_recovers(tmp_path:
     assert job._pool.pace("site.test") == (4, 0.0, 0.0)   # back at full pace by the end
 
 
-def test_a_host_that_keeps_failing_is_parked_a_while_and_stats_shows_it(tmp_path: Path, cli: Any) -> None:
+def test_a_live_host_with_a_few_bad_urls_is_never_parked_and_each_bad_url_gets_its_retries(tmp_path: Path) -> None:
+    # 60 good pages; 3 URLs that time out and 2 that answer 503 twice before they recover, side by
+    # side (as links to broken pages often are): each failure is its URL's, not the host's.
+    good = [f"/p{n}" for n in range(60)]
+    links = ["/t0", "/t1", "/t2", "/b0", "/b1", *good]
+    routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*links, "http://dead.test/x")}
+    routes.update({path: page for path in good})
+
+    def busy_twice() -> Callable[[], httpx2.Response]:
+        answers = iter([reply(503, b"busy"), reply(503, b"busy")])
+        return lambda: next(answers, None) or page()
+
+    clock = FakeClock()
+    routes.update({"/b0": busy_twice(), "/b1": busy_twice()})
+    server = Server(clock, routes)
+
+    async def web(request: httpx2.Request) -> httpx2.Response:
+        if request.url.host == "dead.test":   # a host refusing every connection
+            server.log.append((clock.now, "dead.test" + request.url.path))
+            raise httpx2.ConnectError("connection refused", request=request)
+        if request.url.path.startswith("/t"):   # hangs until the deadline (fake time: the others go on)
+            server.log.append((clock.now, request.url.path))
+            await clock.wait(asyncio.Event(), 10.0)
+            raise httpx2.ReadTimeout("the whole-request deadline ran out")
+        return await server(request)
+
+    # A park would last 10,000 s: a run that parked the host waits that long (or ends without its pages).
+    settings = make_settings(tmp_path, retries=2, scope="any", timeout=10.0, host_park_time=10_000.0)
+    job = Crawl(settings, [ORIGIN + "/"], transport=httpx2.MockTransport(web), clock=clock, rng=random.Random(7))
+    stats = run(job)
+    assert stats.outcome == "finished"
+    found = stored(settings)
+    assert all(found[ORIGIN + path] == 200 for path in good)
+    assert {path: found[ORIGIN + path] for path in ("/b0", "/b1")} == {"/b0": 200, "/b1": 200}
+    counts = collections.Counter(server.paths())
+    assert {path: counts[path] for path in ("/t0", "/t1", "/t2", "/b0", "/b1")} == dict.fromkeys(
+        ("/t0", "/t1", "/t2", "/b0", "/b1"), 3)   # 1 + retries each, no more
+    with JobReader(settings.db) as reader:
+        errors = {r["url"]: r["error"] for r in reader.records(("url", "error")) if r["error"]}
+    assert errors == {ORIGIN + "/t0": "timeout", ORIGIN + "/t1": "timeout", ORIGIN + "/t2": "timeout",
+                      "http://dead.test/x": "connect"}
+    site_times = [t for t, path in server.log if path.startswith("/")]
+    assert max(b - a for a, b in itertools.pairwise(site_times)) < settings.host_park_time   # never parked
+    assert stats.parked == (1, 1, stats.parked[2])  # dead.test's URL waits for a later run; nothing of site.test's
+    hosts = dict(rows(settings, "SELECT host, state FROM hosts"))
+    assert hosts.get("site.test") != "parked"
+    assert hosts["dead.test"] == "parked"           # the host that never answered is parked, as before
+    assert counts["dead.test/x"] == 3               # after its 1 + retries connection attempts
+
+
+def test_a_host_failing_on_every_url_is_parked_and_the_run_ends_with_its_urls_left_for_a_later_run(
+        tmp_path: Path, cli: Any) -> None:
     routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(8)))}
     routes.update({f"/p{n}": (lambda: reply(503, b"down")) for n in range(8)})
-    clock = FakeClock()
-    server = Server(clock, routes)
+    server = Server(FakeClock(), routes)
     settings = make_settings(tmp_path, per_host=2, retries=0, host_park_after=3, host_park_time=600.0)
-    run(crawl(settings, server))
+    stats = run(crawl(settings, server))
+    # Three distinct URLs failed with no good answer between them: parked for 600 s, longer than the
+    # run waits (PARK_WAIT), so the run ends and says what is left and when a resume tries it.
+    assert stats.outcome == "finished"
+    assert len([p for p in server.paths() if p != "/"]) == 3
+    assert stats.parked[:2] == (5, 1)
+    assert queue(settings) == {f"{ORIGIN}/p{n}": 0 for n in range(3, 8)}   # pending, for a later run
+    text = cli.in_process("stats", "--db", settings.db, "--hosts").stdout
+    assert "parked until " in text
+    assert "(503, failing)" in text
+
+
+def test_a_park_that_ends_within_park_wait_is_waited_for_and_every_url_is_fetched(tmp_path: Path) -> None:
+    routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(8)))}
+    routes.update({f"/p{n}": (lambda: reply(503, b"down")) for n in range(8)})
+    server = Server(FakeClock(), routes)
+    settings = make_settings(tmp_path, per_host=2, retries=0, host_park_after=3, host_park_time=PARK_WAIT - 5)
+    stats = run(crawl(settings, server))
     times = [t for t, p in server.log if p != "/"]
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    assert max(gaps) >= 600.0                      # parked after three failures in a row
-    assert stored(settings)[ORIGIN + "/p0"] == 503   # every URL still recorded
+    assert max(b - a for a, b in itertools.pairwise(times)) >= PARK_WAIT - 5   # the park, waited out
+    assert stats.parked == (0, 0, None)
+    assert stored(settings)[ORIGIN + "/p7"] == 503   # every URL recorded in this run
 
 
 def test_stats_hosts_shows_a_backed_off_host_with_its_reason_and_pace(tmp_path: Path, cli: Any) -> None:

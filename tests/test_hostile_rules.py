@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from crawler import sitemaps
 from crawler.addresses import AddressPolicy, is_special
 from crawler.models import FrontierItem
-from crawler.politeness import HostPool
+from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsRules
 from crawler.scope import PatternChains, QueryVariants, Scope
 from crawler.urls import canonicalize, strip_params
@@ -220,15 +220,55 @@ def test_an_answer_far_slower_than_usual_slows_the_host() -> None:
     assert not hosts.answered("a.test", 5.0)
 
 
-def test_failing_park_after_times_in_a_row_parks_the_host_for_park_time() -> None:
+def test_failures_of_park_after_distinct_urls_in_a_row_park_the_host_for_park_time() -> None:
     clock = FakeClock()
     hosts = pool(clock, park_after=3, park_time=600.0)
-    assert hosts.slow_down("a.test") is None
-    assert hosts.slow_down("a.test") is None
-    assert hosts.slow_down("a.test") == pytest.approx(600.0)
+    assert hosts.slow_down("a.test", url="/a") is None
+    assert hosts.slow_down("a.test", url="/b") is None
+    assert hosts.slow_down("a.test", url="/c") == pytest.approx(600.0)
     assert hosts.take_ready() == pytest.approx(600.0)
+    assert hosts.parked_beyond(599.0)
+    assert not hosts.parked_beyond(600.0)
     clock.advance(600.0)
     assert isinstance(hosts.take_ready(), tuple)
+
+
+def test_one_url_failing_again_and_again_never_parks_its_host() -> None:
+    hosts = pool(FakeClock(), park_after=3, park_time=600.0)
+    assert [hosts.slow_down("a.test", url="/hangs", strain=False) for _ in range(10)] == [None] * 10
+    assert hosts.pace("a.test")[2] == 0.0
+
+
+def test_a_good_answer_between_failures_starts_the_count_of_failing_urls_again() -> None:
+    hosts = pool(FakeClock(), park_after=3, park_time=600.0)
+    assert hosts.slow_down("a.test", url="/a", strain=False) is None
+    assert hosts.slow_down("a.test", url="/b", strain=False) is None
+    hosts.answered("a.test", 0.05)
+    assert hosts.slow_down("a.test", url="/c", strain=False) is None
+    assert hosts.slow_down("a.test", url="/d", strain=False) is None
+    assert hosts.slow_down("a.test", url="/e", strain=False) is not None
+
+
+def test_a_host_that_answered_since_a_request_began_is_known_to_answer() -> None:
+    hosts = pool(FakeClock())
+    began = hosts.answers("a.test")
+    assert not hosts.answered_since("a.test", began)
+    hosts.answered("a.test", 0.05)
+    assert hosts.answered_since("a.test", began)
+    assert not hosts.answered_since("a.test", hosts.answers("a.test"))
+
+
+def test_a_parked_host_gives_back_its_queued_urls_and_leases_again_when_its_park_ends() -> None:
+    clock = FakeClock()
+    hosts = pool(clock, park_after=1, park_time=60.0)
+    hosts.slow_down("a.test", url="/a", strain=False)
+    assert len(hosts.give_back("a.test")) == 100
+    assert hosts.size == 0
+    assert hosts.busy == {"a.test"}
+    clock.advance(60.0)
+    ready = hosts.take_ready()
+    assert isinstance(ready, Wanted)
+    assert ready.host == "a.test"
 
 
 # -- robots.txt --------------------------------------------------------------------------------------------

@@ -121,6 +121,11 @@ class Frontier(Protocol):
         ``hosts_with_work`` until ``until`` (ISO 8601 UTC)."""
         ...
 
+    async def parked_work(self) -> tuple[int, int, str | None]:
+        """What waits on parked hosts: (URLs, hosts, the earliest end of their parks, ISO 8601 UTC),
+        counting hosts parked until later that have URLs pending; (0, 0, None) when there are none."""
+        ...
+
     async def back_off(self, host: str, reason: str | None) -> None:
         """``host`` is crawled more slowly than configured (``reason``: why, and at what pace), or with
         None at full pace again. Only recorded, for ``crawler stats --hosts``: the host keeps its work."""
@@ -172,7 +177,7 @@ class SharedFrontier(Frontier, Protocol):
         """The job's seed hosts after adding ``add``: the scope every worker crawls in."""
         ...
 
-    async def idle(self) -> bool:
+    async def idle(self, wait: float = 0.0) -> bool:
         """Whether this run of the job is over for every worker: no lease is out, and the only URLs
-        queued are parked hosts' (they wait for a later run)."""
+        queued are those of hosts parked for more than ``wait`` seconds yet (a later run's)."""
         ...

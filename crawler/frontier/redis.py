@@ -34,7 +34,7 @@ import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -48,6 +48,7 @@ from crawler.errors import StorageError, UsageError
 from crawler.frontier import NewURL
 from crawler.frontier import redis_scripts as lua
 from crawler.models import FrontierItem
+from crawler.storage.schema import stored_time
 
 
 class RedisUnavailable(UsageError):
@@ -281,6 +282,18 @@ class RedisFrontier:
         with redis_errors(self.address, "park a host in"):
             await self._park([self.prefix], [host, until_ms, until, error])
 
+    async def parked_work(self) -> tuple[int, int, str | None]:
+        with redis_errors(self.address, "read"):
+            seconds, micros = await self.client.time()
+            parked: list[Any] = await self.client.zrangebyscore(
+                self._key("parked"), f"({seconds * 1000 + micros // 1000}", "+inf", withscores=True)
+            queued = [(int(await self.client.llen(self._key("q:" + _text(host)))), float(until)) for host, until in parked]
+        waiting = [(count, until) for count, until in queued if count]
+        if not waiting:
+            return 0, 0, None
+        earliest = datetime.fromtimestamp(min(until for _, until in waiting) / 1000, UTC)
+        return sum(count for count, _ in waiting), len(waiting), stored_time(earliest)
+
     async def pending(self) -> int:
         queued, leased = await self._counts()
         return queued + leased
@@ -292,11 +305,12 @@ class RedisFrontier:
 
     # -- beyond the protocol ----------------------------------------------------------------------
 
-    async def idle(self) -> bool:
+    async def idle(self, wait: float = 0.0) -> bool:
         """Whether this run of the job is over: no lease is out (expired or not) and the only URLs
-        queued are parked hosts' (they wait for a later run, as parked hosts do in a job file)."""
+        queued are those of hosts parked for more than ``wait`` seconds yet (they wait for a later
+        run, as parked hosts do in a job file)."""
         with redis_errors(self.address, "read"):
-            return bool(await self._idle([self.prefix]))
+            return bool(await self._idle([self.prefix], [round(wait * 1000)]))
 
     async def renew(self, items: Sequence[FrontierItem]) -> list[FrontierItem]:
         """Extend the leases of ``items`` to ``lease_seconds`` from now, and beat this worker's

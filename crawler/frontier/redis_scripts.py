@@ -273,7 +273,7 @@ if redis.call('HLEN', P .. 'leased') > 0 then return 0 end
 local now = clock()
 for _, host in ipairs(redis.call('ZRANGE', P .. 'heads', 0, -1)) do
   local parked_until = redis.call('ZSCORE', P .. 'parked', host)
-  if not parked_until or tonumber(parked_until) <= now then return 0 end
+  if not parked_until or tonumber(parked_until) <= now + tonumber(ARGV[1] or 0) then return 0 end
 end
 return 1
 """

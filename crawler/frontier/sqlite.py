@@ -35,12 +35,14 @@ _LEASE_HOST = f"""
 UPDATE urls SET state = {LEASED} WHERE id IN
 (SELECT id FROM urls WHERE host = ? AND state = {PENDING} ORDER BY id LIMIT ?) RETURNING id, url, depth, host
 """
-# A host that answers again is no longer parked (a backed-off host stays so, with its reason, until
-# the scheduler says it is back at full pace).
+# A host whose park is over and answers again is no longer parked (the failure that parked it is
+# counted too, and leaves it parked); a backed-off host stays so, with its reason, until the scheduler
+# says it is back at full pace. ?3 is now.
 _COUNT_FETCHED = """
 INSERT INTO hosts (host, fetched) VALUES (?, ?) ON CONFLICT(host) DO UPDATE SET fetched = fetched + excluded.fetched,
-state = CASE WHEN state = 'parked' THEN 'active' ELSE state END, until = NULL,
-error = CASE WHEN state = 'backoff' THEN error END
+state = CASE WHEN state = 'parked' AND until <= ?3 THEN 'active' ELSE state END,
+until = CASE WHEN state = 'parked' AND until > ?3 THEN until END,
+error = CASE WHEN state = 'backoff' OR (state = 'parked' AND until > ?3) THEN error END
 """
 _HOSTS_WITH_WORK = f"""
 SELECT DISTINCT u.host FROM urls u WHERE u.state = {PENDING} AND NOT EXISTS
@@ -111,7 +113,8 @@ class SqliteFrontier:
             if db.total_changes == before:
                 return   # all acknowledged already
             per_host = Counter(i.host for i in items if i.host)
-            await db.executemany(_COUNT_FETCHED, list(per_host.items()))
+            now = stored_time()
+            await db.executemany(_COUNT_FETCHED, [(host, count, now) for host, count in per_host.items()])
             if self.host_budget:
                 spent = await self._spent_hosts()
                 for host in per_host:
@@ -157,6 +160,13 @@ class SqliteFrontier:
                 "INSERT INTO hosts (host, state, until, error) VALUES (?, 'parked', ?, ?) "
                 "ON CONFLICT(host) DO UPDATE SET state = 'parked', until = excluded.until, error = excluded.error",
                 (host, until, error))
+
+    async def parked_work(self) -> tuple[int, int, str | None]:
+        rows = await self.job.fetchall(
+            "SELECT COUNT(*), COUNT(DISTINCT u.host), MIN(h.until) FROM urls u JOIN hosts h ON h.host = u.host "
+            f"WHERE u.state IN ({PENDING}, {LEASED}) AND h.state = 'parked' AND h.until > ?", (stored_time(),))
+        urls, hosts, until = rows[0]
+        return int(urls), int(hosts), until if urls else None
 
     async def back_off(self, host: str, reason: str | None) -> None:
         async with self.job.transaction() as db:
