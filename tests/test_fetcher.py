@@ -19,6 +19,7 @@ import aiohttp
 import httpx2
 import pytest
 import respx
+from aiohttp.http_exceptions import LineTooLong
 from conftest_fetch import (
     Chunks,
     StreamHandler,
@@ -370,6 +371,9 @@ def chained(exc: BaseException, cause: BaseException) -> BaseException:
     (chained(httpx2.ConnectTimeout("x"), aiohttp.ClientConnectionError("reset")), ConnectFailed),
     (chained(httpx2.ReadTimeout("x"), aiohttp.ServerTimeoutError("slow")), Timeout),
     (chained(httpx2.ReadError("x"), aiohttp.ClientPayloadError("truncated")), ProtocolFailed),
+    # a chunk-size line too long is the body's fault, not an oversized header
+    (chained(httpx2.ReadError("x"), chained(aiohttp.ClientPayloadError("chunk"), LineTooLong(b"f" * 100, 8190))),
+     ProtocolFailed),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else type(v).__name__)
 def test_translate_transport_error(exc: BaseException, expected: type[FetchError]) -> None:
     error = translate_transport_error(exc, "http://t/a")
