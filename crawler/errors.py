@@ -13,8 +13,8 @@
         └── FetchError              its request failed
             ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx), WorkerDied,
             │                      RobotsUnavailable
-            └── retryable = False: TlsFailed, TooLarge, TooManyRedirects, BlockedScheme, BlockedAddress,
-                                   OutOfScope, RobotsDisallowed, ProtocolFailed
+            └── retryable = False: TlsFailed, TooLarge, HeaderTooLarge, TooManyRedirects, BlockedScheme,
+                                   BlockedAddress, OutOfScope, RobotsDisallowed, ProtocolFailed
 
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
 ``fetcher.translate_transport_error`` and ``storage.jobfile.sqlite_errors``. A ``PageError`` carries the URL and the short
@@ -125,6 +125,13 @@ class TooLarge(FetchError):
     """The body, after decompression, is larger than ``max_bytes``."""
 
     code = "too_large"
+
+
+class HeaderTooLarge(FetchError):
+    """The response's header is more than the HTTP client reads (a line too long, too many fields,
+    or too many bytes in all); the message names the limit. Not a status: none was read."""
+
+    code = "header_too_large"
 
 
 class TooManyRedirects(FetchError):

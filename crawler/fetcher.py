@@ -7,7 +7,8 @@ What the fetcher guarantees, whatever the server does:
 - a body cap enforced while streaming *and* after decompression: we read raw bytes and inflate them
   ourselves with ``max_length``, so a small gzip bomb stops at the cap without being inflated;
 - redirects followed here, hop by hop, each hop canonicalized and handed to a ``check`` callback
-  (scheme, scope, robots) before it is requested; at most ``max_redirects`` hops;
+  (scheme, scope, robots) before it is requested; at most ``max_redirects`` hops; a ``Location`` of
+  raw UTF-8 bytes is read as UTF-8, as browsers do;
 - every foreign error translated into the ``FetchError`` tree in ``translate_transport_error``;
 - with an ``AddressPolicy`` (the SSRF guard), no connection to an address it refuses: IP literals are
   checked here before each request and hop, names by the transport's resolver (``transport.py``).
@@ -37,6 +38,7 @@ from crawler.errors import (
     ConfigError,
     ConnectFailed,
     FetchError,
+    HeaderTooLarge,
     ProtocolFailed,
     ServerBusy,
     Timeout,
@@ -50,6 +52,20 @@ from crawler.urls import canonicalize, hostname, strip_params
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HopCheck = Callable[[str], Awaitable[None]]
+
+
+def _header_url(value: str | None) -> str | None:
+    """A URL from a response header, as browsers and curl read it. The client hands header bytes
+    over as Latin-1 text; bytes that are valid UTF-8 are read as UTF-8 (a raw ``/caf\\xc3\\xa9`` is
+    ``/café``, which ``canonicalize`` percent-encodes once: ``/caf%C3%A9``), and other bytes past
+    ASCII are percent-encoded as they are (``/caf\\xe9`` is ``/caf%E9``)."""
+    if value is None or value.isascii():
+        return value
+    raw = value.encode("latin-1")   # back to the bytes: ``_fetch_one`` decoded them as Latin-1
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(chr(byte) if byte < 0x80 else f"%{byte:02X}" for byte in raw)
 
 
 class _Inflater:
@@ -108,6 +124,9 @@ def translate_transport_error(exc: BaseException, url: str) -> FetchError:
     tls = _tls_failure_in(exc)
     if tls is not None:
         return TlsFailed(url, tls)
+    header = _header_limit_passed(exc)
+    if header is not None:
+        return HeaderTooLarge(url, f"response header too large ({header})")
     # httpx-aiohttp maps aiohttp errors loosely (a reset becomes ConnectTimeout): look at the cause.
     cause = exc.__cause__
     import aiohttp  # here, as in transport.py, so that a crawl on the httpcore transport does not load it up front
@@ -158,6 +177,34 @@ def _tls_failure_in(exc: BaseException) -> str | None:
             return f"certificate verify failed: {why}" if why else str(current)
         if isinstance(current, ssl.SSLError | aiohttp.ClientSSLError):
             return str(current)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _header_limit_passed(exc: BaseException) -> str | None:
+    """Which limit of the client a response's header passed, when ``exc`` comes from one.
+
+    aiohttp's parser raises ``LineTooLong`` (which carries the limit) or a ``BadHttpMessage`` "Too
+    many headers" (only the message tells), and aiohttp reports either as ``ClientResponseError:
+    400``, a status no server sent. h11, under httpcore, raises a ``RemoteProtocolError`` with
+    status hint 431 when the header outgrows its receive buffer. A line too long in a chunked body
+    comes under a ``ClientPayloadError``: that is the body's fault, not the header's.
+    """
+    import aiohttp
+    import h11
+    from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None or isinstance(current, aiohttp.ClientPayloadError):
+            return None
+        if isinstance(current, LineTooLong):
+            return f"a line over {current.args[1]} bytes"
+        if isinstance(current, BadHttpMessage) and current.message.startswith("Too many headers"):
+            return "too many fields"
+        if isinstance(current, h11.RemoteProtocolError) and current.error_status_hint == 431:
+            from httpcore2 import AsyncHTTP11Connection
+            return f"over {AsyncHTTP11Connection.MAX_INCOMPLETE_EVENT_SIZE} bytes"
         current = current.__cause__ or current.__context__
     return None
 
@@ -254,7 +301,7 @@ class Fetcher:
                     raise ServerBusy(url, response.status, parse_retry_after(final.header("retry-after")),
                                      final)
                 return final
-            location = response.header("location")
+            location = _header_url(response.header("location"))
             if not location:
                 raise ProtocolFailed(url, f"redirect {response.status} without Location")
             target = canonicalize(location, current, sort_query=self.settings.sort_query)

@@ -11,7 +11,8 @@ transport is swappable:
   based tests mock.
 
 ``peer_address`` reads the server's IP address off a response of either transport (for the WARC
-record's ``WARC-IP-Address``), since each keeps it in its own place.
+record's ``WARC-IP-Address``), since each keeps it in its own place. Either transport tells the HTTP
+version the server answered in (``HTTP/1.0`` from an old server), which the WARC record keeps.
 
 Tests pass any ``httpx2.AsyncBaseTransport`` (``httpx2.MockTransport`` for instance) straight to
 the fetcher.
@@ -192,14 +193,19 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
                 return await super().start(connection)
 
         class PeerAwareTransport(AiohttpTransport):
-            """httpx-aiohttp's transport, telling the server's address as an extension, as httpcore does."""
+            """httpx-aiohttp's transport, telling the server's address as an extension, as httpcore
+            does, and the HTTP version the server answered in (httpx-aiohttp says HTTP/1.1 always)."""
 
             async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
                 response: httpx2.Response = await super().handle_async_request(request)
                 # httpx-aiohttp keeps the aiohttp response on the stream it hands to httpx.
-                peer = getattr(getattr(response.stream, "_aiohttp_response", None), "peer", None)
+                answered = getattr(response.stream, "_aiohttp_response", None)
+                peer = getattr(answered, "peer", None)
                 if peer is not None:
                     response.extensions["server_addr"] = peer
+                version = getattr(answered, "version", None)
+                if version is not None:
+                    response.extensions["http_version"] = f"HTTP/{version.major}.{version.minor}".encode("ascii")
                 return response
 
         def session() -> aiohttp.ClientSession:

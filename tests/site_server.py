@@ -8,10 +8,10 @@
 A route is a fixed ``Reply`` (status, headers, body) or a ``Behaviour``: ``Slow`` (answers after a
 sleep that ends early when the server stops), ``Sequence`` (a different reply per request, the
 last one repeated), ``Conditional`` (304 to a matching If-None-Match), or a ``Raw`` one that
-writes to the socket itself (the fault suite's resets, drips and hangs). Every request is logged with
-its monotonic arrival time and headers, so tests can assert "fetched once" and measure the gap
-between a request and its retry on the server's side; ``peak`` is the most requests that were in
-progress at once. Unknown paths answer 404.
+writes to the socket itself (``Wire``: given bytes; the fault suite's resets, drips and hangs).
+Every request is logged with its monotonic arrival time and headers, so tests can assert "fetched
+once" and measure the gap between a request and its retry on the server's side; ``peak`` is the
+most requests that were in progress at once. Unknown paths answer 404.
 """
 
 from __future__ import annotations
@@ -85,6 +85,18 @@ class Raw(Behaviour):
 
     def serve(self, site: Site, hit: Hit, handler: BaseHTTPRequestHandler) -> None:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Wire(Raw):
+    """Exactly ``data`` on the socket as the whole answer, then the connection closed: bytes that
+    ``http.server`` would not write (a raw UTF-8 header, an ``HTTP/1.0`` status line, a header
+    line of any length)."""
+
+    data: bytes
+
+    def serve(self, site: Site, hit: Hit, handler: BaseHTTPRequestHandler) -> None:
+        handler.wfile.write(self.data)
 
 
 Route = Reply | Behaviour

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import CLI, cli_command, cli_env
-from site_server import Reply, Site, gzipped, html
+from site_server import Reply, Site, Wire, gzipped, html
 from warcio.archiveiterator import ArchiveIterator
 
 from crawler.export import parquet as parquet_format
@@ -184,6 +184,23 @@ def test_warc_holds_a_request_and_a_response_per_fetch_and_passes_warcio_check(c
     assert revisit.rec_headers.get_header("WARC-Refers-To-Date") == original.rec_headers.get_header("WARC-Date")
     assert (revisit.rec_headers.get_header("WARC-Payload-Digest")
             == original.rec_headers.get_header("WARC-Payload-Digest"))
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+def test_a_warc_response_record_says_the_http_version_the_server_answered_in(tmp_path: Path, transport: str) -> None:
+    page = html("An old server").body
+    answer = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
+    cli = CLI(tmp_path)
+    with Site({"/": Wire(answer)}) as site:
+        done = cli("crawl", site.url("/"), "--db", "job.db", *FAST, env={"CRAWLER_TRANSPORT": transport})
+        assert done.returncode == 0, done.stderr
+    assert cli.in_process("export", "--db", "job.db", "--format", "warc", "--out", "old.warc").returncode == 0
+    records = warc_records(tmp_path / "old.warc")
+    (response,) = [r for r in records if r.rec_type == "response"]
+    (request,) = [r for r in records if r.rec_type == "request"]
+    assert (response.http_headers.protocol, response.http_headers.get_statuscode()) == ("HTTP/1.0", "200")
+    assert response.payload == page
+    assert request.http_headers.statusline == "/ HTTP/1.1"   # the crawler asked in HTTP/1.1 all the same
 
 
 def test_a_gzip_encoded_response_is_archived_decoded_with_headers_that_say_so(crawled: Crawled) -> None:

@@ -19,8 +19,10 @@ import aiohttp
 import httpx2
 import pytest
 import respx
+from aiohttp.http_exceptions import LineTooLong
 from conftest_fetch import (
     Chunks,
+    StreamHandler,
     drip,
     fetch_httpcore,
     fetch_mocked,
@@ -35,6 +37,7 @@ from crawler.errors import (
     BlockedScheme,
     ConnectFailed,
     FetchError,
+    HeaderTooLarge,
     OutOfScope,
     ProtocolFailed,
     ServerBusy,
@@ -185,6 +188,20 @@ def test_redirect_without_location_is_protocol_failure(httpx2_mock: respx.Router
         fetch_httpcore("http://t/a")
 
 
+@pytest.mark.parametrize(("location", "followed"), [
+    (b"/caf\xc3\xa9", "http://t/caf%C3%A9"),                   # UTF-8: read as UTF-8, encoded once
+    (b"/caf\xe9", "http://t/caf%E9"),                           # not UTF-8: its bytes, as curl sends them
+    (b"http://b\xc3\xbccher.test/x", "http://xn--bcher-kva.test/x"),
+], ids=["utf-8", "latin-1", "utf-8-host"])
+def test_a_location_of_raw_non_ascii_bytes_is_followed_as_a_browser_reads_it(location: bytes, followed: str) -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/a":
+            return reply(301, headers=[(b"Location", location)])
+        return reply(200, b"here")
+
+    assert fetch_mocked(handler).final_url == followed
+
+
 def test_check_raising_stops_the_fetch_before_the_hop(httpx2_mock: respx.Router) -> None:
     httpx2_mock.get("http://t/a").respond(301, headers={"Location": "http://elsewhere/b"})
 
@@ -307,6 +324,32 @@ def test_connection_refused_is_connect_failed(transport: str) -> None:
     assert (info.value.code, info.value.retryable) == ("connect", True)
 
 
+def answer(data: bytes) -> StreamHandler:
+    """A server that reads a request and writes ``data`` back, whatever it holds."""
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(data)
+        await writer.drain()
+    return handler
+
+
+LONG_LINE = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 200_000 + b"\r\nContent-Length: 0\r\n\r\n"
+MANY_FIELDS = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-%d: a\r\n" % n for n in range(200)) + b"Content-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize(("transport", "sent", "why"), [
+    ("aiohttp", LONG_LINE, "a line over 8190 bytes"),
+    ("aiohttp", MANY_FIELDS, "too many fields"),
+    ("httpcore", LONG_LINE, "over 102400 bytes"),
+], ids=["aiohttp-line", "aiohttp-fields", "httpcore"])
+def test_an_oversized_response_header_is_header_too_large_with_the_limit_it_passed(transport: str, sent: bytes,
+                                                                                   why: str) -> None:
+    exc, _ = fetch_real(answer(sent), transport)
+    assert isinstance(exc, HeaderTooLarge), repr(exc)
+    assert (exc.code, exc.retryable) == ("header_too_large", False)
+    assert exc.message == f"response header too large ({why})"
+
+
 # --- the error boundary ---------------------------------------------------------------------------
 
 
@@ -328,6 +371,9 @@ def chained(exc: BaseException, cause: BaseException) -> BaseException:
     (chained(httpx2.ConnectTimeout("x"), aiohttp.ClientConnectionError("reset")), ConnectFailed),
     (chained(httpx2.ReadTimeout("x"), aiohttp.ServerTimeoutError("slow")), Timeout),
     (chained(httpx2.ReadError("x"), aiohttp.ClientPayloadError("truncated")), ProtocolFailed),
+    # a chunk-size line too long is the body's fault, not an oversized header
+    (chained(httpx2.ReadError("x"), chained(aiohttp.ClientPayloadError("chunk"), LineTooLong(b"f" * 100, 8190))),
+     ProtocolFailed),
 ], ids=lambda v: v.__name__ if isinstance(v, type) else type(v).__name__)
 def test_translate_transport_error(exc: BaseException, expected: type[FetchError]) -> None:
     error = translate_transport_error(exc, "http://t/a")

@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import json
 import random
+import re
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from conftest_fetch import local_server
-from site_server import Site, html, redirect, robots
+from site_server import Site, Wire, html, redirect, robots
 from test_scheduler import stored
 
 from crawler.addresses import IPAddress
@@ -28,6 +29,7 @@ from crawler.errors import ConnectFailed
 from crawler.explain import explain
 from crawler.fetcher import Fetcher
 from crawler.scheduler import Crawl
+from crawler.storage.read import JobReader
 
 
 def settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -73,6 +75,42 @@ def test_a_url_whose_server_resets_every_connection_is_requested_1_plus_retries_
                 await job.run()
     asyncio.run(go())
     assert server.requests == 3   # was 6: every attempt doubled by the client's silent retry
+
+
+# -- bytes on the wire that a browser copes with ------------------------------------------------------
+
+def crawl_site(config: Settings, seed: str) -> dict[str, dict[str, Any]]:
+    """Crawl ``seed`` in-process; every stored page by its URL."""
+    async def go() -> None:
+        async with asyncio.timeout(30):
+            await Crawl(config, [seed], rng=random.Random(1)).run()
+    asyncio.run(go())
+    with JobReader(config.db) as job:
+        return {r["url"]: r for r in job.records(("url", "final_url", "status", "title", "error", "error_message"))}
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+def test_a_raw_utf8_location_is_followed_as_a_browser_follows_it(tmp_path: Path, transport: str) -> None:
+    # /café sent as its raw UTF-8 bytes: browsers and curl ask for /caf%C3%A9, not /caf%C3%83%C2%A9.
+    moved = b"HTTP/1.1 301 Moved Permanently\r\nLocation: /caf\xc3\xa9\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    with Site({"/": Wire(moved), "/caf%C3%A9": html("Caf\u00e9")}) as site:
+        origin = site.origin
+        pages = crawl_site(settings(tmp_path, robots=False, retries=0, transport=transport), origin + "/")
+    assert site.counts() == {"/": 1, "/caf%C3%A9": 1}
+    home = pages[origin + "/"]
+    assert (home["final_url"], home["status"], home["title"]) == (origin + "/caf%C3%A9", 200, "Caf\u00e9")
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+def test_an_oversized_response_header_is_recorded_as_header_too_large_not_as_a_status(tmp_path: Path,
+                                                                                      transport: str) -> None:
+    huge = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * 200_000 + b"\r\nContent-Length: 0\r\n\r\n"
+    with Site({"/": Wire(huge)}) as site:
+        origin = site.origin
+        pages = crawl_site(settings(tmp_path, robots=False, retries=0, transport=transport), origin + "/")
+    home = pages[origin + "/"]
+    assert (home["status"], home["error"]) == (None, "header_too_large")
+    assert re.fullmatch(r"response header too large \((a line )?over \d+ bytes\)", home["error_message"])
 
 
 # -- the SSRF guard -----------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ every stored fetch, or a ``revisit`` and a ``request`` where the payload was arc
 
 - Every fetch of every job is kept (merging jobs does not apply: an archive keeps what happened),
   each job in fetch order; the status and time filters apply.
+- The response record's status line has the HTTP version the server answered in (``HTTP/1.0``
+  from an old server); the request record's, the version the crawler asked in (``HTTP/1.1``).
 - ``WARC-Date`` is the fetch time, ``WARC-Target-URI`` the URL that answered (after redirects),
   ``WARC-IP-Address`` the server's address where the crawl learnt it, and the request record names
   its response in ``WARC-Concurrent-To``. warcio computes ``WARC-Block-Digest`` and
@@ -103,10 +105,16 @@ def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex) -
         target = urlsplit(uri)
         path = (target.path or "/") + (f"?{target.query}" if target.query else "")
         request = writer.create_warc_record(
-            uri, "request", http_headers=StatusAndHeaders(f"GET {path} {capture.http_version}", capture.request_headers,
-                                                          is_http_request=True),
+            uri, "request", http_headers=StatusAndHeaders(f"GET {path} {_request_version(capture.http_version)}",
+                                                          capture.request_headers, is_http_request=True),
             warc_headers_dict={**warc_headers, "WARC-Concurrent-To": record.rec_headers.get_header("WARC-Record-ID")})
         writer.write_record(request)
+
+
+def _request_version(answered: str) -> str:
+    """The HTTP version the request was sent in: the crawler asks in HTTP/1.1, and a server may
+    answer that in HTTP/1.0; a newer version (HTTP/2) is the connection's, for both."""
+    return "HTTP/1.1" if answered in ("HTTP/1.0", "HTTP/0.9") else answered
 
 
 def _as_stored(headers: list[tuple[str, str]], length: int) -> list[tuple[str, str]]:
