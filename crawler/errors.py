@@ -81,9 +81,11 @@ class ParseFailed(PageError):
 
 
 class FetchError(PageError):
-    """One request failed. ``code`` is the short error code stored on the page."""
+    """One request failed. ``code`` is the short error code stored on the page. ``responded``: the
+    server did answer (a status line came), so its host is up even though this URL failed."""
 
     code = "fetch_error"
+    responded = False
 
 
 class Timeout(FetchError):
@@ -104,6 +106,7 @@ class ServerBusy(FetchError):
     """A 429 or 5xx answer; ``retry_after`` is the server's Retry-After in seconds, if any."""
 
     code = "http_error"
+    responded = True
     retryable = True
 
     def __init__(self, url: str, status: int, retry_after: float | None = None,
@@ -125,6 +128,7 @@ class TooLarge(FetchError):
     """The body, after decompression, is larger than ``max_bytes``."""
 
     code = "too_large"
+    responded = True
 
 
 class HeaderTooLarge(FetchError):
@@ -132,18 +136,21 @@ class HeaderTooLarge(FetchError):
     or too many bytes in all); the message names the limit. Not a status: none was read."""
 
     code = "header_too_large"
+    responded = True
 
 
 class TooManyRedirects(FetchError):
     """More redirect hops than allowed, or a redirect loop."""
 
     code = "too_many_redirects"
+    responded = True
 
 
 class BlockedScheme(FetchError):
     """A redirect to a scheme other than http or https."""
 
     code = "blocked_scheme"
+    responded = True
 
 
 class BlockedAddress(FetchError):
@@ -157,6 +164,7 @@ class OutOfScope(FetchError):
     """A redirect that leaves the job's scope."""
 
     code = "out_of_scope"
+    responded = True
 
 
 class RobotsDisallowed(FetchError):

@@ -8,6 +8,11 @@ served in turn (round robin). A host at its limit, in its delay or in a backoff 
 permit and no lease buffer: its URLs stay in the frontier until it is ready and its queue here is
 empty, and then the scheduler leases a few (``Wanted``).
 
+A URL to retry waits out its own backoff (``retry``) while its host serves its other URLs, and once
+due it goes after the URLs queued here, before the next lease: a URL that hangs does not hold a host
+slowed to one request in flight while its good URLs wait (Scrapy, too, lowers a retry's priority). A
+host that has not answered yet (its one-request probe) waits for that retry instead.
+
 The scheduler asks ``take_ready()`` for a URL whose host may be contacted *now*, and only then
 takes a global permit, so a URL waiting for its host never holds a global slot (Crawlee's bug
 #2176 is exactly that mistake). ``release`` returns the host slot as soon as the response is in.
@@ -45,6 +50,7 @@ from crawler.models import FrontierItem
 @dataclass(slots=True)
 class _Host:
     queue: deque[FrontierItem] = field(default_factory=deque)
+    retries: list[tuple[float, int, FrontierItem]] = field(default_factory=list)   # heap: (due, turn, URL to retry)
     active: int = 0
     next_time: float = 0.0     # earliest start of the next request
     delay: float = 0.0         # least time between two request starts
@@ -134,9 +140,11 @@ class HostPool:
     def _update(self, host: str, state: _Host) -> None:
         """Put the host in the heap if it could start a request, keep ``busy``/``active`` right, and
         forget a host with nothing left whose state is the default: memory follows hosts in use."""
-        has_work = bool(state.queue) or state.more
+        has_work = bool(state.queue) or state.more or bool(state.retries)
         if has_work and not state.parked and state.active < self._limit(state):
             when = state.next_time
+            if state.retries and ((not state.queue and not state.more) or not state.known):
+                when = max(when, state.retries[0][0])   # only retries, or a probe's: the first is due then
             if state.scheduled != when:
                 state.scheduled = when
                 heapq.heappush(self._heap, (when, next(self._turns), host))
@@ -173,13 +181,19 @@ class HostPool:
         self._update(want.host, state)
         self._on_change()
 
-    def push(self, host: str, item: FrontierItem, *, first: bool = False) -> None:
-        """Queue one URL of ``host``; ``first`` puts it at the head (a retry keeps its turn)."""
+    def push(self, host: str, item: FrontierItem) -> None:
+        """Queue one URL of ``host``."""
         state = self._host(host)
-        if first:
-            state.queue.appendleft(item)
-        else:
-            state.queue.append(item)
+        state.queue.append(item)
+        self.size += 1
+        self._update(host, state)
+        self._on_change()
+
+    def retry(self, host: str, item: FrontierItem, after: float) -> None:
+        """Fetch ``item`` of ``host`` again in ``after`` seconds or later: it waits out its own backoff
+        while its host serves its other URLs, and goes once the URLs queued here are taken."""
+        state = self._host(host)
+        heapq.heappush(state.retries, (self._clock() + after, next(self._turns), item))
         self.size += 1
         self._update(host, state)
         self._on_change()
@@ -201,12 +215,6 @@ class HostPool:
             state.known = True
             self._update(host, state)
             self._on_change()
-
-    def defer(self, host: str, seconds: float) -> None:
-        """No request to ``host`` for ``seconds`` (backoff after 429/5xx/timeouts, Retry-After)."""
-        state = self._host(host)
-        state.next_time = max(state.next_time, self._clock() + seconds)
-        self._update(host, state)
 
     # -- adaptive politeness --------------------------------------------------------------------------
 
@@ -245,9 +253,8 @@ class HostPool:
         state = self._hosts.get(host)
         if state is None:
             return False
-        state.failing.clear()
+        self.responded(host)
         state.parked_until = 0.0
-        state.answers += 1
         average = seconds if not state.latency else 0.7 * state.latency + 0.3 * seconds
         state.latency = average
         state.usual = average if not state.usual else min(state.usual, average)
@@ -264,6 +271,14 @@ class HostPool:
                 self._update(host, state)
                 self._on_change()
         return False
+
+    def responded(self, host: str) -> None:
+        """``host`` answered (a good page, or a response that failed on our rules: too large, a
+        redirect loop): it is up, whatever its other URLs do."""
+        state = self._hosts.get(host)
+        if state is not None:
+            state.failing.clear()
+            state.answers += 1
 
     def answers(self, host: str) -> int:
         """How many good answers ``host`` has given: noted when a request starts, so that when it fails,
@@ -300,8 +315,9 @@ class HostPool:
         """Empty ``host``'s queue here and return its URLs, for the frontier to take back: the host
         leases them again when it is next ready (a host parked a while holds no leases meanwhile)."""
         state = self._host(host)
-        dropped = list(state.queue)
+        dropped = [*state.queue, *(item for *_, item in state.retries)]
         state.queue.clear()
+        state.retries.clear()
         state.more = state.more or bool(dropped)
         self.size -= len(dropped)
         self._update(host, state)
@@ -367,12 +383,21 @@ class HostPool:
             if state.parked or state.active >= self._limit(state) or state.next_time > now:
                 self._update(host, state)
                 continue
-            if not state.queue:
-                if state.more:
-                    return Wanted(host, state.offers)
-                self._update(host, state)
+            due = bool(state.retries) and state.retries[0][0] <= now
+            if state.retries and not state.known and not due:
+                self._update(host, state)   # a host that has not answered yet: its probe's retry comes first
                 continue
-            item = state.queue.popleft()
+            if state.queue and state.known:
+                item = state.queue.popleft()
+            elif due:
+                item = heapq.heappop(state.retries)[2]
+            elif state.queue:
+                item = state.queue.popleft()
+            elif state.more:
+                return Wanted(host, state.offers)
+            else:
+                self._update(host, state)   # only retries, not yet due: back in the heap at the first's time
+                continue
             self.size -= 1
             state.active += 1
             state.starts.append(now)

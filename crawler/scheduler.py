@@ -691,8 +691,7 @@ class Crawl:
                 if isinstance(err, RobotsUnavailable):
                     self._robots.forget_unavailable(origin(err.url))   # the retry reads it again
                 self.stats.retries += 1
-                self._pool.defer(host, delay)
-                self._pool.push(host, replace(item, attempt=item.attempt + 1), first=True)
+                self._pool.retry(host, replace(item, attempt=item.attempt + 1), delay)
                 return None
             if isinstance(err, ServerBusy) and err.response is not None:
                 return await record_of(item, err.response, self._stage, settings.bodies)
@@ -700,6 +699,8 @@ class Crawl:
                 await self._park(host, err)
             else:
                 self._answered(host)
+                if err.responded and not err.retryable:
+                    self._pool.responded(host)
             return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
         self._answered(host)
         # How long the server took to answer, not to send: a host that sends slowly but steadily
@@ -716,7 +717,8 @@ class Crawl:
         if not rules.unavailable:
             self._reached.add(host)
         crawl_delay = rules.crawl_delay(self._robots.agent)
-        self._pool.learn(host, min(crawl_delay, self.settings.crawl_delay_max) if crawl_delay else None)
+        if not rules.unavailable:   # a host whose robots.txt cannot be read stays at one request
+            self._pool.learn(host, min(crawl_delay, self.settings.crawl_delay_max) if crawl_delay else None)
         if crawl_delay and self._shared is not None and host not in self._reached_delay:
             self._reached_delay.add(host)   # the whole job keeps to it, not just this worker
             await self._shared.set_delay(host, min(crawl_delay, self.settings.crawl_delay_max))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fake_clock import FakeClock
 
 from crawler.models import FrontierItem
-from crawler.politeness import HostPool
+from crawler.politeness import HostPool, Wanted
 
 
 def item(n: int, host: str = "a") -> FrontierItem:
@@ -69,10 +69,8 @@ def test_delay_counts_from_the_start_not_the_end_of_a_request() -> None:
 def test_soonest_time_is_the_earliest_over_hosts() -> None:
     clock = FakeClock()
     hosts = pool(clock=clock)
-    fill(hosts, "a", 1)
-    fill(hosts, "b", 1)
-    hosts.defer("a", 5.0)
-    hosts.defer("b", 3.0)
+    hosts.retry("a", item(0), 5.0)
+    hosts.retry("b", item(0, "b"), 3.0)
     assert hosts.take_ready() == 3.0
     clock.advance(3.0)
     assert hosts.take_ready() == ("b", item(0, "b"))
@@ -91,23 +89,48 @@ def test_round_robin_across_hosts() -> None:
     assert order == ["a", "b", "c", "a", "b", "a"]
 
 
-def test_defer_pushes_next_time_and_never_pulls_it_back() -> None:
+def test_a_retry_waits_out_its_own_backoff_while_its_host_serves_its_other_urls() -> None:
     clock = FakeClock(10.0)
     hosts = pool(clock=clock)
-    fill(hosts, "a", 1)
-    hosts.defer("a", 5.0)
-    hosts.defer("a", 1.0)  # a shorter backoff does not shorten the longer one
+    fill(hosts, "a", 2)
+    hosts.retry("a", item(9), 5.0)
+    assert hosts.take_ready() == ("a", item(0))
+    assert hosts.take_ready() == ("a", item(1))
     assert hosts.take_ready() == 15.0
     clock.advance(5.0)
+    assert hosts.take_ready() == ("a", item(9))
+    assert hosts.size == 0
+
+
+def test_a_due_retry_goes_after_the_urls_queued_here_and_before_the_next_lease() -> None:
+    clock = FakeClock()
+    hosts = pool(clock=clock)
+    hosts.retry("a", item(9), 1.0)
+    fill(hosts, "a", 2)
+    hosts.offer("a")   # the frontier holds more of its URLs
+    clock.advance(1.0)
+    assert [hosts.take_ready() for _ in range(3)] == [("a", item(0)), ("a", item(1)), ("a", item(9))]
+    assert hosts.take_ready() == Wanted("a", 1)
+
+
+def test_a_host_that_has_not_answered_yet_waits_for_its_probes_retry() -> None:
+    clock = FakeClock()
+    hosts = HostPool(8, 0.0, clock=clock, probe_first=True)
+    fill(hosts, "a", 2)
+    assert hosts.take_ready() == ("a", item(0))
+    hosts.release("a")
+    hosts.retry("a", item(0), 2.0)   # the probe failed: no other URL of the host before its retry
+    assert hosts.take_ready() == 2.0
+    clock.advance(2.0)
     assert hosts.take_ready() == ("a", item(0))
 
 
-def test_defer_before_any_url_applies_when_urls_arrive() -> None:
-    clock = FakeClock()
-    hosts = pool(clock=clock)
-    hosts.defer("a", 30.0)
-    fill(hosts, "a", 1)
-    assert hosts.take_ready() == 30.0
+def test_a_host_given_back_to_the_frontier_returns_its_retries_too() -> None:
+    hosts = pool()
+    fill(hosts, "a", 2)
+    hosts.retry("a", item(9), 30.0)
+    assert sorted(i.id for i in hosts.give_back("a")) == [0, 1, 9]
+    assert hosts.size == 0
 
 
 def test_set_delay_raises_but_never_lowers_the_configured_delay() -> None:
