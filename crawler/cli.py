@@ -285,8 +285,6 @@ def report(
     """One self-contained HTML page of what a crawl found: timeline, statuses, hosts, broken links, ..."""
     from crawler.report import write_report
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
-    if Path(out).is_dir():
-        raise UsageError(f"cannot write {out}: it is a directory")
     done = write_report(dbs, out)
     broken = done.broken.total
     _say(f"report of {done.totals.pages:,} pages ({broken:,} broken URL{'' if broken == 1 else 's'}) written to {out}")
