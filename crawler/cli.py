@@ -23,6 +23,7 @@ from rich.console import Console
 from crawler import __version__, config
 from crawler.errors import CrawlError, InternalError, InvalidURL, JobLocked, StorageError, UsageError
 from crawler.loop import event_loop_factory, raise_open_files_limit
+from crawler.printable import printable
 from crawler.urls import parse_seed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -137,8 +138,8 @@ def crawl(
 
 
 def _say(message: str) -> None:
-    """One plain line on stderr: no markup, no wrapping, whatever the message holds."""
-    print(message, file=sys.stderr, flush=True)
+    """One plain line on stderr: no markup, no wrapping, no control character, whatever the message holds."""
+    print(printable(message), file=sys.stderr, flush=True)
 
 
 def _seed_urls(urls: list[str] | None, seeds_file: str | None) -> list[str]:
@@ -337,23 +338,23 @@ def main(argv: list[str] | None = None) -> int:
     # A bad command line. typer vendors click as the private typer._click (click is no dependency);
     # typer.TyperException is the public base of its ClickException and UsageError.
     except typer.TyperException as exc:
-        print(f"crawler: error: {exc.format_message()}", file=sys.stderr)
+        _say(f"crawler: error: {exc.format_message()}")
         return EXIT_USAGE
     except typer.Abort:
         return EXIT_STOPPED
     except UsageError as exc:
-        print(f"crawler: error: {exc}", file=sys.stderr)
+        _say(f"crawler: error: {exc}")
         return EXIT_USAGE
     except StorageError as exc:
-        print(f"crawler: cannot run: {exc}", file=sys.stderr)
+        _say(f"crawler: cannot run: {exc}")
         return EXIT_FAILED
     except InternalError as exc:
         cause = exc.__cause__
         where = "" if cause is None or cause.__traceback__ is None else _innermost(cause.__traceback__)
-        print(f"crawler: failed: {exc}{where} (a bug; the job file is intact)", file=sys.stderr)
+        _say(f"crawler: failed: {exc}{where} (a bug; the job file is intact)")
         return EXIT_FAILED
     except CrawlError as exc:
-        print(f"crawler: failed: {exc}", file=sys.stderr)
+        _say(f"crawler: failed: {exc}")   # a page's error carries its URL, a server's redirect target
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_STOPPED
