@@ -249,7 +249,9 @@ def export(
                                                       "the latest fetch winning).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, csv, parquet, links (the link graph) or warc "
                                                       "(warc.gz with --out NAME.gz).")] = "jsonl",
-    out: Annotated[str, typer.Option(help="Output file; - for stdout (not for parquet).")] = "-",
+    out: Annotated[str, typer.Option(help="Output file, replaced only once complete; - for stdout (not for parquet). "
+                                          "A symlink is followed (the file it names is replaced, the link stays); "
+                                          "a FIFO, a device or /dev/fd/N is written in place.")] = "-",
     status: Annotated[list[str] | None, typer.Option(help="Only pages with this HTTP status or class, "
                                                           "e.g. 404 or 4xx (repeatable).")] = None,
     fields: Annotated[str | None, typer.Option(help="Comma-separated fields, in order (jsonl, csv, parquet).")] = None,
@@ -278,7 +280,8 @@ def export(
 
 @app.command()
 def report(
-    out: Annotated[str, typer.Option(help="The HTML file to write (one self-contained page).", show_default=False)],
+    out: Annotated[str, typer.Option(help="The HTML file to write (one self-contained page), as export --out writes "
+                                          "its file.", show_default=False)],
     db: Annotated[list[str] | None, typer.Option(help="Job file (repeatable: merged, one record per URL, "
                                                       "the latest fetch winning).")] = None,
     open_it: Annotated[bool, typer.Option("--open", help="Open the page in a web browser, where there is one.")] = False,
