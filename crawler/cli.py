@@ -264,17 +264,18 @@ def export(
     selection = exporter.Selection(chosen, exporter.parse_statuses(status or ()),
                                    exporter.parse_since(since) if since else None)
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
-    if out != "-":
-        n = exporter.write_file(out, fmt, dbs, selection)
-        _say(f"{n:,} {'links' if fmt == 'links' else 'fetches' if fmt.startswith('warc') else 'records'} written to {out}")
-        return
     try:
+        if out != "-":
+            n = exporter.write_file(out, fmt, dbs, selection)
+            _say(f"{n:,} {'links' if fmt == 'links' else 'fetches' if fmt.startswith('warc') else 'records'} "
+                 f"written to {out}")
+            return
         sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes
         exporter.write(sys.stdout.buffer, fmt, dbs, selection)
         sys.stdout.buffer.flush()
     except BrokenPipeError:
-        # The reader went away (``| head``): that is not an error. Point stdout at /dev/null
-        # so that the interpreter's own flush at exit does not fail again.
+        # The reader went away (``| head``, also through ``--out /dev/stdout`` or a FIFO): that is not
+        # an error. Point stdout at /dev/null so that the interpreter's own flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 

@@ -81,6 +81,8 @@ def _written_in_place(target: Path, opener: Callable[[], int]) -> Iterator[Binar
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
+    except BrokenPipeError:
+        raise   # the reader went away (``--out /dev/stdout | head``): not an error, as with ``--out -``
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror}") from None
 
