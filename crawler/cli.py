@@ -23,6 +23,7 @@ from rich.console import Console
 from crawler import __version__, config
 from crawler.errors import CrawlError, InternalError, InvalidURL, JobLocked, StorageError, UsageError
 from crawler.loop import event_loop_factory, raise_open_files_limit
+from crawler.printable import printable
 from crawler.urls import parse_seed
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -148,8 +149,8 @@ def _parked_work(parked: tuple[int, int, str | None]) -> str:
 
 
 def _say(message: str) -> None:
-    """One plain line on stderr: no markup, no wrapping, whatever the message holds."""
-    print(message, file=sys.stderr, flush=True)
+    """One plain line on stderr: no markup, no wrapping, no control character, whatever the message holds."""
+    print(printable(message), file=sys.stderr, flush=True)
 
 
 def _seed_urls(urls: list[str] | None, seeds_file: str | None) -> list[str]:
@@ -259,7 +260,9 @@ def export(
                                                       "the latest fetch winning).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="jsonl, csv, parquet, links (the link graph) or warc "
                                                       "(warc.gz with --out NAME.gz).")] = "jsonl",
-    out: Annotated[str, typer.Option(help="Output file; - for stdout (not for parquet).")] = "-",
+    out: Annotated[str, typer.Option(help="Output file, replaced only once complete; - for stdout (not for parquet). "
+                                          "A symlink is followed (the file it names is replaced, the link stays); "
+                                          "a FIFO, a device or /dev/fd/N is written in place.")] = "-",
     status: Annotated[list[str] | None, typer.Option(help="Only pages with this HTTP status or class, "
                                                           "e.g. 404 or 4xx (repeatable).")] = None,
     fields: Annotated[str | None, typer.Option(help="Comma-separated fields, in order (jsonl, csv, parquet).")] = None,
@@ -272,23 +275,25 @@ def export(
     selection = exporter.Selection(chosen, exporter.parse_statuses(status or ()),
                                    exporter.parse_since(since) if since else None)
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
-    if out != "-":
-        n = exporter.write_file(out, fmt, dbs, selection)
-        _say(f"{n:,} {'links' if fmt == 'links' else 'fetches' if fmt.startswith('warc') else 'records'} written to {out}")
-        return
     try:
+        if out != "-":
+            n = exporter.write_file(out, fmt, dbs, selection)
+            _say(f"{n:,} {'links' if fmt == 'links' else 'fetches' if fmt.startswith('warc') else 'records'} "
+                 f"written to {out}")
+            return
         sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes
         exporter.write(sys.stdout.buffer, fmt, dbs, selection)
         sys.stdout.buffer.flush()
     except BrokenPipeError:
-        # The reader went away (``| head``): that is not an error. Point stdout at /dev/null
-        # so that the interpreter's own flush at exit does not fail again.
+        # The reader went away (``| head``, also through ``--out /dev/stdout`` or a FIFO): that is not
+        # an error. Point stdout at /dev/null so that the interpreter's own flush at exit does not fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 @app.command()
 def report(
-    out: Annotated[str, typer.Option(help="The HTML file to write (one self-contained page).", show_default=False)],
+    out: Annotated[str, typer.Option(help="The HTML file to write (one self-contained page), as export --out writes "
+                                          "its file.", show_default=False)],
     db: Annotated[list[str] | None, typer.Option(help="Job file (repeatable: merged, one record per URL, "
                                                       "the latest fetch winning).")] = None,
     open_it: Annotated[bool, typer.Option("--open", help="Open the page in a web browser, where there is one.")] = False,
@@ -296,8 +301,6 @@ def report(
     """One self-contained HTML page of what a crawl found: timeline, statuses, hosts, broken links, ..."""
     from crawler.report import write_report
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
-    if Path(out).is_dir():
-        raise UsageError(f"cannot write {out}: it is a directory")
     done = write_report(dbs, out)
     broken = done.broken.total
     _say(f"report of {done.totals.pages:,} pages ({broken:,} broken URL{'' if broken == 1 else 's'}) written to {out}")
@@ -350,23 +353,23 @@ def main(argv: list[str] | None = None) -> int:
     # A bad command line. typer vendors click as the private typer._click (click is no dependency);
     # typer.TyperException is the public base of its ClickException and UsageError.
     except typer.TyperException as exc:
-        print(f"crawler: error: {exc.format_message()}", file=sys.stderr)
+        _say(f"crawler: error: {exc.format_message()}")
         return EXIT_USAGE
     except typer.Abort:
         return EXIT_STOPPED
     except UsageError as exc:
-        print(f"crawler: error: {exc}", file=sys.stderr)
+        _say(f"crawler: error: {exc}")
         return EXIT_USAGE
     except StorageError as exc:
-        print(f"crawler: cannot run: {exc}", file=sys.stderr)
+        _say(f"crawler: cannot run: {exc}")
         return EXIT_FAILED
     except InternalError as exc:
         cause = exc.__cause__
         where = "" if cause is None or cause.__traceback__ is None else _innermost(cause.__traceback__)
-        print(f"crawler: failed: {exc}{where} (a bug; the job file is intact)", file=sys.stderr)
+        _say(f"crawler: failed: {exc}{where} (a bug; the job file is intact)")
         return EXIT_FAILED
     except CrawlError as exc:
-        print(f"crawler: failed: {exc}", file=sys.stderr)
+        _say(f"crawler: failed: {exc}")   # a page's error carries its URL, a server's redirect target
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_STOPPED

@@ -16,6 +16,7 @@ from typing import Any
 from crawler.addresses import AddressPolicy
 from crawler.config import Settings
 from crawler.errors import UsageError
+from crawler.printable import printable
 from crawler.scope import Scope
 from crawler.storage.read import JobReader
 from crawler.urls import canonicalize, hostname, strip_params
@@ -124,7 +125,7 @@ def _unseen(url: str, settings: dict[str, Any], seed_hosts: frozenset[str]) -> d
 
 
 def render(answer: dict[str, Any]) -> str:
-    """The answer in a few aligned lines."""
+    """The answer in a few aligned lines, control characters escaped."""
     lines = [f"url      {answer['url']}", f"verdict  {answer['reason']}"]
     if answer["seen"]:
         found = f"at depth {answer['depth']}"
@@ -140,4 +141,4 @@ def render(answer: dict[str, Any]) -> str:
         lines.append(f"fetched  {fetched}")
     if answer["lastmod"]:
         lines.append(f"lastmod  {answer['lastmod']} (sitemap)")
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)   # URLs, redirect targets, error messages: a server's words

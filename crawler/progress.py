@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from crawler.printable import printable
 from crawler.scheduler import RunStats
 
 
@@ -43,9 +44,9 @@ def summary(stats: RunStats, job: dict[str, Any]) -> Table:
     not_modified = f", {stats.unchanged:,} not modified (304)" if stats.unchanged else ""
     table.add_row("this run", f"{stats.pages:,} pages in {stats.elapsed:.1f}s ({stats.rate:,.0f}/s), "
                   f"{stats.errors:,} errors, {stats.retries:,} retries{not_modified}")
-    table.add_row("job", f"{job['db']}: {job['pages']:,} pages, state {job['state']}")
-    table.add_row("statuses", ", ".join(f"{k}: {v:,}" for k, v in job["statuses"].items()) or "-")
-    table.add_row("errors", ", ".join(f"{k}: {v:,}" for k, v in job["errors"].items()) or "-")
+    table.add_row("job", printable(f"{job['db']}: {job['pages']:,} pages, state {job['state']}"))
+    table.add_row("statuses", printable(", ".join(f"{k}: {v:,}" for k, v in job["statuses"].items())) or "-")
+    table.add_row("errors", printable(", ".join(f"{k}: {v:,}" for k, v in job["errors"].items())) or "-")
     table.add_row(f"pass {job['pass']}", ", ".join(f"{k} {v:,}" for k, v in job["this_pass"].items()))
     table.add_row("queue", f"{job['queue']['pending']:,} pending, {job['queue']['excluded']:,} excluded")
     return table

@@ -2,7 +2,7 @@
 
     gather(reader) -> Report       the numbers, through ``storage.report_queries`` (the one reader)
     render(report) -> str chunks   pure: numbers in, HTML out; every text from the crawl escaped
-    write_report(dbs, path)        both, into a file written atomically
+    write_report(dbs, path)        both, into ``--out`` (``crawler.output``: a regular file atomically)
 
 The page needs nothing from the network. Its CSS, SVG charts (``report_svg``) and a small script
 that sorts tables are inline, and its Content-Security-Policy allows only those two blocks (by
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler import report_svg as svg
-from crawler.export import atomic_output
+from crawler.output import open_output
 from crawler.storage.report_queries import (
     DEPTH_CAP,
     BrokenLink,
@@ -94,7 +94,7 @@ def gather(reader: ReportReader, generated: datetime | None = None) -> Report:
 def write_report(dbs: Sequence[str | Path], path: str | Path) -> Report:
     """The report of the jobs ``dbs`` (merged) written to ``path``, all or nothing. The output file
     is opened first, so an unwritable ``path`` fails before any job is read."""
-    with atomic_output(Path(path)) as out, ReportReader(dbs) as reader:
+    with open_output(path) as out, ReportReader(dbs) as reader:
         report = gather(reader)
         for chunk in render(report):
             out.write(chunk.encode("utf-8"))

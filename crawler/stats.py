@@ -1,10 +1,12 @@
-"""What a job file holds: pages, statuses, errors, hosts, queue left. Read-only."""
+"""What a job file holds: pages, statuses, errors, hosts, queue left. Read-only; in text, whatever a
+server may have written (host names, error messages) has its control characters escaped."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from crawler.printable import printable
 from crawler.storage.read import JobReader
 
 
@@ -29,7 +31,7 @@ def render_text(stats: dict[str, Any]) -> str:
         f"fetched      {stats['first_fetch'] or '-'} .. {stats['last_fetch'] or '-'}",
         f"pass {stats['pass']:<7} " + ", ".join(f"{k} {v}" for k, v in stats["this_pass"].items()),
     ]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 # The text table shows this many hosts, most pages first; --json lists them all.
@@ -45,7 +47,8 @@ def job_hosts(path: str | Path, limit: int | None = None) -> tuple[list[dict[str
 def render_hosts(hosts: list[dict[str, Any]], total: int) -> str:
     """The hosts as a table with aligned columns, and a closing line for the hosts left out."""
     rows = [("host", "pages", "errors", "queued", "state")]
-    rows += [(h["host"], f"{h['pages']:,}", f"{h['errors']:,}", f"{h['queued']:,}", _state_text(h)) for h in hosts]
+    rows += [(printable(h["host"]), f"{h['pages']:,}", f"{h['errors']:,}", f"{h['queued']:,}", printable(_state_text(h)))
+             for h in hosts]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}" for r in rows]
     if not hosts:
@@ -89,8 +92,8 @@ def shared_stats(url: str, job: str, *, as_json: bool) -> str:
              f"leases       {found.reclaimed:,} expired and taken back, {found.refused:,} late results refused",
              f"workers      {found.workers_alive} alive"]
     rows = [("host", "queued", "in flight", "fetched", "state")]
-    rows += [(h.host, f"{h.queued:,}", f"{h.in_flight:,}", f"{h.fetched:,}",
-              h.state + (f" until {h.until} ({h.error})" if h.state == "parked" else ""))
+    rows += [(printable(h.host), f"{h.queued:,}", f"{h.in_flight:,}", f"{h.fetched:,}",
+              printable(h.state + (f" until {h.until} ({h.error})" if h.state == "parked" else "")))
              for h in sorted(found.hosts, key=lambda h: -h.fetched)[:HOSTS_SHOWN]]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines += [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}  {r[4]}" for r in rows]

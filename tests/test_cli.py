@@ -418,7 +418,8 @@ def test_export_merges_several_jobs_and_filters_by_time(site: Site, cli: Any, tm
 # -- export edge cases ---------------------------------------------------------------------------
 
 
-def test_export_into_a_closed_pipe_exits_0(cli: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("out", ["-", "/dev/stdout"])
+def test_export_into_a_closed_pipe_exits_0(cli: Any, tmp_path: Path, out: str) -> None:
     db = tmp_path / "many.db"                  # 5,000 pages, ~1 MB of JSON lines: more than a pipe holds
     conn = sqlite3.connect(db)
     conn.executescript(SCHEMA)
@@ -428,7 +429,7 @@ def test_export_into_a_closed_pipe_exits_0(cli: Any, tmp_path: Path) -> None:
                      ((n,) for n in range(5000)))
     conn.commit()
     conn.close()
-    proc = cli.popen("export", "--db", db, "--format", "jsonl")
+    proc = cli.popen("export", "--db", db, "--format", "jsonl", "--out", out)
     assert proc.stdout is not None
     assert proc.stderr is not None
     assert proc.stdout.readline().startswith("{")

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import CLI
+from conftest import CLI, cli_command, cli_env
 from site_server import Site, html
+from test_export import job
 
 from crawler.errors import StorageError
 from crawler.storage.jobfile import JobFile
@@ -178,3 +179,123 @@ def test_a_full_disk_ends_the_crawl_in_one_line_and_the_job_resumes_elsewhere(
     assert not fetched_again & acknowledged, "pages acknowledged before the disk filled were fetched again"
     # at most the batch in flight: visits hold their slots (2 x --concurrency) until committed
     assert len(fetched_again & stored_before) <= 8, "more than the batch in flight was fetched again"
+
+
+# -- a damaged job file, a read-only one -------------------------------------------------------------
+
+# Every command that reads a job file, with what it needs besides --db.
+JOB_COMMANDS = {
+    "stats": ("stats",), "stats --hosts": ("stats", "--hosts"), "stats --json": ("stats", "--json"),
+    "export jsonl": ("export",), "export csv": ("export", "--format", "csv"),
+    "export parquet": ("export", "--format", "parquet", "--out", "out.parquet"),
+    "export links": ("export", "--format", "links"), "export warc": ("export", "--format", "warc"),
+    "report": ("report", "--out", "report.html"), "explain": ("explain", "http://a.test/0"),
+    "add": ("add", "http://a.test/new"), "crawl": ("crawl", "http://127.0.0.1:9/", "--timeout", "1", "--retries", "0"),
+}
+
+
+def damaged(path: Path, sql: str) -> Path:
+    """A job file of three pages, then ``sql`` run on it."""
+    job(path)
+    conn = sqlite3.connect(path)
+    conn.execute(sql)
+    conn.commit()
+    conn.close()
+    return path
+
+
+def fails_in_one_line(cli: CLI, *args: object) -> str:
+    """Exit 1 and one line on stderr; in this process (no traceback can hide in a subprocess's
+    stderr: an exception would fail the test), but for crawl, which runs as it does for a user."""
+    if args[0] == "crawl":
+        return cli.fails(1, *args)
+    done = cli.in_process(*args)
+    assert done.returncode == 1, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    return done.stderr.strip()
+
+
+@pytest.mark.parametrize("command", JOB_COMMANDS)
+@pytest.mark.parametrize("version", ["abc", "0", "-5"])
+def test_a_schema_version_that_is_no_positive_integer_is_one_line_from_every_command(
+        cli: CLI, version: str, command: str) -> None:
+    db = damaged(cli.cwd / "job.db", f"UPDATE meta SET value = '{version}' WHERE key = 'schema_version'")
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    line = fails_in_one_line(cli, *JOB_COMMANDS[command], "--db", db)
+    assert line == f"crawler: cannot run: {db} is a damaged job file: its schema version is '{version}', " \
+                   "not a positive integer"
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+    assert not (cli.cwd / "out.parquet").exists()
+    assert not (cli.cwd / "report.html").exists()
+
+
+@pytest.mark.parametrize("command", ["report", "export parquet", "export jsonl"])
+def test_text_in_a_number_column_is_one_line(cli: CLI, command: str) -> None:
+    db = damaged(cli.cwd / "job.db", "UPDATE pages SET status = 'abc' WHERE url_id = 2")
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    line = fails_in_one_line(cli, *JOB_COMMANDS[command], "--db", db)
+    assert line.startswith(f"crawler: cannot run: {db} is a damaged job file: ")
+    assert "status" in line
+    assert "not a number" in line
+    assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+
+
+def test_a_meta_value_that_is_not_json_is_one_line(cli: CLI) -> None:
+    db = damaged(cli.cwd / "job.db", "INSERT INTO meta VALUES ('state', 'fini{')")
+    line = fails_in_one_line(cli, "stats", "--db", db)
+    assert line == f"crawler: cannot run: {db} is a damaged job file: its state is 'fini{{', not a stored value"
+
+
+@pytest.fixture
+def cannot_write() -> list[str]:
+    """A command prefix under which folders and files are only as writable as their modes say.
+    Root writes into a chmod 555 folder regardless (CAP_DAC_OVERRIDE), so as root the command runs
+    without that capability (setpriv); the fixture first checks that this really stops a write."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("as root, a read-only folder needs setpriv(1) to be read-only")
+    return ["setpriv", "--inh-caps=-all", "--bounding-set=-dac_override,-dac_read_search", "--"]
+
+
+def test_a_job_in_a_read_only_folder_is_read_by_every_reader(cli: CLI, tmp_path: Path,
+                                                              cannot_write: list[str]) -> None:
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    db = damaged(folder / "job.db", "PRAGMA journal_mode=WAL")   # as a crawl leaves it
+    (tmp_path / "out").mkdir()
+    before = (db.read_bytes(), db.stat().st_mtime_ns)
+    folder.chmod(0o555)
+    try:
+        probe = subprocess.run([*cannot_write, "touch", str(folder / "probe")], capture_output=True, check=False)
+        assert probe.returncode != 0, "the folder is writable after all: this test would prove nothing"
+        for command in ("stats", "stats --hosts", "export jsonl", "export parquet", "report", "explain"):
+            args = [a.replace("out.", "out/out.").replace("report.html", "out/report.html")
+                    for a in JOB_COMMANDS[command]]
+            done = subprocess.run([*cannot_write, *cli_command(*args, "--db", db)], capture_output=True, text=True,
+                                  cwd=tmp_path, env=cli_env(), timeout=60, check=False)
+            assert done.returncode == 0, f"{command}: {done.stderr}"
+            if command == "export jsonl":
+                assert len(done.stdout.splitlines()) == 3
+        assert sorted(p.name for p in folder.iterdir()) == ["job.db"]   # no -wal, no -shm left behind
+        assert (db.read_bytes(), db.stat().st_mtime_ns) == before
+    finally:
+        folder.chmod(0o755)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["out.parquet", "report.html"]
+
+
+def test_an_old_job_in_a_read_only_folder_says_it_must_be_upgraded(cli: CLI, tmp_path: Path,
+                                                                     cannot_write: list[str]) -> None:
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    db = v1_job(folder / "old.db")
+    folder.chmod(0o555)
+    try:
+        done = subprocess.run([*cannot_write, *cli_command("stats", "--db", db)], capture_output=True, text=True,
+                              cwd=tmp_path, env=cli_env(), timeout=60, check=False)
+    finally:
+        folder.chmod(0o755)
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [f"crawler: cannot run: {db} has schema 1, older than {SCHEMA_VERSION}, "
+                                        "and is read-only: run any command on it once where it can be written, "
+                                        "to upgrade it"]

@@ -5,18 +5,14 @@
     parquet.py  Parquet (pyarrow)   links.py    the link graph as CSV
     warc.py     WARC 1.1 (warcio), also per-record gzip (``warc.gz``)
 
-``FORMATS`` maps each ``--format`` name to its exporter; ``write_file`` is the one place that
-writes an export to disk: into a temporary file beside the target, renamed over it only once
-complete, so an export that fails (a full disk, a broken job file) leaves no half-written file and
-never clobbers an earlier good one.
+``FORMATS`` maps each ``--format`` name to its exporter; ``write_file`` writes an export to ``--out``
+through ``crawler.output`` (a regular file all or nothing, a FIFO or device in place, a symlink followed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +20,7 @@ from typing import BinaryIO
 from crawler.errors import UsageError
 from crawler.export import csv, jsonl, links, parquet, warc
 from crawler.export.base import EXTRA_FIELDS, FIELDS, Exporter, Selection
+from crawler.output import open_output
 from crawler.storage.read import JobReader
 from crawler.storage.schema import stored_time
 
@@ -94,39 +91,9 @@ def write(out: BinaryIO, fmt: str, dbs: Sequence[str | Path], selection: Selecti
 
 
 def write_file(path: str | Path, fmt: str, dbs: Sequence[str | Path], selection: Selection) -> int:
-    """``write`` to the file at ``path``, all or nothing. A WARC to a name ending in ``.gz`` is
+    """``write`` to ``path`` as ``crawler.output`` opens it (a regular file all or nothing). A WARC to a name ending in ``.gz`` is
     compressed record by record."""
     if fmt == "warc" and str(path).endswith(".gz"):
         fmt = "warc.gz"
-    with atomic_output(Path(path)) as out:
+    with open_output(path) as out:
         return write(out, fmt, dbs, selection)
-
-
-@contextlib.contextmanager
-def atomic_output(target: Path) -> Iterator[BinaryIO]:
-    """A binary file that becomes ``target`` when the block ends without error, and vanishes if not."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp's 0600 is for the temporary file only
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

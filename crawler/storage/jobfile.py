@@ -46,7 +46,19 @@ def translate(exc: sqlite3.Error, path: Path, doing: str) -> CrawlError:
         # SQLite rolled the transaction back: the file holds every commit before it.
         return StorageError(f"cannot {doing} job file {path}: {text}; the job is intact: make room "
                             "(or copy it with its -wal file to a larger disk) and run the same command to resume")
+    if isinstance(exc, sqlite3.IntegrityError) and doing == "read":
+        # A read copies the job's rows into a typed scratch table (the report): a row that breaks its
+        # constraints holds what no crawler wrote.
+        return StorageError(f"{path} is a damaged job file: {text.removeprefix('CHECK constraint failed: ')}")
     return StorageError(f"cannot {doing} job file {path}: {text}")
+
+
+def meta_value(path: Path, key: str, text: Any) -> Any:
+    """A value of the job's ``meta`` table (stored as JSON); StorageError for one no crawler wrote."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise StorageError(f"{path} is a damaged job file: its {key} is {text!r}, not a stored value") from None
 
 
 def _sql_hamming(a: int | None, b: int | None) -> int:
@@ -206,7 +218,7 @@ class JobFile:
 
     async def get_meta(self, key: str) -> Any:
         rows = await self.fetchall("SELECT value FROM meta WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else None
+        return meta_value(self.path, key, rows[0][0]) if rows else None
 
     async def set_meta(self, key: str, value: Any) -> None:
         async with self.transaction() as db:

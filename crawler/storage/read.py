@@ -10,15 +10,15 @@ temporary SQLite file that vanishes when it closes.
 
 from __future__ import annotations
 
-import json
 import sqlite3
+import urllib.parse
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from crawler.errors import StorageError
-from crawler.storage.jobfile import sqlite_errors
+from crawler.storage.jobfile import meta_value, sqlite_errors
 from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, SCHEMA_VERSION, prepare, version_of
 
 # Each exportable field of a page record, as a column expression over ``pages p JOIN urls u``.
@@ -31,6 +31,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "etag": "p.etag", "last_modified": "p.last_modified", "error_message": "p.error_message",
 }
 _BOOLEAN = frozenset({"noindex", "nofollow"})
+_NUMBERS = frozenset({"status", "depth", "outlinks", "bytes", "elapsed_ms"})
 # Inclusive ranges of HTTP status: 404 is (404, 404), the class 4xx is (400, 499).
 StatusRanges = Sequence[tuple[int, int]]
 
@@ -102,24 +103,51 @@ def open_readonly(path: str | Path) -> sqlite3.Connection:
     """A read-only connection to a job file; StorageError if it is missing or not a job file.
 
     A job file of an older schema is migrated first (a write, made once, in one transaction)."""
-    p = Path(path)
+    return _open(Path(path))[0]
+
+
+def _open(p: Path) -> tuple[sqlite3.Connection, str]:
+    """``open_readonly``, and the URI that opens the job the same way (the report attaches it).
+
+    Not ``mode=ro`` first: a read-only connection to a WAL database must create the -wal and -shm
+    files and cannot remove them when it closes; ``query_only`` keeps this connection from writing.
+    But where SQLite cannot create those files (the job's folder, or the job, is read-only to us),
+    the job is opened ``immutable``: read as the file holds it, with no -wal or -shm at all. That
+    is exact only when no -wal file holds commits not yet in the file, so a job with one is refused."""
     if not p.is_file():
         raise StorageError(f"no job file at {p}")
+    uri = f"file:{urllib.parse.quote(str(p))}"
     with sqlite_errors(p, "open"):
-        # Not mode=ro: a read-only connection to a WAL database must create the -wal and -shm files
-        # and cannot remove them when it closes. query_only keeps this connection from writing.
-        conn = sqlite3.connect(p, isolation_level=None)
         try:
-            conn.execute("PRAGMA busy_timeout=5000")
-            version = version_of(conn, p)
-            if version is None:
-                raise StorageError(f"{p} is not a crawler job file")
-            if version < SCHEMA_VERSION:
-                prepare(conn, p, create=False)
-            conn.execute("PRAGMA query_only=1")
-        except BaseException:
-            conn.close()
-            raise
+            return _checked(sqlite3.connect(p, isolation_level=None), p, writable=True), f"{uri}?mode=ro"
+        except sqlite3.Error as exc:
+            wal = p.with_name(p.name + "-wal")
+            if (exc.sqlite_errorcode & 0xFF) not in _CANNOT_WRITE or (wal.exists() and wal.stat().st_size):
+                raise
+        uri += "?immutable=1"
+        return _checked(sqlite3.connect(uri, uri=True, isolation_level=None), p, writable=False), uri
+
+
+# What SQLite says where it cannot write beside a job (its -shm file) or to it: SQLITE_READONLY, SQLITE_CANTOPEN.
+_CANNOT_WRITE = (8, 14)
+
+
+def _checked(conn: sqlite3.Connection, p: Path, *, writable: bool) -> sqlite3.Connection:
+    """``conn`` once the job on it is known to be a job of the current schema (migrated if it can be)."""
+    try:
+        conn.execute("PRAGMA busy_timeout=5000")
+        version = version_of(conn, p)
+        if version is None:
+            raise StorageError(f"{p} is not a crawler job file")
+        if version < SCHEMA_VERSION and not writable:
+            raise StorageError(f"{p} has schema {version}, older than {SCHEMA_VERSION}, and is read-only: "
+                               "run any command on it once where it can be written, to upgrade it")
+        if version < SCHEMA_VERSION:
+            prepare(conn, p, create=False)
+        conn.execute("PRAGMA query_only=1")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -128,7 +156,7 @@ class JobReader:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.conn = open_readonly(self.path)
+        self.conn, self.uri = _open(self.path)   # uri: the job read-only, as another connection attaches it
 
     def __enter__(self) -> JobReader:
         return self
@@ -145,7 +173,7 @@ class JobReader:
             return self.conn.execute(sql, args).fetchall()
 
     def meta(self) -> dict[str, Any]:
-        return {k: json.loads(v) for k, v in self._all("SELECT key, value FROM meta")}
+        return {k: meta_value(self.path, k, v) for k, v in self._all("SELECT key, value FROM meta")}
 
     def summary(self) -> dict[str, Any]:
         """What ``crawler stats`` shows, as plain JSON-ready values."""
@@ -207,12 +235,21 @@ class JobReader:
         # the outer loop, so there is no sort and no temporary table).
         sql = (f"SELECT {columns} FROM urls u CROSS JOIN pages p ON p.url_id = u.id{where} ORDER BY u.url" if by_url else
                f"SELECT {columns} FROM pages p JOIN urls u ON u.id = p.url_id{where} ORDER BY p.fetched_at, p.url_id")
+        numbers = [f for f in fields if f in _NUMBERS]
         with sqlite_errors(self.path, "read"):
             for url, fetched_at, status, url_id, *values in self.conn.execute(sql, args):
                 record = dict(zip(fields, values, strict=True))
+                # SQLite keeps whatever it was given: a damaged file may hold text where numbers belong.
+                if not (status is None or type(status) is int) or any(
+                        not (record[f] is None or type(record[f]) is int) for f in numbers):
+                    raise self._not_a_number(url, {"status": status} | record)
                 for flag in _BOOLEAN.intersection(record):
                     record[flag] = bool(record[flag])
                 yield Keyed(url, fetched_at, status, url_id, record)
+
+    def _not_a_number(self, url: str, record: dict[str, Any]) -> StorageError:
+        field, value = next((f, v) for f, v in record.items() if f in _NUMBERS and not (v is None or type(v) is int))
+        return StorageError(f"{self.path} is a damaged job file: the {field} of {url} is {value!r}, not a number")
 
     def links(self, url_id: int) -> list[tuple[str, bool, str | None]]:
         """``(target, nofollow, anchor)`` of each link on a page, by target."""

@@ -41,10 +41,13 @@ _BROKEN = f"status >= 400 OR (status IS NULL AND error IS NOT NULL AND error NOT
 # Depths from this one on share the depth histogram's last bar.
 DEPTH_CAP = 50
 
-_SCRATCH = """
+# A number column of ``page``: a job's value that is no number (a damaged file) fails the merge, in one line.
+_NUMBER = "INTEGER CONSTRAINT \"a page's {0} is not a number\" CHECK (typeof({0}) IN ('integer', 'null'))"
+_SCRATCH = f"""
 CREATE TABLE page (
-    url TEXT PRIMARY KEY, job INTEGER NOT NULL, url_id INTEGER NOT NULL, host TEXT NOT NULL, depth INTEGER NOT NULL,
-    status INTEGER, error TEXT, error_message TEXT, elapsed_ms INTEGER, bytes INTEGER,
+    url TEXT PRIMARY KEY, job INTEGER NOT NULL, url_id INTEGER NOT NULL, host TEXT NOT NULL,
+    depth {_NUMBER.format('depth')} NOT NULL, status {_NUMBER.format('status')}, error TEXT, error_message TEXT,
+    elapsed_ms {_NUMBER.format('elapsed_ms')}, bytes {_NUMBER.format('bytes')},
     fetched_at TEXT NOT NULL, at INTEGER NOT NULL,   -- at: fetched_at in seconds since the epoch
     final_url TEXT, content_type TEXT, title TEXT, content_hash TEXT, simhash INTEGER, near_duplicate_of TEXT
 );
@@ -301,7 +304,7 @@ class ReportReader:
         """Run ``statements(n)`` (SQL and arguments) with job ``n`` attached as ``job``, in one transaction."""
         for n, job in enumerate(self._jobs):
             with sqlite_errors(job.path, "read"):
-                self.conn.execute("ATTACH DATABASE ? AS job", (f"file:{urllib.parse.quote(str(job.path))}?mode=ro",))
+                self.conn.execute("ATTACH DATABASE ? AS job", (job.uri,))
                 try:
                     self.conn.execute("BEGIN")
                     for sql, args in statements(n):

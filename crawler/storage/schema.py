@@ -194,10 +194,19 @@ def version_of(conn: sqlite3.Connection, path: Path) -> int | None:
     if not {"meta", "urls", "pages"} <= tables:
         raise StorageError(f"{path} is a SQLite file but not a crawler job")
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    version = int(row[0]) if row else 1
+    version = _stored_version(row[0], path) if row else 1
     if version > SCHEMA_VERSION:
         raise StorageError(f"{path} was written by a newer crawler (schema {version} > {SCHEMA_VERSION})")
     return version
+
+
+def _stored_version(value: object, path: Path) -> int:
+    """The schema version as meta stores it (the text of a positive integer); StorageError for
+    anything else, which no crawler wrote: the file is refused before anything reads or writes it."""
+    text = str(value).strip() if isinstance(value, int | str) else ""
+    if not (text.isascii() and text.isdigit() and int(text) > 0):
+        raise StorageError(f"{path} is a damaged job file: its schema version is {value!r}, not a positive integer")
+    return int(text)
 
 
 def prepare(conn: sqlite3.Connection, path: Path, *, create: bool) -> None:
