@@ -19,6 +19,7 @@ links, then ``ack`` its URL; each step may be repeated after a kill without losi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from crawler.models import FrontierItem
@@ -37,6 +38,17 @@ class NewURL(NamedTuple):
     source: int | None = None
     detail: str | None = None
     lastmod: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A shared frontier that stopped answering and is being retried, for the progress line: which
+    ``server``, ``since`` when (``time.monotonic()``), and for how long in all (``within`` seconds)
+    before the crawl stops."""
+
+    server: str
+    since: float
+    within: float
 
 
 class Recorded:
@@ -168,8 +180,11 @@ class SharedFrontier(Frontier, Protocol):
         """Keep at least ``seconds`` between two leases of ``host``, job-wide (a Crawl-delay)."""
         ...
 
-    async def seed_hosts(self, add: Iterable[str] = ()) -> set[str]:
-        """The job's seed hosts after adding ``add``: the scope every worker crawls in."""
+    async def join(self, seed_hosts: Iterable[str] = ()) -> set[str]:
+        """Join the job, creating it with ``seed_hosts`` if it has none; returns the job's seed hosts
+        (the scope every worker crawls in; none yet: nobody has given seeds). From the first join
+        that finds the job, an operation that finds the job gone raises ``StorageError``: a frontier
+        that lost the job (a Redis restarted without persistence) must not read as finished."""
         ...
 
     async def idle(self) -> bool:
