@@ -41,10 +41,9 @@ import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -56,6 +55,7 @@ from crawler.errors import UsageError
 from crawler.frontier import NewURL, Outage
 from crawler.frontier import redis_scripts as lua
 from crawler.frontier.redis_link import NO_JOB, BoundedRetry, RedisLink
+from crawler.frontier.redis_stats import JobStats, read_stats
 from crawler.models import FrontierItem
 
 
@@ -66,33 +66,6 @@ class RedisUnavailable(UsageError):
 class RecrawlUnsupported(UsageError):
     """A recrawl asked of a Redis frontier: done URLs keep only their fingerprint, so they cannot be
     queued again; a new job NAME crawls afresh."""
-
-
-HostState = Literal["queued", "leased", "done", "parked", "budget"]
-
-
-@dataclass(frozen=True, slots=True)
-class HostStats:
-    host: str
-    queued: int
-    in_flight: int        # leased and not acknowledged, by any worker
-    fetched: int          # acknowledged
-    state: HostState
-    until: str | None = None   # parked until (ISO 8601 UTC), with the error that parked it
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobStats:
-    """What ``crawler stats --frontier redis://... --job NAME`` shows."""
-
-    queued: int
-    leased: int
-    done: int
-    refused: int          # acknowledgements refused for a stale token (a late worker's result)
-    reclaimed: int        # leases that expired and went back to the queue
-    workers_alive: int
-    hosts: tuple[HostStats, ...]
 
 
 _CHUNK = 1000   # URLs per script call: a long script blocks every other client of the server
@@ -366,35 +339,5 @@ class RedisFrontier:
 
     async def stats(self) -> JobStats:
         """The job as every worker shares it: counts, workers alive, and every host's state."""
-        c = self.client
         with self._link.errors("read"):
-            async with c.pipeline(transaction=True) as pipe:
-                pipe.hgetall(self._key("n"))
-                pipe.hlen(self._key("leased"))
-                pipe.smembers(self._key("workers"))
-                pipe.smembers(self._key("hosts"))
-                counts, leased, workers, hosts = await pipe.execute()
-            names = sorted(_text(h) for h in hosts)
-            async with c.pipeline(transaction=False) as pipe:
-                for w in workers:
-                    pipe.exists(self._key("alive:" + _text(w)))
-                for h in names:
-                    pipe.hgetall(self._key("h:" + h))
-                    pipe.llen(self._key("q:" + h))
-                replies = await pipe.execute()
-        alive, per_host = replies[:len(workers)], replies[len(workers):]
-        n = {_text(k): int(v) for k, v in counts.items()}
-        return JobStats(n.get("queued", 0), int(leased), n.get("done", 0), n.get("refused", 0), n.get("reclaimed", 0),
-                        sum(map(int, alive)), tuple(_host_stats(h, per_host[2 * k], per_host[2 * k + 1])
-                                                    for k, h in enumerate(names)))
-
-
-def _host_stats(host: str, raw: dict[bytes, bytes], queued: int) -> HostStats:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
-    in_flight, fetched = int(fields.get("inflight", 0)), int(fields.get("fetched", 0))
-    state: HostState = "queued" if queued else "leased" if in_flight else "done"
-    if fields.get("state") == "parked":
-        state = "parked"
-    elif fields.get("state") == "budget":
-        state = "budget"
-    return HostStats(host, int(queued), in_flight, fetched, state, fields.get("until"), fields.get("error"))
+            return await read_stats(self.client, self.prefix)
