@@ -136,6 +136,9 @@ class Settings:
                 return "job", "a shared frontier needs a job name: --job NAME"
             if self.workers > 1:
                 return "workers", "--workers is for one machine's job file; with --frontier, start one crawl per worker"
+            if self.recrawl:   # refused here, before the job file or the Redis job is touched
+                return "recrawl", ("--recrawl is not supported with a shared frontier: Redis keeps only fingerprints "
+                                   "of done URLs; start a new --job name to crawl again")
         if self.lease <= 0 or not math.isfinite(self.lease):
             return "lease", f"lease must be a positive number of seconds, got {self.lease}"
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from rich.console import Console
@@ -16,9 +17,13 @@ from crawler.scheduler import RunStats
 
 def line(stats: RunStats) -> str:
     # Hosts active against hosts with work: a crawl waiting on a few slow hosts shows few active.
-    return (f"pages {stats.pages:,}  {stats.rate:,.0f}/s  queued {max(stats.queued, 0):,}  "
+    text = (f"pages {stats.pages:,}  {stats.rate:,.0f}/s  queued {max(stats.queued, 0):,}  "
             f"in flight {stats.in_flight}  hosts {stats.hosts_active:,} active / {stats.hosts_queued:,} with work  "
             f"errors {stats.errors:,}  retries {stats.retries:,}")
+    if (outage := stats.outage) is not None:   # a crawl that stalls says on what, and for how long at most
+        text += (f"  {outage.server} not answering for {time.monotonic() - outage.since:.0f} s: "
+                 f"retrying, up to {outage.within:g} s")
+    return text
 
 
 async def live(stats: RunStats, console: Console, period: float = 0.25) -> None:

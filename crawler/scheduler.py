@@ -48,7 +48,7 @@ from crawler.errors import (
     UsageError,
 )
 from crawler.fetcher import Fetcher, retry_delay
-from crawler.frontier import Frontier, NewURL, Recorded, SharedFrontier
+from crawler.frontier import Frontier, NewURL, Outage, Recorded, SharedFrontier
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
@@ -90,6 +90,7 @@ class RunStats:
     queued: int = 0
     hosts_active: int = 0      # hosts with a request in flight
     hosts_queued: int = 0      # hosts with URLs to fetch (in flight, ready or waiting their turn)
+    outage: Outage | None = None   # a shared frontier not answering, being retried
     outcome: Outcome = "running"
     parked: tuple[int, int, str | None] = (0, 0, None)   # URLs and hosts left parked at the end, until when
 
@@ -138,20 +139,21 @@ class Writer:
         self._shared = shared   # the frontier again, when shared: its URLs get rows here, its acks are fenced
         self._recorded = Recorded()   # what this run has given the frontier: the frontier is asked less
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
-        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[None]] | None] = \
+        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[bool]] | None] = \
             asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
 
-    async def write(self, item: FrontierItem, record: PageRecord | Excluded, *, done: bool = True) -> None:
+    async def write(self, item: FrontierItem, record: PageRecord | Excluded, *, done: bool = True) -> bool:
         """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed.
         With ``done`` False the URL goes back to the frontier instead of being acknowledged (its
         host is parked: the error is recorded, and a later run tries again). An ``Excluded`` is
-        recorded as the URL's exclusion, not as a page."""
-        committed = asyncio.get_running_loop().create_future()
+        recorded as the URL's exclusion, not as a page. Returns whether the record stays stored:
+        not when a shared frontier refused its acknowledgement (another worker's copy counts)."""
+        committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.unflushed += 1
         await self._queue.put((item, record, done, committed))
-        await committed
+        return await committed
 
     async def close(self) -> None:
         await self._queue.put(None)
@@ -166,7 +168,7 @@ class Writer:
     async def run(self) -> None:
         closing = False
         while not closing:
-            batch: list[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[None]]] = []
+            batch: list[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[bool]]] = []
             entry = await self._queue.get()
             while True:
                 if entry is None:
@@ -177,21 +179,22 @@ class Writer:
                     break
                 entry = self._queue.get_nowait()
             try:
-                queued = await self._commit(batch)
+                queued, refused = await self._commit(batch)
             except BaseException as exc:
                 for *_, waiter in batch:
                     if not waiter.done():
                         waiter.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
                 raise
             self.unflushed -= len(batch)
-            for *_, waiter in batch:
+            for item, _, _, waiter in batch:
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(item.id not in refused)
             self._on_commit(queued)
 
     async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord | Excluded, bool, object]]
-                      ) -> tuple[int, set[str]]:
-        """Store, add links, acknowledge; returns how many URLs the links queued, and their hosts."""
+                      ) -> tuple[tuple[int, set[str]], set[int]]:
+        """Store, add links, acknowledge; returns how many URLs the links queued and their hosts, and
+        the ids of the pages forgotten for a refused acknowledgement."""
         records = [record for _, record, _, _ in batch if isinstance(record, PageRecord)]
         excluded = [(item, record.code, record.detail) for item, record, _, _ in batch if isinstance(record, Excluded)]
         # A page links mostly to URLs the job has queued already (a site's menu on every page): those
@@ -205,6 +208,7 @@ class Writer:
                 found += self._judge(item.url, links, self._canonical(item, record))
         found = recorded.news(found)
         done = [item for item, record, done, _ in batch if done and isinstance(record, PageRecord)]
+        refused: list[FrontierItem] = []
         async with self._unit():
             if self._shared is not None:
                 await self._pages.remember([item for item, *_ in batch])
@@ -225,7 +229,7 @@ class Writer:
         hosts = {u.host for u in found if u.exclusion is None} if queued else set()
         if self._shared is not None:   # their hosts have a lease less, job-wide: maybe room for ours
             hosts |= {item.host for item in done}
-        return queued, hosts
+        return (queued, hosts), {item.id for item in refused}
 
 
 def _no_job(db: str) -> UsageError:
@@ -381,7 +385,8 @@ class Crawl:
         worker = f"{socket.gethostname()}:{Path(settings.db).resolve()}"
         self._shared = RedisFrontier(settings.frontier, settings.job, worker, lease_seconds=settings.lease,
                                      per_host=settings.per_host, delay=settings.delay,
-                                     host_budget=settings.max_pages_per_host)
+                                     host_budget=settings.max_pages_per_host,
+                                     on_outage=lambda outage: setattr(self.stats, "outage", outage))
         return self._shared
 
     async def _joined(self, shared: SharedFrontier, hosts: set[str]) -> set[str]:
@@ -389,7 +394,7 @@ class Crawl:
         started together) waits for them, up to one lease."""
         deadline = time.monotonic() + self.settings.lease
         while True:
-            found = await shared.seed_hosts(hosts)
+            found = await shared.join(hosts)
             if found or time.monotonic() >= deadline or self.stopping:
                 return found
             await asyncio.sleep(0.5)   # another machine's news: nothing here to wait on instead
@@ -655,11 +660,11 @@ class Crawl:
                 return
             record = outcome
             if record is not None:
-                self.stats.pages += 1
-                self.stats.errors += record.error is not None
-                self.stats.unchanged += record.unchanged
                 # A failure that parked its host is recorded, and its URL stays pending for a later run.
-                await self._writer.write(item, record, done=not (record.error and host in self._parked))
+                if await self._writer.write(item, record, done=not (record.error and host in self._parked)):
+                    self.stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
+                    self.stats.errors += record.error is not None
+                    self.stats.unchanged += record.unchanged
                 self._held.pop(item.id, None)
         except StorageError:
             pass  # the writer failed: its own task reports that, through the crawl's TaskGroup

@@ -73,7 +73,8 @@ def shared_stats(url: str, job: str, *, as_json: bool) -> str:
     import json
 
     from crawler.errors import UsageError
-    from crawler.frontier.redis import JobStats, RedisFrontier
+    from crawler.frontier.redis import RedisFrontier
+    from crawler.frontier.redis_stats import JobStats
 
     if not job:
         raise UsageError("--frontier needs the job's name: --job NAME")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _url: str | None = None
+_running: dict[str, subprocess.Popen[bytes]] = {}   # URL -> the server process, for ``pause``
 
 
 def skip_reason() -> str | None:
@@ -51,27 +53,31 @@ def _answers(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def serve(directory: Path) -> Iterator[str]:
+def serve(directory: Path, port: int | None = None) -> Iterator[str]:
     """Run a redis-server in ``directory`` until the block ends; yields its URL. A port taken
-    between choosing it and binding it is retried with another."""
+    between choosing it and binding it is retried with another, unless ``port`` is given (a server
+    restarted at the same address: empty, as there is no persistence)."""
     global _url
-    for _ in range(5):
-        port = free_port()
-        command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-                   "--save", "", "--appendonly", "no", "--logfile", str(directory / f"redis-{port}.log")]
+    for _ in range(1 if port else 5):
+        chosen = port or free_port()
+        command = ["redis-server", "--port", str(chosen), "--bind", "127.0.0.1", "--dir", str(directory),
+                   "--save", "", "--appendonly", "no", "--logfile", str(directory / f"redis-{chosen}.log")]
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 10
-            while proc.poll() is None and time.monotonic() < deadline and not _answers(port):
+            while proc.poll() is None and time.monotonic() < deadline and not _answers(chosen):
                 time.sleep(0.02)
-            if proc.poll() is None and _answers(port):
-                previous, _url = _url, f"redis://127.0.0.1:{port}/0"
+            if proc.poll() is None and _answers(chosen):
+                previous, _url = _url, f"redis://127.0.0.1:{chosen}/0"
+                _running[_url] = proc
                 try:
                     yield _url
                 finally:
+                    del _running[_url]
                     _url = previous
                 return
         finally:
+            proc.send_signal(signal.SIGCONT)   # a test may have stopped it (SIGSTOP): a stopped server ignores SIGTERM
             proc.terminate()
             try:
                 proc.wait(10)
@@ -79,3 +85,9 @@ def serve(directory: Path) -> Iterator[str]:
                 proc.kill()
                 proc.wait()
     raise RuntimeError(f"redis-server did not start; see the logs in {directory}")
+
+
+def pause(url: str, sig: signal.Signals) -> None:
+    """Send the server at ``url`` (started by ``serve``) ``sig``: SIGSTOP makes it a server that
+    accepts connections and never answers, SIGCONT brings it back."""
+    _running[url].send_signal(sig)

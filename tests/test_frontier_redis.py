@@ -1,5 +1,6 @@
 """The Redis frontier beyond the contract suite: leases that expire, renew and are fenced, workers
-sharing one job and its per-host limits, a worker that dies, memory per URL, and its errors.
+sharing one job and its per-host limits, a worker that dies, memory per URL, and its errors: a
+Redis that lost the job, or that stops answering.
 
 Against a private redis-server (the ``redis_url`` fixture); each test is its own job. Lease times
 are a fraction of a second, so expiry is real waiting, kept short.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -20,12 +22,13 @@ import pytest
 import redis_server
 
 from crawler.errors import StorageError
-from crawler.frontier import NewURL
+from crawler.frontier import NewURL, Outage
 from crawler.models import FrontierItem
 
 pytest.importorskip("redis", reason="redis-py is not installed (pip install -e '.[redis]')")
 
 from crawler.frontier.redis import RedisFrontier, RedisUnavailable
+from crawler.frontier.redis_link import JobLost, RedisSilent
 
 
 @pytest.fixture(autouse=True)
@@ -351,10 +354,11 @@ def test_an_unreachable_server_is_one_line_naming_it() -> None:
 def test_a_server_lost_during_the_crawl_is_a_storage_error(tmp_path: Path) -> None:
     async def scenario() -> None:
         with redis_server.serve(tmp_path) as address:
-            frontier = RedisFrontier(address, "job", "w1", retries=1)
+            frontier = RedisFrontier(address, "job", "w1", retry_for=1.5)
             await frontier.__aenter__()
         try:
-            with pytest.raises(StorageError, match=r"cannot add URLs to the Redis frontier at redis://127\.0\.0\.1"):
+            with pytest.raises(StorageError, match=r"Redis at redis://127\.0\.0\.1:[0-9]+/0 has not answered for [0-9]+ s "
+                                                   r"\(Error 111 connecting"):
                 await frontier.add([url(1)])
         finally:
             await frontier.__aexit__(None, None, None)
@@ -364,3 +368,59 @@ def test_a_server_lost_during_the_crawl_is_a_storage_error(tmp_path: Path) -> No
 def test_the_address_in_messages_carries_no_password() -> None:
     frontier = RedisFrontier("redis://user:secret@127.0.0.1:6379/2", "job", "w1")
     assert frontier.address == "redis://127.0.0.1:6379/2"
+
+
+def test_a_redis_that_lost_the_job_is_an_error_and_never_a_finished_job(job: str) -> None:
+    async def scenario() -> None:
+        async with workers(job, 2) as (w1, w2):
+            await w1.add([url(1), url(2)])
+            assert await w1.join({"a.test"}) == {"a.test"}
+            assert not await w1.idle()
+            await w1.client.delete(*await w1.client.keys(w1.prefix + "*"))   # what a restart without persistence leaves
+            for empty in (w1.idle, w1.finished, w1.pending, w1.hosts_with_work, w1.reclaim):
+                with pytest.raises(JobLost, match=f"no longer holds job '{job}'"):
+                    await empty()
+            with pytest.raises(JobLost):
+                await w1.add([url(3)])
+            assert await w1.client.keys(w1.prefix + "*") == []   # nothing written to the empty Redis
+            # Another worker starting the job afresh under the same name is another job to this one.
+            assert await w2.join({"a.test"}) == {"a.test"}
+            with pytest.raises(JobLost):
+                await w1.lease(1)
+    run(scenario)
+
+
+def test_a_worker_joining_a_job_from_before_markers_adopts_it(job: str) -> None:
+    async def scenario() -> None:
+        async with workers(job, 1) as (w,):
+            await w.client.sadd(w.prefix + "seed_hosts", "a.test")   # a job started by an older crawler
+            assert await w.join() == {"a.test"}
+            assert await w.idle()
+    run(scenario)
+
+
+def test_a_silent_redis_is_retried_within_its_bound_and_said_so_then_an_error(tmp_path: Path) -> None:
+    outages: list[Outage | None] = []
+
+    async def scenario() -> None:
+        with redis_server.serve(tmp_path) as address:
+            async with RedisFrontier(address, "job", "w1", retry_for=3.0, on_outage=outages.append) as frontier:
+                await frontier.add([url(1)])
+                # Stopped longer than one attempt (1 s): retried, said, and over once it answers.
+                redis_server.pause(address, signal.SIGSTOP)
+                asyncio.get_running_loop().call_later(1.5, redis_server.pause, address, signal.SIGCONT)
+                assert await frontier.pending() == 1
+                assert [type(o) for o in outages] == [Outage, type(None)]
+                assert outages[0] is not None
+                assert (outages[0].server, outages[0].within) == (f"Redis at {address}", 3.0)
+                # Stopped for good: every operation has failed within the bound.
+                redis_server.pause(address, signal.SIGSTOP)
+                began = time.monotonic()
+                with pytest.raises(RedisSilent, match=f"Redis at {address} has not answered for [0-9]+ s"):
+                    await asyncio.gather(frontier.pending(), frontier.hosts_with_work(), frontier.add([url(2)]))
+                assert time.monotonic() - began <= 3.0 + 0.5
+                began = time.monotonic()
+                with pytest.raises(RedisSilent):
+                    await frontier.release()       # once given up, at once
+            assert time.monotonic() - began < 0.5  # and no goodbye waits on it
+    run(scenario)

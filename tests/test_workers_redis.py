@@ -5,19 +5,34 @@ fixture; skipped with the reason where there is none): two workers split one sit
 export has every page once; a joining worker whose robots.txt fetch fails once reads it again; a
 dead seed is parked and the job still finishes; a worker killed with SIGKILL loses nothing, its
 leases expire and the other finishes; ``stats --frontier`` shows the job; a worker joining before
-any seeds, or an unreachable Redis, is one line and exit 2.
+any seeds, or an unreachable Redis, is one line and exit 2; a Redis restarted empty, or one that stops
+answering, mid-crawl, is one line and exit 1 with the job file intact (within the retry bound); a
+refused ``--recrawl`` changes nothing. And one crawl in-process, whose fenced acknowledgement is
+refused: its count of pages is what stayed stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
+import random
 import signal
 import socket
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx2
+import redis_server
 from site_server import Sequence, Site, html, robots
 from test_resume import PAGES, bigger_site, total_requests, wait_until
+from test_scheduler import page
+
+from crawler.config import Settings
+from crawler.scheduler import Crawl
 
 _jobs = itertools.count()
 
@@ -143,3 +158,104 @@ def test_an_unreachable_redis_is_one_line_and_exit_2(cli: Any, tmp_path: Path) -
 def test_a_shared_frontier_needs_a_job_name(cli: Any, tmp_path: Path) -> None:
     line = cli.fails(2, "crawl", "http://127.0.0.1:9/", "--db", tmp_path / "w.db", "--frontier", "redis://127.0.0.1:9/0")
     assert "--job NAME" in line
+
+
+def one_line(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_a_redis_restarted_empty_mid_crawl_stops_the_crawl_with_one_line_and_exit_1(
+        site: Site, cli: Any, tmp_path: Path) -> None:
+    bigger_site(site, delay=0.03)
+    db, job = tmp_path / "w.db", job_name()
+    with redis_server.serve(tmp_path) as url:
+        crawl = cli.popen("crawl", site.url("/"), "--db", db, "--frontier", url, "--job", job, "--concurrency", 4)
+        try:
+            wait_until(lambda: total_requests(site) >= 40 or crawl.poll() is not None)
+        except BaseException:
+            cli.stop(crawl)
+            raise
+    try:
+        with redis_server.serve(tmp_path, port=urlsplit(url).port):   # the same address, and empty
+            _, err = crawl.communicate(timeout=40)
+    finally:
+        cli.stop(crawl)
+    assert crawl.returncode == 1, err
+    assert f"no longer holds job '{job}'" in one_line(err)
+    stored = cli.export_by_url(db)
+    assert 30 <= len(stored) < PAGES     # what was stored stays stored; the crawl did not go on
+    assert {r["status"] for r in stored.values()} == {200}
+
+
+def test_a_redis_that_stops_answering_mid_crawl_stops_the_crawl_within_16_s_with_one_line_and_exit_1(
+        site: Site, cli: Any, tmp_path: Path) -> None:
+    bigger_site(site, delay=0.03)
+    db = tmp_path / "w.db"
+    with redis_server.serve(tmp_path) as url:
+        crawl = cli.popen("crawl", site.url("/"), "--db", db, "--frontier", url, "--job", job_name(), "--concurrency", 4)
+        try:
+            wait_until(lambda: total_requests(site) >= 40 or crawl.poll() is not None)
+            redis_server.pause(url, signal.SIGSTOP)   # accepts connections, never answers
+            stopped = time.monotonic()
+            _, err = crawl.communicate(timeout=40)
+            took = time.monotonic() - stopped
+        finally:
+            cli.stop(crawl)
+    assert crawl.returncode == 1, err
+    assert f"Redis at {url} has not answered for" in one_line(err)
+    assert took <= 16 + 2, took   # the README's bound, and the interpreter's exit
+    stored = cli.export_by_url(db)
+    assert 30 <= len(stored) < PAGES
+    assert {r["status"] for r in stored.values()} == {200}
+
+
+def test_a_refused_recrawl_of_a_redis_job_leaves_the_job_file_and_the_redis_job_as_they_were(
+        site: Site, cli: Any, tmp_path: Path, redis_url: str) -> None:
+    site.routes["/"] = html("Home", "/a")
+    site.routes["/a"] = html("A")
+    db, shared = tmp_path / "w.db", ("--frontier", redis_url, "--job", job_name())
+    done = cli("crawl", site.url("/"), "--db", db, *shared)
+    assert done.returncode == 0, done.stderr
+    job_file, redis_job = cli.stats(db), cli.in_process("stats", *shared, "--json").stdout
+    line = cli.fails(2, "crawl", "--db", db, *shared, "--recrawl")
+    assert job_file["pass"] == 1
+    assert cli.stats(db) == job_file          # the pass is not bumped, nothing else written
+    assert cli.in_process("stats", *shared, "--json").stdout == redis_job
+    assert "recrawl is not supported" in line
+
+
+def test_a_page_whose_fenced_ack_is_refused_is_not_counted_in_the_run(
+        cli: Any, tmp_path: Path, redis_url: str) -> None:
+    from crawler.frontier.redis import RedisFrontier
+
+    job = job_name()
+    settings = replace(Settings(), db=str(tmp_path / "w.db"), robots=False, frontier=redis_url, job=job).validated()
+    stolen: list[str] = []
+
+    async def scenario() -> int:
+        async with RedisFrontier(redis_url, job, "thief") as thief:
+            async def server(request: httpx2.Request) -> httpx2.Response:
+                if request.url.path == "/p1":
+                    # The lease runs out and another worker fetches and acknowledges the URL first:
+                    # this worker's acknowledgement will be refused.
+                    leased = await thief.client.hgetall(thief.prefix + "leased")
+                    ident = next(k for k, v in leased.items() if json.loads(v)[3].endswith(f" {request.url}"))
+                    await thief.client.zadd(thief.prefix + "expiry", {ident: 0})
+                    taken = await thief.lease(1)
+                    stolen.extend(item.url for item in taken)
+                    await thief.ack(taken)
+                return page(*(f"/p{n}" for n in range(4))) if request.url.path == "/" else page()
+
+            crawl = Crawl(settings, ["http://site.test/"], transport=httpx2.MockTransport(server),
+                          rng=random.Random(7))
+            async with asyncio.timeout(30):
+                return (await crawl.run()).pages
+
+    pages = asyncio.run(scenario())
+    assert stolen == ["http://site.test/p1"]
+    stored = cli.export_by_url(tmp_path / "w.db")
+    assert sorted(stored) == ["http://site.test/", "http://site.test/p0", "http://site.test/p2", "http://site.test/p3"]
+    assert pages == len(stored) == 4

@@ -10,7 +10,8 @@ Backends implement ``Frontier`` and pass the contract suite in ``tests/test_fron
     sqlite.py  the ``urls`` table of the job file (the embedded default)
     redis.py   a job shared by workers on many machines (``crawler[redis]``): leases that expire,
                are renewed and carry a fencing token; per-host limits that hold for the job;
-               its Lua scripts in redis_scripts.py
+               its Lua scripts in redis_scripts.py, its retries bounded in time and its errors
+               in redis_link.py, what ``stats --frontier`` reads in redis_stats.py
 
 The scheduler's order makes any backend safe across a crash: store the page, then ``add`` its
 links, then ``ack`` its URL; each step may be repeated after a kill without losing or doubling work.
@@ -19,6 +20,7 @@ links, then ``ack`` its URL; each step may be repeated after a kill without losi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from crawler.models import FrontierItem
@@ -37,6 +39,17 @@ class NewURL(NamedTuple):
     source: int | None = None
     detail: str | None = None
     lastmod: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A shared frontier that stopped answering and is being retried, for the progress line: which
+    ``server``, ``since`` when (``time.monotonic()``), and for how long in all (``within`` seconds)
+    before the crawl stops."""
+
+    server: str
+    since: float
+    within: float
 
 
 class Recorded:
@@ -173,8 +186,11 @@ class SharedFrontier(Frontier, Protocol):
         """Keep at least ``seconds`` between two leases of ``host``, job-wide (a Crawl-delay)."""
         ...
 
-    async def seed_hosts(self, add: Iterable[str] = ()) -> set[str]:
-        """The job's seed hosts after adding ``add``: the scope every worker crawls in."""
+    async def join(self, seed_hosts: Iterable[str] = ()) -> set[str]:
+        """Join the job, creating it with ``seed_hosts`` if it has none; returns the job's seed hosts
+        (the scope every worker crawls in; none yet: nobody has given seeds). From the first join
+        that finds the job, an operation that finds the job gone raises ``StorageError``: a frontier
+        that lost the job (a Redis restarted without persistence) must not read as finished."""
         ...
 
     async def idle(self, wait: float = 0.0) -> bool:

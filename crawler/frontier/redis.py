@@ -17,11 +17,18 @@ Every worker that opens the same Redis URL and job NAME shares the job. Its keys
     ids, tokens       counters: the job-wide URL ids, the lease attempt ids (fencing tokens)
     n           HASH  queued, done, refused, reclaimed
     workers     SET   every worker that ever leased; alive:WORKER is its heartbeat, with a TTL
+    seed_hosts  SET   the job's seed hosts: its scope
+    job         STRING  the job's marker, a random id set when the job is created (``join``)
 
 A done URL costs one field of ``seen`` and nothing else (about 60 bytes; see the tests). Every
 change is one Lua script of ``redis_scripts`` (atomic), and every script is safe to run twice, so
 a command whose reply was lost is retried: a repeated ``lease`` strands its URLs only until their
 lease expires.
+
+A worker that has joined the job passes the marker it found to every script, which refuses with
+``NOJOB`` when Redis holds another (or none): a Redis restarted without persistence has lost the
+job, and its empty queue must not read as "finished" (``redis_link.JobLost``). Before joining (and
+in the contract suite, which never joins) the scripts do not check.
 
 Time is Redis's (``TIME`` inside the scripts), so workers whose clocks differ still agree on
 leases and delays. An expired lease goes back to the head of its host's queue lazily: each
@@ -32,21 +39,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff, NoBackoff
-from redis.exceptions import RedisError
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
 
-from crawler.errors import StorageError, UsageError
-from crawler.frontier import NewURL
+from crawler.errors import UsageError
+from crawler.frontier import NewURL, Outage
 from crawler.frontier import redis_scripts as lua
+from crawler.frontier.redis_link import NO_JOB, BoundedRetry, RedisLink
+from crawler.frontier.redis_stats import JobStats, read_stats
 from crawler.models import FrontierItem
 from crawler.storage.schema import stored_time
 
@@ -58,33 +67,6 @@ class RedisUnavailable(UsageError):
 class RecrawlUnsupported(UsageError):
     """A recrawl asked of a Redis frontier: done URLs keep only their fingerprint, so they cannot be
     queued again; a new job NAME crawls afresh."""
-
-
-HostState = Literal["queued", "leased", "done", "parked", "budget"]
-
-
-@dataclass(frozen=True, slots=True)
-class HostStats:
-    host: str
-    queued: int
-    in_flight: int        # leased and not acknowledged, by any worker
-    fetched: int          # acknowledged
-    state: HostState
-    until: str | None = None   # parked until (ISO 8601 UTC), with the error that parked it
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class JobStats:
-    """What ``crawler stats --frontier redis://... --job NAME`` shows."""
-
-    queued: int
-    leased: int
-    done: int
-    refused: int          # acknowledgements refused for a stale token (a late worker's result)
-    reclaimed: int        # leases that expired and went back to the queue
-    workers_alive: int
-    hosts: tuple[HostStats, ...]
 
 
 _CHUNK = 1000   # URLs per script call: a long script blocks every other client of the server
@@ -100,18 +82,6 @@ def _address(url: str) -> str:
     """The Redis URL without its password, for messages."""
     parts = urlsplit(url)
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-
-
-@contextlib.contextmanager
-def redis_errors(address: str, doing: str) -> Iterator[None]:
-    """The one boundary for redis-py: its errors leave as ``StorageError``, naming the server. The
-    client has already retried a lost connection with backoff by then."""
-    try:
-        yield
-    except RedisError as exc:
-        raise StorageError(f"cannot {doing} the Redis frontier at {address}: {exc or type(exc).__name__}") from None
-    except OSError as exc:
-        raise StorageError(f"cannot {doing} the Redis frontier at {address}: {exc.strerror or exc}") from None
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -130,19 +100,25 @@ class RedisFrontier:
     Job-wide limits (every worker must pass the same): ``per_host`` URLs of a host leased and not
     acknowledged at once (0: no limit), ``delay`` seconds at least between two leases of a host
     (then each lease of a host is one URL), ``host_budget`` URLs fetched per host (0: none).
-    A lease expires ``lease_seconds`` after it is taken or renewed. A lost connection is retried
-    ``retries`` times with backoff (capped at 8 s) before it becomes a ``StorageError``.
+    A lease expires ``lease_seconds`` after it is taken or renewed. Redis lost or silent (a lost
+    connection, a server that never answers) is retried with backoff for ``retry_for`` seconds in
+    all, each attempt waiting up to 5 s, before every operation raises ``StorageError``
+    (``redis_link``); ``on_outage`` hears when such an outage starts and ends.
 
     Open it with ``async with``; leaving does not release this worker's leases (``release()`` does).
     """
 
     def __init__(self, url: str, job: str, worker: str, *, lease_seconds: float = 60.0, per_host: int = 0,
-                 delay: float = 0.0, host_budget: int = 0, retries: int = 6) -> None:
+                 delay: float = 0.0, host_budget: int = 0, retry_for: float = 16.0,
+                 on_outage: Callable[[Outage | None], None] = lambda outage: None) -> None:
         self.url, self.job, self.worker = url, job, worker
         self.address = _address(url)
         self.lease_ms = max(1, round(lease_seconds * 1000))
         self.per_host, self.delay_ms, self.host_budget = per_host, round(delay * 1000), host_budget
-        self.retries = retries
+        # At least three attempts fit in the bound: a reply slower than 5 s is a Redis in trouble.
+        self._retry = BoundedRetry(f"Redis at {self.address}", retry_for, min(5.0, retry_for / 3), on_outage)
+        self._link = RedisLink(self.address, job, self._retry)
+        self._marker = ""   # the job's marker, once joined: the scripts check that Redis still holds it
         self.refused = 0   # this worker's acknowledgements and releases refused for a stale token
         self.prefix = f"crawler:{{{job}}}:"
         self._client: aioredis.Redis | None = None
@@ -150,7 +126,8 @@ class RedisFrontier:
     # -- opening and closing ----------------------------------------------------------------------
 
     async def __aenter__(self) -> RedisFrontier:
-        client = aioredis.Redis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5,
+        attempt = self._retry.attempt
+        client = aioredis.Redis.from_url(self.url, socket_timeout=attempt, socket_connect_timeout=attempt,
                                          retry=Retry(NoBackoff(), 0))
         try:
             await client.ping()
@@ -160,13 +137,14 @@ class RedisFrontier:
             raise RedisUnavailable(f"cannot reach the Redis frontier at {self.address}: {reason}") from None
         # From now on a lost connection is retried with backoff before it becomes a StorageError:
         # every script is safe to run again (the module docstring says why).
-        client.set_retry(Retry(ExponentialWithJitterBackoff(base=0.25, cap=8.0), self.retries))
+        client.set_retry(self._retry)
         self._client = client
         self._add, self._lease = client.register_script(lua.ADD), client.register_script(lua.LEASE)
         self._ack, self._release = client.register_script(lua.ACK), client.register_script(lua.RELEASE)
         self._renew, self._hosts = client.register_script(lua.RENEW), client.register_script(lua.HOSTS_WITH_WORK)
         self._reclaim, self._park = client.register_script(lua.RECLAIM), client.register_script(lua.PARK)
         self._exclude, self._idle = client.register_script(lua.EXCLUDE), client.register_script(lua.IDLE)
+        self._join = client.register_script(lua.JOIN)
         return self
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -174,8 +152,9 @@ class RedisFrontier:
         client, self._client = self._client, None
         if client is not None:
             client.set_retry(Retry(NoBackoff(), 0))   # a goodbye is not worth waiting for
-            with contextlib.suppress(RedisError, OSError):
-                await client.delete(self._key("alive:" + self.worker))   # gone; its leases stay until they expire
+            if self._retry.given_up is None:          # nor one to a Redis that does not answer
+                with contextlib.suppress(RedisError, OSError):
+                    await client.delete(self._key("alive:" + self.worker))   # gone; its leases stay until they expire
             await client.aclose()
 
     @property
@@ -192,13 +171,13 @@ class RedisFrontier:
     async def add(self, urls: Sequence[NewURL]) -> int:
         if not urls:
             return 0
-        with redis_errors(self.address, "add URLs to"):
+        with self._link.errors("add URLs to"):
             async with self.client.pipeline(transaction=False) as pipe:
                 for chunk in _chunks(urls):
                     args: list[str | bytes | int] = []
                     for u in chunk:
                         args += [fingerprint(u.url), u.host, u.depth, u.url, "0" if u.exclusion is None else "1"]
-                    await self._add([self.prefix], args, client=pipe)
+                    await self._add([self.prefix], [self._marker, *args], client=pipe)
                 return sum(int(n) for n in await pipe.execute())
 
     async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
@@ -206,8 +185,8 @@ class RedisFrontier:
         allow now: a host at ``per_host`` leases or within ``delay`` of its last lease gives none."""
         if limit <= 0:
             return []
-        with redis_errors(self.address, "lease URLs from"):
-            out = await self._lease([self.prefix], [self.worker, limit, host or "", self.lease_ms, self.per_host,
+        with self._link.errors("lease URLs from"):
+            out = await self._lease([self.prefix], [self._marker, self.worker, limit, host or "", self.lease_ms, self.per_host,
                                                     self.delay_ms, self.host_budget, self.lease_ms])
         items = []
         for i in range(0, len(out), 3):
@@ -223,12 +202,12 @@ class RedisFrontier:
         (or done) by another attempt, whose result counts instead. Acknowledging an item twice is
         not a refusal; a late acknowledgement of a URL that nobody leased again is accepted."""
         refused: list[FrontierItem] = []
-        with redis_errors(self.address, "acknowledge URLs in"):
+        with self._link.errors("acknowledge URLs in"):
             for chunk in _chunks(items):
                 args: list[str | bytes | int] = [self.host_budget]
                 for i in chunk:
                     args += [i.id, str(i.token), fingerprint(i.url), i.host, f"{i.id} {i.depth} {i.url}"]
-                stale = {int(n) for n in await self._ack([self.prefix], args)}
+                stale = {int(n) for n in await self._ack([self.prefix], [self._marker, *args])}
                 refused += [i for i in chunk if i.id in stale]
         self.refused += len(refused)
         return refused
@@ -236,17 +215,17 @@ class RedisFrontier:
     async def exclude(self, items: Sequence[tuple[FrontierItem, str, str | None]]) -> None:
         """Leased URLs ruled out at their visit (robots.txt read only then): their leases end and
         they are excluded (the shared frontier keeps no reasons; the worker's job file has them)."""
-        with redis_errors(self.address, "exclude URLs in"):
+        with self._link.errors("exclude URLs in"):
             for chunk in _chunks(items):
                 args: list[str | bytes | int] = []
                 for item, _, _ in chunk:
                     args += [item.id, str(item.token), fingerprint(item.url)]
-                await self._exclude([self.prefix], args)
+                await self._exclude([self.prefix], [self._marker, *args])
 
     async def back_off(self, host: str, reason: str | None) -> None:
         """Record (or with None clear) that a worker slowed ``host`` down, for ``stats --frontier``."""
         key = self._key("h:" + host)
-        with redis_errors(self.address, "record a host's pace in"):
+        with self._link.errors("record a host's pace in"):
             if reason is None:
                 await self.client.hdel(key, "backoff")
             else:
@@ -256,15 +235,15 @@ class RedisFrontier:
         """Put leased URLs back at the head of their hosts' queues: these (a stale token is refused
         and counted in ``refused``), or with None every lease this worker holds. Returns how many."""
         released = 0
-        with redis_errors(self.address, "release URLs in"):
+        with self._link.errors("release URLs in"):
             if items is None:
-                released, _ = await self._release([self.prefix], [self.worker])
+                released, _ = await self._release([self.prefix], [self._marker, self.worker])
             else:
                 for chunk in _chunks(items):
                     args: list[str | int] = [self.worker]
                     for i in chunk:
                         args += [i.id, str(i.token)]
-                    done, refused = await self._release([self.prefix], args)
+                    done, refused = await self._release([self.prefix], [self._marker, *args])
                     released += int(done)
                     self.refused += int(refused)
         return int(released)
@@ -274,16 +253,16 @@ class RedisFrontier:
                                  f"{self.job}): start a new job name to crawl again")
 
     async def hosts_with_work(self) -> list[str]:
-        with redis_errors(self.address, "read"):
-            return [_text(h) for h in await self._hosts([self.prefix])]
+        with self._link.errors("read"):
+            return [_text(h) for h in await self._hosts([self.prefix], [self._marker])]
 
     async def park(self, host: str, until: str, error: str) -> None:
         until_ms = round(datetime.fromisoformat(until).timestamp() * 1000)
-        with redis_errors(self.address, "park a host in"):
-            await self._park([self.prefix], [host, until_ms, until, error])
+        with self._link.errors("park a host in"):
+            await self._park([self.prefix], [self._marker, host, until_ms, until, error])
 
     async def parked_work(self) -> tuple[int, int, str | None]:
-        with redis_errors(self.address, "read"):
+        with self._link.errors("read"):
             seconds, micros = await self.client.time()
             parked: list[Any] = await self.client.zrangebyscore(
                 self._key("parked"), f"({seconds * 1000 + micros // 1000}", "+inf", withscores=True)
@@ -309,46 +288,48 @@ class RedisFrontier:
         """Whether this run of the job is over: no lease is out (expired or not) and the only URLs
         queued are those of hosts parked for more than ``wait`` seconds yet (they wait for a later
         run, as parked hosts do in a job file)."""
-        with redis_errors(self.address, "read"):
-            return bool(await self._idle([self.prefix], [round(wait * 1000)]))
+        with self._link.errors("read"):
+            return bool(await self._idle([self.prefix], [self._marker, round(wait * 1000)]))
 
     async def renew(self, items: Sequence[FrontierItem]) -> list[FrontierItem]:
         """Extend the leases of ``items`` to ``lease_seconds`` from now, and beat this worker's
         heartbeat. Returns the items whose lease is lost (expired and leased again, or done): their
         acknowledgement will be refused."""
         lost: set[int] = set()
-        with redis_errors(self.address, "renew leases in"):
+        with self._link.errors("renew leases in"):
             for chunk in _chunks(items) if items else [()]:
                 args: list[str | int] = [self.worker, self.lease_ms, self.lease_ms]
                 for i in chunk:
                     args += [i.id, str(i.token)]
-                lost |= {int(n) for n in await self._renew([self.prefix], args)}
+                lost |= {int(n) for n in await self._renew([self.prefix], [self._marker, *args])}
         return [i for i in items if i.id in lost]
 
     async def reclaim(self) -> int:
         """Put up to 1,000 expired leases back in their hosts' queues now; returns how many. (Leasing
         does it too, lazily: nobody needs to call this for the job to go on.)"""
-        with redis_errors(self.address, "reclaim leases in"):
-            return int(await self._reclaim([self.prefix]))
+        with self._link.errors("reclaim leases in"):
+            return int(await self._reclaim([self.prefix], [self._marker]))
 
     async def set_delay(self, host: str, seconds: float) -> None:
         """Raise ``host``'s delay between leases for the whole job (robots.txt Crawl-delay); never
         below the configured ``delay``."""
-        with redis_errors(self.address, "set a delay in"):
+        with self._link.errors("set a delay in"):
             await self.client.hset(self._key("h:" + host), "delay", round(seconds * 1000))
 
-    async def seed_hosts(self, add: Iterable[str] = ()) -> set[str]:
-        """The job's seed hosts (its scope), shared by every worker, after adding ``add``."""
-        key = self._key("seed_hosts")
-        with redis_errors(self.address, "read the seed hosts of"):
-            if add:
-                await self.client.sadd(key, *add)
-            return {_text(h) for h in await self.client.smembers(key)}
+    async def join(self, seed_hosts: Iterable[str] = ()) -> set[str]:
+        """Join the job: add ``seed_hosts`` to its scope, creating it (its marker) if it has none;
+        returns its seed hosts, shared by every worker (none: nobody has started the job yet). From
+        the first join that finds the job, every script checks that Redis still holds it."""
+        with self._link.errors("join the job in"):
+            marker, hosts = await self._join([self.prefix], [self._marker, secrets.token_hex(8), *seed_hosts])
+        if marker:
+            self._marker = _text(marker)
+        return {_text(h) for h in hosts}
 
     async def workers_alive(self) -> int:
         """Workers whose heartbeat (``renew``, ``lease``) is younger than a lease."""
         c = self.client
-        with redis_errors(self.address, "read"):
+        with self._link.errors("read"):
             workers = await c.smembers(self._key("workers"))
             if not workers:
                 return 0
@@ -356,48 +337,21 @@ class RedisFrontier:
 
     async def started(self) -> bool:
         """Whether the job exists: some worker has added URLs to it."""
-        with redis_errors(self.address, "read"):
+        with self._link.errors("read"):
             return bool(await self.client.exists(self._key("seen")))
 
     async def _counts(self) -> tuple[int, int]:
-        with redis_errors(self.address, "read"):
+        with self._link.errors("read"):
             async with self.client.pipeline(transaction=True) as pipe:   # one snapshot: a URL in passage counts once
                 pipe.hget(self._key("n"), "queued")
                 pipe.hlen(self._key("leased"))
-                queued, leased = await pipe.execute()
+                pipe.get(self._key("job"))
+                queued, leased, marker = await pipe.execute()
+            if self._marker and (marker is None or _text(marker) != self._marker):
+                raise ResponseError(f"{NO_JOB} no job here")   # empty, not done: the boundary says so
         return int(queued or 0), int(leased)
 
     async def stats(self) -> JobStats:
         """The job as every worker shares it: counts, workers alive, and every host's state."""
-        c = self.client
-        with redis_errors(self.address, "read"):
-            async with c.pipeline(transaction=True) as pipe:
-                pipe.hgetall(self._key("n"))
-                pipe.hlen(self._key("leased"))
-                pipe.smembers(self._key("workers"))
-                pipe.smembers(self._key("hosts"))
-                counts, leased, workers, hosts = await pipe.execute()
-            names = sorted(_text(h) for h in hosts)
-            async with c.pipeline(transaction=False) as pipe:
-                for w in workers:
-                    pipe.exists(self._key("alive:" + _text(w)))
-                for h in names:
-                    pipe.hgetall(self._key("h:" + h))
-                    pipe.llen(self._key("q:" + h))
-                replies = await pipe.execute()
-        alive, per_host = replies[:len(workers)], replies[len(workers):]
-        n = {_text(k): int(v) for k, v in counts.items()}
-        return JobStats(n.get("queued", 0), int(leased), n.get("done", 0), n.get("refused", 0), n.get("reclaimed", 0),
-                        sum(map(int, alive)), tuple(_host_stats(h, per_host[2 * k], per_host[2 * k + 1])
-                                                    for k, h in enumerate(names)))
-
-
-def _host_stats(host: str, raw: dict[bytes, bytes], queued: int) -> HostStats:
-    fields = {_text(k): _text(v) for k, v in raw.items()}
-    in_flight, fetched = int(fields.get("inflight", 0)), int(fields.get("fetched", 0))
-    state: HostState = "queued" if queued else "leased" if in_flight else "done"
-    if fields.get("state") == "parked":
-        state = "parked"
-    elif fields.get("state") == "budget":
-        state = "budget"
-    return HostStats(host, int(queued), in_flight, fetched, state, fields.get("until"), fields.get("error"))
+        with self._link.errors("read"):
+            return await read_stats(self.client, self.prefix)

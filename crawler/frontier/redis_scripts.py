@@ -3,10 +3,18 @@
 ``crawler.frontier.redis`` describes the keys. Each script takes the job's key prefix as KEYS[1] and
 builds the other names from it (all in one hash slot), reads the time from Redis (``TIME``), and is
 safe to run twice: a command whose reply was lost can be retried.
+
+ARGV[1] of every script is the job's marker as the worker found it when it joined ('' before):
+a script refuses with ``NOJOB`` (and changes nothing) when Redis holds another marker or none, and
+takes it off ARGV otherwise, so each script's own arguments start at ARGV[1].
 """
 
 COMMON = """
 local P = KEYS[1]
+local JOB = table.remove(ARGV, 1)
+if JOB ~= '' and redis.call('GET', P .. 'job') ~= JOB then
+  return redis.error_reply('NOJOB this Redis does not hold the job (restarted without persistence, or flushed)')
+end
 local function clock()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -276,6 +284,19 @@ for _, host in ipairs(redis.call('ZRANGE', P .. 'heads', 0, -1)) do
   if not parked_until or tonumber(parked_until) <= now + tonumber(ARGV[1] or 0) then return 0 end
 end
 return 1
+"""
+
+# ARGV: a fresh marker, then seed hosts to add. Joins the job: a job with seed hosts and no marker
+# (new, or from before markers) gets the fresh one. Returns (the marker or '', the seed hosts).
+JOIN = COMMON + """
+local key = P .. 'seed_hosts'
+for i = 2, #ARGV do redis.call('SADD', key, ARGV[i]) end
+local marker = redis.call('GET', P .. 'job')
+if not marker and redis.call('EXISTS', key) == 1 then
+  redis.call('SET', P .. 'job', ARGV[1])
+  marker = ARGV[1]
+end
+return {marker or '', redis.call('SMEMBERS', key)}
 """
 
 # ARGV: host, until ms, until (ISO), error.
