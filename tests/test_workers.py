@@ -85,6 +85,27 @@ def test_ctrl_c_stops_coordinator_and_workers_and_a_resume_finishes(site: Site, 
     check_complete(cli, site, db)
 
 
+def test_sigterm_to_the_process_group_five_times_then_a_resume_stores_every_page_once(
+        site: Site, cli: Any, db: Path) -> None:
+    # timeout(1), systemd's KillMode=control-group and kill -- -PGID signal the workers too.
+    bigger_site(site, delay=0.02)
+    args = ("--db", db, "--workers", 2, "--concurrency", 4, "--per-host", 4)
+    for run, point in enumerate((20, 60, 100, 140, 180)):
+        seeds = (site.url("/"),) if run == 0 else ()
+        proc = cli.popen("crawl", *seeds, *args, new_session=True)
+
+        def mid_crawl(p: int = point, c: Any = proc) -> bool:
+            wait_until(lambda: total_requests(site) >= p or c.poll() is not None)
+            return c.poll() is None
+
+        err = cli.interrupt(proc, mid_crawl, signal.SIGTERM, group=True)
+        assert proc.returncode == 130, err   # stopped: run again to resume
+    done = cli("crawl", *args)
+    assert done.returncode == 0, done.stderr
+    records = check_complete(cli, site, db)         # every page once, all 200, job finished
+    assert not [url for url, r in records.items() if r["error"] == "worker_died"]
+
+
 def test_workers_auto_is_one_per_core(site: Site, cli: Any, db: Path) -> None:
     site.routes["/"] = Slow(0.5, html("Home"))
     cores = os.cpu_count() or 1
