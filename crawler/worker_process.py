@@ -8,12 +8,16 @@ pickled tuples framed by a 4-byte length:
                     ("robots", origin, RobotsRules): the crawl's copy, so a worker checks the
                     redirects of that origin without fetching robots.txt again
     from a worker:  ("ready", 0) once its fetcher is up; ("done", token, PageRecord)  ("failed", token, FetchError)
-                    ("crashed", token, "what and where")
+                    ("crashed", token, "what and where"); ("alive", 0) every ``ALIVE_EVERY`` seconds
 
 A worker parses a page as soon as its body is in, on its own loop, so "the request is over" and
 "the record is ready" arrive together: one message, not two. Each side writes what one turn of its
 event loop produced in one go (``Outbox``): one system call and one wake-up of the other side for
 a turn's worth of messages, not one per message.
+
+``("alive", 0)`` is sent by the worker's event loop, so it stops when that loop stops turning: a
+process stopped (SIGSTOP) or stuck (in C code, in an endless loop) goes quiet, and the crawl
+replaces a worker that stays quiet with visits in hand (``workers.WorkerPool``, ``deadline``).
 
 A worker ignores SIGINT, SIGTERM and SIGHUP: Ctrl-C, ``timeout``, systemd and ``kill -- -PGID``
 signal the whole process group, and the crawl is the one to stop (it lets the visits in flight
@@ -43,6 +47,7 @@ from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.robots import RobotsCache
 from crawler.visit import LocalVisitor, redirect_check
 
+ALIVE_EVERY = 1.0        # seconds between a worker's ("alive", 0) messages
 _LENGTH = struct.Struct(">I")
 
 
@@ -112,6 +117,12 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
             finally:
                 tasks.pop(token, None)
 
+        async def alive() -> None:
+            while True:
+                await asyncio.sleep(ALIVE_EVERY)
+                outbox.put(("alive", 0))
+
+        heartbeat = group.create_task(alive())
         while True:
             try:
                 kind, *rest = await receive(reader)
@@ -129,6 +140,7 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
             elif kind == "options":
                 stage.options = rest[0]
                 policy.seed_hosts = stage.options.scope.hosts
+        heartbeat.cancel()
         for task in tasks.values():
             task.cancel()
 

@@ -16,6 +16,13 @@ usual ``--retries``, so a URL is requested at most ``1 + retries`` times (and on
 all died is fetched again by the next run, as a URL in flight at a kill -9 is). A new worker takes
 its place, up to ``RESPAWNS`` times a run.
 
+A worker that is alive but wedged (stopped with SIGSTOP, its event loop stuck) would hold its
+visits for ever, and the crawl could never finish. So a worker's visits have a deadline: a worker
+holding visits must be heard from (any message; it says ``alive`` every second) within
+``deadline`` seconds, the request deadline (``--timeout``: every request of a visit ends within it)
+plus ``WEDGED_MARGIN``, for what holds a worker's loop besides requests (parsing the largest page).
+Past it the worker is killed (SIGKILL), and it dies as above: replaced, its URLs retried.
+
 Workers ignore Ctrl-C, SIGTERM and SIGHUP (sent to the whole process group by a terminal,
 ``timeout``, systemd or ``kill -- -PGID``): the coordinator stops the crawl, and they exit when
 their socket closes, so a coordinator that dies takes its workers with it.
@@ -51,6 +58,10 @@ from crawler.urls import origin
 from crawler.worker_process import Outbox, receive, run_worker
 
 RESPAWNS = 8             # workers started in place of dead ones, per run, before the crawl gives up
+# A parse of the largest page (--max-bytes, 10 MiB, of 240,000 links) holds a worker's loop 3 s
+# here: the margin is three times that, so only a worker that is stopped or stuck outlasts it.
+WEDGED_MARGIN = 10.0
+_TICK = 0.5              # seconds between two looks at the workers' silence
 
 
 # -- starting workers ------------------------------------------------------------------------------
@@ -135,6 +146,9 @@ class _Worker:
     alive: bool = True
     ready: asyncio.Event = field(default_factory=asyncio.Event)   # its fetcher is up: requests leave at once
     robots_sent: set[str] = field(default_factory=set)   # origins whose rules it has
+    heard: bool = True       # it said something since the watchdog last looked
+    silent: float = 0.0      # seconds it has held visits without a word, in the watchdog's ticks
+    wedged: str | None = None   # why the watchdog killed it
 
 
 class WorkerPool:
@@ -155,12 +169,15 @@ class WorkerPool:
         self._closing = False
         self._stack = contextlib.AsyncExitStack()
         self._readers: asyncio.TaskGroup | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.deadline = settings.timeout + WEDGED_MARGIN   # a busy worker's longest silence (see above)
 
     async def __aenter__(self) -> WorkerPool:
         self._readers = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._stack.push_async_callback(self._stop_all)
         for number in range(self.count):
             await self._start(number, self._forked.pop() if self._forked else await spawn_worker())
+        self._watchdog = self._readers.create_task(self._watch(), name="worker-watchdog")
         # A worker still setting up would send its first request late, and a host's delay would
         # be counted from a request that had not left: wait (a moment) until every one is ready.
         with contextlib.suppress(TimeoutError):
@@ -184,6 +201,8 @@ class WorkerPool:
     async def _stop_all(self) -> None:
         """Close every worker's socket (they finish nothing more and exit), then wait, then kill."""
         self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for started in self._forked:   # forked for a crawl that never needed them
             started.sock.close()
         for worker in self._workers:
@@ -203,6 +222,9 @@ class WorkerPool:
         try:
             while True:
                 kind, token, *rest = await receive(worker.reader)
+                worker.heard = True
+                if kind == "alive":
+                    continue
                 if kind == "ready":
                     worker.ready.set()
                     continue
@@ -222,11 +244,29 @@ class WorkerPool:
         code = await worker.started.exited()
         for visit in worker.visits.values():
             if not visit.result.done():
-                visit.result.set_exception(WorkerDied(visit.url, f"worker process {worker.number} exited ({code})"))
+                visit.result.set_exception(WorkerDied(visit.url, worker.wedged or
+                                                      f"worker process {worker.number} exited ({code})"))
         if not self._closing and self.respawned < RESPAWNS:
             self.respawned += 1
             self._workers.remove(worker)
             await self._start(worker.number, await spawn_worker())
+
+    async def _watch(self) -> None:
+        """Kill a worker that holds visits and has said nothing for ``deadline`` seconds. Silence is
+        counted in this task's ticks, not read off a clock, so a crawl process that stalled a while
+        (its messages unread) does not blame its workers for its own deafness."""
+        while True:
+            await asyncio.sleep(_TICK)
+            for worker in self._workers:
+                if worker.heard or not worker.visits or not worker.alive:
+                    worker.heard, worker.silent = False, 0.0
+                    continue
+                worker.silent += _TICK
+                if worker.silent >= self.deadline and worker.wedged is None:
+                    worker.wedged = (f"worker process {worker.number} said nothing for {worker.silent:g} s with a "
+                                     f"visit in hand (--timeout + {WEDGED_MARGIN:g} s): killed")
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.started.pid, signal.SIGKILL)
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         """``fetched`` is not called: the worker's answer says the request is over and brings the

@@ -7,6 +7,7 @@ and a resume finishes it, and bad values of ``--workers`` are one line and exit 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -104,6 +105,29 @@ def test_sigterm_to_the_process_group_five_times_then_a_resume_stores_every_page
     assert done.returncode == 0, done.stderr
     records = check_complete(cli, site, db)         # every page once, all 200, job finished
     assert not [url for url, r in records.items() if r["error"] == "worker_died"]
+
+
+def test_a_stopped_worker_is_replaced_after_its_deadline_and_the_crawl_finishes(
+        site: Site, cli: Any, db: Path) -> None:
+    bigger_site(site, delay=0.05)
+    # --timeout 1: a worker holding visits and silent for 1 + WEDGED_MARGIN seconds is killed.
+    proc = cli.popen("crawl", site.url("/"), "--db", db, "--workers", 2, "--concurrency", 4, "--per-host", 4,
+                     "--timeout", 1)
+    stopped = 0
+    try:
+        wait_until(lambda: total_requests(site) >= PAGES // 4 or proc.poll() is not None)
+        assert proc.poll() is None, "the crawl ended before a worker could be stopped"
+        stopped = worker_pids(proc.pid)[0]
+        os.kill(stopped, signal.SIGSTOP)    # it keeps its socket and its visits, and says nothing
+        _, err = proc.communicate(timeout=45)
+    finally:
+        if stopped and proc.poll() is None:   # a stopped worker outlives its crawl, holding its output open
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGKILL)
+        cli.stop(proc)
+    assert proc.returncode == 0, err
+    records = check_complete(cli, site, db)         # the URLs it held too: every page once, all 200
+    assert not [r for r in records.values() if r["error"]]
 
 
 def test_workers_auto_is_one_per_core(site: Site, cli: Any, db: Path) -> None:
