@@ -2,7 +2,8 @@
 
 Real subprocess crawls against a site on loopback: the same records as one process, a worker
 killed with SIGKILL costs a retry of what it held and nothing else, Ctrl-C stops the whole crawl
-and a resume finishes it, and bad values of ``--workers`` are one line and exit 2.
+and a resume finishes it, so does SIGTERM to the whole process group (the workers too), a stopped
+worker is replaced once its deadline passes, and bad values of ``--workers`` are one line and exit 2.
 """
 
 from __future__ import annotations
