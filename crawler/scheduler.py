@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx2
 
@@ -46,6 +46,7 @@ from crawler.errors import (
     StorageError,
     Timeout,
     UsageError,
+    WorkerDied,
 )
 from crawler.fetcher import Fetcher, retry_delay
 from crawler.frontier import Frontier, NewURL, Outage, Recorded, SharedFrontier
@@ -113,6 +114,7 @@ class Excluded:
 
 
 Judge = Callable[[str | None, list[NewURL], NewURL | None], list[NewURL]]
+Then = Literal["ack", "release", "hold"]   # what becomes of a URL once its record is written (Writer.write)
 
 
 class Writer:
@@ -139,20 +141,22 @@ class Writer:
         self._shared = shared   # the frontier again, when shared: its URLs get rows here, its acks are fenced
         self._recorded = Recorded()   # what this run has given the frontier: the frontier is asked less
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
-        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[bool]] | None] = \
+        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, Then, asyncio.Future[bool]] | None] = \
             asyncio.Queue(maxsize)
         self._on_commit = on_commit
         self.unflushed = 0   # records handed over and not yet committed
 
-    async def write(self, item: FrontierItem, record: PageRecord | Excluded, *, done: bool = True) -> bool:
+    async def write(self, item: FrontierItem, record: PageRecord | Excluded, *, then: Then = "ack") -> bool:
         """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed.
-        With ``done`` False the URL goes back to the frontier instead of being acknowledged (its
-        host is parked: the error is recorded, and a later run tries again). An ``Excluded`` is
+        ``then`` is what becomes of the URL: acknowledged (done); with "release" it goes back to the
+        frontier (its host is parked: the error is recorded, and a later run tries again); with
+        "hold" it stays leased until the run ends, and is pending again then (a failure that says
+        nothing of the URL: a later run tries again, this one does not). An ``Excluded`` is
         recorded as the URL's exclusion, not as a page. Returns whether the record stays stored:
         not when a shared frontier refused its acknowledgement (another worker's copy counts)."""
         committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.unflushed += 1
-        await self._queue.put((item, record, done, committed))
+        await self._queue.put((item, record, then, committed))
         return await committed
 
     async def close(self) -> None:
@@ -168,7 +172,7 @@ class Writer:
     async def run(self) -> None:
         closing = False
         while not closing:
-            batch: list[tuple[FrontierItem, PageRecord | Excluded, bool, asyncio.Future[bool]]] = []
+            batch: list[tuple[FrontierItem, PageRecord | Excluded, Then, asyncio.Future[bool]]] = []
             entry = await self._queue.get()
             while True:
                 if entry is None:
@@ -191,7 +195,7 @@ class Writer:
                     waiter.set_result(item.id not in refused)
             self._on_commit(queued)
 
-    async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord | Excluded, bool, object]]
+    async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord | Excluded, Then, object]]
                       ) -> tuple[tuple[int, set[str]], set[int]]:
         """Store, add links, acknowledge; returns how many URLs the links queued and their hosts, and
         the ids of the pages forgotten for a refused acknowledgement."""
@@ -207,7 +211,7 @@ class Writer:
                          for link in record.links if not recorded.queued(link.url)]
                 found += self._judge(item.url, links, self._canonical(item, record))
         found = recorded.news(found)
-        done = [item for item, record, done, _ in batch if done and isinstance(record, PageRecord)]
+        done = [item for item, record, then, _ in batch if then == "ack" and isinstance(record, PageRecord)]
         refused: list[FrontierItem] = []
         async with self._unit():
             if self._shared is not None:
@@ -220,7 +224,7 @@ class Writer:
             elif refused := await self._shared.ack_fenced(done):
                 # Their leases ran out and the URLs went to another worker: its pages count, not these.
                 await self._pages.forget([item.id for item in refused])
-            back = [item for item, _, done, _ in batch if not done]
+            back = [item for item, _, then, _ in batch if then == "release"]
             if back:
                 await self._frontier.release(back)
         recorded.note((u.url for u in found if u.exclusion is None), (u.url for u in found if u.exclusion is not None))
@@ -660,8 +664,11 @@ class Crawl:
                 return
             record = outcome
             if record is not None:
-                # A failure that parked its host is recorded, and its URL stays pending for a later run.
-                if await self._writer.write(item, record, done=not (record.error and host in self._parked)):
+                # A failure that parked its host is recorded, and its URL stays pending for a later run;
+                # so is a URL whose worker process died with it every time (the next run tries again).
+                then: Then = ("release" if record.error and host in self._parked
+                              else "hold" if record.error == WorkerDied.code else "ack")
+                if await self._writer.write(item, record, then=then):
                     self.stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
                     self.stats.errors += record.error is not None
                     self.stats.unchanged += record.unchanged
@@ -692,7 +699,11 @@ class Crawl:
             request_over()
             delay = retry_delay(err, item.attempt, settings, self.rng)
             await self._strained(host, item, err, answers)
-            if delay is not None and not self.stopping:
+            if delay is not None:
+                if self.stopping:
+                    # A stop is no verdict on the URL (its worker process may have died of the same
+                    # signal): it stays leased, and is pending again for the resume.
+                    return None
                 if isinstance(err, RobotsUnavailable):
                     self._robots.forget_unavailable(origin(err.url))   # the retry reads it again
                 self.stats.retries += 1

@@ -1,31 +1,31 @@
 """Worker processes for ``--workers N``: every core fetches and parses, one process owns the job.
 
     coordinator (the crawl): frontier, politeness, robots.txt, the writer ──sockets──► N workers
-    worker: its own event loop, fetcher and parser (a ``LocalVisitor``)
+    worker: its own event loop, fetcher and parser (a ``LocalVisitor``; ``worker_process``)
 
 The coordinator keeps what must be one for the whole job: the job file and its one writer, the
 frontier, the per-host limits and delays, robots.txt. A worker is handed URLs that politeness has
 already let go; it fetches and parses each and sends back the page record, which also tells the
-coordinator the request is over (it frees the host and the global permit then). Messages are
-pickled tuples framed by a 4-byte length, on a socket pair:
-
-    to a worker:    ("visit", token, FrontierItem)  ("cancel", token)  ("options", ParseOptions)
-                    ("robots", origin, RobotsRules): the crawl's copy, so a worker checks the
-                    redirects of that origin without fetching robots.txt again
-    from a worker:  ("ready", 0) once its fetcher is up; ("done", token, PageRecord)  ("failed", token, FetchError)
-                    ("crashed", token, "what and where")
-
-A worker parses a page as soon as its body is in, on its own loop, so "the request is over" and
-"the record is ready" arrive together: one message, not two. Each side writes what one turn of its
-event loop produced in one go (``_Outbox``): one system call and one wake-up of the other side for
-a turn's worth of messages, not one per message. What this costs next to one process is measured
-in the README ("Every core").
+coordinator the request is over (it frees the host and the global permit then). The messages, and
+a worker's side of them, are in ``worker_process``. What this costs next to one process is
+measured in the README ("Every core").
 
 A worker that dies (kill -9, a crash in C code) fails the visits it held with ``WorkerDied``, a
 retryable error: each of its URLs goes back to its host's queue and is tried again within the
-usual ``--retries``, so a URL is requested at most ``1 + retries`` times. A new worker takes its
-place, up to ``RESPAWNS`` times a run. Workers ignore Ctrl-C (the coordinator stops the crawl) and
-exit when their socket closes, so a coordinator that dies takes its workers with it.
+usual ``--retries``, so a URL is requested at most ``1 + retries`` times (and one whose retries
+all died is fetched again by the next run, as a URL in flight at a kill -9 is). A new worker takes
+its place, up to ``RESPAWNS`` times a run.
+
+A worker that is alive but wedged (stopped with SIGSTOP, its event loop stuck) would hold its
+visits for ever, and the crawl could never finish. So a worker's visits have a deadline: a worker
+holding visits must be heard from (any message; it says ``alive`` every second) within
+``deadline`` seconds, the request deadline (``--timeout``: every request of a visit ends within it)
+plus ``WEDGED_MARGIN``, for what holds a worker's loop besides requests (parsing the largest page).
+Past it the worker is killed (SIGKILL), and it dies as above: replaced, its URLs retried.
+
+Workers ignore Ctrl-C, SIGTERM and SIGHUP (sent to the whole process group by a terminal,
+``timeout``, systemd or ``kill -- -PGID``): the coordinator stops the crawl, and they exit when
+their socket closes, so a coordinator that dies takes its workers with it.
 
 Workers are forked by ``crawler crawl`` before its event loop starts (``fork_workers``: they start
 in milliseconds with everything imported); one that takes a dead worker's place, or any worker
@@ -40,68 +40,28 @@ import functools
 import gc
 import itertools
 import os
-import pickle
 import signal
 import socket
-import struct
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 
-from crawler.addresses import AddressPolicy
 from crawler.config import Settings
-from crawler.errors import FetchError, InternalError, WorkerDied
-from crawler.fetcher import Fetcher
-from crawler.loop import event_loop_factory
+from crawler.errors import InternalError, WorkerDied
 from crawler.models import FrontierItem, PageRecord
-from crawler.parse_stage import ParseOptions, ParseStage
+from crawler.parse_stage import ParseOptions
 from crawler.robots import RobotsCache
 from crawler.urls import origin
-from crawler.visit import LocalVisitor, redirect_check
+from crawler.worker_process import Outbox, receive, run_worker
 
 RESPAWNS = 8             # workers started in place of dead ones, per run, before the crawl gives up
-_LENGTH = struct.Struct(">I")
-
-
-def _frame(message: tuple[Any, ...]) -> list[bytes]:
-    """The length, then the pickled message: for ``writelines``, which copies each once."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return [_LENGTH.pack(len(payload)), payload]
-
-
-class _Outbox:
-    """Messages to one process, written together at the end of the event loop's turn."""
-
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self._parts: list[bytes] = []
-
-    def put(self, message: tuple[Any, ...]) -> None:
-        if not self._parts:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._parts += _frame(message)
-
-    def _flush(self) -> None:
-        parts, self._parts = self._parts, []
-        if not self.writer.is_closing():
-            self.writer.writelines(parts)
-
-    async def send(self, message: tuple[Any, ...]) -> None:
-        """``put``, then wait while the pipe is full (the other side reads slower than we write)."""
-        self.put(message)
-        await self.writer.drain()
-
-
-async def _receive(stream: asyncio.StreamReader) -> tuple[Any, ...]:
-    """The next message; IncompleteReadError at the end of the stream."""
-    (size,) = _LENGTH.unpack(await stream.readexactly(_LENGTH.size))
-    message: tuple[Any, ...] = pickle.loads(await stream.readexactly(size))
-    return message
+# A parse of the largest page (--max-bytes, 10 MiB, of 240,000 links) holds a worker's loop 3 s
+# here: the margin is three times that, so only a worker that is stopped or stuck outlasts it.
+WEDGED_MARGIN = 10.0
+_TICK = 0.5              # seconds between two looks at the workers' silence
 
 
 # -- starting workers ------------------------------------------------------------------------------
@@ -138,7 +98,7 @@ def fork_workers(count: int) -> list[Started]:
                 ours.close()
                 for other in started:
                     other.sock.close()
-                _run_worker(theirs)
+                run_worker(theirs)
             except SystemExit as exc:   # the crawl went away before it needed this worker
                 code = exc.code if isinstance(exc.code, int) else 0
             except BaseException:
@@ -159,10 +119,11 @@ def _wait_pid(pid: int) -> int:
 
 
 async def spawn_worker() -> Started:
-    """Start a worker as a new interpreter (``python -m crawler.workers FD``): safe at any time."""
+    """Start a worker as a new interpreter (``python -m crawler.worker_process FD``): safe at any time."""
     ours, theirs = socket.socketpair()
     with theirs:
-        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "crawler.workers", str(theirs.fileno()),
+        process = await asyncio.create_subprocess_exec(sys.executable, "-m", "crawler.worker_process",
+                                                       str(theirs.fileno()),
                                                        pass_fds=(theirs.fileno(),))
     return Started(process.pid, ours, process.wait)
 
@@ -180,11 +141,14 @@ class _Worker:
     number: int
     started: Started
     reader: asyncio.StreamReader
-    outbox: _Outbox
+    outbox: Outbox
     visits: dict[int, _Visit] = field(default_factory=dict)
     alive: bool = True
     ready: asyncio.Event = field(default_factory=asyncio.Event)   # its fetcher is up: requests leave at once
     robots_sent: set[str] = field(default_factory=set)   # origins whose rules it has
+    heard: bool = True       # it said something since the watchdog last looked
+    silent: float = 0.0      # seconds it has held visits without a word, in the watchdog's ticks
+    wedged: str | None = None   # why the watchdog killed it
 
 
 class WorkerPool:
@@ -205,12 +169,15 @@ class WorkerPool:
         self._closing = False
         self._stack = contextlib.AsyncExitStack()
         self._readers: asyncio.TaskGroup | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self.deadline = settings.timeout + WEDGED_MARGIN   # a busy worker's longest silence (see above)
 
     async def __aenter__(self) -> WorkerPool:
         self._readers = await self._stack.enter_async_context(asyncio.TaskGroup())
         self._stack.push_async_callback(self._stop_all)
         for number in range(self.count):
             await self._start(number, self._forked.pop() if self._forked else await spawn_worker())
+        self._watchdog = self._readers.create_task(self._watch(), name="worker-watchdog")
         # A worker still setting up would send its first request late, and a host's delay would
         # be counted from a request that had not left: wait (a moment) until every one is ready.
         with contextlib.suppress(TimeoutError):
@@ -225,7 +192,7 @@ class WorkerPool:
 
     async def _start(self, number: int, started: Started) -> None:
         reader, writer = await asyncio.open_connection(sock=started.sock, limit=2**20)
-        worker = _Worker(number, started, reader, _Outbox(writer))
+        worker = _Worker(number, started, reader, Outbox(writer))
         worker.outbox.put(("init", self.settings, self.options))
         self._workers.append(worker)
         assert self._readers is not None
@@ -234,6 +201,8 @@ class WorkerPool:
     async def _stop_all(self) -> None:
         """Close every worker's socket (they finish nothing more and exit), then wait, then kill."""
         self._closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         for started in self._forked:   # forked for a crawl that never needed them
             started.sock.close()
         for worker in self._workers:
@@ -252,7 +221,10 @@ class WorkerPool:
         """Deliver a worker's messages; when its stdout ends, it is gone."""
         try:
             while True:
-                kind, token, *rest = await _receive(worker.reader)
+                kind, token, *rest = await receive(worker.reader)
+                worker.heard = True
+                if kind == "alive":
+                    continue
                 if kind == "ready":
                     worker.ready.set()
                     continue
@@ -272,11 +244,29 @@ class WorkerPool:
         code = await worker.started.exited()
         for visit in worker.visits.values():
             if not visit.result.done():
-                visit.result.set_exception(WorkerDied(visit.url, f"worker process {worker.number} exited ({code})"))
+                visit.result.set_exception(WorkerDied(visit.url, worker.wedged or
+                                                      f"worker process {worker.number} exited ({code})"))
         if not self._closing and self.respawned < RESPAWNS:
             self.respawned += 1
             self._workers.remove(worker)
             await self._start(worker.number, await spawn_worker())
+
+    async def _watch(self) -> None:
+        """Kill a worker that holds visits and has said nothing for ``deadline`` seconds. Silence is
+        counted in this task's ticks, not read off a clock, so a crawl process that stalled a while
+        (its messages unread) does not blame its workers for its own deafness."""
+        while True:
+            await asyncio.sleep(_TICK)
+            for worker in self._workers:
+                if worker.heard or not worker.visits or not worker.alive:
+                    worker.heard, worker.silent = False, 0.0
+                    continue
+                worker.silent += _TICK
+                if worker.silent >= self.deadline and worker.wedged is None:
+                    worker.wedged = (f"worker process {worker.number} said nothing for {worker.silent:g} s with a "
+                                     f"visit in hand (--timeout + {WEDGED_MARGIN:g} s): killed")
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(worker.started.pid, signal.SIGKILL)
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         """``fetched`` is not called: the worker's answer says the request is over and brings the
@@ -313,81 +303,3 @@ class WorkerPool:
         for worker in self._workers:
             if worker.alive:
                 worker.outbox.put(("options", options))
-
-
-# -- the worker's side ----------------------------------------------------------------------------
-
-async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket) -> None:
-    reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
-    outbox = _Outbox(writer)
-    send = outbox.send
-
-    # The SSRF guard, as the coordinator's: a seed's hosts may be private, no other may.
-    policy = AddressPolicy(seed_hosts=options.scope.hosts, allow_private=settings.allow_private)
-    async with (Fetcher(settings, policy=policy) as fetcher, ParseStage("async", 1, options) as stage,
-                asyncio.TaskGroup() as group):
-        robots = (RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
-                              settings.user_agent, settings.robots_retry_after, time.monotonic)
-                  if settings.robots else None)
-        visitor = LocalVisitor(fetcher, stage, lambda depth: redirect_check(lambda: stage.options.scope, robots, depth),
-                               settings.bodies)
-        tasks: dict[int, asyncio.Task[None]] = {}
-        outbox.put(("ready", 0))
-
-        async def visit(token: int, item: FrontierItem) -> None:
-            try:
-                record = await visitor.visit(item, lambda: None)
-            except FetchError as err:
-                await send(("failed", token, err))
-            except Exception as exc:   # a bug: the coordinator ends the crawl with it, naming where
-                where = traceback.extract_tb(exc.__traceback__)[-1]
-                await send(("crashed", token, f"{type(exc).__name__}: {exc} ({where.filename}:{where.lineno})"))
-            else:
-                await send(("done", token, record))
-            finally:
-                tasks.pop(token, None)
-
-        while True:
-            try:
-                kind, *rest = await _receive(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                break   # the coordinator closed the socket (or died): stop
-            if kind == "visit":
-                token, item = rest
-                tasks[token] = group.create_task(visit(token, item))
-            elif kind == "cancel":
-                task = tasks.get(rest[0])
-                if task is not None:
-                    task.cancel()
-            elif kind == "robots" and robots is not None:
-                robots.learn(*rest)
-            elif kind == "options":
-                stage.options = rest[0]
-                policy.seed_hosts = stage.options.scope.hosts
-        for task in tasks.values():
-            task.cancel()
-
-
-def _run_worker(sock: socket.socket) -> None:
-    """A worker's life: wait for the job's settings, then serve visits until the socket closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the coordinator's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    (size,) = _LENGTH.unpack(_read_exactly(sock, _LENGTH.size))
-    kind, settings, options = pickle.loads(_read_exactly(sock, size))
-    assert kind == "init"
-    with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
-        runner.run(_serve(settings, options, sock))
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            raise SystemExit(0)   # the coordinator went away before it needed us
-        data += chunk
-    return data
-
-
-if __name__ == "__main__":   # a worker started afresh: python -m crawler.workers FD
-    _run_worker(socket.socket(fileno=int(sys.argv[1])))

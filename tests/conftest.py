@@ -54,30 +54,42 @@ class CLI:
                               encoding="utf-8", cwd=self.cwd, env=cli_env(env), timeout=timeout,
                               check=False)
 
-    def popen(self, *args: object, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    def popen(self, *args: object, env: Mapping[str, str] | None = None,
+              new_session: bool = False) -> subprocess.Popen[str]:
+        """A crawl in the background; with ``new_session`` it leads a process group of its own (as
+        under systemd or ``timeout``), which ``interrupt(..., group=True)`` signals as a whole."""
         return subprocess.Popen(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, encoding="utf-8", cwd=self.cwd, env=cli_env(env))
+                                text=True, encoding="utf-8", cwd=self.cwd, env=cli_env(env),
+                                start_new_session=new_session)
 
     @staticmethod
     def stop(*procs: subprocess.Popen[str]) -> None:
-        """Kill and reap each crawl still running (one that has ended is left alone): a test that
-        stops a crawl mid-way, or fails before its crawls end, leaves none behind."""
+        """Kill and reap each crawl still running (one that has ended is left alone), with its
+        process group when it leads one: a test that stops a crawl mid-way, or fails before its
+        crawls end, leaves none behind."""
         for proc in procs:
             if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    if os.getpgid(proc.pid) == proc.pid:
+                        os.killpg(proc.pid, signal.SIGKILL)
                 proc.kill()
                 proc.communicate()
 
     @staticmethod
     def interrupt(proc: subprocess.Popen[str], when: Callable[[], object], *signals: signal.Signals,
-                  pause: float = 0.3, timeout: float = 30.0) -> str:
-        """Once ``when()`` is true, send ``signals`` (``pause`` seconds apart), wait for the crawler to
-        exit and return its stderr; a crawler that outlives the test is killed, never left behind."""
+                  pause: float = 0.3, timeout: float = 30.0, group: bool = False) -> str:
+        """Once ``when()`` is true, send ``signals`` (``pause`` seconds apart; with ``group``, to the
+        crawl's whole process group, as ``kill -- -PGID`` does), wait for the crawler to exit and
+        return its stderr; a crawler that outlives the test is killed, never left behind."""
         try:
             assert when(), "the crawl never got where the test wanted to stop it"
             for number, sig in enumerate(signals):
                 if number:
                     time.sleep(pause)
-                proc.send_signal(sig)
+                if group:
+                    os.killpg(proc.pid, sig)
+                else:
+                    proc.send_signal(sig)
             return proc.communicate(timeout=timeout)[1]
         finally:
             CLI.stop(proc)

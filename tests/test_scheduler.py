@@ -20,7 +20,7 @@ from site_server import Site, html
 
 from crawler import visit
 from crawler.config import Settings
-from crawler.errors import InternalError, ServerBusy, StorageError
+from crawler.errors import InternalError, ServerBusy, StorageError, WorkerDied
 from crawler.fetcher import retry_delay
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.models import FrontierItem, PageRecord, Response
@@ -363,3 +363,38 @@ def test_a_transaction_opened_inside_another_of_the_same_task_joins_it(tmp_path:
             rows = await job.fetchall("SELECT COUNT(*) FROM meta WHERE key = 'stored'")
             return int(rows[0][0])
     assert asyncio.run(go()) == 0   # the whole batch rolled back, the first step with it
+
+
+def test_a_retryable_failure_during_a_stop_is_no_verdict_and_the_resume_fetches_the_url(tmp_path: Path) -> None:
+    # A stop by a signal may kill what was fetching (a worker process) or cut a request short.
+    clock = FakeClock()
+    settings = make_settings(tmp_path, retries=2)
+    job: Crawl | None = None
+
+    def stopped_mid_request() -> httpx2.Response:
+        assert job is not None
+        job.request_stop()
+        return reply(503, b"busy")
+
+    job = crawl(settings, Server(clock, {"/": stopped_mid_request}))
+    assert run(job).outcome == "stopped"
+    assert stored(settings) == {}
+    assert queue(settings) == {f"{ORIGIN}/": 0}   # pending again: the next run fetches it
+    assert run(crawl(settings, Server(clock, {"/": page}))).outcome == "finished"
+    assert stored(settings) == {f"{ORIGIN}/": 200}
+
+
+def test_a_url_whose_worker_died_on_every_try_is_recorded_and_fetched_again_by_the_next_run(tmp_path: Path) -> None:
+    clock = FakeClock()
+    settings = make_settings(tmp_path, retries=1)
+
+    async def dies(request: httpx2.Request) -> httpx2.Response:
+        raise WorkerDied(str(request.url), "worker process 0 exited (-9)")
+
+    first = Crawl(settings, [ORIGIN + "/"], transport=httpx2.MockTransport(dies), clock=clock, rng=random.Random(1))
+    assert run(first).outcome == "finished"
+    with JobReader(settings.db) as reader:
+        assert [r["error"] for r in reader.records(("error",))] == ["worker_died"]   # what this run saw
+    assert queue(settings) == {f"{ORIGIN}/": 0}   # and not the URL's verdict: the next run tries again
+    assert run(crawl(settings, Server(clock, {"/": page}))).outcome == "finished"
+    assert stored(settings) == {f"{ORIGIN}/": 200}

@@ -2,11 +2,13 @@
 
 Real subprocess crawls against a site on loopback: the same records as one process, a worker
 killed with SIGKILL costs a retry of what it held and nothing else, Ctrl-C stops the whole crawl
-and a resume finishes it, and bad values of ``--workers`` are one line and exit 2.
+and a resume finishes it, so does SIGTERM to the whole process group (the workers too), a stopped
+worker is replaced once its deadline passes, and bad values of ``--workers`` are one line and exit 2.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -83,6 +85,50 @@ def test_ctrl_c_stops_coordinator_and_workers_and_a_resume_finishes(site: Site, 
     done = cli("crawl", *args)
     assert done.returncode == 0, done.stderr
     check_complete(cli, site, db)
+
+
+def test_sigterm_to_the_process_group_five_times_then_a_resume_stores_every_page_once(
+        site: Site, cli: Any, db: Path) -> None:
+    # timeout(1), systemd's KillMode=control-group and kill -- -PGID signal the workers too.
+    bigger_site(site, delay=0.02)
+    args = ("--db", db, "--workers", 2, "--concurrency", 4, "--per-host", 4)
+    for run, point in enumerate((20, 60, 100, 140, 180)):
+        seeds = (site.url("/"),) if run == 0 else ()
+        proc = cli.popen("crawl", *seeds, *args, new_session=True)
+
+        def mid_crawl(p: int = point, c: Any = proc) -> bool:
+            wait_until(lambda: total_requests(site) >= p or c.poll() is not None)
+            return c.poll() is None
+
+        err = cli.interrupt(proc, mid_crawl, signal.SIGTERM, group=True)
+        assert proc.returncode == 130, err   # stopped: run again to resume
+    done = cli("crawl", *args)
+    assert done.returncode == 0, done.stderr
+    records = check_complete(cli, site, db)         # every page once, all 200, job finished
+    assert not [url for url, r in records.items() if r["error"] == "worker_died"]
+
+
+def test_a_stopped_worker_is_replaced_after_its_deadline_and_the_crawl_finishes(
+        site: Site, cli: Any, db: Path) -> None:
+    bigger_site(site, delay=0.05)
+    # --timeout 1: a worker holding visits and silent for 1 + WEDGED_MARGIN seconds is killed.
+    proc = cli.popen("crawl", site.url("/"), "--db", db, "--workers", 2, "--concurrency", 4, "--per-host", 4,
+                     "--timeout", 1)
+    stopped = 0
+    try:
+        wait_until(lambda: total_requests(site) >= PAGES // 4 or proc.poll() is not None)
+        assert proc.poll() is None, "the crawl ended before a worker could be stopped"
+        stopped = worker_pids(proc.pid)[0]
+        os.kill(stopped, signal.SIGSTOP)    # it keeps its socket and its visits, and says nothing
+        _, err = proc.communicate(timeout=45)
+    finally:
+        if stopped and proc.poll() is None:   # a stopped worker outlives its crawl, holding its output open
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGKILL)
+        cli.stop(proc)
+    assert proc.returncode == 0, err
+    records = check_complete(cli, site, db)         # the URLs it held too: every page once, all 200
+    assert not [r for r in records.values() if r["error"]]
 
 
 def test_workers_auto_is_one_per_core(site: Site, cli: Any, db: Path) -> None:
