@@ -9,9 +9,10 @@ permit and no lease buffer: its URLs stay in the frontier until it is ready and 
 empty, and then the scheduler leases a few (``Wanted``).
 
 A URL to retry waits out its own backoff (``retry``) while its host serves its other URLs, and once
-due it goes after the URLs queued here, before the next lease: a URL that hangs does not hold a host
-slowed to one request in flight while its good URLs wait (Scrapy, too, lowers a retry's priority). A
-host that has not answered yet (its one-request probe) waits for that retry instead.
+due it goes after the URLs queued here, before the next lease, and never into its host's last free
+slot while other URLs wait: URLs that hang do not hold a host slowed to a request or two in flight
+while its good URLs wait (Scrapy, too, lowers a retry's priority). A host that has not answered yet
+(its one-request probe) waits for that retry instead.
 
 The scheduler asks ``take_ready()`` for a URL whose host may be contacted *now*, and only then
 takes a global permit, so a URL waiting for its host never holds a global slot (Crawlee's bug
@@ -384,15 +385,15 @@ class HostPool:
                 self._update(host, state)
                 continue
             due = bool(state.retries) and state.retries[0][0] <= now
-            if state.retries and not state.known and not due:
-                self._update(host, state)   # a host that has not answered yet: its probe's retry comes first
-                continue
-            if state.queue and state.known:
-                item = state.queue.popleft()
-            elif due:
+            if state.retries and not state.known:   # a host that has not answered yet: its probe's retry first
+                if not due:
+                    self._update(host, state)
+                    continue
                 item = heapq.heappop(state.retries)[2]
             elif state.queue:
                 item = state.queue.popleft()
+            elif due and (self._limit(state) - state.active > 1 or not state.more):
+                item = heapq.heappop(state.retries)[2]   # never a host's last free slot while other URLs wait
             elif state.more:
                 return Wanted(host, state.offers)
             else:

@@ -113,6 +113,18 @@ def test_a_due_retry_goes_after_the_urls_queued_here_and_before_the_next_lease()
     assert hosts.take_ready() == Wanted("a", 1)
 
 
+def test_a_retry_never_takes_its_hosts_last_free_slot_while_other_urls_wait() -> None:
+    clock = FakeClock()
+    hosts = pool(per_host=2, clock=clock)
+    hosts.retry("a", item(8), 0.0)
+    hosts.retry("a", item(9), 0.0)
+    hosts.offer("a")
+    assert hosts.take_ready() == ("a", item(8))
+    assert hosts.take_ready() == Wanted("a", 1)   # one slot left: the frontier's URLs get it
+    hosts.leased(Wanted("a", 1), [], 2)            # none there after all: now the retry may have it
+    assert hosts.take_ready() == ("a", item(9))
+
+
 def test_a_host_that_has_not_answered_yet_waits_for_its_probes_retry() -> None:
     clock = FakeClock()
     hosts = HostPool(8, 0.0, clock=clock, probe_first=True)
