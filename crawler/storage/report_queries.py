@@ -36,7 +36,8 @@ T = TypeVar("T")
 
 # Error codes that are a decision, not a failure: the crawler chose not to fetch or not to keep the
 # page, so a link to it is not broken. Any other error without a response is a failed target.
-NOT_FAILURES = ("robots_disallowed", "robots_unavailable", "out_of_scope", "blocked_scheme", "too_large")
+NOT_FAILURES = ("robots_disallowed", "robots_unavailable", "out_of_scope", "blocked_scheme", "too_large",
+                "header_too_large")
 _BROKEN = f"status >= 400 OR (status IS NULL AND error IS NOT NULL AND error NOT IN ({', '.join(map(repr, NOT_FAILURES))}))"
 # Depths from this one on share the depth histogram's last bar.
 DEPTH_CAP = 50
