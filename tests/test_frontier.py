@@ -197,3 +197,16 @@ def test_a_backed_off_host_keeps_its_work(opener: Opener, tmp_path: Path) -> Non
         await f.back_off("a.test", None)
         assert sorted(await f.hosts_with_work()) == ["a.test", "b.test"]
     run(opener, tmp_path, scenario)
+
+
+def test_parked_work_counts_the_pending_urls_of_hosts_parked_until_later(opener: Opener, tmp_path: Path) -> None:
+    async def scenario(f: Frontier) -> None:
+        assert await f.parked_work() == (0, 0, None)
+        await f.add([url(1), url(2), url(1, "b.test"), url(1, "c.test"), url(1, "d.test")])
+        await f.park("a.test", "2999-01-01T00:00:00Z", "timeout, failing")
+        await f.park("b.test", "2998-06-01T00:00:00Z", "connect")
+        await f.park("c.test", "2000-01-01T00:00:00Z", "connect")   # over: its URL is work again
+        assert await f.parked_work() == (3, 2, "2998-06-01T00:00:00Z")
+        await f.ack(await f.lease(10, "b.test"))                     # it answered after all
+        assert await f.parked_work() == (2, 1, "2999-01-01T00:00:00Z")
+    run(opener, tmp_path, scenario)

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,17 @@ def test_a_parked_host_is_out_of_hosts_with_work_until_its_time_or_an_answer(job
             await w.ack(await w.lease(1, "b.test"))            # it answered after all
             assert sorted(await w.hosts_with_work()) == []
             assert (await w.stats()).hosts[1].state == "done"
+    run(scenario)
+
+
+def test_a_run_is_idle_when_only_hosts_parked_beyond_its_wait_have_urls(job: str) -> None:
+    async def scenario() -> None:
+        async with workers(job, 1) as (w,):
+            await w.add([url(1, "b.test")])
+            soon = datetime.now(UTC) + timedelta(seconds=10)
+            await w.park("b.test", soon.strftime("%Y-%m-%dT%H:%M:%SZ"), "timeout, failing")
+            assert await w.idle()              # nothing else to do: a later run's work
+            assert not await w.idle(30.0)      # unless the run waits for a park ending within 30 s
     run(scenario)
 
 
