@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 
 from crawler import __version__, config
-from crawler.errors import CrawlError, InternalError, InvalidURL, JobLocked, StorageError, UsageError
+from crawler.errors import CrawlError, InternalError, JobLocked, StorageError, UsageError
 from crawler.loop import event_loop_factory, raise_open_files_limit
 from crawler.printable import printable
 from crawler.urls import parse_seed
@@ -30,20 +30,6 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode=None, help="An asynchronous web crawler: resumable SQLite jobs.")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
-
-
-def read_seed_lines(lines: list[str], source: str, warn: Any) -> list[str]:
-    """Valid seeds of a seeds file; a bad line is reported with its number and skipped."""
-    seeds = []
-    for number, raw in enumerate(lines, 1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            seeds.append(parse_seed(text))
-        except InvalidURL as exc:
-            warn(f"crawler: {source}:{number}: {exc} (skipped)")
-    return seeds
 
 
 @app.command()
@@ -170,6 +156,7 @@ def load_seeds_file(path: str) -> list[str]:
             lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
         raise UsageError(f"cannot read seeds file {path}: {exc.strerror}") from None
+    from crawler.seed_file import read_seed_lines
     found = read_seed_lines(lines, "stdin" if path == "-" else path, _say)
     if not found:
         raise UsageError(f"no valid URL in seeds file {path}")
