@@ -25,9 +25,11 @@ from crawler.errors import CrawlError, InternalError, JobLocked, StorageError, U
 from crawler.loop import event_loop_factory, raise_open_files_limit
 from crawler.printable import printable
 from crawler.urls import parse_seed
+from crawler.wording import plural
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="An asynchronous web crawler: resumable SQLite jobs.")
+                  rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]})   # -h too, inherited by every command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
@@ -130,7 +132,7 @@ def crawl(
 
 def _parked_work(parked: tuple[int, int, str | None]) -> str:
     urls, hosts, until = parked
-    return (f"{urls:,} URL{'s' * (urls != 1)} on {hosts:,} parked host{'s' * (hosts != 1)} wait for a later run: "
+    return (f"{plural(urls, 'URL')} on {plural(hosts, 'parked host')} wait for a later run: "
             f"run the same command after {until} to try them")
 
 
@@ -203,7 +205,7 @@ def _queue_seeds(db: str, seed_urls: list[str]) -> str:
     """Queue the seeds in the job ``db``; the one line that says how many were new."""
     from crawler.seeding import add_seeds
     added = asyncio.run(add_seeds(db, seed_urls))
-    return f"{added.queued:,} new URL{'' if added.queued == 1 else 's'} queued in {db} ({added.known:,} already known)"
+    return f"{plural(added.queued, 'new URL')} queued in {db} ({added.known:,} already known)"
 
 
 @app.command()
@@ -265,8 +267,8 @@ def export(
     try:
         if out != "-":
             n = exporter.write_file(out, fmt, dbs, selection)
-            _say(f"{n:,} {'links' if fmt == 'links' else 'fetches' if fmt.startswith('warc') else 'records'} "
-                 f"written to {out}")
+            what = ("link", "links") if fmt == "links" else ("fetch", "fetches") if fmt.startswith("warc") else ("record", None)
+            _say(f"{plural(n, *what)} written to {out}")
             return
         sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes
         exporter.write(sys.stdout.buffer, fmt, dbs, selection)
@@ -290,7 +292,7 @@ def report(
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
     done = write_report(dbs, out)
     broken = done.broken.total
-    _say(f"report of {done.totals.pages:,} pages ({broken:,} broken URL{'' if broken == 1 else 's'}) written to {out}")
+    _say(f"report of {plural(done.totals.pages, 'page')} ({plural(broken, 'broken URL')}) written to {out}")
     if open_it:
         _open_in_browser(Path(out))
 
@@ -330,6 +332,20 @@ def bench(
 def version() -> None:
     """Print the crawler's version."""
     print(f"crawler {__version__}")
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        version()
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _app_options(
+    show_version: Annotated[bool, typer.Option("--version", help="Print the crawler's version and exit.",
+                                               is_eager=True, callback=_print_version)] = False,
+) -> None:
+    """An asynchronous web crawler: resumable SQLite jobs."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from site_server import Site, html
 
-FAST = ("--timeout", "1", "--retries", "0", "--no-robots")
+FAST = ("--timeout", "1", "--retries", "0", "--no-robots", "--workers", "1")   # in this process: fork no worker
 
 
 def crawl_seeds(cli: Any, tmp_path: Path, text: str, *, encoding: str = "utf-8",
