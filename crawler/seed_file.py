@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import csv
 import re
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from crawler.errors import InvalidURL
+from crawler.errors import InvalidURL, UsageError
 from crawler.urls import parse_seed
 from crawler.wording import plural
 
@@ -32,6 +34,30 @@ REPORTED = 10   # bad lines reported one by one; the rest are counted
 _SAMPLE = 100   # lines that decide whether a file is a table
 _DELIMITERS = {"\t": "tab", ",": "comma", ";": "semicolon"}
 _HEADER = re.compile(r"[A-Za-z][\w \-]*")
+
+
+def seed_urls(urls: Sequence[str] | None, seeds_file: str | None, warn: Callable[[str], object]) -> list[str]:
+    """The seeds of ``crawl`` and ``add``: URL arguments (a bad one is an error), then the seeds file
+    (a bad line is reported and skipped)."""
+    found = [parse_seed(u) for u in urls or []]
+    if seeds_file is not None:
+        found += load_seeds_file(seeds_file, warn)
+    return found
+
+
+def load_seeds_file(path: str, warn: Callable[[str], object]) -> list[str]:
+    """The valid seeds of the file ``path`` (``-``: stdin); UsageError when it cannot be read or holds none."""
+    try:
+        if path == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read seeds file {path}: {exc.strerror}") from None
+    found = read_seed_lines(lines, "stdin" if path == "-" else path, warn)
+    if not found:
+        raise UsageError(f"no valid URL in seeds file {path}")
+    return found
 
 
 def read_seed_lines(lines: Sequence[str], source: str, warn: Callable[[str], object]) -> list[str]:

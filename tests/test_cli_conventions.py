@@ -86,3 +86,16 @@ def test_no_lock_file_is_left_beside_a_file_refused_as_no_job(cli: Any, tmp_path
     done = cli.in_process("crawl", "http://127.0.0.1:9/", "--db", "notes.db", *FAST)
     assert done.returncode == 1, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_names_values_as_a_user_types_them_not_as_python_types(cli: Any, command: str) -> None:
+    text = cli.in_process(command, "--help").stdout
+    assert not re.search(r"<\w+(\[\w+\])?>", text), text
+
+
+def test_crawl_help_says_what_each_value_is(cli: Any) -> None:
+    text = " ".join(cli.in_process("crawl", "--help").stdout.split())
+    for shown in ("[URL]...", "URL... Seed URLs", "--seeds FILE", "--db FILE", "--max-pages N", "--delay SECONDS",
+                  "--include REGEX", "--workers N|auto", "--older-than AGE", "--frontier URL"):
+        assert shown in text
