@@ -22,7 +22,7 @@ from rich.console import Console
 
 from crawler import __version__, config, seed_file
 from crawler.errors import CrawlError, InternalError, JobLocked, StorageError, UsageError
-from crawler.help_panels import PlainHelp
+from crawler.help_panels import CrawlHelp, PlainHelp
 from crawler.loop import event_loop_factory, raise_open_files_limit
 from crawler.printable import printable
 from crawler.wording import plural
@@ -34,7 +34,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
 
-@app.command(cls=PlainHelp)
+@app.command(cls=CrawlHelp)
 def crawl(
     ctx: typer.Context,
     urls: Annotated[list[str] | None, typer.Argument(metavar="URL",

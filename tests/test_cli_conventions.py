@@ -99,3 +99,16 @@ def test_crawl_help_says_what_each_value_is(cli: Any) -> None:
     for shown in ("[URL]...", "URL... Seed URLs", "--seeds FILE", "--db FILE", "--max-pages N", "--delay SECONDS",
                   "--include REGEX", "--workers N|auto", "--older-than AGE", "--frontier URL"):
         assert shown in text
+
+
+def test_crawl_help_groups_its_options_in_panels_as_wget_does(cli: Any) -> None:
+    text = cli.in_process("crawl", "--help").stdout
+    panels = {title: re.findall(r"^  (-[-\w]+)", body, re.MULTILINE)
+              for title, body in re.findall(r"^(\S[^\n]*):\n((?:  [^\n]*\n|\n(?=  ))+)", text, re.MULTILINE)}
+    assert list(panels) == ["Arguments", "Job", "Scope", "Politeness", "Requests", "Parsing", "Workers & sharing",
+                            "Output", "Options"]
+    assert panels["Options"] == ["-h"]
+    assert "--delay" in panels["Politeness"]
+    assert "--include" in panels["Scope"]
+    assert "--workers" in panels["Workers & sharing"]
+    assert sum(map(len, panels.values())) == 31 + 1   # each of the 31 options once, and -h
