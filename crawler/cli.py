@@ -20,68 +20,74 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from crawler import __version__, config
-from crawler.errors import CrawlError, InternalError, InvalidURL, JobLocked, StorageError, UsageError
+from crawler import __version__, config, seed_file
+from crawler.errors import CrawlError, InternalError, JobLocked, StorageError, UsageError
+from crawler.help_panels import CrawlHelp, PlainHelp
 from crawler.loop import event_loop_factory, raise_open_files_limit
 from crawler.printable import printable
-from crawler.urls import parse_seed
+from crawler.wording import plural
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="An asynchronous web crawler: resumable SQLite jobs.")
+                  rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]})   # -h too, inherited by every command
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
 
 
-def read_seed_lines(lines: list[str], source: str, warn: Any) -> list[str]:
-    """Valid seeds of a seeds file; a bad line is reported with its number and skipped."""
-    seeds = []
-    for number, raw in enumerate(lines, 1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        try:
-            seeds.append(parse_seed(text))
-        except InvalidURL as exc:
-            warn(f"crawler: {source}:{number}: {exc} (skipped)")
-    return seeds
-
-
-@app.command()
+@app.command(cls=CrawlHelp)
 def crawl(
     ctx: typer.Context,
-    urls: Annotated[list[str] | None, typer.Argument(help="Seed URLs (http and https only).", show_default=False)] = None,
-    seeds: Annotated[str | None, typer.Option("--seeds", help="File of seed URLs, one a line; - reads stdin.")] = None,
-    db: Annotated[str | None, typer.Option(help="The job's SQLite file [default: data/crawl.db].")] = None,
-    config_file: Annotated[Path | None, typer.Option("--config", help="TOML file with keys of config/default.toml.")] = None,
-    max_pages: Annotated[int | None, typer.Option(help="Stop after N fetched pages (0: no limit).")] = None,
-    max_pages_per_host: Annotated[int | None, typer.Option(help="Stop each host after N fetched pages (0: no limit).")] = None,
-    max_depth: Annotated[int | None, typer.Option(help="Link hops from a seed (0: seeds only; -1: no limit).")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Requests in flight in total [default: 32].")] = None,
-    per_host: Annotated[int | None, typer.Option(help="Requests in flight to one host [default: 8].")] = None,
-    delay: Annotated[float | None, typer.Option(help="Least seconds between two requests to one host.")] = None,
-    scope: Annotated[str | None, typer.Option(help="host (default), domain or any.")] = None,
-    allow_domain: Annotated[list[str] | None, typer.Option(help="Also allow this domain (repeatable).")] = None,
-    include: Annotated[list[str] | None, typer.Option(help="Only URLs matching this regex (repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Never URLs matching this regex (repeatable).")] = None,
-    parse_mode: Annotated[str | None, typer.Option(help="async (default), thread or process.")] = None,
-    parse_workers: Annotated[int | None, typer.Option(help="Parse workers (0: one per core).")] = None,
-    workers: Annotated[str | None, typer.Option(help="Processes that fetch and parse: N, or auto (one per core).")] = None,
-    frontier: Annotated[str | None, typer.Option(help="A frontier shared by crawls on many machines: redis://H:P/N.")] = None,
-    job_name: Annotated[str | None, typer.Option("--job", help="The job's name in the shared --frontier.")] = None,
-    lease: Annotated[float | None, typer.Option(help="Seconds a shared lease lasts unless renewed [default: 60].")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Deadline for one whole request, seconds [default: 30].")] = None,
-    retries: Annotated[int | None, typer.Option(help="Retries for connection errors, timeouts, 429, 5xx [default: 2].")] = None,
-    max_bytes: Annotated[int | None, typer.Option(help="Largest body kept, after decompression [default: 10 MiB].")] = None,
-    user_agent: Annotated[str | None, typer.Option(help="User-Agent header (default names crawler and version).")] = None,
+    urls: Annotated[list[str] | None, typer.Argument(metavar="URL",
+                                                     help="Seed URLs (http and https only).", show_default=False)] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", metavar="FILE",
+                                              help="File of seed URLs, one a line; - reads stdin.")] = None,
+    db: Annotated[str | None, typer.Option(metavar="FILE", help="The job's SQLite file [default: data/crawl.db].")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE",
+                                                     help="TOML file with keys of config/default.toml.")] = None,
+    max_pages: Annotated[int | None, typer.Option(metavar="N", help="Stop after N fetched pages (0: no limit).")] = None,
+    max_pages_per_host: Annotated[int | None, typer.Option(metavar="N",
+                                                           help="Stop each host after N fetched pages (0: no limit).")] = None,
+    max_depth: Annotated[int | None, typer.Option(metavar="N",
+                                                  help="Link hops from a seed (0: seeds only; -1: no limit).")] = None,
+    concurrency: Annotated[int | None, typer.Option(metavar="N", help="Requests in flight in total [default: 32].")] = None,
+    per_host: Annotated[int | None, typer.Option(metavar="N", help="Requests in flight to one host [default: 8].")] = None,
+    delay: Annotated[float | None, typer.Option(metavar="SECONDS",
+                                                help="Least seconds between two requests to one host.")] = None,
+    scope: Annotated[str | None, typer.Option(metavar="SCOPE", help="host (default), domain or any.")] = None,
+    allow_domain: Annotated[list[str] | None, typer.Option(metavar="DOMAIN", help="Also allow this domain (repeatable).")] = None,
+    include: Annotated[list[str] | None, typer.Option(metavar="REGEX",
+                                                      help="Only URLs matching this regex (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(metavar="REGEX",
+                                                      help="Never URLs matching this regex (repeatable).")] = None,
+    parse_mode: Annotated[str | None, typer.Option(metavar="MODE", help="async (default), thread or process.")] = None,
+    parse_workers: Annotated[int | None, typer.Option(metavar="N", help="Parse workers (0: one per core).")] = None,
+    workers: Annotated[str | None, typer.Option(metavar="N|auto",
+                                                help="Processes that fetch and parse: N, or auto (one per core).")] = None,
+    frontier: Annotated[str | None, typer.Option(metavar="URL",
+                                                 help="A frontier shared by crawls on many machines: redis://H:P/N.")] = None,
+    job_name: Annotated[str | None, typer.Option("--job", metavar="NAME",
+                                                 help="The job's name in the shared --frontier.")] = None,
+    lease: Annotated[float | None, typer.Option(metavar="SECONDS",
+                                                help="Seconds a shared lease lasts unless renewed [default: 60].")] = None,
+    timeout: Annotated[float | None, typer.Option(metavar="SECONDS",
+                                                  help="Deadline for one whole request, seconds [default: 30].")] = None,
+    retries: Annotated[int | None, typer.Option(metavar="N",
+                                                help="Retries for connection errors, timeouts, 429, 5xx [default: 2].")] = None,
+    max_bytes: Annotated[int | None, typer.Option(metavar="BYTES",
+                                                  help="Largest body kept, after decompression [default: 10 MiB].")] = None,
+    user_agent: Annotated[str | None, typer.Option(metavar="TEXT",
+                                                   help="User-Agent header (default names crawler and version).")] = None,
     no_robots: Annotated[bool, typer.Option("--no-robots", help="Do not obey robots.txt.")] = False,
     no_bodies: Annotated[bool, typer.Option("--no-bodies", help="Do not keep response bodies.")] = False,
     recrawl: Annotated[bool, typer.Option("--recrawl", help="Start a new pass over a job's stored pages.")] = False,
-    older_than: Annotated[str | None, typer.Option(help="With --recrawl: only pages fetched longer ago (7d, 12h).")] = None,
+    older_than: Annotated[str | None, typer.Option(metavar="AGE",
+                                                   help="With --recrawl: only pages fetched longer ago (7d, 12h).")] = None,
     sitemaps: Annotated[bool, typer.Option("--sitemaps", help="Also seed from robots.txt Sitemap: lines and "
                                            "/sitemap.xml.")] = False,
     allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private and loopback addresses that "
                                                 "the seeds did not name (the SSRF guard refuses them).")] = False,
-    ca_bundle: Annotated[str | None, typer.Option(help="Also trust the certificate authorities of this PEM file.")] = None,
+    ca_bundle: Annotated[str | None, typer.Option(metavar="FILE",
+                                                  help="Also trust the certificate authorities of this PEM file.")] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates (the summary says so).")
                         ] = False,
 ) -> None:
@@ -94,7 +100,7 @@ def crawl(
     validate_patterns(settings.include, "--include")
     validate_patterns(settings.exclude, "--exclude")
 
-    seed_urls = _seed_urls(urls, seeds)
+    seed_urls = seed_file.seed_urls(urls, seeds, _say)
 
     from crawler.scheduler import Crawl
     raise_open_files_limit()
@@ -144,36 +150,13 @@ def crawl(
 
 def _parked_work(parked: tuple[int, int, str | None]) -> str:
     urls, hosts, until = parked
-    return (f"{urls:,} URL{'s' * (urls != 1)} on {hosts:,} parked host{'s' * (hosts != 1)} wait for a later run: "
+    return (f"{plural(urls, 'URL')} on {plural(hosts, 'parked host')} wait for a later run: "
             f"run the same command after {until} to try them")
 
 
 def _say(message: str) -> None:
     """One plain line on stderr: no markup, no wrapping, no control character, whatever the message holds."""
     print(printable(message), file=sys.stderr, flush=True)
-
-
-def _seed_urls(urls: list[str] | None, seeds_file: str | None) -> list[str]:
-    """The seeds of ``crawl`` and ``add``: URL arguments (a bad one is an error), then the seeds file
-    (a bad line is reported and skipped)."""
-    found = [parse_seed(u) for u in urls or []]
-    if seeds_file is not None:
-        found += load_seeds_file(seeds_file)
-    return found
-
-
-def load_seeds_file(path: str) -> list[str]:
-    try:
-        if path == "-":
-            lines = sys.stdin.read().splitlines()
-        else:
-            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise UsageError(f"cannot read seeds file {path}: {exc.strerror}") from None
-    found = read_seed_lines(lines, "stdin" if path == "-" else path, _say)
-    if not found:
-        raise UsageError(f"no valid URL in seeds file {path}")
-    return found
 
 
 async def _run(job: Any, err: Console) -> Any:
@@ -198,15 +181,17 @@ async def _run(job: Any, err: Console) -> Any:
             loop.remove_signal_handler(sig)
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def add(
-    urls: Annotated[list[str] | None, typer.Argument(help="Seed URLs (http and https only).", show_default=False)] = None,
-    seeds: Annotated[str | None, typer.Option("--seeds", help="File of seed URLs, one a line; - reads stdin.")] = None,
-    db: Annotated[str, typer.Option(help="The job's SQLite file.")] = "data/crawl.db",
+    urls: Annotated[list[str] | None, typer.Argument(metavar="URL",
+                                                     help="Seed URLs (http and https only).", show_default=False)] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", metavar="FILE",
+                                              help="File of seed URLs, one a line; - reads stdin.")] = None,
+    db: Annotated[str, typer.Option(metavar="FILE", help="The job's SQLite file.")] = "data/crawl.db",
 ) -> None:
     """Queue more seeds in a job, even while it is being crawled."""
     _existing(db)
-    seed_urls = _seed_urls(urls, seeds)
+    seed_urls = seed_file.seed_urls(urls, seeds, _say)
     if not seed_urls:
         raise UsageError("no seed URLs given: crawler add --db PATH URL ... or --seeds FILE")
     print(_queue_seeds(db, seed_urls))
@@ -216,17 +201,17 @@ def _queue_seeds(db: str, seed_urls: list[str]) -> str:
     """Queue the seeds in the job ``db``; the one line that says how many were new."""
     from crawler.seeding import add_seeds
     added = asyncio.run(add_seeds(db, seed_urls))
-    return f"{added.queued:,} new URL{'' if added.queued == 1 else 's'} queued in {db} ({added.known:,} already known)"
+    return f"{plural(added.queued, 'new URL')} queued in {db} ({added.known:,} already known)"
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def stats(
-    db: Annotated[str, typer.Option(help="The job's SQLite file.")] = "data/crawl.db",
+    db: Annotated[str, typer.Option(metavar="FILE", help="The job's SQLite file.")] = "data/crawl.db",
     hosts: Annotated[bool, typer.Option("--hosts", help="A table of hosts by pages: errors, queued URLs, state.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    frontier: Annotated[str | None, typer.Option(help="A shared frontier (redis://HOST:PORT/N): its queue, "
+    frontier: Annotated[str | None, typer.Option(metavar="URL", help="A shared frontier (redis://HOST:PORT/N): its queue, "
                                                        "leases, workers and hosts, with --job.")] = None,
-    job: Annotated[str | None, typer.Option(help="The job's name in the shared --frontier.")] = None,
+    job: Annotated[str | None, typer.Option(metavar="NAME", help="The job's name in the shared --frontier.")] = None,
 ) -> None:
     """What a job holds: pages, statuses, errors, hosts, queue left."""
     from crawler.stats import HOSTS_SHOWN, job_hosts, job_stats, render_hosts, render_text
@@ -242,10 +227,10 @@ def stats(
     print(json.dumps(result, indent=2) if as_json else render_text(result))
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def explain(
-    url: Annotated[str, typer.Argument(help="The URL to explain.", show_default=False)],
-    db: Annotated[str, typer.Option(help="The job's SQLite file.")] = "data/crawl.db",
+    url: Annotated[str, typer.Argument(metavar="URL", help="The URL to explain.", show_default=False)],
+    db: Annotated[str, typer.Option(metavar="FILE", help="The job's SQLite file.")] = "data/crawl.db",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Whether a job fetched URL, and if not, which rule decided (scope, robots.txt, trap, budget, SSRF guard)."""
@@ -254,19 +239,21 @@ def explain(
     print(json.dumps(answer, indent=2) if as_json else why.render(answer))
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def export(
-    db: Annotated[list[str] | None, typer.Option(help="Job file (repeatable: merged, one record per URL, "
+    db: Annotated[list[str] | None, typer.Option(metavar="FILE", help="Job file (repeatable: merged, one record per URL, "
                                                       "the latest fetch winning).")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv, parquet, links (the link graph) or warc "
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="jsonl, csv, parquet, links (the link graph) or warc "
                                                       "(warc.gz with --out NAME.gz).")] = "jsonl",
-    out: Annotated[str, typer.Option(help="Output file, replaced only once complete; - for stdout (not for parquet). "
+    out: Annotated[str, typer.Option(metavar="FILE",
+                                     help="Output file, replaced only once complete; - for stdout (not for parquet). "
                                           "A symlink is followed (the file it names is replaced, the link stays); "
                                           "a FIFO, a device or /dev/fd/N is written in place.")] = "-",
-    status: Annotated[list[str] | None, typer.Option(help="Only pages with this HTTP status or class, "
+    status: Annotated[list[str] | None, typer.Option(metavar="STATUS", help="Only pages with this HTTP status or class, "
                                                           "e.g. 404 or 4xx (repeatable).")] = None,
-    fields: Annotated[str | None, typer.Option(help="Comma-separated fields, in order (jsonl, csv, parquet).")] = None,
-    since: Annotated[str | None, typer.Option(help="Only pages fetched at or after this ISO time.")] = None,
+    fields: Annotated[str | None, typer.Option(metavar="FIELDS",
+                                               help="Comma-separated fields, in order (jsonl, csv, parquet).")] = None,
+    since: Annotated[str | None, typer.Option(metavar="TIME", help="Only pages fetched at or after this ISO time.")] = None,
 ) -> None:
     """Export what a job crawled."""
     from crawler import export as exporter
@@ -278,8 +265,8 @@ def export(
     try:
         if out != "-":
             n = exporter.write_file(out, fmt, dbs, selection)
-            _say(f"{n:,} {'links' if fmt == 'links' else 'fetches' if fmt.startswith('warc') else 'records'} "
-                 f"written to {out}")
+            what = ("link", "links") if fmt == "links" else ("fetch", "fetches") if fmt.startswith("warc") else ("record", None)
+            _say(f"{plural(n, *what)} written to {out}")
             return
         sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes
         exporter.write(sys.stdout.buffer, fmt, dbs, selection)
@@ -290,11 +277,12 @@ def export(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def report(
-    out: Annotated[str, typer.Option(help="The HTML file to write (one self-contained page), as export --out writes "
+    out: Annotated[str, typer.Option(metavar="FILE",
+                                     help="The HTML file to write (one self-contained page), as export --out writes "
                                           "its file.", show_default=False)],
-    db: Annotated[list[str] | None, typer.Option(help="Job file (repeatable: merged, one record per URL, "
+    db: Annotated[list[str] | None, typer.Option(metavar="FILE", help="Job file (repeatable: merged, one record per URL, "
                                                       "the latest fetch winning).")] = None,
     open_it: Annotated[bool, typer.Option("--open", help="Open the page in a web browser, where there is one.")] = False,
 ) -> None:
@@ -303,7 +291,7 @@ def report(
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
     done = write_report(dbs, out)
     broken = done.broken.total
-    _say(f"report of {done.totals.pages:,} pages ({broken:,} broken URL{'' if broken == 1 else 's'}) written to {out}")
+    _say(f"report of {plural(done.totals.pages, 'page')} ({plural(broken, 'broken URL')}) written to {out}")
     if open_it:
         _open_in_browser(Path(out))
 
@@ -321,12 +309,12 @@ def _existing(db: str) -> str:
     return db
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Smaller sites, fewer levels and one run of each (under a "
                                                         "minute), not the median of three (under 10 minutes).")] = False,
-    out: Annotated[str | None, typer.Option(help="Write the results as JSON to this file.")] = None,
-    plot: Annotated[str | None, typer.Option(help="Draw a PNG chart to this file (needs matplotlib).")] = None,
+    out: Annotated[str | None, typer.Option(metavar="FILE", help="Write the results as JSON to this file.")] = None,
+    plot: Annotated[str | None, typer.Option(metavar="FILE", help="Draw a PNG chart to this file (needs matplotlib).")] = None,
 ) -> None:
     """Measure asyncio, threads and processes: parse modes and worker processes on an I/O-bound and a
     CPU-bound workload, and blocking (sequential, thread pool) against asyncio fetching at 1 to 2,048
@@ -339,10 +327,24 @@ def bench(
     run_bench(quick, out, plot, Console(), Console(stderr=True))
 
 
-@app.command()
+@app.command(cls=PlainHelp)
 def version() -> None:
     """Print the crawler's version."""
     print(f"crawler {__version__}")
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        version()
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _app_options(
+    show_version: Annotated[bool, typer.Option("--version", help="Print the crawler's version and exit.",
+                                               is_eager=True, callback=_print_version)] = False,
+) -> None:
+    """An asynchronous web crawler: resumable SQLite jobs."""
 
 
 def main(argv: list[str] | None = None) -> int:

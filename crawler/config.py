@@ -232,6 +232,14 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
 
 
+def _workers_flag(text: str) -> int:
+    """``--workers N|auto``: 0, which the settings read as auto, means nothing on a command line."""
+    workers: int = _coerce("workers", text, "--workers", text=True)
+    if workers == 0 and text.strip() != "auto":
+        raise ConfigError(f"--workers must be a number of processes (1 or more) or auto, got {text!r}")
+    return workers
+
+
 # Command-line options that differ from the setting they set: option -> (setting, conversion).
 # Every other option of ``crawler crawl`` is named as its setting and passes as given.
 _FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
@@ -240,7 +248,7 @@ _FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "no_bodies": ("bodies", operator.not_),
     "older_than": ("older_than", parse_duration),
     "job_name": ("job", None),
-    "workers": ("workers", lambda text: _coerce("workers", text, "--workers", text=True)),
+    "workers": ("workers", _workers_flag),
 }
 # Parameters of ``crawler crawl`` that are no settings.
 _NOT_SETTINGS = frozenset({"urls", "seeds", "config_file"})

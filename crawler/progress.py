@@ -13,6 +13,7 @@ from rich.text import Text
 
 from crawler.printable import printable
 from crawler.scheduler import RunStats
+from crawler.wording import plural
 
 
 def line(stats: RunStats) -> str:
@@ -47,9 +48,9 @@ def summary(stats: RunStats, job: dict[str, Any]) -> Table:
     table.add_column(style="bold")
     table.add_column()
     not_modified = f", {stats.unchanged:,} not modified (304)" if stats.unchanged else ""
-    table.add_row("this run", f"{stats.pages:,} pages in {stats.elapsed:.1f}s ({stats.rate:,.0f}/s), "
-                  f"{stats.errors:,} errors, {stats.retries:,} retries{not_modified}")
-    table.add_row("job", printable(f"{job['db']}: {job['pages']:,} pages, state {job['state']}"))
+    table.add_row("this run", f"{plural(stats.pages, 'page')} in {stats.elapsed:.1f}s ({stats.rate:,.0f}/s), "
+                  f"{plural(stats.errors, 'error')}, {plural(stats.retries, 'retry', 'retries')}{not_modified}")
+    table.add_row("job", printable(f"{job['db']}: {plural(job['pages'], 'page')}, state {job['state']}"))
     table.add_row("statuses", printable(", ".join(f"{k}: {v:,}" for k, v in job["statuses"].items())) or "-")
     table.add_row("errors", printable(", ".join(f"{k}: {v:,}" for k, v in job["errors"].items())) or "-")
     table.add_row(f"pass {job['pass']}", ", ".join(f"{k} {v:,}" for k, v in job["this_pass"].items()))

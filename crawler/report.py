@@ -41,6 +41,7 @@ from crawler.storage.report_queries import (
     Timeline,
     Totals,
 )
+from crawler.wording import plural, size
 
 # How much of each list the page shows; the rest is counted ("... and N more").
 HOSTS, BROKEN, REFERRERS, REDIRECTS, DESTINATIONS = 50, 2_000, 5, 200, 20
@@ -251,13 +252,6 @@ def when(epoch: int | None) -> str:
     return "-" if epoch is None else datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def size_text(n: int) -> str:
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:,.1f} {unit}"
-    return f"{n:,} B"
-
-
 def settings_text(value: Any) -> str:
     """A job setting as the page prints it: lists comma-separated, booleans yes or no."""
     if isinstance(value, list | tuple):
@@ -275,7 +269,7 @@ def _job(r: Report) -> str:
     rate = t.pages / duration if duration else 0.0
     cards = [("pages", f"{t.pages:,}"), ("pages/s", f"{rate:,.1f}"), ("duration", svg.duration_text(duration)),
              ("errors", f"{t.errors:,}"), ("broken links", f"{r.broken_links:,}"), ("hosts", f"{t.hosts:,}"),
-             ("downloaded", size_text(t.bytes)), ("queued", f"{t.queued:,}"), ("excluded", f"{t.excluded:,}")]
+             ("downloaded", size(t.bytes)), ("queued", f"{t.queued:,}"), ("excluded", f"{t.excluded:,}")]
     parts = ['<div class="cards">' + "".join(f"<div class=card><b>{escape(v)}</b><span>{escape(k)}</span></div>"
                                             for k, v in cards) + "</div>"]
     running = [job for job in r.jobs if job.state == "running"]
@@ -368,11 +362,12 @@ def _broken(r: Report) -> str:
         refs = "".join(f"<li>{link(src)}" + (f" <q>{escape(anchor)}</q>" if anchor else "") + "</li>"
                        for src, anchor in b.linked_from)
         more = b.referrers - len(b.linked_from)
-        refs += f'<li class="cut">... and {more:,} more pages</li>' if more > 0 else ""
+        refs += f'<li class="cut">... and {plural(more, "more page")}</li>' if more > 0 else ""
         linked = f'<ul class="refs">{refs}</ul>' if refs else '<span class="muted">no stored page links here (a seed?)</span>'
         rows.append([cell(link(b.url)), text(answer(b.status, b.error)), num(b.referrers), cell(linked)])
-    intro = (f"<p>{r.broken.total:,} broken URLs, linked {r.broken_links:,} times: every link whose target answered 4xx "
-             "or 5xx or got no answer, with the pages that link to it and the link's text. Most linked first.</p>")
+    intro = (f"<p>{plural(r.broken.total, 'broken URL')}, linked {plural(r.broken_links, 'time')}: "
+             "every link whose target answered 4xx or 5xx or got no answer, with the pages that link to it and the link's "
+             "text. Most linked first.</p>")
     return _section("broken", intro + table(["broken URL", "answer", "linked from (pages)", "linked from, with anchor text"],
                                             rows, left_out=r.broken.left_out, what="broken URLs", numeric=(2,)))
 
@@ -386,7 +381,8 @@ def _redirects(r: Report) -> str:
     each = table(["URL", "redirected to", "final answer"],
                  ([cell(link(x.url)), cell(link(x.final_url)), text(answer(x.status, None))] for x in r.redirects.rows),
                  left_out=r.redirects.left_out, what="redirects")
-    return _section("redirects", f"<p>{r.redirects.total:,} URLs redirected, to {r.destinations.total:,} final URLs "
+    return _section("redirects", f"<p>{plural(r.redirects.total, 'URL')} redirected, "
+                                 f"to {plural(r.destinations.total, 'final URL')} "
                                  "(the crawler follows each chain to its end and keeps where it began and where it ended)."
                                  "</p><h3>Where they end</h3>" + ends + "<h3>Each redirect</h3>" + each)
 
@@ -394,8 +390,8 @@ def _redirects(r: Report) -> str:
 def _duplicates(r: Report) -> str:
     parts = []
     if r.duplicates.total:
-        parts.append(f"<p>{r.duplicate_pages:,} successful pages share their content with another: "
-                     f"{r.duplicates.total:,} groups of identical bodies, largest first.</p>")
+        parts.append(f"<p>{plural(r.duplicate_pages, 'successful page')} share their content with another: "
+                     f"{plural(r.duplicates.total, 'group')} of identical bodies, largest first.</p>")
         parts.append(table(["pages", "content hash", "URLs"],
                            ([num(g.pages), cell(f"<code>{escape(g.content_hash[:16])}</code>"),
                              cell('<ul class="refs">' + "".join(f"<li>{link(u)}</li>" for u in g.urls)

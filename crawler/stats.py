@@ -8,6 +8,7 @@ from typing import Any
 
 from crawler.printable import printable
 from crawler.storage.read import JobReader
+from crawler.wording import size
 
 
 def job_stats(path: str | Path) -> dict[str, Any]:
@@ -17,19 +18,21 @@ def job_stats(path: str | Path) -> dict[str, Any]:
 
 
 def render_text(stats: dict[str, Any]) -> str:
-    """The stats as aligned plain text, one fact a line."""
+    """The stats as aligned plain text, one fact a line: counts with thousands separators and the bytes
+    in KB, MB or GB, as the crawl's summary and the report print them (``--json`` keeps raw numbers)."""
+    queue = stats["queue"]
     lines = [
         f"job          {stats['db']} ({stats['state']})",
-        f"pages        {stats['pages']}",
-        "statuses     " + (", ".join(f"{k}: {v}" for k, v in stats["statuses"].items()) or "-"),
-        "errors       " + (", ".join(f"{k}: {v}" for k, v in stats["errors"].items()) or "-"),
-        f"hosts        {stats['hosts']}",
-        f"bytes        {stats['bytes']}",
-        f"duplicates   {stats['duplicates']}",
-        f"links        {stats['links']}",
-        f"queue        {stats['queue']['pending']} pending, {stats['queue']['excluded']} excluded (never fetched)",
+        f"pages        {stats['pages']:,}",
+        "statuses     " + (", ".join(f"{k}: {v:,}" for k, v in stats["statuses"].items()) or "-"),
+        "errors       " + (", ".join(f"{k}: {v:,}" for k, v in stats["errors"].items()) or "-"),
+        f"hosts        {stats['hosts']:,}",
+        f"bytes        {size(stats['bytes'])}",
+        f"duplicates   {stats['duplicates']:,}",
+        f"links        {stats['links']:,}",
+        f"queue        {queue['pending']:,} pending, {queue['excluded']:,} excluded (never fetched)",
         f"fetched      {stats['first_fetch'] or '-'} .. {stats['last_fetch'] or '-'}",
-        f"pass {stats['pass']:<7} " + ", ".join(f"{k} {v}" for k, v in stats["this_pass"].items()),
+        f"pass {stats['pass']:<7} " + ", ".join(f"{k} {v:,}" for k, v in stats["this_pass"].items()),
     ]
     return "\n".join(printable(line) for line in lines)
 

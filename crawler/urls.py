@@ -143,8 +143,11 @@ def parse_seed(text: str) -> str:
     seed = text.strip()
     match = _SPLIT.match(_clean(seed))
     if match is None or match[2] is None:
-        # "example.com" or "localhost:8080": probably a missing "http://", so say so.
-        guess = canonicalize("http://" + seed) if "@" not in seed else None
+        # "example.com" or "localhost:8080": probably a missing "http://", so say so. Text before a
+        # scheme (an invisible byte-order mark, a quote) is no missing "http://": suggest what follows it.
+        scheme_at = re.search(r"https?://", seed, re.IGNORECASE)
+        guess = (canonicalize(seed[scheme_at.start():]) if scheme_at
+                 else canonicalize("http://" + seed) if "@" not in seed and "://" not in seed else None)
         hint = f" (did you mean {guess!r}?)" if guess else ""
         raise InvalidURL(f"not an absolute http(s) URL: {seed!r}{hint}")
     scheme, netloc = match[1].lower(), match[2]

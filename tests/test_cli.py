@@ -411,7 +411,7 @@ def test_export_merges_several_jobs_and_filters_by_time(site: Site, cli: Any, tm
     assert cli.export(tmp_path / "a.db", "--since", "2999-01-01T00:00:00Z") == []
     done = cli("export", "--db", tmp_path / "a.db", "--out", "a.jsonl")
     assert done.returncode == 0, done.stderr
-    assert flat(done.stderr) == "1 records written to a.jsonl"
+    assert flat(done.stderr) == "1 record written to a.jsonl"
     assert (tmp_path / "a.jsonl").read_text(encoding="utf-8").count("\n") == 1
 
 

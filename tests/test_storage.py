@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import os
 import random
 import shutil
@@ -17,8 +18,8 @@ from conftest import CLI, cli_command, cli_env
 from site_server import Site, html
 from test_export import job
 
-from crawler.errors import StorageError
-from crawler.storage.jobfile import JobFile
+from crawler.errors import JobLocked, StorageError
+from crawler.storage.jobfile import JobFile, JobLock
 from crawler.storage.read import JobReader, open_readonly
 from crawler.storage.schema import SCHEMA_VERSION
 
@@ -299,3 +300,40 @@ def test_an_old_job_in_a_read_only_folder_says_it_must_be_upgraded(cli: CLI, tmp
     assert done.stderr.splitlines() == [f"crawler: cannot run: {db} has schema 1, older than {SCHEMA_VERSION}, "
                                         "and is read-only: run any command on it once where it can be written, "
                                         "to upgrade it"]
+
+
+def test_the_job_lock_holds_while_held_and_leaves_no_file_once_released(tmp_path: Path) -> None:
+    holder, other = JobLock(tmp_path / "job.db"), JobLock(tmp_path / "job.db")
+    holder.acquire()
+    assert (tmp_path / "job.db.lock").read_text() == str(os.getpid())
+    with pytest.raises(JobLocked, match=f"being crawled by process {os.getpid()}"):
+        other.acquire()
+    holder.release()
+    assert not (tmp_path / "job.db.lock").exists()
+    other.acquire()
+    other.release()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lock_won_on_a_lock_file_its_holder_just_deleted_is_taken_again_on_the_new_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race a deleted lock file opens: this process opened ``job.db.lock``, then its holder
+    deleted it and let go, and another process made a new one and holds it. Winning the flock on the
+    deleted file must not count: the lock is the file at the path."""
+    path = tmp_path / "job.db.lock"
+    rival = JobLock(tmp_path / "job.db")
+    real_flock = fcntl.flock
+    calls = []
+
+    def flock_after_the_holder_let_go(fd: int, operation: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:   # our first flock: the file we opened is deleted, a rival locks a new one
+            path.unlink()
+            rival.acquire()
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", flock_after_the_holder_let_go)
+    with pytest.raises(JobLocked):
+        JobLock(tmp_path / "job.db").acquire()
+    monkeypatch.undo()
+    rival.release()

@@ -67,13 +67,30 @@ def _sql_hamming(a: int | None, b: int | None) -> int:
 
 class JobLock:
     """One job, one process: an exclusive ``flock`` on ``DB.lock``, released by the kernel when the
-    holder dies, so a stale lock from a killed crawler never blocks a resume."""
+    holder dies, so a stale lock from a killed crawler never blocks a resume.
+
+    The holder deletes ``DB.lock`` when it releases the lock, while it still holds it, so that no
+    lock file is left beside a job (or beside a file refused as no job). That is safe because a
+    process that wins the ``flock`` then checks that the path still names the file it locked: one
+    that opened the file just before the holder deleted it wins a lock on a file nobody else can
+    reach, sees that, and tries again on the path's new file."""
 
     def __init__(self, db_path: Path) -> None:
         self.path = db_path.with_name(db_path.name + ".lock")
         self._fd: int | None = None
 
     def acquire(self) -> None:
+        while (fd := self._try_acquire()) is None:
+            pass   # the file we locked had been deleted by its last holder: lock the path's new one
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        except OSError:
+            pass  # the pid is only a courtesy for the message above; the flock is what locks
+        self._fd = fd
+
+    def _try_acquire(self) -> int | None:
+        """The descriptor of the locked lock file; None when it is no longer the file at the path."""
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
@@ -85,14 +102,19 @@ class JobLock:
             os.close(fd)
             raise JobLocked(f"job {self.path.with_suffix('')} is being crawled by process {holder}") from None
         try:
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-        except OSError:
-            pass  # the pid is only a courtesy for the message above; the flock is what locks
-        self._fd = fd
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            current = None
+        locked = os.fstat(fd)
+        if current is None or (current.st_dev, current.st_ino) != (locked.st_dev, locked.st_ino):
+            os.close(fd)
+            return None
+        return fd
 
     def release(self) -> None:
         if self._fd is not None:
+            with contextlib.suppress(OSError):   # gone already, or a read-only folder: the flock still goes
+                os.unlink(self.path)
             os.close(self._fd)
             self._fd = None
 
