@@ -7,6 +7,7 @@ job's politeness. (Flags a crawl of a job that another process runs cannot apply
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 from collections.abc import Iterator
@@ -104,6 +105,6 @@ def test_a_resume_after_a_stop_keeps_the_jobs_delay_and_per_host(site: Site, cli
     assert len(cli.export(db)) == 11
     arrivals = [hit.at for hit in site.hits[stopped_at:] if hit.path != "/robots.txt"]
     assert len(arrivals) >= 3, site.hits[stopped_at:]
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert min(gaps) >= 0.2, f"requests {min(gaps):.3f} s apart on resume, the job's --delay is 0.25"
     assert site.peak == 1
