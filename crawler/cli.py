@@ -101,6 +101,9 @@ def crawl(
     validate_patterns(settings.exclude, "--exclude")
 
     seed_urls = seed_file.seed_urls(urls, seeds, _say)
+    from crawler import job as jobs
+    if "db" not in explicit and (note := jobs.new_site_note(settings.db, seed_urls)):
+        _say(f"crawler: {note}")   # the default job file holds another site: before the crawl, not lost in its output
 
     from crawler.scheduler import Crawl
     raise_open_files_limit()
@@ -123,6 +126,9 @@ def crawl(
             raise
         print(_queue_seeds(settings.db, seed_urls))
         _say(f"crawler: {holder}, which picks them up")
+        if note := jobs.ignored_flags_note([p.opts[0] for p in ctx.command.params if p.name not in ("urls", "seeds", "db")
+                                            and getattr(ctx.get_parameter_source(p.name or ""), "name", "") == "COMMANDLINE"]):
+            _say(f"crawler: {note}")
         return
     if stats.outcome == "already_finished":
         if stats.parked[0]:
@@ -130,8 +136,9 @@ def crawl(
         else:
             print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
         raise typer.Exit(EXIT_OK)
+    remembered = "max_pages" not in explicit   # the limit came from the job, not from this run
     if stats.outcome == "already_at_limit":
-        print(f"job {job.settings.db} has reached --max-pages {job.settings.max_pages}; raise it to go on")
+        print(jobs.limit_note(job.settings.db, job.settings.max_pages, remembered=remembered, before=True))
         raise typer.Exit(EXIT_OK)
     from crawler.progress import summary, summary_lines
     from crawler.stats import job_stats
@@ -141,6 +148,9 @@ def crawl(
         print("\n".join(summary_lines(stats, job_stats(job.settings.db))))
     if stats.parked[0]:
         print(_parked_work(stats.parked))
+    if stats.outcome == "limit" and (note := jobs.limit_note(job.settings.db, job.settings.max_pages,
+                                                             remembered=remembered, before=False)):
+        print(note)
     if job.settings.insecure:
         print("TLS certificates were not verified (--insecure)")
     if stats.outcome == "stopped":

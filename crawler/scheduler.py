@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import httpx2
 
@@ -51,6 +51,7 @@ from crawler.errors import (
 from crawler.fetcher import Fetcher, retry_delay
 from crawler.frontier import Frontier, NewURL, Outage, Recorded, SharedFrontier
 from crawler.frontier.sqlite import SqliteFrontier
+from crawler.job import job_settings
 from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.politeness import HostPool, Wanted
@@ -65,13 +66,6 @@ from crawler.visit import LocalVisitor, Visitor, record_of, redirect_check
 
 if TYPE_CHECKING:
     from crawler.workers import Started
-
-# Settings that shape a job rather than one run of it: stored with the job on its first run and
-# used again on a resume unless the user sets them again.
-JOB_KEYS = ("scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "max_pages_per_host", "sort_query",
-            "follow_nofollow", "robots", "user_agent", "bodies", "allow_private", "trap_max_url_length",
-            "trap_max_segment_repeats", "trap_max_query_variants", "trap_max_pattern_chain", "session_params")
-
 
 # When only hosts parked for failing have URLs left, a run waits for them only if a park ends within
 # this many seconds; otherwise it ends and a later run (a resume) tries them.
@@ -319,23 +313,12 @@ class Crawl:
 
     # -- the job ---------------------------------------------------------------------------------
 
-    async def _job_settings(self, job: JobFile) -> Settings:
-        stored = await job.get_meta("job_settings")
-        if stored is None:
-            await job.set_meta("job_settings", {k: getattr(self.settings, k) for k in JOB_KEYS})
-            return self.settings
-        merged: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in stored.items()
-                  if k in JOB_KEYS and k not in self.explicit}
-        settings = replace(self.settings, **merged)
-        await job.set_meta("job_settings", {k: getattr(settings, k) for k in JOB_KEYS})
-        return settings
-
     async def run(self) -> RunStats:
         if not self.seeds and not self.settings.frontier and not _is_file(self.settings.db):
             raise _no_job(self.settings.db)   # before opening it: resuming nothing creates no file
         async with JobFile(self.settings.db) as job, contextlib.AsyncExitStack() as stack:
             self._job = job
-            settings = self.settings = await self._job_settings(job)
+            settings = self.settings = await job_settings(job, self.settings, self.explicit)
             frontier = await stack.enter_async_context(self._open_frontier(job, settings))
             await frontier.release()   # leased by a run that died: pending again
             new, hosts = await queue_seeds(job, frontier, self.seeds)   # a `crawler add` may run beside us

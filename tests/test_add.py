@@ -229,7 +229,9 @@ def test_crawl_with_seeds_on_a_job_another_process_crawls_queues_them(site: Site
         done = cli("crawl", "--db", db, "--seeds", seeds, *FAST)
         assert done.returncode == 0, done.stderr
         assert done.stdout == f"1 new URL queued in {db} (1 already known)\n"
-        assert done.stderr == f"crawler: job {db} is being crawled by process {first.pid}, which picks them up\n"
+        assert done.stderr == (f"crawler: job {db} is being crawled by process {first.pid}, which picks them up\n"
+                               "crawler: ignored --timeout, --retries: only the seeds are handed to the running "
+                               "crawl, which keeps its own settings (give them again once it has ended)\n")
         # Without seeds there is nothing to hand over: a locked job is still refused.
         line = cli.fails(2, "crawl", "--db", db, *FAST)
         assert f"process {first.pid}" in line
@@ -237,6 +239,21 @@ def test_crawl_with_seeds_on_a_job_another_process_crawls_queues_them(site: Site
     finally:
         cli.stop(first)
     resume_to_the_end(site, cli, db)
+
+
+def test_flags_given_to_a_crawl_of_a_job_another_process_runs_are_named_as_ignored(
+        site: Site, other: Site, cli: Any, db: Path) -> None:
+    first = slow_crawl(site, cli, db)
+    try:
+        done = cli("crawl", on_localhost(other), "--db", db, "--recrawl", "--max-depth", "0")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == f"1 new URL queued in {db} (0 already known)\n"
+        assert done.stderr.splitlines()[1:] == [
+            "crawler: ignored --max-depth, --recrawl: only the seeds are handed to the running crawl, which keeps "
+            "its own settings (give them again once it has ended)"]
+        assert first.poll() is None, "the second crawl disturbed the first"
+    finally:
+        cli.stop(first)
 
 
 def test_a_running_crawl_picks_up_added_seeds_within_a_second_and_widens_its_scope(

@@ -206,6 +206,13 @@ class JobReader:
         count: int = self._one(f"SELECT COUNT(DISTINCT host) FROM urls WHERE state IN ({PENDING}, {LEASED}, {DONE})")
         return count
 
+    def has_host(self, host: str) -> bool:
+        """Whether ``host`` (``host[:port]``) is one of the job's hosts: fetched from, or with a URL
+        to fetch. By index only, so it costs nothing on a job of millions of URLs."""
+        return bool(self._one(
+            f"SELECT EXISTS(SELECT 1 FROM hosts WHERE host = ?1) OR EXISTS(SELECT 1 FROM urls WHERE host = ?1 "
+            f"AND state = {PENDING}) OR EXISTS(SELECT 1 FROM urls WHERE state = {LEASED} AND host = ?1)", (host,)))
+
     def hosts(self, limit: int | None = None) -> list[dict[str, Any]]:
         """The job's hosts, most pages first (then by name), as plain JSON-ready values: ``pages``
         stored, ``errors`` among them, ``queued`` URLs (pending or leased) and the host's ``state``,
