@@ -1,6 +1,7 @@
 """The command line: a thin layer over the library. ``crawler crawl | add | stats | explain | export | report | bench``.
 
-Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1;
+Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1; a
+crawl that could fetch no seed at all (a typo'd host or port) is exit 4, as wget's network failure;
 Ctrl-C or SIGTERM is exit 130 and the same command resumes.
 """
 
@@ -29,7 +30,16 @@ from crawler.urls import parse_seed
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="An asynchronous web crawler: resumable SQLite jobs.")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHED, EXIT_STOPPED = 0, 1, 2, 4, 130
+# "\b" keeps click from rewrapping the lines.
+CRAWL_EXIT_CODES = """\b
+Exit status:
+  0    the crawl ran (pages that failed are recorded: crawler stats)
+  1    the job could not run
+  2    a usage error
+  4    no seed could be fetched: nothing answered (no page of the job has a
+       status) and every seed failed (connect, dns, tls, timeout, ...)
+  130  stopped; the same command resumes"""
 
 
 def read_seed_lines(lines: list[str], source: str, warn: Any) -> list[str]:
@@ -46,7 +56,7 @@ def read_seed_lines(lines: list[str], source: str, warn: Any) -> list[str]:
     return seeds
 
 
-@app.command()
+@app.command(epilog=CRAWL_EXIT_CODES)
 def crawl(
     ctx: typer.Context,
     urls: Annotated[list[str] | None, typer.Argument(help="Seed URLs (http and https only).", show_default=False)] = None,
@@ -84,6 +94,8 @@ def crawl(
     ca_bundle: Annotated[str | None, typer.Option(help="Also trust the certificate authorities of this PEM file.")] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates (the summary says so).")
                         ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress; without a terminal a progress line is "
+                                        "printed about once a minute.")] = False,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -140,6 +152,10 @@ def crawl(
     if stats.outcome == "stopped":
         _say(f"stopped; run the same command again to resume {job.settings.db}")
         raise typer.Exit(EXIT_STOPPED)
+    from crawler.stats import nothing_reached
+    if (why := nothing_reached(job.settings.db)) is not None:
+        _say(f"crawler: {why}")
+        raise typer.Exit(EXIT_UNREACHED)
 
 
 def _parked_work(parked: tuple[int, int, str | None]) -> str:
@@ -177,22 +193,15 @@ def load_seeds_file(path: str) -> list[str]:
 
 
 async def _run(job: Any, err: Console) -> Any:
-    """Run the crawl with signal handlers and, on a terminal, the live line."""
+    """Run the crawl with signal handlers, showing its progress (unless quiet)."""
+    from crawler.progress import shown
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, job.request_stop)
     try:
         crawl_task = asyncio.create_task(job.run())
-        if err.is_terminal:
-            from crawler.progress import live
-            view = asyncio.create_task(live(job.stats, err))
-            try:
-                return await crawl_task
-            finally:
-                view.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await view
-        return await crawl_task
+        async with shown(job.stats, err, quiet=job.settings.quiet, period=job.settings.progress_every):
+            return await crawl_task
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
