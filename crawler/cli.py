@@ -1,6 +1,7 @@
 """The command line: a thin layer over the library. ``crawler crawl | add | stats | explain | export | report | bench``.
 
-Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1;
+Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1; a
+crawl that could fetch no seed at all (a typo'd host or port) is exit 4, as wget's network failure;
 Ctrl-C or SIGTERM is exit 130 and the same command resumes.
 """
 
@@ -20,21 +21,22 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from crawler import __version__, config, seed_file
+from crawler import __version__, config, run_end, seed_file
 from crawler.errors import CrawlError, InternalError, JobLocked, StorageError, UsageError
 from crawler.help_panels import CrawlHelp, PlainHelp
 from crawler.loop import event_loop_factory, raise_open_files_limit
 from crawler.printable import printable
+from crawler.run_end import EXIT_STOPPED
 from crawler.wording import plural
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]})   # -h too, inherited by every command
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-@app.command(cls=CrawlHelp)
+@app.command(cls=CrawlHelp, epilog=run_end.EXIT_CODES)
 def crawl(
     ctx: typer.Context,
     urls: Annotated[list[str] | None, typer.Argument(metavar="URL",
@@ -90,6 +92,8 @@ def crawl(
                                                   help="Also trust the certificate authorities of this PEM file.")] = None,
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates (the summary says so).")
                         ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress; without a terminal a progress line is "
+                                        "printed about once a minute.")] = False,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -130,38 +134,9 @@ def crawl(
                                             and getattr(ctx.get_parameter_source(p.name or ""), "name", "") == "COMMANDLINE"]):
             _say(f"crawler: {note}")
         return
-    if stats.outcome == "already_finished":
-        if stats.parked[0]:
-            print(f"job {job.settings.db} has nothing to fetch now: {_parked_work(stats.parked)}")
-        else:
-            print(f"job {job.settings.db} is already finished; use --recrawl to crawl it again")
-        raise typer.Exit(EXIT_OK)
-    remembered = "max_pages" not in explicit   # the limit came from the job, not from this run
-    if stats.outcome == "already_at_limit":
-        print(jobs.limit_note(job.settings.db, job.settings.max_pages, remembered=remembered, before=True))
-        raise typer.Exit(EXIT_OK)
-    from crawler.progress import summary, summary_lines
-    from crawler.stats import job_stats
-    if out.is_terminal:
-        out.print(summary(stats, job_stats(job.settings.db)))
-    else:
-        print("\n".join(summary_lines(stats, job_stats(job.settings.db))))
-    if stats.parked[0]:
-        print(_parked_work(stats.parked))
-    if stats.outcome == "limit" and (note := jobs.limit_note(job.settings.db, job.settings.max_pages,
-                                                             remembered=remembered, before=False)):
-        print(note)
-    if job.settings.insecure:
-        print("TLS certificates were not verified (--insecure)")
-    if stats.outcome == "stopped":
-        _say(f"stopped; run the same command again to resume {job.settings.db}")
-        raise typer.Exit(EXIT_STOPPED)
-
-
-def _parked_work(parked: tuple[int, int, str | None]) -> str:
-    urls, hosts, until = parked
-    return (f"{plural(urls, 'URL')} on {plural(hosts, 'parked host')} wait for a later run: "
-            f"run the same command after {until} to try them")
+    code = run_end.tell(job.settings, stats, explicit, out, _say)
+    if code != EXIT_OK:
+        raise typer.Exit(code)
 
 
 def _say(message: str) -> None:
@@ -170,22 +145,15 @@ def _say(message: str) -> None:
 
 
 async def _run(job: Any, err: Console) -> Any:
-    """Run the crawl with signal handlers and, on a terminal, the live line."""
+    """Run the crawl with signal handlers, showing its progress (unless quiet)."""
+    from crawler.progress import shown
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, job.request_stop)
     try:
         crawl_task = asyncio.create_task(job.run())
-        if err.is_terminal:
-            from crawler.progress import live
-            view = asyncio.create_task(live(job.stats, err))
-            try:
-                return await crawl_task
-            finally:
-                view.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await view
-        return await crawl_task
+        async with shown(job.stats, err, quiet=job.settings.quiet, period=job.settings.progress_every):
+            return await crawl_task
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -69,6 +69,8 @@ class Settings:
     transport: TransportKind = "aiohttp"
     event_loop: EventLoopKind = "auto"
     grace_period: float = 10.0
+    progress_every: float = 60.0   # seconds between two progress lines on stderr when it is no terminal
+    quiet: bool = False            # no progress shown at all
     recrawl: bool = False
     older_than: float = 0.0
     # the hostile web
@@ -100,8 +102,8 @@ class Settings:
 
     def problem(self) -> tuple[str, str] | None:
         """The first bad value as (key, message), or None when every value is in range."""
-        for name in ("delay", "timeout", "retry_backoff", "retry_after_max", "crawl_delay_max",
-                     "robots_retry_after", "grace_period", "older_than", "host_backoff_max", "host_park_time"):
+        for name in ("delay", "timeout", "retry_backoff", "retry_after_max", "crawl_delay_max", "robots_retry_after",
+                     "grace_period", "progress_every", "older_than", "host_backoff_max", "host_park_time"):
             value = getattr(self, name)
             if not math.isfinite(value):
                 return name, f"{name} must be a finite number, got {value}"

@@ -11,8 +11,8 @@
     └── PageError                   one page failed: recorded on it with a short code, never fatal
         ├── ParseFailed             the parse stage could not handle it (its worker died)
         └── FetchError              its request failed
-            ├── retryable = True:  Timeout, ConnectFailed, ServerBusy (429 / 5xx), WorkerDied,
-            │                      RobotsUnavailable
+            ├── retryable = True:  Timeout, ConnectFailed (and its DnsFailed), ServerBusy (429 / 5xx),
+            │                      WorkerDied, RobotsUnavailable
             └── retryable = False: TlsFailed, TooLarge, HeaderTooLarge, TooManyRedirects, BlockedScheme,
                                    BlockedAddress, OutOfScope, RobotsDisallowed, ProtocolFailed
 
@@ -102,6 +102,13 @@ class ConnectFailed(FetchError):
     retryable = True
 
 
+class DnsFailed(ConnectFailed):
+    """The host's name does not resolve (no such name, or the resolver failed): no connection was
+    tried. A ``ConnectFailed``, so it is retried and parks its host as a refused connection does."""
+
+    code = "dns"
+
+
 class ServerBusy(FetchError):
     """A 429 or 5xx answer; ``retry_after`` is the server's Retry-After in seconds, if any."""
 
@@ -174,7 +181,9 @@ class RobotsDisallowed(FetchError):
 
 
 class RobotsUnavailable(FetchError):
-    """robots.txt answered 5xx or could not be fetched: the host is off limits for now (RFC 9309).
+    """robots.txt answered 5xx (or an answer that is no HTTP): the host is off limits for now (RFC 9309).
+    A robots.txt that could not be fetched because its host could not be reached is that failure
+    instead (``ConnectFailed``, ``DnsFailed``, ``TlsFailed``, ``Timeout``: see ``robots.unreachable``).
     Retried like a failed request: each retry reads robots.txt again, so one reset or one 503 does
     not put a host off limits for the run."""
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
+import socket
 import ssl
 import time
 import zlib
@@ -37,6 +38,7 @@ from crawler.errors import (
     BlockedScheme,
     ConfigError,
     ConnectFailed,
+    DnsFailed,
     FetchError,
     HeaderTooLarge,
     ProtocolFailed,
@@ -127,6 +129,9 @@ def translate_transport_error(exc: BaseException, url: str) -> FetchError:
     header = _header_limit_passed(exc)
     if header is not None:
         return HeaderTooLarge(url, f"response header too large ({header})")
+    unresolved = _unresolved_in(exc)
+    if unresolved is not None:
+        return DnsFailed(url, f"{type(unresolved).__name__}: {unresolved}")
     # httpx-aiohttp maps aiohttp errors loosely (a reset becomes ConnectTimeout): look at the cause.
     cause = exc.__cause__
     import aiohttp  # here, as in transport.py, so that a crawl on the httpcore transport does not load it up front
@@ -159,6 +164,22 @@ def _refusal_in(exc: BaseException) -> AddressRefused | None:
         inner = getattr(current, "os_error", None)
         current = inner if isinstance(inner, BaseException) and id(inner) not in seen else (
             current.__cause__ or current.__context__)
+    return None
+
+
+def _unresolved_in(exc: BaseException) -> BaseException | None:
+    """The name resolution failure under ``exc``, if that is what it comes from: aiohttp's
+    ``ClientConnectorDNSError`` (whatever its resolver raised), or getaddrinfo's ``socket.gaierror``
+    (under httpcore's ``ConnectError``)."""
+    import aiohttp
+
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return None
+        if isinstance(current, aiohttp.ClientConnectorDNSError | socket.gaierror):
+            return current
+        current = current.__cause__ or current.__context__
     return None
 
 

@@ -20,7 +20,7 @@ CRAWL: dict[str, tuple[str, ...]] = {
     "Requests": ("timeout", "retries", "max_bytes", "allow_private", "ca_bundle", "insecure"),
     "Parsing": ("parse_mode", "parse_workers"),
     "Workers & sharing": ("workers", "frontier", "job_name", "lease"),
-    "Output": ("no_bodies",),
+    "Output": ("no_bodies", "quiet"),
 }
 
 

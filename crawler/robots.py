@@ -3,6 +3,10 @@
 RFC 9309 decides what a failed fetch means: a 4xx robots.txt (there is none) allows everything;
 a 5xx or an unreachable server disallows the whole host *for now*, and we ask again after
 ``robots_retry_after`` seconds. Redirects are followed (up to five hops, as the RFC asks).
+
+A host whose robots.txt could not be fetched because the host itself could not be reached (refused,
+reset, a name that does not resolve, a TLS failure, no answer in time) is recorded as that failure
+(``unreachable``): its pages were not put off limits by a robots.txt, they were not reached.
 """
 
 from __future__ import annotations
@@ -14,11 +18,24 @@ from dataclasses import dataclass
 
 from protego import Protego
 
-from crawler.errors import BlockedAddress, FetchError, RobotsDisallowed, RobotsUnavailable, ServerBusy, TooManyRedirects
+from crawler.errors import (
+    BlockedAddress,
+    ConnectFailed,
+    DnsFailed,
+    FetchError,
+    RobotsDisallowed,
+    RobotsUnavailable,
+    ServerBusy,
+    Timeout,
+    TlsFailed,
+    TooManyRedirects,
+)
 from crawler.models import Response
 
 ROBOTS_MAX_BYTES = 512 * 1024   # RFC 9309: parse at least 500 KiB
 Fetch = Callable[[str], Awaitable[Response]]
+# The failures of a robots.txt fetch that say its host could not be reached, by code.
+UNREACHABLE: dict[str, type[FetchError]] = {e.code: e for e in (ConnectFailed, DnsFailed, TlsFailed, Timeout)}
 
 
 def agent_token(user_agent: str) -> str:
@@ -81,6 +98,15 @@ def rules_from_response(response: Response | None, now: float, retry_after: floa
         return RobotsRules(None, False, never)   # 4xx, or a redirect we did not follow: no rules
     text = response.body.decode("utf-8-sig", errors="replace")   # a BOM must not hide the first group
     return RobotsRules(Protego.parse(text), False, never)
+
+
+def unreachable(url: str, rules: RobotsRules) -> FetchError | None:
+    """Where ``rules`` are unavailable because robots.txt's host could not be reached (the fetch's
+    error is in ``UNREACHABLE``), that error for ``url``: what kept the page from being fetched.
+    None for a robots.txt that answered (a 5xx), or any other failure."""
+    code, _, message = (rules.cause or "").partition(": ") if rules.unavailable else ("", "", "")
+    error = UNREACHABLE.get(code)
+    return error(url, f"robots.txt not fetched: {message}" if message else "robots.txt not fetched") if error else None
 
 
 class RobotsCache:

@@ -45,6 +45,7 @@ from crawler.errors import (
     ServerBusy,
     StorageError,
     Timeout,
+    TlsFailed,
     UsageError,
     WorkerDied,
 )
@@ -55,7 +56,7 @@ from crawler.job import job_settings
 from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.politeness import HostPool, Wanted
-from crawler.robots import RobotsCache
+from crawler.robots import RobotsCache, unreachable
 from crawler.scope import Scope
 from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
@@ -687,14 +688,17 @@ class Crawl:
                     # A stop is no verdict on the URL (its worker process may have died of the same
                     # signal): it stays leased, and is pending again for the resume.
                     return None
-                if isinstance(err, RobotsUnavailable):
-                    self._robots.forget_unavailable(origin(err.url))   # the retry reads it again
+                if settings.robots:   # robots.txt unavailable (5xx, or its host unreached): the retry reads it again
+                    self._robots.forget_unavailable(origin(err.url))
                 self.stats.retries += 1
                 self._pool.retry(host, replace(item, attempt=item.attempt + 1), delay)
                 return None
             if isinstance(err, ServerBusy) and err.response is not None:
                 return await record_of(item, err.response, self._stage, settings.bodies)
-            if isinstance(err, ConnectFailed | RobotsUnavailable) and host not in self._reached:
+            # A host never reached parks: refused, unresolved, robots.txt unavailable; or, with robots.txt
+            # read before any page (so the failure was robots.txt's), no TLS or no answer in time.
+            if host not in self._reached and (isinstance(err, ConnectFailed | RobotsUnavailable) or (
+                    settings.robots and isinstance(err, Timeout | TlsFailed))):
                 await self._park(host, err)
             else:
                 self._answered(host)
@@ -722,6 +726,8 @@ class Crawl:
             self._reached_delay.add(host)   # the whole job keeps to it, not just this worker
             await self._shared.set_delay(host, min(crawl_delay, self.settings.crawl_delay_max))
         if rules.unavailable:
+            if (failed := unreachable(item.url, rules)) is not None:
+                raise failed   # the host was not reached: that is the page's error (connect, dns, tls, timeout)
             self._robots.check_rules(item.url, rules)   # raises RobotsUnavailable (or BlockedAddress)
         if not rules.allows(item.url, self._robots.agent):
             return Excluded("robots_disallowed", rules.matching_line(item.url, self._robots.agent))

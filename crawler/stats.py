@@ -17,6 +17,18 @@ def job_stats(path: str | Path) -> dict[str, Any]:
         return job.summary()
 
 
+def nothing_reached(path: str | Path) -> str | None:
+    """The line that says why a crawl exits 4: no seed could be fetched at all (``seeds_unreached``);
+    None when one was, or some seed is still to try."""
+    with JobReader(path) as job:
+        failed = job.seeds_unreached()
+    if failed is None:
+        return None
+    counts = ", ".join(f"{n:,} {error}" for error, n, _, _ in failed)
+    _, _, url, message = failed[0]
+    return printable(f"no seed could be fetched ({counts}): {url}: {message or failed[0][0]}")
+
+
 def render_text(stats: dict[str, Any]) -> str:
     """The stats as aligned plain text, one fact a line: counts with thousands separators and the bytes
     in KB, MB or GB, as the crawl's summary and the report print them (``--json`` keeps raw numbers)."""

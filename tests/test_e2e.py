@@ -496,18 +496,24 @@ def test_job_settings_are_kept_on_resume(site: Site, cli: Any, db: Path) -> None
         assert conn.execute("SELECT COUNT(body) FROM pages").fetchone()[0] == 0
 
 
-def test_unreachable_server_is_recorded_not_fatal(cli: Any, db: Path) -> None:
+def test_a_crawl_whose_seed_refuses_the_connection_records_connect_and_exits_4(cli: Any, db: Path, site: Site) -> None:
     with socket.socket() as sock:     # a port that was free a moment ago and has no listener now
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    done = cli("crawl", f"http://127.0.0.1:{port}/", "--db", db, "--no-robots", *FAST)
+    seed = f"http://127.0.0.1:{port}/"
+    # With robots.txt obeyed it is robots.txt that cannot be fetched: the host was not reached all the same.
+    for job, flags in ((db, ()), (db.with_name("no-robots.db"), ("--no-robots",))):
+        done = cli("crawl", seed, "--db", job, *flags, *FAST)
+        assert done.returncode == 4, done.stderr
+        assert done.stdout.startswith("crawl finished\n")   # the summary, then why the exit status
+        assert done.stderr.splitlines()[-1].startswith(f"crawler: no seed could be fetched (1 connect): {seed}: ")
+        assert [(r["status"], r["error"]) for r in cli.export(job)] == [(None, "connect")]
+    # One seed that answers is enough for exit 0, even with the refused one still failing.
+    site.routes["/"] = html("Home")
+    done = cli("crawl", seed, site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
-    assert [(r["status"], r["error"]) for r in cli.export(db)] == [(None, "connect")]
-    # With robots.txt obeyed, an unreachable robots.txt puts the host off limits (RFC 9309).
-    with_robots = db.with_name("robots.db")
-    done = cli("crawl", f"http://127.0.0.1:{port}/", "--db", with_robots, *FAST)
-    assert done.returncode == 0, done.stderr
-    assert [(r["status"], r["error"]) for r in cli.export(with_robots)] == [(None, "robots_unavailable")]
+    assert {r["url"]: (r["status"], r["error"]) for r in cli.export(db)} == {seed: (None, "connect"),
+                                                                             site.url("/"): (200, None)}
 
 
 def test_user_agent_is_sent_and_matched_in_robots_txt(site: Site, cli: Any, db: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import random
+import socket
 import tracemalloc
 import zlib
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from conftest_fetch import (
 from crawler.errors import (
     BlockedScheme,
     ConnectFailed,
+    DnsFailed,
     FetchError,
     HeaderTooLarge,
     OutOfScope,
@@ -370,6 +372,8 @@ def chained(exc: BaseException, cause: BaseException) -> BaseException:
     # httpx-aiohttp reports a reset as ConnectTimeout: the aiohttp cause decides.
     (chained(httpx2.ConnectTimeout("x"), aiohttp.ClientConnectionError("reset")), ConnectFailed),
     (chained(httpx2.ReadTimeout("x"), aiohttp.ServerTimeoutError("slow")), Timeout),
+    # a name that does not resolve, under httpcore: getaddrinfo's error is the cause
+    (chained(httpx2.ConnectError("x"), socket.gaierror(socket.EAI_NONAME, "Name or service not known")), DnsFailed),
     (chained(httpx2.ReadError("x"), aiohttp.ClientPayloadError("truncated")), ProtocolFailed),
     # a chunk-size line too long is the body's fault, not an oversized header
     (chained(httpx2.ReadError("x"), chained(aiohttp.ClientPayloadError("chunk"), LineTooLong(b"f" * 100, 8190))),

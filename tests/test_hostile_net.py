@@ -129,8 +129,8 @@ class StubResolver(AbstractResolver):
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
                       ) -> list[ResolveResult]:
-        if host not in NAMES:
-            raise OSError(f"no such test name: {host}")
+        if host not in NAMES:   # as getaddrinfo says it
+            raise socket.gaierror(socket.EAI_NONAME, f"no such test name: {host}")
         return [ResolveResult(hostname=host, host=NAMES[host], port=port, family=socket.AF_INET, proto=0,
                               flags=socket.AI_NUMERICHOST)]
 
@@ -183,6 +183,25 @@ def test_allow_private_lets_the_same_crawl_through(tmp_path: Path) -> None:
     # failure is the connection's, not the guard's.
     answer = explain(Path(config.db), internal + "/")
     assert answer["decision"] in ("connect", "robots_unavailable"), answer
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+@pytest.mark.parametrize("robots", [True, False])
+def test_a_seed_whose_name_does_not_resolve_is_recorded_as_dns(tmp_path: Path, transport: str, robots: bool) -> None:
+    # nowhere.test is unknown to the stub resolver: no name is ever sent to DNS.
+    config = settings(tmp_path, retries=0, transport=transport, robots=robots)
+    job = Crawl(config, ["http://nowhere.test/"], resolver=StubResolver(), forbidden=forbidden)
+
+    async def go() -> None:
+        async with asyncio.timeout(30):
+            await job.run()
+    asyncio.run(go())
+    with JobReader(config.db) as reader:
+        (page,) = reader.records(("url", "status", "error", "error_message"))
+        assert (page["status"], page["error"]) == (None, "dns")
+        assert "no such test name: nowhere.test" in page["error_message"]
+        # what makes `crawler crawl` exit 4
+        assert reader.seeds_unreached() == [("dns", 1, "http://nowhere.test/", page["error_message"])]
 
 
 # -- crawler explain ----------------------------------------------------------------------------------

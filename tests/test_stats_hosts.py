@@ -131,5 +131,5 @@ def test_a_real_crawl_over_a_live_and_a_dead_host(site: Site, cli: Any, tmp_path
     assert (live["pages"], live["errors"], live["queued"], live["state"]) == (4, 1, 0, "done")   # /missing is a 404
     # parked: its error recorded once, its URL left queued for a run after robots_retry_after
     assert (hosts[dead]["pages"], hosts[dead]["errors"], hosts[dead]["queued"], hosts[dead]["state"]) == (1, 1, 1, "parked")
-    assert hosts[dead]["parked_error"] == "robots_unavailable"
+    assert hosts[dead]["parked_error"] == "connect"   # its robots.txt, so the host, was not reached
     assert list(hosts) == [f"127.0.0.1:{site.port}", dead]

@@ -114,7 +114,7 @@ def test_a_job_with_a_dead_seed_finishes_and_leaves_its_urls_parked_for_a_later_
                "--retries", "0", "--timeout", "2", timeout=30)
     assert done.returncode == 0, done.stderr
     assert {r["url"]: r["error"] for r in merged(cli, tmp_path / "w.db").values()} == {
-        site.url("/"): None, dead: "robots_unavailable"}
+        site.url("/"): None, dead: "connect"}
     stats = cli.in_process("stats", "--frontier", redis_url, "--job", job, "--json")
     assert stats.returncode == 0, stats.stderr
     assert '"queued": 1' in stats.stdout

@@ -201,6 +201,20 @@ class JobReader:
             "last_fetch": self._one("SELECT MAX(fetched_at) FROM pages"),
         }
 
+    def seeds_unreached(self) -> list[tuple[str, int, str, str | None]] | None:
+        """Whether no seed could be fetched at all: the job has no page with a status (nothing ever
+        answered) and every seed (URL at depth 0) has a page with an error. Then, for each error code
+        of the seeds, most common first: the code, how many seeds, and one seed with its message;
+        else None."""
+        if self._one("SELECT EXISTS (SELECT 1 FROM pages WHERE status IS NOT NULL)"):
+            return None
+        rows = self._all("SELECT p.error, COUNT(*), MIN(u.url) FROM urls u LEFT JOIN pages p ON p.url_id = u.id "
+                         "WHERE u.depth = 0 GROUP BY p.error ORDER BY 2 DESC, 1")
+        if not rows or any(error is None for error, _, _ in rows):
+            return None
+        return [(error, n, url, self._one("SELECT p.error_message FROM pages p JOIN urls u ON u.id = p.url_id "
+                                          "WHERE u.url = ?", (url,))) for error, n, url in rows]
+
     def host_count(self) -> int:
         """How many hosts the job has: those with a URL fetched or to fetch (``hosts`` lists them)."""
         count: int = self._one(f"SELECT COUNT(DISTINCT host) FROM urls WHERE state IN ({PENDING}, {LEASED}, {DONE})")

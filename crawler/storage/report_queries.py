@@ -35,7 +35,9 @@ from crawler.storage.schema import EXCLUDED, HOST_BUDGET, LEASED, PENDING
 T = TypeVar("T")
 
 # Error codes that are a decision, not a failure: the crawler chose not to fetch or not to keep the
-# page, so a link to it is not broken. Any other error without a response is a failed target.
+# page, so a link to it is not broken (robots_unavailable: its robots.txt answered 5xx, RFC 9309 keeps
+# us off). Any other error without a response is a failed target: a host not reached above all
+# (connect, dns, tls, timeout), even where it was its robots.txt that could not be fetched.
 NOT_FAILURES = ("robots_disallowed", "robots_unavailable", "out_of_scope", "blocked_scheme", "too_large",
                 "header_too_large")
 _BROKEN = f"status >= 400 OR (status IS NULL AND error IS NOT NULL AND error NOT IN ({', '.join(map(repr, NOT_FAILURES))}))"
