@@ -232,13 +232,19 @@ def export(
     fields: Annotated[str | None, typer.Option(metavar="FIELDS",
                                                help="Comma-separated fields, in order (jsonl, csv, parquet).")] = None,
     since: Annotated[str | None, typer.Option(metavar="TIME", help="Only pages fetched at or after this ISO time.")] = None,
+    target_status: Annotated[list[str] | None, typer.Option(metavar="CODE", help="links: only links whose target "
+                                                                 "answered this status or class, e.g. 404 (repeatable).")] = None,
+    raw_cells: Annotated[bool, typer.Option("--raw-cells", help="csv, links: write text as stored, without the ' "
+                                                                "that keeps spreadsheets from running = + - @.")] = False,
 ) -> None:
     """Export what a job crawled."""
     from crawler import export as exporter
-    exporter.check_format(fmt, to_stdout=out == "-", fields_given=bool(fields))
+    exporter.check_format(fmt, to_stdout=out == "-", fields_given=bool(fields), target_status_given=bool(target_status),
+                          raw_cells=raw_cells)
     chosen = exporter.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None)
     selection = exporter.Selection(chosen, exporter.parse_statuses(status or ()),
-                                   exporter.parse_since(since) if since else None)
+                                   exporter.parse_since(since) if since else None,
+                                   exporter.parse_statuses(target_status or (), "--target-status"), raw_cells)
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
     try:
         if out != "-":

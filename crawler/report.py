@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler import report_svg as svg
+from crawler.export import command
 from crawler.output import open_output
 from crawler.storage.report_queries import (
     DEPTH_CAP,
@@ -362,7 +363,9 @@ def _broken(r: Report) -> str:
         refs = "".join(f"<li>{link(src)}" + (f" <q>{escape(anchor)}</q>" if anchor else "") + "</li>"
                        for src, anchor in b.linked_from)
         more = b.referrers - len(b.linked_from)
-        refs += f'<li class="cut">... and {plural(more, "more page")}</li>' if more > 0 else ""
+        every = command([j.path for j in r.jobs], "links", *(("--target-status", str(b.status)) if b.status else ()))
+        refs += (f'<li class="cut">... and {plural(more, "more page")}: <code>{escape(every)}</code>'
+                 + ("" if b.status else " (the rows with this target)") + "</li>" if more > 0 else "")
         linked = f'<ul class="refs">{refs}</ul>' if refs else '<span class="muted">no stored page links here (a seed?)</span>'
         rows.append([cell(link(b.url)), text(answer(b.status, b.error)), num(b.referrers), cell(linked)])
     intro = (f"<p>{plural(r.broken.total, 'broken URL')}, linked {plural(r.broken_links, 'time')}: "

@@ -61,8 +61,11 @@ def workloads(quick: bool) -> list[Workload]:
         # 64 requests in flight, each answered after 50 ms: the crawl waits on the network.
         Workload("io", "I/O-bound", SiteSpec(pages=600 if quick else 3000, delay=0.05), concurrency=64),
         # ~300 KB pages of 2,000 anchors (to 8 pages of the site and 4 off it, each spelled many ways,
-        # so the site keeps its size) and ~230 KB of text to extract and simhash.
-        Workload("cpu", "CPU-bound", SiteSpec(pages=20 if quick else 100, anchors=2000, targets=8, offsite=4, text_kb=230),
+        # so the site keeps its size) and ~230 KB of text to extract and simhash: ~75 ms of parsing
+        # each. ``quick`` keeps 80: a parse pool's start (a forkserver, its workers' imports) and the
+        # crawl's own start do not spread over cores, and on 20 pages they hid the second core
+        # (process over thread 1.3x on 2 cores; about 1.6x on 80).
+        Workload("cpu", "CPU-bound", SiteSpec(pages=80 if quick else 100, anchors=2000, targets=8, offsite=4, text_kb=230),
                  concurrency=16, extract_text=True),
     ]
 

@@ -12,6 +12,7 @@ through ``crawler.output`` (a regular file all or nothing, a FIFO or device in p
 from __future__ import annotations
 
 import contextlib
+import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,8 @@ from crawler.output import open_output
 from crawler.storage.read import JobReader
 from crawler.storage.schema import stored_time
 
-__all__ = ["EXTRA_FIELDS", "FIELDS", "FORMATS", "STREAMING", "Selection", "check_fields", "check_format", "parse_since",
-           "parse_statuses", "write", "write_file"]
+__all__ = ["EXTRA_FIELDS", "FIELDS", "FORMATS", "STREAMING", "Selection", "check_fields", "check_format", "command",
+           "parse_since", "parse_statuses", "write", "write_file"]
 
 FORMATS: dict[str, Exporter] = {"jsonl": jsonl.export, "csv": csv.export, "parquet": parquet.export,
                                 "links": links.export, "warc": warc.export, "warc.gz": warc.export_gz}
@@ -33,10 +34,12 @@ FORMATS: dict[str, Exporter] = {"jsonl": jsonl.export, "csv": csv.export, "parqu
 STREAMING = frozenset({"jsonl", "csv", "links", "warc", "warc.gz"})
 # The formats whose records are the exported record, so --fields picks their columns.
 WITH_FIELDS = frozenset({"jsonl", "csv", "parquet"})
+# The formats written as CSV, whose text cells are escaped for spreadsheets unless --raw-cells.
+CSV_CELLS = frozenset({"csv", "links"})
 
 
-def parse_statuses(values: Sequence[str]) -> tuple[tuple[int, int], ...]:
-    """``--status`` values, a code (``404``) or a class (``4xx``), as inclusive ranges."""
+def parse_statuses(values: Sequence[str], option: str = "--status") -> tuple[tuple[int, int], ...]:
+    """``--status`` (or ``option``) values, a code (``404``) or a class (``4xx``), as inclusive ranges."""
     ranges = []
     for value in values:
         text = value.strip().lower()
@@ -45,11 +48,18 @@ def parse_statuses(values: Sequence[str]) -> tuple[tuple[int, int], ...]:
         elif text.isascii() and text.isdigit() and 100 <= int(text) <= 599:
             ranges.append((int(text), int(text)))
         else:
-            raise UsageError(f"bad --status {value!r}: use an HTTP status such as 404, or a class such as 4xx")
+            raise UsageError(f"bad {option} {value!r}: use an HTTP status such as 404, or a class such as 4xx")
     return tuple(ranges)
 
 
-def check_format(fmt: str, *, to_stdout: bool, fields_given: bool) -> None:
+def command(dbs: Sequence[str], fmt: str, *options: str) -> str:
+    """The ``crawler export`` command line, quoted for a POSIX shell, that writes ``fmt`` of the jobs
+    ``dbs`` (merged, in this order) with ``options``: what the report points to for a list it cuts."""
+    return shlex.join(["crawler", "export", *(word for db in dbs for word in ("--db", db)), "--format", fmt, *options])
+
+
+def check_format(fmt: str, *, to_stdout: bool, fields_given: bool, target_status_given: bool = False,
+                 raw_cells: bool = False) -> None:
     """Refuse what a format cannot do, before anything is opened or written."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
@@ -57,6 +67,10 @@ def check_format(fmt: str, *, to_stdout: bool, fields_given: bool) -> None:
         raise UsageError(f"--format {fmt} needs a file: give --out FILE")
     if fields_given and fmt not in WITH_FIELDS:
         raise UsageError(f"--fields applies to {', '.join(sorted(WITH_FIELDS))}, not to {fmt}")
+    if target_status_given and fmt != "links":
+        raise UsageError(f"--target-status applies to links (the link graph), not to {fmt}; --status picks pages")
+    if raw_cells and fmt not in CSV_CELLS:
+        raise UsageError(f"--raw-cells applies to {', '.join(sorted(CSV_CELLS))}, not to {fmt}")
 
 
 def parse_since(text: str) -> str:

@@ -33,11 +33,13 @@ FIELD_TYPES: dict[str, FieldType] = {
 
 @dataclass(frozen=True, slots=True)
 class Selection:
-    """Which records, and which of their fields, the user asked for."""
+    """Which records, and which of their fields, the user asked for, and how CSV writes them."""
 
     fields: tuple[str, ...] = FIELDS
     statuses: tuple[tuple[int, int], ...] = ()   # inclusive ranges: 404 is (404, 404), 4xx is (400, 499)
     since: str | None = None   # ISO 8601 UTC, as stored in fetched_at
+    target_statuses: tuple[tuple[int, int], ...] = ()   # the link graph: only links whose target answered so
+    raw_cells: bool = False    # CSV cells as stored, not escaped for spreadsheets (``crawler.export.cells``)
 
     def records(self, jobs: Sequence[JobReader]) -> Iterator[dict[str, Any]]:
         """The selected records: one job's in fetch order; several jobs' merged, one per URL."""
@@ -59,9 +61,17 @@ class Selection:
 
     def wants(self, status: int | None, fetched_at: str) -> bool:
         """Whether a page of this status, fetched then, passes the filters."""
-        if self.statuses and not (status is not None and any(lo <= status <= hi for lo, hi in self.statuses)):
+        if self.statuses and not _within(status, self.statuses):
             return False
         return self.since is None or fetched_at >= self.since
+
+    def wants_target(self, status: int | None) -> bool:
+        """Whether a link whose target answered ``status`` (None: no answer, or never fetched) passes."""
+        return not self.target_statuses or _within(status, self.target_statuses)
+
+
+def _within(status: int | None, ranges: StatusRanges) -> bool:
+    return status is not None and any(lo <= status <= hi for lo, hi in ranges)
 
 
 def _tagged(n: int, keyed: Iterator[Keyed]) -> Iterator[tuple[str, int, Keyed]]:

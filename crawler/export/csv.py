@@ -1,4 +1,6 @@
-"""CSV: a header row of the selected fields, then one row per record; null is an empty cell."""
+"""CSV: a header row of the selected fields, then one row per record; null is an empty cell, and text
+that a spreadsheet would run as a formula starts with ``'`` unless the selection asks for raw cells
+(``crawler.export.cells``)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from crawler.export.base import Selection
+from crawler.export.cells import cells
 from crawler.storage.read import JobReader
 
 
@@ -18,7 +21,7 @@ def export(out: BinaryIO, jobs: Sequence[JobReader], selection: Selection) -> in
         writer.writerow(selection.fields)
         n = 0
         for record in selection.records(jobs):
-            writer.writerow(["" if v is None else v for v in record.values()])
+            writer.writerow(cells(record.values(), selection.raw_cells))
             n += 1
         text.flush()
     finally:

@@ -277,6 +277,12 @@ class JobReader:
         rows = self._all("SELECT target, nofollow, anchor FROM links WHERE source_id = ? ORDER BY target", (url_id,))
         return [(target, bool(nofollow), anchor) for target, nofollow, anchor in rows]
 
+    def answer(self, url: str) -> tuple[str, int | None] | None:
+        """``(fetched_at, status)`` of this job's fetch of ``url`` (status None: no response), or None
+        where the job never fetched it."""
+        rows = self._all("SELECT p.fetched_at, p.status FROM urls u JOIN pages p ON p.url_id = u.id WHERE u.url = ?", (url,))
+        return (rows[0][0], rows[0][1]) if rows else None
+
     def keeps_bodies(self) -> bool:
         """Whether the job stores response bodies (it was not crawled with ``--no-bodies``)."""
         settings = self.meta().get("job_settings") or {}
