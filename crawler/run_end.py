@@ -30,7 +30,7 @@ Exit status:
 
 def parked_work(parked: tuple[int, int, str | None]) -> str:
     urls, hosts, until = parked
-    return (f"{plural(urls, 'URL')} on {plural(hosts, 'parked host')} wait for a later run: "
+    return (f"{plural(urls, 'URL')} on {plural(hosts, 'parked host')} wait{'s' * (urls == 1)} for a later run: "
             f"run the same command after {until} to try them")
 
 
