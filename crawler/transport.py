@@ -6,7 +6,7 @@ transport is swappable:
 - ``aiohttp`` (default): httpx2 requests carried by an aiohttp connection pool, through the
   ``httpx-aiohttp`` package. Measured on this machine against nginx on loopback with a bare fetch
   loop over the 5,000-page bench site at 64 connections: about 2,030 pages/s, against 1,420 for
-  httpx2's own pool (see README, "Fetcher").
+  httpx2's own pool (see docs/performance.md, "The fetcher").
 - ``httpcore``: httpx2's own pool (httpcore2). Pure Python, no extra C dependency; what the respx
   based tests mock.
 

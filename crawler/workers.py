@@ -8,7 +8,7 @@ frontier, the per-host limits and delays, robots.txt. A worker is handed URLs th
 already let go; it fetches and parses each and sends back the page record, which also tells the
 coordinator the request is over (it frees the host and the global permit then). The messages, and
 a worker's side of them, are in ``worker_process``. What this costs next to one process is
-measured in the README ("Every core").
+measured in docs/performance.md ("Every core").
 
 A worker that dies (kill -9, a crash in C code) fails the visits it held with ``WorkerDied``, a
 retryable error: each of its URLs goes back to its host's queue and is tried again within the
