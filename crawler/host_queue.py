@@ -49,6 +49,10 @@ class HostQueue:
         (1 from 0.5 s, 2 from 1 s, 3 from 2 s, ..., at most 6)."""
         return 0 if self.duration < 0.5 else min(6, int(math.log2(self.duration / 0.25)))
 
+    def limit(self, per_host: int) -> int:
+        """Requests in flight it may have now: one until its rules are known, then its pace's."""
+        return self.pace.limit(per_host) if self.known else 1
+
     def ready_at(self, limit: int) -> float | None:
         """When it may start its next request, or None if it cannot (no work, parked, at ``limit``)."""
         if not self.has_work or self.parked or self.active >= limit:

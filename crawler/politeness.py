@@ -90,14 +90,11 @@ class HostPool:
             state = self._hosts[host] = HostQueue(delay=self.delay, known=not self.probe_first)
         return state
 
-    def _limit(self, state: HostQueue) -> int:
-        return state.pace.limit(self.rules.per_host) if state.known else 1
-
     def _update(self, host: str, state: HostQueue) -> None:
         """Put the host in the heap if it could start a request, keep ``busy``/``active`` right, and
         forget a host with nothing left whose state is the default: memory follows hosts in use."""
         has_work = state.has_work
-        when = state.ready_at(self._limit(state))
+        when = state.ready_at(state.limit(self.per_host))
         if when is not None and state.scheduled != when:
             state.scheduled = when
             heapq.heappush(self._heap, (when, next(self._turns), host))
@@ -112,6 +109,11 @@ class HostPool:
         if state.at_rest(self.delay) and state.next_time <= self._clock():
             del self._hosts[host]
 
+    def _changed(self, host: str, state: HostQueue) -> None:
+        """``_update``, and wake the dispatcher: a URL arrived or a slot came free."""
+        self._update(host, state)
+        self._on_change()
+
     # -- what the frontier and the visits tell it -------------------------------------------------
 
     def offer(self, host: str) -> None:
@@ -119,8 +121,7 @@ class HostPool:
         state = self._host(host)
         state.more = True
         state.offers += 1
-        self._update(host, state)
-        self._on_change()
+        self._changed(host, state)
 
     def leased(self, want: Wanted, items: list[FrontierItem], asked: int) -> None:
         """The frontier's answer to ``want``: ``items`` of the ``asked`` for. Fewer means the frontier
@@ -130,16 +131,14 @@ class HostPool:
         self.size += len(items)
         if len(items) < asked and state.offers == want.offers:
             state.more = False
-        self._update(want.host, state)
-        self._on_change()
+        self._changed(want.host, state)
 
     def push(self, host: str, item: FrontierItem) -> None:
         """Queue one URL of ``host``."""
         state = self._host(host)
         state.queue.append(item)
         self.size += 1
-        self._update(host, state)
-        self._on_change()
+        self._changed(host, state)
 
     def retry(self, host: str, item: FrontierItem, after: float) -> None:
         """Fetch ``item`` of ``host`` again in ``after`` seconds or later: it waits out its own backoff
@@ -147,8 +146,7 @@ class HostPool:
         state = self._host(host)
         heapq.heappush(state.retries, (self._clock() + after, next(self._turns), item))
         self.size += 1
-        self._update(host, state)
-        self._on_change()
+        self._changed(host, state)
 
     def set_delay(self, host: str, seconds: float) -> None:
         """Raise a host's delay (robots.txt Crawl-delay); never lowers the configured one. It counts
@@ -165,8 +163,7 @@ class HostPool:
             self.set_delay(host, crawl_delay)
         if not state.known:
             state.known = True
-            self._update(host, state)
-            self._on_change()
+            self._changed(host, state)
 
     # -- adaptive politeness --------------------------------------------------------------------------
 
@@ -198,8 +195,7 @@ class HostPool:
             state.next_time = max(state.next_time, state.pace.resume)
             self._update(host, state)
         elif isinstance(change, Eased) or (isinstance(change, Recovered) and change.eased):
-            self._update(host, state)   # one more request in flight: the host may start another now
-            self._on_change()
+            self._changed(host, state)   # one more request in flight: the host may start another now
         return change
 
     def answered(self, host: str, seconds: float) -> bool:
@@ -243,7 +239,7 @@ class HostPool:
         state = self._hosts.get(host)
         if state is None:
             return self.per_host, self.delay, 0.0
-        return self._limit(state), state.delay + state.pace.backoff, state.pace.parked_until
+        return state.limit(self.per_host), state.delay + state.pace.backoff, state.pace.parked_until
 
     def give_back(self, host: str) -> list[FrontierItem]:
         """Empty ``host``'s queue here and return its URLs, for the frontier to take back: the host
@@ -261,16 +257,14 @@ class HostPool:
         state.parked = True   # first: a parked host is never forgotten
         dropped = self.give_back(host)
         state.more = False
-        self._update(host, state)
-        self._on_change()
+        self._changed(host, state)
         return dropped
 
     def release(self, host: str) -> None:
         """A request to ``host`` is over; its slot is free again."""
         state = self._hosts[host]
         state.finish(self._clock())
-        self._update(host, state)
-        self._on_change()
+        self._changed(host, state)
 
     # -- the next request ---------------------------------------------------------------------------
 
@@ -301,10 +295,10 @@ class HostPool:
             if state is None or not state.ready:
                 continue
             state.ready = False
-            if state.parked or state.active >= self._limit(state) or state.next_time > now:
+            if state.parked or state.active >= state.limit(self.per_host) or state.next_time > now:
                 self._update(host, state)
                 continue
-            item = state.pick(now, self._limit(state))
+            item = state.pick(now, state.limit(self.per_host))
             if item == "lease":
                 return Wanted(host, state.offers)
             if item is None:
