@@ -32,7 +32,7 @@ import heapq
 import itertools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -47,6 +47,55 @@ class Wanted:
 
     host: str
     offers: int
+
+
+class _Turns:
+    """The order in which hosts take turns: a heap of (ready time, turn, host) holds the hosts waiting
+    for their time, and one of (-tier, ready time, turn, host) those whose time has come. An entry
+    goes stale when its host is rescheduled, taken or forgotten: the host's ``scheduled`` (its time
+    in the first heap) and ``ready`` (in the second) tell which entry is current."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, str]] = []
+        self._ready: list[tuple[int, float, int, str]] = []
+        self.count = itertools.count()   # turns: equal times are served in the order they came
+
+    def schedule(self, host: str, state: HostQueue, when: float) -> None:
+        """``host`` may start a request at ``when``."""
+        if state.scheduled != when:
+            state.scheduled = when
+            heapq.heappush(self._heap, (when, next(self.count), host))
+
+    def ready(self, now: float, hosts: dict[str, HostQueue]) -> Iterator[tuple[str, HostQueue]]:
+        """The hosts whose time has come, each taken out of its turn: the slowest requests first
+        (``HostQueue.tier``), then by the time they became ready (round robin)."""
+        heap, ready = self._heap, self._ready
+        while heap and heap[0][0] <= now:
+            when, _, host = heapq.heappop(heap)
+            state = hosts.get(host)
+            if state is None or state.scheduled != when:
+                continue   # stale
+            state.scheduled = None
+            if not state.ready:
+                state.ready = True
+                heapq.heappush(ready, (-state.tier, when, next(self.count), host))
+        while ready:
+            *_, host = heapq.heappop(ready)
+            state = hosts.get(host)
+            if state is not None and state.ready:
+                state.ready = False
+                yield host, state
+
+    def earliest(self, hosts: dict[str, HostQueue]) -> float | None:
+        """The earliest time a host waits for, or None."""
+        heap = self._heap
+        while heap:
+            when, _, host = heap[0]
+            state = hosts.get(host)
+            if state is not None and state.scheduled == when:
+                return when
+            heapq.heappop(heap)   # stale
+        return None
 
 
 class HostPool:
@@ -65,9 +114,7 @@ class HostPool:
         self.probe_first = probe_first
         self._clock = clock
         self._hosts: dict[str, HostQueue] = {}
-        self._heap: list[tuple[float, int, str]] = []    # (ready time, turn, host): hosts waiting for their time
-        self._ready: list[tuple[int, float, int, str]] = []   # (-tier, ready time, turn, host): their time has come
-        self._turns = itertools.count()
+        self._turns = _Turns()
         self._on_change = on_change   # wakes the dispatcher: a URL arrived or a slot came free
         self.size = 0                 # URLs queued here
         self.busy: set[str] = set()   # hosts with work: queued here, maybe more in the frontier, or in flight
@@ -95,9 +142,8 @@ class HostPool:
         forget a host with nothing left whose state is the default: memory follows hosts in use."""
         has_work = state.has_work
         when = state.ready_at(state.limit(self.per_host))
-        if when is not None and state.scheduled != when:
-            state.scheduled = when
-            heapq.heappush(self._heap, (when, next(self._turns), host))
+        if when is not None:
+            self._turns.schedule(host, state, when)
         if (has_work and not state.parked) or state.active:
             self.busy.add(host)
         else:
@@ -144,7 +190,7 @@ class HostPool:
         """Fetch ``item`` of ``host`` again in ``after`` seconds or later: it waits out its own backoff
         while its host serves its other URLs, and goes once the URLs queued here are taken."""
         state = self._host(host)
-        heapq.heappush(state.retries, (self._clock() + after, next(self._turns), item))
+        heapq.heappush(state.retries, (self._clock() + after, next(self._turns.count), item))
         self.size += 1
         self._changed(host, state)
 
@@ -272,33 +318,19 @@ class HostPool:
         """A ready (host, item); or a ready host to lease for (``Wanted``); else the earliest time a
         host will be ready; else None (nothing can start until a request ends or work arrives).
 
-        Hosts whose time has come go to the ready heap: the slowest requests first (``HostQueue.tier``), then
-        by the time they became ready (round robin). A host whose requests take seconds needs the
-        most time for its own URLs whatever else happens, so its slot is filled as soon as it is
-        free: it keeps ``per_host`` requests in flight and finishes as early as it can, instead of
-        waiting its turn behind a thousand hosts that answer in milliseconds and ending last. What
-        it takes is a few global permits, not CPU: the fast hosts go no slower."""
+        Hosts whose time has come take turns (``_Turns.ready``): the slowest requests first, then by
+        the time they became ready (round robin). A host whose requests take seconds needs the most
+        time for its own URLs whatever else happens, so its slot is filled as soon as it is free: it
+        keeps ``per_host`` requests in flight and finishes as early as it can, instead of waiting
+        its turn behind a thousand hosts that answer in milliseconds and ending last. What it takes
+        is a few global permits, not CPU: the fast hosts go no slower."""
         now = self._clock()
-        heap, ready = self._heap, self._ready
-        while heap and heap[0][0] <= now:
-            when, _, host = heapq.heappop(heap)
-            state = self._hosts.get(host)
-            if state is None or state.scheduled != when:
-                continue   # stale: the host was rescheduled, taken or forgotten since
-            state.scheduled = None
-            if not state.ready:
-                state.ready = True
-                heapq.heappush(ready, (-state.tier, when, next(self._turns), host))
-        while ready:
-            *_, host = heapq.heappop(ready)
-            state = self._hosts.get(host)
-            if state is None or not state.ready:
-                continue
-            state.ready = False
-            if state.parked or state.active >= state.limit(self.per_host) or state.next_time > now:
+        for host, state in self._turns.ready(now, self._hosts):
+            limit = state.limit(self.per_host)
+            if state.parked or state.active >= limit or state.next_time > now:
                 self._update(host, state)
                 continue
-            item = state.pick(now, state.limit(self.per_host))
+            item = state.pick(now, limit)
             if item == "lease":
                 return Wanted(host, state.offers)
             if item is None:
@@ -308,10 +340,4 @@ class HostPool:
             state.start(now, self.per_host)
             self._update(host, state)
             return host, item
-        while heap:
-            when, _, host = heap[0]
-            state = self._hosts.get(host)
-            if state is not None and state.scheduled == when:
-                return when
-            heapq.heappop(heap)   # stale
-        return None
+        return self._turns.earliest(self._hosts)
