@@ -215,7 +215,9 @@ class HostPool:
 
     def note_failure(self, host: str, retry_after: float | None = None, *, strain: bool = True,
                      url: str | None = None) -> Slowed | Parked | None:
-        """A request to ``host`` failed (``Pace.fail``): what changed in its pace."""
+        """A request to ``host`` failed (``Pace.fail``): what changed in its pace, so that a caller
+        can record it without diffing ``adapted``. ``Slowed.limit`` is the pace's own limit (``pace``
+        also counts a probe and the host's delay)."""
         state = self._host(host)
         change = state.pace.fail(self._clock(), self.rules, self._jitter, strain=strain, url=url, retry_after=retry_after)
         state.next_time = max(state.next_time, state.pace.resume)
@@ -231,8 +233,8 @@ class HostPool:
         return change.until if isinstance(change, Parked) else None
 
     def note_answer(self, host: str, seconds: float) -> Change | None:
-        """``host`` answered in ``seconds`` (``Pace.answer``): what changed in its pace. A host already
-        forgotten (no work left, at full pace) has nothing to adapt."""
+        """``host`` answered in ``seconds`` (``Pace.answer``): what changed in its pace (``Recovered``:
+        back at full pace). A host already forgotten (no work left, at full pace) has nothing to adapt."""
         state = self._hosts.get(host)
         if state is None:
             return None
