@@ -68,7 +68,8 @@ class _Turns:
 
     def ready(self, now: float, hosts: dict[str, HostQueue]) -> Iterator[tuple[str, HostQueue]]:
         """The hosts whose time has come, each taken out of its turn: the slowest requests first
-        (``HostQueue.tier``), then by the time they became ready (round robin)."""
+        (``HostQueue.tier``), then by the time they became ready (round robin). A caller that stops
+        early leaves the others their turn for its next call."""
         heap, ready = self._heap, self._ready
         while heap and heap[0][0] <= now:
             when, _, host = heapq.heappop(heap)
