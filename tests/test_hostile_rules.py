@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from crawler import sitemaps
 from crawler.addresses import AddressPolicy, is_special
 from crawler.models import FrontierItem
+from crawler.pace import Eased, Parked, Recovered, Slowed
 from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsRules
 from crawler.scope import PatternChains, QueryVariants, Scope
@@ -270,6 +271,26 @@ def test_a_parked_host_gives_back_its_queued_urls_and_leases_again_when_its_park
     assert isinstance(ready, Wanted)
     assert ready.host == "a.test"
 
+
+def test_the_pool_reports_each_change_of_a_hosts_pace_so_no_caller_diffs_it() -> None:
+    clock = FakeClock()
+    wakes: list[None] = []
+    hosts = HostPool(8, 0.0, lambda: wakes.append(None), clock, rng=random.Random(1), park_after=2, park_time=60.0)
+    for n in range(10):
+        hosts.push("a.test", item(n))
+    assert hosts.note_failure("a.test") == Slowed(4, 0.5)
+    assert hosts.note_failure("a.test", strain=False, url="/a") is None
+    assert hosts.note_failure("a.test", strain=False, url="/b") == Parked(60.0)
+    assert hosts.note_answer("a.test", 0.05) is None      # the park ends: still slowed
+    assert hosts.note_answer("a.test", 0.05) is None
+    woken = len(wakes)
+    assert hosts.note_answer("a.test", 0.05) == Eased(5, hosts.pace("a.test")[1])
+    assert len(wakes) == woken + 1                        # one more request in flight: the dispatcher hears
+    changes = [hosts.note_answer("a.test", 0.05) for _ in range(20)]
+    assert Recovered(eased=True) in changes
+    assert changes[-1] is None                            # recovered once, then nothing more to say
+    assert not hosts.adapted("a.test")
+    assert hosts.note_answer("b.test", 0.05) is None      # a host it never held
 
 # -- robots.txt --------------------------------------------------------------------------------------------
 
