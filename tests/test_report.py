@@ -19,7 +19,7 @@ from conftest import CLI
 from conftest_fetch import refusing_port
 from site_server import Reply, Site, Slow, html
 
-from crawler import report
+from crawler import report, report_style
 from crawler.storage.report_queries import DEPTH_CAP, ReportReader
 from crawler.storage.schema import DONE, EXCLUDED, PENDING, SCHEMA
 
@@ -282,8 +282,8 @@ def test_the_policy_pins_the_inline_style_and_script_and_allows_nothing_else(sit
     script = re.search(r"<script>(.*?)</script>", page, re.S)
     assert style is not None
     assert script is not None
-    assert report._hash(style.group(1)) in policy.group(1)
-    assert report._hash(script.group(1)) in policy.group(1)
+    assert report_style.csp_hash(style.group(1)) in policy.group(1)
+    assert report_style.csp_hash(script.group(1)) in policy.group(1)
     assert not re.search(r"""(src|href)=["']?(//|https?:)[^"']*\.(css|js|png|woff)""", page)
 
 
