@@ -3,9 +3,8 @@
 A temporary SQLite file that vanishes when it closes, filled in a few passes over each job, one
 job attached at a time, read-only:
 
-    page        the winning fetch of every URL: the latest, and between two fetches in the same
-                second the later job on the command line (as exports merge), with what the report
-                shows of it
+    page        the winning fetch of every URL (``merge.LATEST_WINS``, the rule exports merge by),
+                with what the report shows of it
     broken      the pages whose URL answered 4xx or 5xx, or got no answer at all
     ref         every link to a broken page from the winning fetch of its source, with its anchor
     excluded    URLs never fetched, with their exclusion code (one row a URL over all the jobs)
@@ -20,14 +19,12 @@ each pass began.
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
-import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from crawler.storage.jobfile import sqlite_errors
+from crawler.storage.merge import LATEST_WINS, each_job, scratch_file
 from crawler.storage.read import JobReader
 from crawler.storage.schema import EXCLUDED, LEASED, PENDING
 
@@ -66,7 +63,7 @@ SELECT u.url, ?, u.id, u.host, u.depth, p.status, p.error, p.error_message, p.el
        (SELECT n.url FROM job.urls n WHERE n.id = p.near_duplicate_of)
   FROM job.pages p JOIN job.urls u ON u.id = p.url_id WHERE true
 ON CONFLICT (url) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _PAGE_COLUMNS)}
- WHERE excluded.fetched_at >= page.fetched_at
+ WHERE {LATEST_WINS.format(table='page')}
 """
 # The links of a job whose target is broken and whose source's winning fetch is this job's. The
 # links table has no index by target: CROSS JOIN keeps it the outer loop (one scan), each row
@@ -108,13 +105,10 @@ class MergedJobs:
 
     def __init__(self, paths: Sequence[str | Path]) -> None:
         self.jobs: list[JobReader] = []
-        self._scratch = tempfile.TemporaryDirectory(prefix="crawler-report-")
-        self.path = Path(self._scratch.name) / "report.db"
         try:
             for path in dict.fromkeys(Path(p).resolve() for p in paths):
                 self.jobs.append(JobReader(path))   # checks, migrates, and keeps the -wal and -shm files
-            with sqlite_errors(self.path, "create"):
-                self.conn = sqlite3.connect(f"file:{urllib.parse.quote(str(self.path))}", uri=True, isolation_level=None)
+            self._scratch, self.path, self.conn = scratch_file("crawler-report-")
             self._build()
         except BaseException:
             self.close()
@@ -123,40 +117,24 @@ class MergedJobs:
     def close(self) -> None:
         if hasattr(self, "conn"):
             self.conn.close()
+            self._scratch.cleanup()
         for job in self.jobs:
             job.conn.close()
-        self._scratch.cleanup()
 
     def _build(self) -> None:
         """Fill the scratch tables: every job's pages first (so that the winners are known), then
         what depends on the winners: broken pages, their referrers, exclusions, the queue."""
         with sqlite_errors(self.path, "write"):
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-16384"):
-                self.conn.execute(f"PRAGMA {pragma}")   # a scratch file: nothing to recover after a crash
             self.conn.executescript(_SCRATCH)
-        self._each_job(lambda n: [(_MERGE_PAGES, (n,))])
+        each_job(self.conn, self.jobs, lambda n: [(_MERGE_PAGES, (n,))])
         with sqlite_errors(self.path, "write"):
             self.conn.execute(f"CREATE TABLE broken AS SELECT url FROM page WHERE {_BROKEN}")
             self.conn.execute("CREATE UNIQUE INDEX broken_url ON broken(url)")
-        self._each_job(lambda n: [(_REFERRERS, (n,)), (_EXCLUDED, ()), (_QUEUED, ()), (_HOST_STATE, ()),
-                                  ("INSERT OR IGNORE INTO seed SELECT url FROM job.urls WHERE depth = 0", ())])
+        each_job(self.conn, self.jobs, lambda n: [
+            (_REFERRERS, (n,)), (_EXCLUDED, ()), (_QUEUED, ()), (_HOST_STATE, ()),
+            ("INSERT OR IGNORE INTO seed SELECT url FROM job.urls WHERE depth = 0", ())])
         with sqlite_errors(self.path, "write"):
             self.conn.executescript(_INDEXES)
-
-    def _each_job(self, statements: Callable[[int], list[tuple[str, tuple[Any, ...]]]]) -> None:
-        """Run ``statements(n)`` (SQL and arguments) with job ``n`` attached as ``job``, in one transaction."""
-        for n, job in enumerate(self.jobs):
-            with sqlite_errors(job.path, "read"):
-                self.conn.execute("ATTACH DATABASE ? AS job", (job.uri,))
-                try:
-                    self.conn.execute("BEGIN")
-                    for sql, args in statements(n):
-                        self.conn.execute(sql, args)
-                    self.conn.execute("COMMIT")
-                finally:
-                    if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
-                    self.conn.execute("DETACH DATABASE job")
 
     def all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         with sqlite_errors(self.path, "read"):
