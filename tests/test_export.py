@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from crawler import export
 from crawler.errors import StorageError
 from crawler.export.base import FIELDS, Selection
+from crawler.storage.read import JobReader
 from crawler.storage.schema import SCHEMA
 
 
@@ -66,3 +68,17 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_a_merged_export_stopped_halfway_leaves_the_jobs_attached_to_nothing_and_no_scratch_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with JobReader(job(tmp_path / "a.db")) as a, JobReader(job(tmp_path / "b.db")) as b:
+        pages = Selection().pages([a, b])
+        assert next(pages)[1].url == "http://a.test/0"
+        pages.close()   # a format that failed on its first record
+        for reader in (a, b):
+            assert [name for _, name, _ in reader.conn.execute("PRAGMA database_list")] == ["main"]
+    assert list(scratch.iterdir()) == []

@@ -100,7 +100,6 @@ def test_an_excluded_url_is_kept_out_until_it_comes_in_bounds(opener: Opener, tm
         off = NewURL("http://b.test/", "b.test", 1, "off_host")
         assert await f.add([deep, off]) == 0
         assert await f.pending() == 0
-        assert await f.finished()
         assert await f.lease(10) == []
         assert await f.add([NewURL("http://a.test/deep", "a.test", 2)]) == 1   # a shorter path to it
         assert [(i.url, i.depth) for i in await f.lease(10)] == [("http://a.test/deep", 2)]
@@ -128,20 +127,17 @@ def test_released_urls_are_leased_again_and_acknowledged_ones_are_not(opener: Op
         assert await f.pending() == 4               # two leased again + two still leased from before
         assert await f.release() == 4               # every lease (a dead run's, or our own at exit)
         assert await f.pending() == 4
-        assert not await f.finished()
     run(opener, tmp_path, scenario)
 
 
-def test_finished_means_nothing_queued_and_nothing_leased(opener: Opener, tmp_path: Path) -> None:
+def test_pending_counts_what_is_queued_and_what_is_leased(opener: Opener, tmp_path: Path) -> None:
     async def scenario(f: Frontier) -> None:
-        assert await f.finished()
+        assert await f.pending() == 0
         await f.add([url(1)])
-        assert not await f.finished()
-        (item,) = await f.lease(10)
-        assert not await f.finished()              # leased is not finished: its page may bring links
         assert await f.pending() == 1
+        (item,) = await f.lease(10)
+        assert await f.pending() == 1              # leased is not done: its page may bring links
         await f.ack([item])
-        assert await f.finished()
         assert await f.pending() == 0
     run(opener, tmp_path, scenario)
 
@@ -181,7 +177,6 @@ def test_a_leased_url_excluded_at_its_visit_is_neither_pending_nor_leased_again(
         await f.exclude([(leased[0], "robots_disallowed", "Disallow: /0")])
         await f.ack(leased[1:])
         assert await f.pending() == 0
-        assert await f.finished()
         await f.release()
         assert await f.lease(10) == []   # an exclusion is not a lease to give back
         await f.add([url(0)])            # found again with no exclusion: queued, as any excluded URL

@@ -19,7 +19,7 @@ from conftest import CLI
 from conftest_fetch import refusing_port
 from site_server import Reply, Site, Slow, html
 
-from crawler import report
+from crawler import report, report_style
 from crawler.storage.report_queries import DEPTH_CAP, ReportReader
 from crawler.storage.schema import DONE, EXCLUDED, PENDING, SCHEMA
 
@@ -259,6 +259,37 @@ def test_merged_jobs_count_each_url_once_by_its_latest_fetch(tmp_path: Path) -> 
         assert r.statuses() == [(200, 3), (404, 1)]
 
 
+@pytest.mark.parametrize("new_last", [True, False], ids=["new job last", "new job first"])
+def test_exports_and_the_report_merge_jobs_and_filter_by_the_same_rule(cli: CLI, tmp_path: Path, new_last: bool) -> None:
+    old = build(tmp_path / "old.db", [
+        P("/", depth=0, t=0),
+        P("/fixed", status=404, error="http_error", t=1),   # an old 404, fetched again as 200
+        P("/broke", t=1),                                   # an old 200, fetched again as 404
+        P("/lost", status=410, error="http_error", t=2),    # only the old job has it
+        P("/tie", status=404, error="http_error", t=20),    # both fetched it in the same second
+    ])
+    new = build(tmp_path / "new.db", [
+        P("/", depth=0, t=10), P("/fixed", t=10), P("/broke", status=404, error="http_error", t=11), P("/tie", t=20)])
+    jobs = [old, new] if new_last else [new, old]
+    dbs = (jobs[0], "--db", jobs[1])
+    tie = 200 if new_last else 404   # the later job on the command line wins a tie
+    with ReportReader(jobs) as r:
+        winners = {p.url: p.status for p in r.slowest(100)}   # every page of these jobs has a time
+        broken = {b.url: b.status for b in r.broken_links(100, 0).rows}
+        timeline = r.timeline()
+    a = "http://a.test"
+    assert {rec["url"]: rec["status"] for rec in cli.export(*dbs)} == winners == {
+        f"{a}/": 200, f"{a}/fixed": 200, f"{a}/broke": 404, f"{a}/lost": 410, f"{a}/tie": tie}
+
+    client_errors = [rec["url"] for rec in cli.export(*dbs, "--status", "4xx")]
+    assert client_errors == sorted(broken) == sorted([f"{a}/broke", f"{a}/lost"] + ([] if tie == 200 else [f"{a}/tie"]))
+
+    since = [rec["url"] for rec in cli.export(*dbs, "--since", at(10))]
+    fetched_since = sum(pages for pages, _ in timeline.buckets[(T0 + 10 - timeline.start) // timeline.width:])
+    assert len(since) == fetched_since == 4
+    assert sorted(since) == [f"{a}/", f"{a}/broke", f"{a}/fixed", f"{a}/tie"]
+
+
 def test_every_section_and_chart_is_on_the_page_and_the_cards_add_up(site_job: Path) -> None:
     with ReportReader([site_job]) as r:
         page = "".join(report.render(report.gather(r)))
@@ -282,8 +313,8 @@ def test_the_policy_pins_the_inline_style_and_script_and_allows_nothing_else(sit
     script = re.search(r"<script>(.*?)</script>", page, re.S)
     assert style is not None
     assert script is not None
-    assert report._hash(style.group(1)) in policy.group(1)
-    assert report._hash(script.group(1)) in policy.group(1)
+    assert report_style.csp_hash(style.group(1)) in policy.group(1)
+    assert report_style.csp_hash(script.group(1)) in policy.group(1)
     assert not re.search(r"""(src|href)=["']?(//|https?:)[^"']*\.(css|js|png|woff)""", page)
 
 

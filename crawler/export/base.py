@@ -1,19 +1,22 @@
 """What every export format is given, and what it must do with it.
 
-Several jobs are merged here, into one record per URL: each job's pages come in URL order, are
-merged as sorted streams (``heapq.merge``, one row of each job in memory) and the latest fetch of
-each URL wins. The status and time filters apply to the winner, so an old 404 that a later job
-fetched as 200 is not a 404 of the merged jobs. One job is read in fetch order, filtered in SQL.
+Several jobs are merged here, into one record per URL, by the rule the report merges by as well
+(``storage.merge``: the latest fetch wins). Each job reads the URLs whose winning fetch is its own,
+in URL order, and the streams are interleaved by URL (``heapq.merge``, one row of each job in
+memory). The status and time filters are SQL over the winner, as over the pages of a single job,
+so an old 404 that a later job fetched as 200 is not a 404 of the merged jobs. One job is read in
+fetch order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import heapq
-import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, Protocol
 
+from crawler.storage.merge import Winners
 from crawler.storage.read import JobReader, Keyed, StatusRanges
 
 # The exported record of INTERFACE.md, in order; then the fields --fields may add.
@@ -52,18 +55,17 @@ class Selection:
             for keyed in jobs[0].keyed_records(self.fields, self.statuses, self.since):
                 yield jobs[0], keyed
             return
-        streams = [_tagged(n, job.keyed_records(self.fields, by_url=True)) for n, job in enumerate(jobs)]
-        for _, fetches in itertools.groupby(heapq.merge(*streams, key=_url), key=_url):
-            # The latest fetch wins; between two fetches in the same second, the later job on the command line.
-            _, n, latest = max(fetches, key=lambda tagged: (tagged[2].fetched_at, tagged[1]))
-            if self.wants(latest.status, latest.fetched_at):
-                yield jobs[n], latest
-
-    def wants(self, status: int | None, fetched_at: str) -> bool:
-        """Whether a page of this status, fetched then, passes the filters."""
-        if self.statuses and not _within(status, self.statuses):
-            return False
-        return self.since is None or fetched_at >= self.since
+        with Winners(jobs) as winners, contextlib.ExitStack() as attached:
+            for job in jobs:
+                attached.enter_context(winners.attached(job))
+            streams = [_tagged(n, job.keyed_records(self.fields, self.statuses, self.since, merged_job=n))
+                       for n, job in enumerate(jobs)]
+            try:
+                for _, n, keyed in heapq.merge(*streams, key=_url):   # one job's winners are no other's
+                    yield jobs[n], keyed
+            finally:
+                for stream in streams:   # their cursors closed before the winners are detached
+                    stream.close()
 
     def wants_target(self, status: int | None) -> bool:
         """Whether a link whose target answered ``status`` (None: no answer, or never fetched) passes."""
@@ -74,9 +76,10 @@ def _within(status: int | None, ranges: StatusRanges) -> bool:
     return status is not None and any(lo <= status <= hi for lo, hi in ranges)
 
 
-def _tagged(n: int, keyed: Iterator[Keyed]) -> Iterator[tuple[str, int, Keyed]]:
-    for page in keyed:
-        yield page.url, n, page
+def _tagged(n: int, keyed: Generator[Keyed]) -> Generator[tuple[str, int, Keyed]]:
+    with contextlib.closing(keyed):
+        for page in keyed:
+            yield page.url, n, page
 
 
 def _url(tagged: tuple[str, int, Keyed]) -> str:

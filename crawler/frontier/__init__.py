@@ -100,7 +100,9 @@ class Recorded:
 
 
 class Frontier(Protocol):
-    """What the scheduler needs of a frontier. Every method may raise ``StorageError``."""
+    """What the scheduler needs of a frontier, and no more: ``add``, ``lease``, ``ack``, ``exclude``,
+    ``hosts_with_work``, ``park``, ``parked_work``, ``back_off``, ``release``, ``requeue`` and
+    ``pending``. Every method may raise ``StorageError``."""
 
     async def add(self, urls: Sequence[NewURL]) -> int:
         """Record URLs: new ones are queued (or recorded as excluded, with their exclusion); a URL
@@ -156,10 +158,6 @@ class Frontier(Protocol):
 
     async def pending(self) -> int:
         """URLs queued or leased: what is left of the job."""
-        ...
-
-    async def finished(self) -> bool:
-        """Nothing is queued and nothing is leased."""
         ...
 
 

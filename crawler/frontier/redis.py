@@ -277,11 +277,6 @@ class RedisFrontier:
         queued, leased = await self._counts()
         return queued + leased
 
-    async def finished(self) -> bool:
-        """Nothing is queued and no lease is out, expired or not (an expired lease is work until a
-        worker takes it back: its URL goes back to the queue)."""
-        return await self.pending() == 0
-
     # -- beyond the protocol ----------------------------------------------------------------------
 
     async def idle(self, wait: float = 0.0) -> bool:

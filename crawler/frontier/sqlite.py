@@ -182,7 +182,3 @@ class SqliteFrontier:
     async def pending(self) -> int:
         rows = await self.job.fetchall(f"SELECT COUNT(*) FROM urls WHERE state IN ({PENDING}, {LEASED})")
         return int(rows[0][0])
-
-    async def finished(self) -> bool:
-        rows = await self.job.fetchall(f"SELECT EXISTS (SELECT 1 FROM urls WHERE state IN ({PENDING}, {LEASED}))")
-        return not rows[0][0]

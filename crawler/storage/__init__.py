@@ -4,6 +4,9 @@
     jobfile.py  the job file open for crawling: lock, connection, transactions, the SQLite error boundary
     pages.py    pages, history and links, written by the scheduler's one writer task
     read.py     named read queries for stats, export and the summary (read-only connections)
+    merge.py    several jobs merged, one winning fetch a URL (the latest): the rule exports and the report share
+    report_scratch.py  ``crawler report``'s merge of one job or several into a scratch file,
+    report_queries.py  its named queries over that file, report_rows.py the rows they return
 
 The SQLite frontier (``crawler.frontier.sqlite``) keeps its queue in the same file, in ``urls``.
 """

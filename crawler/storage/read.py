@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import urllib.parse
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -247,15 +247,18 @@ class JobReader:
             yield keyed.record
 
     def keyed_records(self, fields: Sequence[str], statuses: StatusRanges = (), since: str | None = None,
-                      *, by_url: bool = False) -> Iterator[Keyed]:
-        """``records`` with each one's URL, fetch time, status and id; in URL order with ``by_url``
-        (the order in which several jobs are merged), else in fetch order."""
+                      *, merged_job: int | None = None) -> Generator[Keyed]:
+        """``records`` with each one's URL, fetch time, status and id, in fetch order. With
+        ``merged_job`` (this job's place among merged jobs, their ``merge.Winners`` attached as
+        ``merged``): only the URLs whose winning fetch is this job's, in URL order."""
         columns = ", ".join(["u.url", "p.fetched_at", "p.status", "p.url_id", *(RECORD_COLUMNS[f] for f in fields)])
-        where, args = _filter(statuses, since)
-        # By URL: walk the unique index of urls and find each page by its key (CROSS JOIN keeps urls
-        # the outer loop, so there is no sort and no temporary table).
-        sql = (f"SELECT {columns} FROM urls u CROSS JOIN pages p ON p.url_id = u.id{where} ORDER BY u.url" if by_url else
+        where, args = _filter(statuses, since, "w.job = ?" if merged_job is not None else None)
+        # Merged: walk the winners of this job by URL (an index) and find each page by its key
+        # (CROSS JOIN keeps the winners the outer loop, so there is no sort and no temporary table).
+        sql = (f"SELECT {columns} FROM merged.winner w CROSS JOIN urls u ON u.id = w.url_id CROSS JOIN pages p "
+               f"ON p.url_id = w.url_id{where} ORDER BY w.job, w.url" if merged_job is not None else
                f"SELECT {columns} FROM pages p JOIN urls u ON u.id = p.url_id{where} ORDER BY p.fetched_at, p.url_id")
+        args = [merged_job, *args] if merged_job is not None else args
         numbers = [f for f in fields if f in _NUMBERS]
         with sqlite_errors(self.path, "read"):
             for url, fetched_at, status, url_id, *values in self.conn.execute(sql, args):
@@ -336,9 +339,10 @@ class JobReader:
                     | {"name": host},
         }
 
-def _filter(statuses: StatusRanges, since: str | None) -> tuple[str, list[Any]]:
-    """A WHERE clause (with its leading space) for the status ranges and the fetch time, and its arguments."""
-    where: list[str] = []
+def _filter(statuses: StatusRanges, since: str | None, first: str | None = None) -> tuple[str, list[Any]]:
+    """A WHERE clause (with its leading space) for the status ranges and the fetch time of the pages
+    ``p``, and its arguments; ``first`` a condition before them (its arguments the caller's)."""
+    where: list[str] = [first] if first else []
     args: list[Any] = []
     if statuses:
         where.append("(" + " OR ".join("p.status BETWEEN ? AND ?" for _ in statuses) + ")")

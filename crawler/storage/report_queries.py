@@ -1,110 +1,34 @@
-"""Named queries behind ``crawler report``, over one job file or several merged.
-
-The report's numbers come from a scratch database (a temporary SQLite file that vanishes when the
-reader closes), filled in a few passes over each job, one job attached at a time, read-only:
-
-    page        the winning fetch of every URL: the latest, and between two fetches in the same
-                second the later job on the command line (as exports merge), with what the report
-                shows of it
-    broken      the pages whose URL answered 4xx or 5xx, or got no answer at all
-    ref         every link to a broken page from the winning fetch of its source, with its anchor
-    excluded    URLs never fetched, with their exclusion code (one row a URL over all the jobs)
-    queued      URLs pending or leased in a job and fetched in none
-    host_state  the frontier's word on each host (parked wins over budget, budget over active)
-    seed        the URLs at depth 0
-
-Every other query reads the scratch file, so nothing grows in memory with the job: SQLite sorts and
-groups on disk, and each query returns at most its limit of rows. A job that is being crawled is
-read as it was committed when each pass began.
+"""Named queries behind ``crawler report``, over one job file or several merged (``report_scratch``
+builds the merge: one winning fetch per URL). Each query returns at most its limit of rows (the
+row types in ``report_rows``); SQLite sorts and groups on disk.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import tempfile
-import urllib.parse
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any
 
-from crawler.storage.jobfile import sqlite_errors
-from crawler.storage.read import JobReader, _host_state
-from crawler.storage.schema import EXCLUDED, HOST_BUDGET, LEASED, PENDING
+from crawler.storage.read import _host_state
+from crawler.storage.report_rows import (
+    DEPTH_CAP,
+    BrokenLink,
+    DepthRow,
+    Destination,
+    DuplicateGroup,
+    ErrorRow,
+    Exclusion,
+    HostRow,
+    JobInfo,
+    Listing,
+    PageRow,
+    Redirect,
+    Timeline,
+    Totals,
+)
+from crawler.storage.report_scratch import MergedJobs
+from crawler.storage.schema import HOST_BUDGET
 
-T = TypeVar("T")
-
-# Error codes that are a decision, not a failure: the crawler chose not to fetch or not to keep the
-# page, so a link to it is not broken (robots_unavailable: its robots.txt answered 5xx, RFC 9309 keeps
-# us off). Any other error without a response is a failed target: a host not reached above all
-# (connect, dns, tls, timeout), even where it was its robots.txt that could not be fetched.
-NOT_FAILURES = ("robots_disallowed", "robots_unavailable", "out_of_scope", "blocked_scheme", "too_large",
-                "header_too_large")
-_BROKEN = f"status >= 400 OR (status IS NULL AND error IS NOT NULL AND error NOT IN ({', '.join(map(repr, NOT_FAILURES))}))"
-# Depths from this one on share the depth histogram's last bar.
-DEPTH_CAP = 50
-
-# A number column of ``page``: a job's value that is no number (a damaged file) fails the merge, in one line.
-_NUMBER = "INTEGER CONSTRAINT \"a page's {0} is not a number\" CHECK (typeof({0}) IN ('integer', 'null'))"
-_SCRATCH = f"""
-CREATE TABLE page (
-    url TEXT PRIMARY KEY, job INTEGER NOT NULL, url_id INTEGER NOT NULL, host TEXT NOT NULL,
-    depth {_NUMBER.format('depth')} NOT NULL, status {_NUMBER.format('status')}, error TEXT, error_message TEXT,
-    elapsed_ms {_NUMBER.format('elapsed_ms')}, bytes {_NUMBER.format('bytes')},
-    fetched_at TEXT NOT NULL, at INTEGER NOT NULL,   -- at: fetched_at in seconds since the epoch
-    final_url TEXT, content_type TEXT, title TEXT, content_hash TEXT, simhash INTEGER, near_duplicate_of TEXT
-);
-CREATE TABLE ref (target TEXT NOT NULL, source TEXT NOT NULL, anchor TEXT, PRIMARY KEY (target, source)) WITHOUT ROWID;
-CREATE TABLE excluded (url TEXT PRIMARY KEY, host TEXT NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE queued (url TEXT PRIMARY KEY, host TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE host_state (host TEXT PRIMARY KEY, state TEXT, until TEXT, error TEXT) WITHOUT ROWID;
-CREATE TABLE seed (url TEXT PRIMARY KEY) WITHOUT ROWID;
-"""
-_PAGE_COLUMNS = ("job", "url_id", "host", "depth", "status", "error", "error_message", "elapsed_ms", "bytes", "fetched_at",
-                 "at", "final_url", "content_type", "title", "content_hash", "simhash", "near_duplicate_of")
-# ``WHERE true`` keeps SQLite's parser from reading ON CONFLICT as part of the join.
-_MERGE_PAGES = f"""
-INSERT INTO page (url, {', '.join(_PAGE_COLUMNS)})
-SELECT u.url, ?, u.id, u.host, u.depth, p.status, p.error, p.error_message, p.elapsed_ms, p.bytes,
-       p.fetched_at, CAST(strftime('%s', p.fetched_at) AS INTEGER),
-       p.final_url, p.content_type, p.title, p.content_hash, p.simhash,
-       (SELECT n.url FROM job.urls n WHERE n.id = p.near_duplicate_of)
-  FROM job.pages p JOIN job.urls u ON u.id = p.url_id WHERE true
-ON CONFLICT (url) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _PAGE_COLUMNS)}
- WHERE excluded.fetched_at >= page.fetched_at
-"""
-# The links of a job whose target is broken and whose source's winning fetch is this job's. The
-# links table has no index by target: CROSS JOIN keeps it the outer loop (one scan), each row
-# probing the small broken table, instead of one scan of the links per broken page.
-_REFERRERS = """
-INSERT OR IGNORE INTO ref (target, source, anchor)
-SELECT l.target, su.url, l.anchor
-  FROM job.links l CROSS JOIN broken b ON b.url = l.target
-  CROSS JOIN job.urls su ON su.id = l.source_id
-  CROSS JOIN page sp ON sp.url = su.url AND sp.job = ?
-"""
-_EXCLUDED = f"""
-INSERT OR IGNORE INTO excluded (url, host, reason)
-SELECT u.url, u.host, COALESCE(u.exclusion, 'unknown') FROM job.urls u
- WHERE u.state = {EXCLUDED} AND NOT EXISTS (SELECT 1 FROM page WHERE page.url = u.url)
-"""
-_QUEUED = f"""
-INSERT OR IGNORE INTO queued (url, host)
-SELECT u.url, u.host FROM job.urls u
- WHERE u.state IN ({PENDING}, {LEASED}) AND NOT EXISTS (SELECT 1 FROM page WHERE page.url = u.url)
-"""
-_RANK = "CASE {} WHEN 'parked' THEN 2 WHEN 'budget' THEN 1 ELSE 0 END"
-_HOST_STATE = f"""
-INSERT INTO host_state (host, state, until, error) SELECT host, state, until, error FROM job.hosts WHERE true
-ON CONFLICT (host) DO UPDATE SET state = excluded.state, until = excluded.until, error = excluded.error
- WHERE {_RANK.format('excluded.state')} > {_RANK.format('host_state.state')}
-"""
-_INDEXES = """
-CREATE INDEX page_host ON page(host, elapsed_ms);
-CREATE INDEX page_hash ON page(content_hash) WHERE content_hash IS NOT NULL;
-CREATE INDEX excluded_reason ON excluded(reason, url);
-CREATE INDEX queued_host ON queued(host);
-"""
 # Hosts: those with a URL fetched or to fetch (as ``JobReader.hosts`` counts them), most pages first.
 _HOSTS = f"""
 WITH fetched AS (SELECT host, COUNT(*) AS pages, COUNT(error) AS errors FROM page GROUP BY host),
@@ -130,149 +54,12 @@ SELECT host, MAX(CASE WHEN r = (n * 50 + 99) / 100 THEN elapsed_ms END),
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Listing(Generic[T]):
-    """The first rows of a long list, and how many it has in all."""
-
-    rows: list[T]
-    total: int
-
-    @property
-    def left_out(self) -> int:
-        return self.total - len(self.rows)
-
-
-class JobInfo(NamedTuple):
-    """One job file as the report's first section shows it."""
-
-    path: str
-    state: str
-    crawl_pass: int
-    pages: int
-    queued: int
-    excluded: int
-    links: int
-    first_fetch: str | None
-    last_fetch: str | None
-    settings: dict[str, Any]
-    this_pass: dict[str, int]
-
-
-class Totals(NamedTuple):
-    """The merged set at a glance; ``first`` and ``last`` are fetch times in seconds since the epoch."""
-
-    pages: int
-    errors: int
-    bytes: int
-    hosts: int
-    first: int | None
-    last: int | None
-    queued: int
-    excluded: int
-
-
-class Timeline(NamedTuple):
-    """Fetches in buckets of ``width`` seconds from ``start``: ``(pages, errors)`` of each bucket, every
-    bucket present (an idle stretch is a run of zeros)."""
-
-    start: int
-    width: int
-    buckets: list[tuple[int, int]]
-
-
-class DepthRow(NamedTuple):
-    """Pages at one depth by status class (``depth`` DEPTH_CAP stands for that depth and deeper)."""
-
-    depth: int
-    ok: int          # 1xx and 2xx
-    redirect: int    # 3xx left as the answer (a 304, or redirects not followed)
-    client: int      # 4xx
-    server: int      # 5xx
-    failed: int      # no response
-
-
-class ErrorRow(NamedTuple):
-    code: str
-    pages: int
-    example_url: str
-    example_message: str | None
-
-
-class HostRow(NamedTuple):
-    host: str
-    pages: int
-    errors: int
-    queued: int
-    median_ms: int | None
-    p95_ms: int | None
-    state: str
-    parked_until: str | None
-    parked_error: str | None
-
-
-class BrokenLink(NamedTuple):
-    """A broken target, what it answered, how many pages link to it and the first of them with the
-    link's anchor text."""
-
-    url: str
-    status: int | None
-    error: str | None
-    referrers: int
-    linked_from: list[tuple[str, str | None]]
-
-
-class Redirect(NamedTuple):
-    url: str
-    final_url: str
-    status: int | None
-
-
-class Destination(NamedTuple):
-    """Where redirects end: the final URL, how many URLs redirect there, and what it answered."""
-
-    final_url: str
-    urls: int
-    status: int | None
-
-
-class DuplicateGroup(NamedTuple):
-    content_hash: str
-    pages: int
-    urls: list[str]
-
-
-class Exclusion(NamedTuple):
-    reason: str
-    urls: int
-    examples: list[str]
-
-
-class PageRow(NamedTuple):
-    url: str
-    status: int | None
-    elapsed_ms: int | None
-    bytes: int | None
-    content_type: str | None
-    title: str | None
-
-
 class ReportReader:
     """The report's named queries over the jobs at ``paths`` merged (a path named twice is read once):
     ``with ReportReader([a, b]) as r: r.totals()``. StorageError if a job file is missing or broken."""
 
     def __init__(self, paths: Sequence[str | Path]) -> None:
-        self._jobs: list[JobReader] = []
-        self._scratch = tempfile.TemporaryDirectory(prefix="crawler-report-")
-        self.path = Path(self._scratch.name) / "report.db"
-        try:
-            for path in dict.fromkeys(Path(p).resolve() for p in paths):
-                self._jobs.append(JobReader(path))   # checks, migrates, and keeps the -wal and -shm files
-            with sqlite_errors(self.path, "create"):
-                self.conn = sqlite3.connect(f"file:{urllib.parse.quote(str(self.path))}", uri=True, isolation_level=None)
-            self._build()
-        except BaseException:
-            self.close()
-            raise
+        self._merged = MergedJobs(paths)
 
     def __enter__(self) -> ReportReader:
         return self
@@ -281,56 +68,20 @@ class ReportReader:
         self.close()
 
     def close(self) -> None:
-        if hasattr(self, "conn"):
-            self.conn.close()
-        for job in self._jobs:
-            job.conn.close()
-        self._scratch.cleanup()
-
-    def _build(self) -> None:
-        """Fill the scratch tables: every job's pages first (so that the winners are known), then
-        what depends on the winners: broken pages, their referrers, exclusions, the queue."""
-        with sqlite_errors(self.path, "write"):
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-16384"):
-                self.conn.execute(f"PRAGMA {pragma}")   # a scratch file: nothing to recover after a crash
-            self.conn.executescript(_SCRATCH)
-        self._each_job(lambda n: [(_MERGE_PAGES, (n,))])
-        with sqlite_errors(self.path, "write"):
-            self.conn.execute(f"CREATE TABLE broken AS SELECT url FROM page WHERE {_BROKEN}")
-            self.conn.execute("CREATE UNIQUE INDEX broken_url ON broken(url)")
-        self._each_job(lambda n: [(_REFERRERS, (n,)), (_EXCLUDED, ()), (_QUEUED, ()), (_HOST_STATE, ()),
-                                  ("INSERT OR IGNORE INTO seed SELECT url FROM job.urls WHERE depth = 0", ())])
-        with sqlite_errors(self.path, "write"):
-            self.conn.executescript(_INDEXES)
-
-    def _each_job(self, statements: Any) -> None:
-        """Run ``statements(n)`` (SQL and arguments) with job ``n`` attached as ``job``, in one transaction."""
-        for n, job in enumerate(self._jobs):
-            with sqlite_errors(job.path, "read"):
-                self.conn.execute("ATTACH DATABASE ? AS job", (job.uri,))
-                try:
-                    self.conn.execute("BEGIN")
-                    for sql, args in statements(n):
-                        self.conn.execute(sql, args)
-                    self.conn.execute("COMMIT")
-                finally:
-                    if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
-                    self.conn.execute("DETACH DATABASE job")
+        self._merged.close()
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        with sqlite_errors(self.path, "read"):
-            return self.conn.execute(sql, args).fetchall()
+        return self._merged.all(sql, args)
 
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
-        return self._all(sql, args)[0][0]
+        return self._merged.one(sql, args)
 
     # -- the job ---------------------------------------------------------------------------------
 
     def jobs(self) -> list[JobInfo]:
         """Each job file: its state, pass, counts, fetch times and settings."""
         found = []
-        for job in self._jobs:
+        for job in self._merged.jobs:
             summary, meta = job.summary(), job.meta()
             found.append(JobInfo(str(job.path), summary["state"], summary["pass"], summary["pages"],
                                  summary["queue"]["pending"], summary["queue"]["excluded"], summary["links"],
@@ -473,4 +224,3 @@ class ReportReader:
         return [PageRow(*r) for r in self._all(
             f"SELECT url, status, elapsed_ms, bytes, content_type, title FROM page WHERE {column} IS NOT NULL "
             f"ORDER BY {column} DESC, url LIMIT ?", (limit,))]
-
