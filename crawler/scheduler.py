@@ -24,7 +24,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -50,13 +50,14 @@ from crawler.errors import (
     WorkerDied,
 )
 from crawler.fetcher import Fetcher, retry_delay
-from crawler.frontier import Frontier, NewURL, Outage, Recorded, SharedFrontier
+from crawler.frontier import Frontier, NewURL, Recorded, SharedFrontier
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.job import job_settings
 from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsCache, unreachable
+from crawler.run_stats import RunStats
 from crawler.scope import Scope
 from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
@@ -71,32 +72,6 @@ if TYPE_CHECKING:
 # When only hosts parked for failing have URLs left, a run waits for them only if a park ends within
 # this many seconds; otherwise it ends and a later run (a resume) tries them.
 PARK_WAIT = 30.0
-
-
-@dataclass(slots=True)
-class RunStats:
-    """What this run has done so far; read by the progress line and the summary."""
-
-    started: float = field(default_factory=time.monotonic)
-    pages: int = 0
-    errors: int = 0
-    retries: int = 0
-    unchanged: int = 0         # answered 304 to a conditional recrawl
-    in_flight: int = 0
-    queued: int = 0
-    hosts_active: int = 0      # hosts with a request in flight
-    hosts_queued: int = 0      # hosts with URLs to fetch (in flight, ready or waiting their turn)
-    outage: Outage | None = None   # a shared frontier not answering, being retried
-    outcome: Outcome = "running"
-    parked: tuple[int, int, str | None] = (0, 0, None)   # URLs and hosts left parked at the end, until when
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def rate(self) -> float:
-        return self.pages / self.elapsed if self.elapsed > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)
