@@ -20,13 +20,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx2
@@ -46,21 +44,17 @@ from crawler.errors import (
     StorageError,
     Timeout,
     TlsFailed,
-    UsageError,
     WorkerDied,
 )
 from crawler.fetcher import Fetcher, retry_delay
 from crawler.frontier import Frontier, SharedFrontier
-from crawler.frontier.sqlite import SqliteFrontier
-from crawler.job import job_settings
+from crawler.job import open_job
 from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.politeness import HostPool, Wanted
 from crawler.robots import RobotsCache, unreachable
 from crawler.run_stats import RunStats
 from crawler.scope import Scope
-from crawler.seeding import queue_seeds
-from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.schema import stored_time
 from crawler.urls import origin
@@ -73,14 +67,6 @@ if TYPE_CHECKING:
 # When only hosts parked for failing have URLs left, a run waits for them only if a park ends within
 # this many seconds; otherwise it ends and a later run (a resume) tries them.
 PARK_WAIT = 30.0
-
-
-def _no_job(db: str) -> UsageError:
-    return UsageError(f"no seed URLs given and no job to resume at {db}")
-
-
-def _is_file(path: str) -> bool:
-    return Path(path).is_file()
 
 
 def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -159,82 +145,25 @@ class Crawl:
     # -- the job ---------------------------------------------------------------------------------
 
     async def run(self) -> RunStats:
-        if not self.seeds and not self.settings.frontier and not _is_file(self.settings.db):
-            raise _no_job(self.settings.db)   # before opening it: resuming nothing creates no file
-        async with JobFile(self.settings.db) as job, contextlib.AsyncExitStack() as stack:
-            self._job = job
-            settings = self.settings = await job_settings(job, self.settings, self.explicit)
-            frontier = await stack.enter_async_context(self._open_frontier(job, settings))
-            await frontier.release()   # leased by a run that died: pending again
-            new, hosts = await queue_seeds(job, frontier, self.seeds)   # a `crawler add` may run beside us
-            if self._shared is not None:   # the scope is the whole job's, whoever gave the seeds
-                hosts = await self._joined(self._shared, hosts)
-            if not hosts:
-                raise _no_job(settings.db) if self._shared is None else UsageError(
-                    f"job {settings.job!r} at {self._shared.address} got no seeds within {settings.lease:g} s (--lease): "
-                    "give seed URLs to start it")
+        async with open_job(self.settings, self.seeds, self.explicit, stopping=lambda: self.stopping,
+                            on_outage=lambda outage: setattr(self.stats, "outage", outage)) as opened:
+            self._job, self._shared, self._pages_before = opened.job, opened.shared, opened.pages_before
+            self.settings = opened.settings
             self._seed_origins = sorted({origin(seed) for seed in self.seeds})
-            # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
-            pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
-            if settings.recrawl:
-                pages.crawl_pass += 1
-                await job.set_meta("pass", pages.crawl_pass)
-                cutoff = (stored_time(datetime.now(UTC) - timedelta(seconds=settings.older_than))
-                          if settings.older_than else None)
-                await frontier.requeue(await pages.urls_fetched_before(cutoff))
-            elif new == 0 and await self._already_finished(job, frontier):
-                self.stats.outcome = "already_finished"
-                self.stats.parked = await frontier.parked_work()
+            if opened.early is not None:
+                self.stats.outcome = opened.early
+                if opened.early == "already_finished":
+                    self.stats.parked = await opened.frontier.parked_work()
                 return self.stats
-            # --max-pages counts the pages of this pass: a recrawl may fetch as many again.
-            self._pages_before = await pages.count(pages.crawl_pass)
-            if settings.max_pages and self._pages_before >= settings.max_pages:
-                self.stats.outcome = "already_at_limit"
-                return self.stats
-            await job.set_meta("state", "running")
-            self.stats.queued = await frontier.pending()
+            self.stats.queued = await opened.start()
             try:
-                outcome = await self._crawl(frontier, pages, self._scope_of(frozenset(hosts)))
+                outcome = await self._crawl(opened.frontier, opened.pages, self._scope_of(opened.seed_hosts))
             except BaseException:
-                # Best effort: where the job file cannot be written (a full disk), the next run
-                # releases these leases when it starts.
-                with contextlib.suppress(StorageError):
-                    await frontier.release()
+                await opened.abandon()
                 raise
-            await frontier.release()   # leased and not fetched (a stop, a limit): pending again
             self.stats.outcome = outcome
-            self.stats.parked = await frontier.parked_work()
-            await job.set_meta("state", outcome)
+            self.stats.parked = await opened.end(outcome)
         return self.stats
-
-    def _open_frontier(self, job: JobFile, settings: Settings) -> AbstractAsyncContextManager[Frontier]:
-        """The job file's own frontier, or a shared one (``--frontier redis://...``)."""
-        self._shared = None
-        if not settings.frontier:
-            return contextlib.nullcontext(SqliteFrontier(job, settings.max_pages_per_host))
-        from crawler.frontier.redis import RedisFrontier
-        # A worker is named by its machine and job file: the same crawl run again takes back its leases.
-        worker = f"{socket.gethostname()}:{Path(settings.db).resolve()}"
-        self._shared = RedisFrontier(settings.frontier, settings.job, worker, lease_seconds=settings.lease,
-                                     per_host=settings.per_host, delay=settings.delay,
-                                     host_budget=settings.max_pages_per_host,
-                                     on_outage=lambda outage: setattr(self.stats, "outage", outage))
-        return self._shared
-
-    async def _joined(self, shared: SharedFrontier, hosts: set[str]) -> set[str]:
-        """The job's seed hosts. A worker that joins a job nobody has given seeds yet (its workers
-        started together) waits for them, up to one lease."""
-        deadline = time.monotonic() + self.settings.lease
-        while True:
-            found = await shared.join(hosts)
-            if found or time.monotonic() >= deadline or self.stopping:
-                return found
-            await asyncio.sleep(0.5)   # another machine's news: nothing here to wait on instead
-
-    async def _already_finished(self, job: JobFile, frontier: Frontier) -> bool:
-        if self._shared is not None:
-            return await self._shared.idle()
-        return await job.get_meta("state") == "finished" and not await frontier.hosts_with_work()
 
     async def _crawl(self, frontier: Frontier, pages: PageStore, scope: Scope) -> Outcome:
         """The crawl proper: the writer task, and the dispatcher with its visits in a nested group.
