@@ -21,10 +21,8 @@ runs cannot apply.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -32,10 +30,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.config import Settings
-from crawler.errors import StorageError, UsageError
+from crawler.errors import StorageError
 from crawler.frontier import Frontier, Outage, SharedFrontier
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.models import Outcome
+from crawler.peers import Peers, no_job, peers_for
 from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
@@ -74,15 +73,15 @@ async def job_settings(job: JobFile, settings: Settings, explicit: frozenset[str
 
 @dataclass(slots=True)
 class OpenJob:
-    """A job opened for a run: its file, its settings as merged, its frontier (``shared`` too when
-    other crawls share it), its pages, and its seed hosts (the scope). ``early`` says why there is
+    """A job opened for a run: its file, its settings as merged, its frontier, its peers (alone, or
+    sharing the job with other crawls), its pages, and its seed hosts (the scope). ``early`` says why there is
     nothing to crawl, if so; ``pages_before`` is what this pass has stored already (``--max-pages``
     counts it)."""
 
     job: JobFile
     settings: Settings
     frontier: Frontier
-    shared: SharedFrontier | None
+    peers: Peers
     pages: PageStore
     seed_hosts: frozenset[str]
     pages_before: int = 0
@@ -108,10 +107,6 @@ class OpenJob:
             await self.frontier.release()
 
 
-def no_job(db: str) -> UsageError:
-    return UsageError(f"no seed URLs given and no job to resume at {db}")
-
-
 @contextlib.asynccontextmanager
 async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset[str], *,
                    on_outage: Callable[[Outage | None], None], stopping: Callable[[], bool]) -> AsyncIterator[OpenJob]:
@@ -126,24 +121,20 @@ async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset
         frontier: Frontier = SqliteFrontier(job, settings.max_pages_per_host)
         if settings.frontier:
             frontier = shared = await stack.enter_async_context(_shared_frontier(settings, on_outage))
+        peers = peers_for(settings, job, frontier, shared)
         await frontier.release()   # leased by a run that died: pending again
         new, hosts = await queue_seeds(job, frontier, seeds)   # a `crawler add` may run beside us
-        if shared is not None:   # the scope is the whole job's, whoever gave the seeds
-            hosts = await _joined(shared, hosts, settings.lease, stopping)
-        if not hosts:
-            raise no_job(settings.db) if shared is None else UsageError(
-                f"job {settings.job!r} at {shared.address} got no seeds within {settings.lease:g} s (--lease): "
-                "give seed URLs to start it")
+        hosts = await peers.join(hosts, stopping)
         # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
         pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
-        opened = OpenJob(job, settings, frontier, shared, pages, frozenset(hosts))
+        opened = OpenJob(job, settings, frontier, peers, pages, frozenset(hosts))
         if settings.recrawl:
             pages.crawl_pass += 1
             await job.set_meta("pass", pages.crawl_pass)
             cutoff = (stored_time(datetime.now(UTC) - timedelta(seconds=settings.older_than))
                       if settings.older_than else None)
             await frontier.requeue(await pages.urls_fetched_before(cutoff))
-        elif new == 0 and await _already_finished(job, frontier, shared):
+        elif new == 0 and await peers.finished_before():
             opened.early = "already_finished"
             yield opened
             return
@@ -165,23 +156,6 @@ def _shared_frontier(settings: Settings, on_outage: Callable[[Outage | None], No
     return RedisFrontier(settings.frontier, settings.job, worker, lease_seconds=settings.lease,
                          per_host=settings.per_host, delay=settings.delay, host_budget=settings.max_pages_per_host,
                          on_outage=on_outage)
-
-
-async def _joined(shared: SharedFrontier, hosts: set[str], lease: float, stopping: Callable[[], bool]) -> set[str]:
-    """The job's seed hosts. A worker that joins a job nobody has given seeds yet (its workers
-    started together) waits for them, up to one lease."""
-    deadline = time.monotonic() + lease
-    while True:
-        found = await shared.join(hosts)
-        if found or time.monotonic() >= deadline or stopping():
-            return found
-        await asyncio.sleep(0.5)   # another machine's news: nothing here to wait on instead
-
-
-async def _already_finished(job: JobFile, frontier: Frontier, shared: SharedFrontier | None) -> bool:
-    if shared is not None:
-        return await shared.idle()
-    return await job.get_meta("state") == "finished" and not await frontier.hosts_with_work()
 
 
 def new_site_note(db: str, seeds: Sequence[str]) -> str | None:

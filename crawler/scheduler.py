@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
@@ -47,7 +46,7 @@ from crawler.errors import (
     WorkerDied,
 )
 from crawler.fetcher import Fetcher, retry_delay
-from crawler.frontier import Frontier, SharedFrontier
+from crawler.frontier import Frontier
 from crawler.job import open_job
 from crawler.models import FrontierItem, Outcome, PageRecord
 from crawler.parse_stage import ParseOptions, ParseStage
@@ -124,9 +123,6 @@ class Crawl:
         self._policy = AddressPolicy(forbidden=forbidden) if forbidden is not None else AddressPolicy()
         self._forbidden = forbidden is not None
         self._sitemap_tasks = 0           # sitemap readers still running: they may queue more URLs
-        self._shared: SharedFrontier | None = None   # the frontier, when other crawls share it
-        self._held: dict[int, FrontierItem] = {}     # leased from a shared frontier, not yet acknowledged
-        self._reached_delay: set[str] = set()        # hosts whose Crawl-delay the shared frontier knows
 
     # -- control -------------------------------------------------------------------------------
 
@@ -147,7 +143,7 @@ class Crawl:
     async def run(self) -> RunStats:
         async with open_job(self.settings, self.seeds, self.explicit, stopping=lambda: self.stopping,
                             on_outage=lambda outage: setattr(self.stats, "outage", outage)) as opened:
-            self._job, self._shared, self._pages_before = opened.job, opened.shared, opened.pages_before
+            self._job, self._peers, self._pages_before = opened.job, opened.peers, opened.pages_before
             self.settings = opened.settings
             self._seed_origins = sorted({origin(seed) for seed in self.seeds})
             if opened.early is not None:
@@ -200,15 +196,14 @@ class Crawl:
                 self._slots = asyncio.Semaphore(2 * settings.concurrency)
                 self._frontier = frontier
                 self._discovery = Discovery(settings, self._policy, self._robots.known, self._robots.agent)
-                self._writer = Writer(pages, frontier, self._committed, unit=batch_unit(frontier, pages),
-                                      scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge,
-                                      shared=self._shared)
+                self._writer = Writer(pages, frontier, self._peers, self._committed, unit=batch_unit(frontier, pages),
+                                      scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge)
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
                         await self._job.changed_elsewhere()   # the baseline: later changes are another's
-                        watcher = visits.create_task(self._watch_job(frontier) if self._shared is None
-                                                     else self._share(self._shared))
+                        watcher = visits.create_task(self._peers.watch(self._pool, self._wake.set,
+                                                                       lambda: self._pick_up_added(frontier)))
                         if settings.sitemaps:
                             for site in self._seed_origins:
                                 self._sitemap_tasks += 1
@@ -265,11 +260,9 @@ class Crawl:
 
     async def _lease(self, frontier: Frontier, pages: PageStore, want: Wanted) -> None:
         """A few URLs of a ready host; in a recrawl, each with the validators of its stored copy."""
-        # From a shared frontier a lease is a slot of the host, job-wide: take no more than our share.
-        asked = self._pool.per_host if self._shared is not None else max(self.settings.per_host, 4)
+        asked = self._peers.lease_size(self._pool)
         items = await frontier.lease(asked, want.host)
-        if self._shared is not None:
-            self._held.update((i.id, i) for i in items)
+        self._peers.leased(items)
         if pages.crawl_pass > 1 and items:
             known = await pages.validators([i.id for i in items])
             items = [replace(i, etag=known[i.id][0], last_modified=known[i.id][1]) if i.id in known else i
@@ -315,10 +308,10 @@ class Crawl:
                     continue
                 return "limit"
             if self._finished():
-                if self._shared is None or await self._shared.idle(PARK_WAIT):
+                if await self._peers.over(PARK_WAIT):
                     return "finished"
                 # Other workers hold leases: their pages may bring work (or their leases expire and
-                # their URLs come back). Wait for what ``_share`` finds.
+                # their URLs come back). Wait for what ``Peers.watch`` finds.
                 await self.clock.wait(self._wake, 0.25)
                 continue
             if self._permits.locked() or self._slots.locked():
@@ -344,38 +337,6 @@ class Crawl:
                 continue
             # Nothing can start now: wait for a request to end, a commit, or the next host's time.
             await self.clock.wait(self._wake, None if ready is None else max(0.0, ready - self.clock.time()))
-
-    async def _watch_job(self, frontier: Frontier) -> None:
-        """Once a second (real time: it watches other processes), look whether another process
-        added seeds to the job, and if so pick them up. Cancelled when the dispatch ends."""
-        while True:
-            await asyncio.sleep(1.0)
-            if await self._job.changed_elsewhere():
-                await self._pick_up_added(frontier)
-                self._wake.set()
-
-    async def _share(self, shared: SharedFrontier) -> None:
-        """With a shared frontier, four times a second: offer every host with work (other workers
-        queue URLs and free hosts at any time; a host whose lease came back short waits on them),
-        and every ``lease / 3`` seconds renew the leases this worker holds, which also says it is
-        alive. Cancelled when the dispatch ends."""
-        settings = self.settings
-        await shared.renew([])   # here from the start: the others make room
-        renewed = counted = time.monotonic()
-        while True:
-            await asyncio.sleep(0.25)
-            now = time.monotonic()
-            if now - counted >= 1.0:
-                # A fair share of each host's --per-host: a worker that took every slot would keep
-                # them, re-leasing each as it is acknowledged, and starve the others.
-                counted = now
-                alive = max(1, await shared.workers_alive())
-                self._pool.per_host = max(1, -(-settings.per_host // alive))
-            await self._offer_work(shared)
-            self._wake.set()
-            if now - renewed >= settings.lease / 3:
-                renewed = now
-                await shared.renew(list(self._held.values()))
 
     async def _wind_down(self) -> None:
         """Let in-flight visits finish within the grace period, then cancel what is left. The
@@ -410,7 +371,7 @@ class Crawl:
                 if item.attempt == 0:
                     self._fetches -= 1   # no request was made: --max-pages counts fetched pages only
                 await self._writer.write(item, outcome)
-                self._held.pop(item.id, None)
+                self._peers.settled([item])
                 return
             record = outcome
             if record is not None:
@@ -422,7 +383,7 @@ class Crawl:
                     self.stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
                     self.stats.errors += record.error is not None
                     self.stats.unchanged += record.unchanged
-                self._held.pop(item.id, None)
+                self._peers.settled([item])
         except StorageError:
             pass  # the writer failed: its own task reports that, through the crawl's TaskGroup
         finally:
@@ -488,9 +449,8 @@ class Crawl:
         crawl_delay = rules.crawl_delay(self._robots.agent)
         if not rules.unavailable:   # a host whose robots.txt cannot be read stays at one request
             self._pool.learn(host, min(crawl_delay, self.settings.crawl_delay_max) if crawl_delay else None)
-        if crawl_delay and self._shared is not None and host not in self._reached_delay:
-            self._reached_delay.add(host)   # the whole job keeps to it, not just this worker
-            await self._shared.set_delay(host, min(crawl_delay, self.settings.crawl_delay_max))
+        if crawl_delay:
+            await self._peers.crawl_delay(host, min(crawl_delay, self.settings.crawl_delay_max))
         if rules.unavailable:
             if (failed := unreachable(item.url, rules)) is not None:
                 raise failed   # the host was not reached: that is the page's error (connect, dns, tls, timeout)
@@ -526,8 +486,7 @@ class Crawl:
 
     async def _hand_back(self, dropped: list[FrontierItem]) -> None:
         """Return URLs that were queued here to the frontier (their host is parked: it holds no leases)."""
-        for queued in dropped:
-            self._held.pop(queued.id, None)
+        self._peers.settled(dropped)
         if dropped:
             await self._frontier.release(dropped)
 

@@ -15,9 +15,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Literal
 
-from crawler.frontier import Frontier, NewURL, SharedFrontier
+from crawler.frontier import Frontier, NewURL
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.models import FrontierItem, PageRecord
+from crawler.peers import Peers
 from crawler.storage.pages import PageStore
 from crawler.urls import host_key
 
@@ -56,15 +57,15 @@ class Writer:
     ``write`` returns once the record is committed, so a visit holds its slot until its page is
     safe on disk: what a kill -9 can lose is bounded by the number of slots."""
 
-    def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[tuple[int, set[str]]], None],
+    def __init__(self, pages: PageStore, frontier: Frontier, peers: Peers, on_commit: Callable[[tuple[int, set[str]]], None],
                  unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
                  maxsize: int = 512, scope: Callable[[str, int], str | None] = lambda url, depth: None,
-                 judge: Judge = lambda source, found, canonical: found, shared: SharedFrontier | None = None) -> None:
+                 judge: Judge = lambda source, found, canonical: found) -> None:
         self._pages = pages
         self._frontier = frontier
         self._judge = judge   # decisions made when a link is found: robots.txt, trap rules, the SSRF guard
         self._scope = scope   # the scope's verdict on a URL at a depth (for rel=canonical targets)
-        self._shared = shared   # the frontier again, when shared: its URLs get rows here, its acks are fenced
+        self._peers = peers   # when shared: its URLs get rows here, its acks are fenced
         self._recorded = Recorded()   # what this run has given the frontier: the frontier is asked less
         self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
         self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, Then, asyncio.Future[bool]] | None] = \
@@ -138,18 +139,12 @@ class Writer:
                 found += self._judge(item.url, links, self._canonical(item, record))
         found = recorded.news(found)
         done = [item for item, record, then, _ in batch if then == "ack" and isinstance(record, PageRecord)]
-        refused: list[FrontierItem] = []
         async with self._unit():
-            if self._shared is not None:
-                await self._pages.remember([item for item, *_ in batch])
+            await self._peers.remember(self._pages, [item for item, *_ in batch])
             await self._pages.store(records)
             queued = await self._frontier.add(found)
             await self._frontier.exclude(excluded)
-            if self._shared is None:
-                await self._frontier.ack(done)
-            elif refused := await self._shared.ack_fenced(done):
-                # Their leases ran out and the URLs went to another worker: its pages count, not these.
-                await self._pages.forget([item.id for item in refused])
+            refused, freed = await self._peers.ack(self._pages, done)   # shared: refused pages are forgotten
             back = [item for item, _, then, _ in batch if then == "release"]
             if back:
                 await self._frontier.release(back)
@@ -157,8 +152,7 @@ class Writer:
         for item, _, _ in excluded:
             recorded.excluded(item.url)
         hosts = {u.host for u in found if u.exclusion is None} if queued else set()
-        if self._shared is not None:   # their hosts have a lease less, job-wide: maybe room for ours
-            hosts |= {item.host for item in done}
+        hosts |= freed   # shared: their hosts have a lease less, job-wide: maybe room for ours
         return (queued, hosts), {item.id for item in refused}
 
 
