@@ -4,9 +4,11 @@
     Writer: pages.store ─► Discovery.judge + frontier.add (the links) ─► frontier.ack (the URL)
     (a URL robots.txt rules out only at its visit: frontier.exclude, no request, no page)
 
-Politeness adapts to each host's answers (``_strained``, ``_answered_in``), and a host's pace is
-written to the job file when it changes, for ``crawler stats --hosts``. With ``--sitemaps`` a task
-per seed origin reads its sitemaps and queues their URLs as links are queued.
+Where each part lives: opening the job in ``job.py``, the other crawls of a shared job in
+``peers.py``, one URL's attempt in ``attempt.py``, what a run learns of each host (and records of
+its pace) in ``hosts.py``, the writer in ``writer.py``, what the progress line reads in
+``run_stats.py``. With ``--sitemaps`` a task per seed origin reads its sitemaps and queues their
+URLs as links are queued.
 
 One dispatch loop hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
 group, beside the one writer task that owns every database write. Nothing here sleeps while holding
@@ -23,42 +25,31 @@ import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx2
 
 from crawler import sitemaps
 from crawler.addresses import AddressPolicy, IPAddress
+from crawler.attempt import Attempts
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
 from crawler.discovery import Discovery, sitemap_urls
-from crawler.errors import (
-    ConnectFailed,
-    CrawlError,
-    FetchError,
-    InternalError,
-    RobotsUnavailable,
-    ServerBusy,
-    StorageError,
-    Timeout,
-    TlsFailed,
-    WorkerDied,
-)
-from crawler.fetcher import Fetcher, retry_delay
+from crawler.errors import CrawlError, InternalError
+from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
+from crawler.hosts import Hosts
 from crawler.job import open_job
-from crawler.models import FrontierItem, Outcome, PageRecord
+from crawler.models import Outcome
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.politeness import HostPool, Wanted
-from crawler.robots import RobotsCache, unreachable
+from crawler.robots import RobotsCache
 from crawler.run_stats import RunStats
 from crawler.scope import Scope
 from crawler.storage.pages import PageStore
-from crawler.storage.schema import stored_time
 from crawler.urls import origin
-from crawler.visit import LocalVisitor, Visitor, record_of, redirect_check
-from crawler.writer import Excluded, Then, Writer, batch_unit
+from crawler.visit import LocalVisitor, Visitor, redirect_check
+from crawler.writer import Writer, batch_unit
 
 if TYPE_CHECKING:
     from crawler.workers import Started
@@ -116,9 +107,6 @@ class Crawl:
         self._stop_requests = 0
         self._wake = asyncio.Event()
         self._visits: set[asyncio.Task[None]] = set()
-        self._reached: set[str] = set()   # hosts that answered in this run
-        self._parked: set[str] = set()    # hosts parked in this run
-        self._adapted: set[str] = set()   # hosts recorded as backed off in the job file
         self._resolver = resolver
         self._policy = AddressPolicy(forbidden=forbidden) if forbidden is not None else AddressPolicy()
         self._forbidden = forbidden is not None
@@ -198,6 +186,11 @@ class Crawl:
                 self._discovery = Discovery(settings, self._policy, self._robots.known, self._robots.agent)
                 self._writer = Writer(pages, frontier, self._peers, self._committed, unit=batch_unit(frontier, pages),
                                       scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge)
+                self._attempts = Attempts(
+                    settings, pool=self._pool, robots=self._robots, visitor=visitor, stage=stage, writer=self._writer,
+                    hosts=Hosts(settings, self._pool, frontier, self._peers, self.clock), peers=self._peers,
+                    stats=self.stats, rng=self.rng, permits=self._permits, slots=self._slots, wake=self._wake,
+                    stopping=lambda: self.stopping, unfetched=self._unfetched)
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
@@ -331,12 +324,15 @@ class Crawl:
                     self._fetches += 1
                     self.stats.queued -= 1
                 self.stats.in_flight += 1
-                task = visits.create_task(self._visit(host, item))
+                task = visits.create_task(self._attempts.visit(host, item))
                 self._visits.add(task)
                 task.add_done_callback(self._visits.discard)
                 continue
             # Nothing can start now: wait for a request to end, a commit, or the next host's time.
             await self.clock.wait(self._wake, None if ready is None else max(0.0, ready - self.clock.time()))
+
+    def _unfetched(self) -> None:
+        self._fetches -= 1   # no request was made: --max-pages counts fetched pages only
 
     async def _wind_down(self) -> None:
         """Let in-flight visits finish within the grace period, then cancel what is left. The
@@ -347,189 +343,6 @@ class Crawl:
         _, pending = await asyncio.wait(set(self._visits), timeout=grace)
         for task in pending:
             task.cancel()
-
-    # -- one URL ------------------------------------------------------------------------------------
-
-    async def _visit(self, host: str, item: FrontierItem) -> None:
-        over = False
-        answers = self._pool.answers(host)   # did the host answer others while this request ran?
-
-        def request_over() -> None:
-            """The request is over (said by whoever knows first): its host and its global permit go
-            to the next URL; parsing and storing are not requests."""
-            nonlocal over
-            if not over:
-                over = True
-                self._pool.release(host)
-                self._permits.release()
-                self._wake.set()
-
-        try:
-            outcome = await self._fetch(host, item, request_over, answers)
-            request_over()
-            if isinstance(outcome, Excluded):
-                if item.attempt == 0:
-                    self._fetches -= 1   # no request was made: --max-pages counts fetched pages only
-                await self._writer.write(item, outcome)
-                self._peers.settled([item])
-                return
-            record = outcome
-            if record is not None:
-                # A failure that parked its host is recorded, and its URL stays pending for a later run;
-                # so is a URL whose worker process died with it every time (the next run tries again).
-                then: Then = ("release" if record.error and host in self._parked
-                              else "hold" if record.error == WorkerDied.code else "ack")
-                if await self._writer.write(item, record, then=then):
-                    self.stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
-                    self.stats.errors += record.error is not None
-                    self.stats.unchanged += record.unchanged
-                self._peers.settled([item])
-        except StorageError:
-            pass  # the writer failed: its own task reports that, through the crawl's TaskGroup
-        finally:
-            request_over()
-            self._slots.release()
-            self.stats.in_flight -= 1
-            self._wake.set()
-
-    async def _fetch(self, host: str, item: FrontierItem, request_over: Callable[[], None],
-                     answers: int) -> PageRecord | Excluded | None:
-        """Fetch one URL: its record to store (of a page or of a failure), an exclusion (robots.txt
-        rules it out, read only now), or None when it went back to its host's queue for a retry.
-        ``answers`` is the host's count of good answers when the request started."""
-        settings = self.settings
-        try:
-            if settings.robots:
-                excluded = await self._robots_verdict(host, item)
-                if excluded is not None:
-                    return excluded
-            elif host in self._reached:   # known to answer, even if the pool forgot it while it had no work
-                self._pool.learn(host, None)
-            record = await self._visitor_.visit(item, request_over)
-        except FetchError as err:
-            request_over()
-            delay = retry_delay(err, item.attempt, settings, self.rng)
-            await self._strained(host, item, err, answers)
-            if delay is not None:
-                if self.stopping:
-                    # A stop is no verdict on the URL (its worker process may have died of the same
-                    # signal): it stays leased, and is pending again for the resume.
-                    return None
-                if settings.robots:   # robots.txt unavailable (5xx, or its host unreached): the retry reads it again
-                    self._robots.forget_unavailable(origin(err.url))
-                self.stats.retries += 1
-                self._pool.retry(host, replace(item, attempt=item.attempt + 1), delay)
-                return None
-            if isinstance(err, ServerBusy) and err.response is not None:
-                return await record_of(item, err.response, self._stage, settings.bodies)
-            # A host never reached parks: refused, unresolved, robots.txt unavailable; or, with robots.txt
-            # read before any page (so the failure was robots.txt's), no TLS or no answer in time.
-            if host not in self._reached and (isinstance(err, ConnectFailed | RobotsUnavailable) or (
-                    settings.robots and isinstance(err, Timeout | TlsFailed))):
-                await self._park(host, err)
-            else:
-                self._answered(host)
-                if err.responded and not err.retryable:
-                    self._pool.responded(host)
-            return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
-        self._answered(host)
-        # How long the server took to answer, not to send: a host that sends slowly but steadily
-        # (a big page, a thin pipe) is not a host under strain.
-        waited = record.waited_ms if record.waited_ms is not None else record.elapsed_ms
-        await self._answered_in(host, (waited or 0) / 1000)
-        return record
-
-    async def _robots_verdict(self, host: str, item: FrontierItem) -> Excluded | None:
-        """Read the host's robots.txt (once) and judge ``item`` by it: an ``Excluded`` when it is
-        disallowed; ``RobotsUnavailable`` (or the SSRF guard's ``BlockedAddress``, which kept
-        robots.txt from being fetched) raised when the host is off limits."""
-        rules = await self._robots.rules(origin(item.url))
-        if not rules.unavailable:
-            self._reached.add(host)
-        crawl_delay = rules.crawl_delay(self._robots.agent)
-        if not rules.unavailable:   # a host whose robots.txt cannot be read stays at one request
-            self._pool.learn(host, min(crawl_delay, self.settings.crawl_delay_max) if crawl_delay else None)
-        if crawl_delay:
-            await self._peers.crawl_delay(host, min(crawl_delay, self.settings.crawl_delay_max))
-        if rules.unavailable:
-            if (failed := unreachable(item.url, rules)) is not None:
-                raise failed   # the host was not reached: that is the page's error (connect, dns, tls, timeout)
-            self._robots.check_rules(item.url, rules)   # raises RobotsUnavailable (or BlockedAddress)
-        if not rules.allows(item.url, self._robots.agent):
-            return Excluded("robots_disallowed", rules.matching_line(item.url, self._robots.agent))
-        return None
-
-    # -- adaptive politeness ------------------------------------------------------------------------
-
-    async def _strained(self, host: str, item: FrontierItem, err: FetchError, answers: int) -> None:
-        """A failed request. If the host answered other requests while it ran, the URL failed, not
-        the host: only a 429 or 503 slows the host down. Otherwise a 429, a 503 or a timeout slows it
-        down (``HostPool.slow_down``), and any retryable failure (a reset, a 500 too) counts against
-        it: failures across too many distinct URLs with no good answer between them park it for a
-        while, which the job file records for ``crawler stats --hosts``, and its queued URLs go back
-        to the frontier meanwhile."""
-        if not isinstance(err, ServerBusy | Timeout | ConnectFailed) or host in self._parked:
-            return
-        retry_after = None
-        if isinstance(err, ServerBusy) and err.retry_after is not None:
-            retry_after = min(err.retry_after, self.settings.retry_after_max)
-        alive = self._pool.answered_since(host, answers)
-        busy = isinstance(err, ServerBusy) and err.status in (429, 503)
-        strain = busy or (isinstance(err, Timeout) and not alive)
-        parked_until = self._pool.slow_down(host, retry_after, strain=strain, url=None if alive else item.url)
-        reason = f"{err.status}" if isinstance(err, ServerBusy) else err.code
-        if parked_until is not None:
-            await self._record_pace(host, "parked", parked_until, reason)
-            await self._hand_back(self._pool.give_back(host))
-        elif strain and host not in self._adapted:
-            await self._record_pace(host, "backoff", None, reason)
-
-    async def _hand_back(self, dropped: list[FrontierItem]) -> None:
-        """Return URLs that were queued here to the frontier (their host is parked: it holds no leases)."""
-        self._peers.settled(dropped)
-        if dropped:
-            await self._frontier.release(dropped)
-
-    async def _answered_in(self, host: str, seconds: float) -> None:
-        """A response came: the host recovers gradually, or slows down if it answered far slower
-        than usual; the job file hears when it is back at full pace."""
-        if self._pool.answered(host, seconds):
-            if host not in self._adapted:
-                await self._record_pace(host, "backoff", None, "slow")
-        elif host in self._adapted and not self._pool.adapted(host):
-            await self._record_pace(host, "active", None, None)
-
-    async def _record_pace(self, host: str, state: str, until: float | None, reason: str | None) -> None:
-        """Write a host's politeness state to the job file: backed off, parked a while, or active."""
-        if state == "active":
-            self._adapted.discard(host)
-            await self._frontier.back_off(host, None)
-            return
-        self._adapted.add(host)
-        limit, delay, _ = self._pool.pace(host)
-        if state == "parked":
-            wall = stored_time(datetime.now(UTC) + timedelta(seconds=max(0.0, (until or 0.0) - self.clock.time())))
-            await self._frontier.park(host, wall, f"{reason}, failing")
-        else:
-            await self._frontier.back_off(host, f"{reason}: {limit} in flight, {delay:.3g} s apart")
-
-    def _answered(self, host: str) -> None:
-        """The host is reachable: lift its one-request probe (robots.txt lifts it first, when read)."""
-        self._reached.add(host)
-        if not self.settings.robots:
-            self._pool.learn(host, None)
-
-    async def _park(self, host: str, err: FetchError) -> None:
-        """A host that never answered in this run (it refuses connections, does not resolve, or
-        cannot serve its robots.txt) is parked: no more requests to it now; its URLs stay pending
-        for a run after ``robots_retry_after``. Its other queued URLs go back to the frontier."""
-        if host in self._parked:
-            return
-        self._parked.add(host)
-        dropped = self._pool.park(host)
-        until = stored_time(datetime.now(UTC) + timedelta(seconds=self.settings.robots_retry_after))
-        await self._frontier.park(host, until, err.code)
-        await self._hand_back(dropped)
 
     # -- URLs found outside a page: sitemaps --------------------------------------------------------
 
