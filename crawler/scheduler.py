@@ -29,12 +29,11 @@ from typing import TYPE_CHECKING
 
 import httpx2
 
-from crawler import sitemaps
 from crawler.addresses import AddressPolicy, IPAddress
 from crawler.attempt import Attempts
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
-from crawler.discovery import Discovery, sitemap_urls
+from crawler.discovery import Discovery, site_sitemap_urls
 from crawler.errors import CrawlError, InternalError
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
@@ -43,12 +42,11 @@ from crawler.job import open_job
 from crawler.models import Outcome
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.politeness import HostPool, Wanted
-from crawler.robots import RobotsCache
 from crawler.run_stats import RunStats
 from crawler.scope import Scope
 from crawler.storage.pages import PageStore
 from crawler.urls import origin
-from crawler.visit import LocalVisitor, Visitor, redirect_check
+from crawler.visit import Visitor, local_visitor, robots_reader
 from crawler.writer import Writer, batch_unit
 
 if TYPE_CHECKING:
@@ -176,8 +174,7 @@ class Crawl:
                                       probe_first=True, backoff_max=settings.host_backoff_max,
                                       park_after=settings.host_park_after, park_time=settings.host_park_time,
                                       rng=self.rng)
-                self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
-                                           settings.user_agent, settings.robots_retry_after, self.clock.time)
+                self._robots = robots_reader(fetcher, settings, self.clock.time)
                 # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
                 # for the parse stage), so a slow parse stage slows fetching instead of growing memory.
                 self._permits = asyncio.Semaphore(settings.concurrency)
@@ -223,10 +220,7 @@ class Crawl:
             from crawler.workers import WorkerPool
             return WorkerPool(self.settings, options, workers, self.forked,
                               lambda: self._robots if self.settings.robots else None)
-        robots = self.settings.robots
-        return contextlib.nullcontext(LocalVisitor(
-            fetcher, stage, lambda depth: redirect_check(lambda: self._scope, self._robots if robots else None, depth),
-            self.settings.bodies))
+        return contextlib.nullcontext(local_visitor(fetcher, stage, self.settings, lambda: self._scope, lambda: self._robots))
 
     def _committed(self, queued: tuple[int, set[str]]) -> None:
         count, hosts = queued
@@ -347,20 +341,11 @@ class Crawl:
     # -- URLs found outside a page: sitemaps --------------------------------------------------------
 
     async def _read_sitemaps(self, site: str, frontier: Frontier) -> None:
-        """Queue the URLs of the sitemaps of ``site`` (an origin) (robots.txt ``Sitemap:`` lines and /sitemap.xml)
-        that are in scope, judged as links are, with their lastmod, at depth 1. Their fetches are few
-        and made outside the host's queue; a sitemap that cannot be read is skipped."""
+        """Queue the URLs of the sitemaps of ``site`` (an origin) that are in scope, judged as links
+        are, with their lastmod, at depth 1."""
         try:
-            first = (await self._robots.rules(site)).sitemaps() if self.settings.robots else []
-
-            async def fetch(url: str) -> bytes:
-                response = await self._fetcher.fetch(url, max_bytes=sitemaps.MAX_BYTES, max_redirects=5)
-                if response.status != 200:
-                    raise sitemaps.SitemapError(f"status {response.status}")
-                return response.body
-
-            async for found in sitemap_urls([*first, site + "/sitemap.xml"], fetch, self.settings,
-                                            lambda: self._scope):
+            async for found in site_sitemap_urls(site, self._fetcher, self._robots if self.settings.robots else None,
+                                                 self.settings, lambda: self._scope):
                 if self.stopping:
                     break
                 judged = self._discovery.judge(None, found, None)
