@@ -4,17 +4,16 @@
     Writer: pages.store ─► Discovery.judge + frontier.add (the links) ─► frontier.ack (the URL)
     (a URL robots.txt rules out only at its visit: frontier.exclude, no request, no page)
 
-Where each part lives: opening the job in ``job.py``, the other crawls of a shared job in
-``peers.py``, one URL's attempt in ``attempt.py``, what a run learns of each host (and records of
-its pace) in ``hosts.py``, the writer in ``writer.py``, what the progress line reads in
+Where each part lives: opening the job (settings, frontier, seeds, recrawl) in ``job.py``; the
+other crawls of a shared job in ``peers.py``; the dispatch loop and its end in ``dispatch.py``; one
+URL's attempt in ``attempt.py``; what a run learns of each host, and the job file's record of its
+pace, in ``hosts.py``; the one writer in ``writer.py``; what the progress line reads in
 ``run_stats.py``. With ``--sitemaps`` a task per seed origin reads its sitemaps and queues their
 URLs as links are queued.
 
-One dispatch loop hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
-group, beside the one writer task that owns every database write. Nothing here sleeps while holding
-a slot: a URL waits for its host first, takes a global permit second, and a URL to retry goes back to
-its host's queue with a backoff instead of sleeping in a worker. Time and randomness come from the
-``Clock`` and ``random.Random`` the crawl is given, so tests drive it in fake time.
+The dispatcher hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
+group, beside the one writer task that owns every database write. Time and randomness come from
+the ``Clock`` and ``random.Random`` the crawl is given, so tests drive it in fake time.
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ from crawler.attempt import Attempts
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
 from crawler.discovery import Discovery, site_sitemap_urls
+from crawler.dispatch import Dispatcher
 from crawler.errors import CrawlError, InternalError
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
@@ -41,7 +41,7 @@ from crawler.hosts import Hosts
 from crawler.job import open_job
 from crawler.models import Outcome
 from crawler.parse_stage import ParseOptions, ParseStage
-from crawler.politeness import HostPool, Wanted
+from crawler.politeness import HostPool
 from crawler.run_stats import RunStats
 from crawler.scope import Scope
 from crawler.storage.pages import PageStore
@@ -51,11 +51,6 @@ from crawler.writer import Writer, batch_unit
 
 if TYPE_CHECKING:
     from crawler.workers import Started
-
-# When only hosts parked for failing have URLs left, a run waits for them only if a park ends within
-# this many seconds; otherwise it ends and a later run (a resume) tries them.
-PARK_WAIT = 30.0
-
 
 def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error a TaskGroup's failure stands for: the first ``CrawlError`` in it (a storage failure
@@ -175,34 +170,33 @@ class Crawl:
                                       park_after=settings.host_park_after, park_time=settings.host_park_time,
                                       rng=self.rng)
                 self._robots = robots_reader(fetcher, settings, self.clock.time)
-                # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
-                # for the parse stage), so a slow parse stage slows fetching instead of growing memory.
-                self._permits = asyncio.Semaphore(settings.concurrency)
-                self._slots = asyncio.Semaphore(2 * settings.concurrency)
-                self._frontier = frontier
+                dispatcher = Dispatcher(settings, self.clock, self._pool, self._peers, self.stats, self._wake, self._visits,
+                                        pages_before=self._pages_before, stopping=lambda: self.stopping,
+                                        at_once=lambda: self._stop_requests >= 2, more_coming=lambda: self._sitemap_tasks > 0)
+                self._dispatcher = dispatcher
                 self._discovery = Discovery(settings, self._policy, self._robots.known, self._robots.agent)
-                self._writer = Writer(pages, frontier, self._peers, self._committed, unit=batch_unit(frontier, pages),
+                self._writer = Writer(pages, frontier, self._peers, dispatcher.committed, unit=batch_unit(frontier, pages),
                                       scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge)
                 self._attempts = Attempts(
                     settings, pool=self._pool, robots=self._robots, visitor=visitor, stage=stage, writer=self._writer,
                     hosts=Hosts(settings, self._pool, frontier, self._peers, self.clock), peers=self._peers,
-                    stats=self.stats, rng=self.rng, permits=self._permits, slots=self._slots, wake=self._wake,
-                    stopping=lambda: self.stopping, unfetched=self._unfetched)
+                    stats=self.stats, rng=self.rng, permits=dispatcher.permits, slots=dispatcher.slots, wake=self._wake,
+                    stopping=lambda: self.stopping, unfetched=dispatcher.unfetched)
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
                         await self._job.changed_elsewhere()   # the baseline: later changes are another's
-                        watcher = visits.create_task(self._peers.watch(self._pool, self._wake.set,
-                                                                       lambda: self._pick_up_added(frontier)))
+                        watcher = visits.create_task(self._peers.watch(
+                            self._pool, self._wake.set, lambda: self._pick_up_added(frontier, dispatcher)))
                         if settings.sitemaps:
                             for site in self._seed_origins:
                                 self._sitemap_tasks += 1
                                 visits.create_task(self._read_sitemaps(site, frontier))
                         try:
-                            outcome = await self._dispatch(frontier, pages, visits)
+                            outcome = await dispatcher.run(frontier, pages, self._writer, visits, self._attempts.visit)
                         finally:
                             watcher.cancel()
-                        await self._wind_down()
+                        await dispatcher.wind_down()
                 finally:
                     if not writer_task.done():
                         # Whatever ended the visits, what they handed over is written before we go.
@@ -222,52 +216,13 @@ class Crawl:
                               lambda: self._robots if self.settings.robots else None)
         return contextlib.nullcontext(local_visitor(fetcher, stage, self.settings, lambda: self._scope, lambda: self._robots))
 
-    def _committed(self, queued: tuple[int, set[str]]) -> None:
-        count, hosts = queued
-        self.stats.queued += count
-        for host in hosts:
-            self._pool.offer(host)
-        self._wake.set()
-
-    # -- dispatch ---------------------------------------------------------------------------------
-
-    def _finished(self) -> bool:
-        """The crawl is over when nothing can produce another URL to fetch: no host has work (URLs
-        queued here, URLs the frontier may still hold for it, retries waiting out a backoff, or a
-        request in flight), and no record is waiting to be written (its links would be new work).
-        Every commit offers the hosts it queued URLs for before ``unflushed`` can reach zero, so
-        this cannot miss a link. "No host is ready right now" is not finished: hosts may be in
-        their delay or backoff. Parked hosts are not work: a host parked for the run (unreachable)
-        has none here, and when the only hosts with work are parked a while for failing, the run
-        waits for them only if a park ends within ``PARK_WAIT`` seconds; their URLs wait for a
-        later run otherwise (the summary says how many, and when)."""
-        if self.stats.in_flight or self._writer.unflushed or self._sitemap_tasks:
-            return False
-        return not self._pool.busy or self._pool.parked_beyond(self.clock.time() + PARK_WAIT)
-
-    async def _lease(self, frontier: Frontier, pages: PageStore, want: Wanted) -> None:
-        """A few URLs of a ready host; in a recrawl, each with the validators of its stored copy."""
-        asked = self._peers.lease_size(self._pool)
-        items = await frontier.lease(asked, want.host)
-        self._peers.leased(items)
-        if pages.crawl_pass > 1 and items:
-            known = await pages.validators([i.id for i in items])
-            items = [replace(i, etag=known[i.id][0], last_modified=known[i.id][1]) if i.id in known else i
-                     for i in items]
-        self._pool.leased(want, items, asked)
-
     def _scope_of(self, seed_hosts: frozenset[str]) -> Scope:
         settings = self.settings
         return Scope(settings.scope, seed_hosts, frozenset(settings.allow_domains), settings.include,
                      settings.exclude, settings.max_depth, settings.trap_max_url_length,
                      settings.trap_max_segment_repeats)
 
-    async def _offer_work(self, frontier: Frontier) -> None:
-        """Offer every host the frontier has work for (offering a host already known costs nothing)."""
-        for host in await frontier.hosts_with_work():
-            self._pool.offer(host)
-
-    async def _pick_up_added(self, frontier: Frontier) -> None:
+    async def _pick_up_added(self, frontier: Frontier, dispatcher: Dispatcher) -> None:
         """Another process added seeds to the job (``crawler add``): widen the scope to their hosts
         and offer their URLs."""
         hosts = frozenset(await self._job.get_meta("seed_hosts") or [])
@@ -276,67 +231,7 @@ class Crawl:
             self._stage.options = replace(self._stage.options, scope=self._scope)
             self._policy.seed_hosts = self._scope.hosts   # hosts a seed names may be private
             self._visitor_.update(self._stage.options)
-        await self._offer_work(frontier)
-
-    async def _dispatch(self, frontier: Frontier, pages: PageStore, visits: asyncio.TaskGroup) -> Outcome:
-        settings = self.settings
-        await self._offer_work(frontier)
-        self._fetches = 0   # URLs dispatched in this run, less those excluded without a request
-        while True:
-            self._wake.clear()
-            self.stats.hosts_active, self.stats.hosts_queued = len(self._pool.active), len(self._pool.busy)
-            if self.stopping:
-                return "stopped"
-            if settings.max_pages and self._pages_before + self._fetches >= settings.max_pages:
-                if self.stats.in_flight:
-                    # A visit in flight may still turn out excluded (robots.txt): it would give its
-                    # place back, so the limit is only final once they are all in.
-                    await self._wake.wait()
-                    continue
-                return "limit"
-            if self._finished():
-                if await self._peers.over(PARK_WAIT):
-                    return "finished"
-                # Other workers hold leases: their pages may bring work (or their leases expire and
-                # their URLs come back). Wait for what ``Peers.watch`` finds.
-                await self.clock.wait(self._wake, 0.25)
-                continue
-            if self._permits.locked() or self._slots.locked():
-                # Choose the next host only when its request can start: a choice made early is made
-                # on stale news (a host whose links were committed meanwhile would lose its turn).
-                await self._wake.wait()
-                continue
-            ready = self._pool.take_ready()
-            if isinstance(ready, Wanted):
-                await self._lease(frontier, pages, ready)
-                continue
-            if isinstance(ready, tuple):
-                await self._slots.acquire()
-                await self._permits.acquire()
-                host, item = ready
-                if item.attempt == 0:
-                    self._fetches += 1
-                    self.stats.queued -= 1
-                self.stats.in_flight += 1
-                task = visits.create_task(self._attempts.visit(host, item))
-                self._visits.add(task)
-                task.add_done_callback(self._visits.discard)
-                continue
-            # Nothing can start now: wait for a request to end, a commit, or the next host's time.
-            await self.clock.wait(self._wake, None if ready is None else max(0.0, ready - self.clock.time()))
-
-    def _unfetched(self) -> None:
-        self._fetches -= 1   # no request was made: --max-pages counts fetched pages only
-
-    async def _wind_down(self) -> None:
-        """Let in-flight visits finish within the grace period, then cancel what is left. The
-        visits' group waits for the cancelled ones when it closes."""
-        if not self._visits:
-            return
-        grace = self.settings.grace_period if self._stop_requests < 2 else 0.0
-        _, pending = await asyncio.wait(set(self._visits), timeout=grace)
-        for task in pending:
-            task.cancel()
+        await dispatcher.offer_work(frontier)
 
     # -- URLs found outside a page: sitemaps --------------------------------------------------------
 
@@ -350,7 +245,7 @@ class Crawl:
                     break
                 judged = self._discovery.judge(None, found, None)
                 queued = await frontier.add(judged)
-                self._committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
+                self._dispatcher.committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
         finally:
             self._sitemap_tasks -= 1
             self._wake.set()
