@@ -66,6 +66,7 @@ class Attempts:
         self._unfetched = unfetched
 
     async def visit(self, host: str, item: FrontierItem) -> None:
+        """Visit ``item``, which the dispatcher took from ``host``'s queue with a slot and a permit."""
         over = False
         answers = self._pool.answers(host)   # did the host answer others while this request ran?
 
