@@ -28,9 +28,10 @@ from crawler.scope import PatternChains, QueryVariants, Scope
 from crawler.urls import canonicalize, host_key, hostname, origin, strip_params
 
 if TYPE_CHECKING:
-    from crawler.robots import RobotsRules
+    from crawler.fetcher import Fetcher
+    from crawler.robots import RobotsCache, RobotsRules
 
-__all__ = ["Discovery", "origin", "sitemap_urls"]
+__all__ = ["Discovery", "origin", "site_sitemap_urls", "sitemap_urls"]
 
 
 class Discovery:
@@ -106,4 +107,21 @@ async def sitemap_urls(first: Iterable[str], fetch: Callable[[str], Awaitable[by
             yield found
             found = []
     if found:
+        yield found
+
+
+async def site_sitemap_urls(site: str, fetcher: Fetcher, robots: RobotsCache | None, settings: Settings,
+                            scope: Callable[[], Scope]) -> AsyncIterator[list[NewURL]]:
+    """``sitemap_urls`` of the sitemaps of ``site`` (an origin): those its robots.txt names in
+    ``Sitemap:`` lines (with ``robots``, the crawl's rules), and /sitemap.xml. Their fetches are few
+    and made outside the host's queue; a sitemap that cannot be read is skipped."""
+    first = (await robots.rules(site)).sitemaps() if robots is not None else []
+
+    async def fetch(url: str) -> bytes:
+        response = await fetcher.fetch(url, max_bytes=sitemaps.MAX_BYTES, max_redirects=5)
+        if response.status != 200:
+            raise sitemaps.SitemapError(f"status {response.status}")
+        return response.body
+
+    async for found in sitemap_urls([*first, site + "/sitemap.xml"], fetch, settings, scope):
         yield found

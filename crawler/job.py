@@ -1,5 +1,10 @@
-"""Opening a job: the settings a run takes from the job it resumes, and what a run tells the user
-about the job when that is not what they may think.
+"""Opening a job: its file and frontier, the settings a run takes from the job it resumes, and what
+a run tells the user about the job when that is not what they may think.
+
+``open_job`` opens the job file (the job lock), merges the settings, opens the frontier (the job
+file's own, or a shared one: ``--frontier redis://...``), puts back the URLs a run that died had
+leased, queues the seeds, joins a shared job, starts a recrawl pass, and says when there is nothing
+to crawl (``already_finished``, ``already_at_limit``). ``OpenJob.end`` closes a run.
 
 A job remembers its settings (``JOB_KEYS``) in its file from its first run on, and a later run (a
 resume, a recrawl, a run with more seeds) keeps them unless the user sets them again, by flag,
@@ -16,16 +21,29 @@ runs cannot apply.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler.config import Settings
 from crawler.errors import StorageError
+from crawler.frontier import Frontier, Outage, SharedFrontier
+from crawler.frontier.sqlite import SqliteFrontier
+from crawler.models import Outcome
+from crawler.peers import Peers, no_job, peers_for
+from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
+from crawler.storage.pages import PageStore
 from crawler.storage.read import JobReader
+from crawler.storage.schema import stored_time
 from crawler.urls import host_key
+
+if TYPE_CHECKING:
+    from crawler.frontier.redis import RedisFrontier
 
 JOB_KEYS = (
     # what the job crawls
@@ -51,6 +69,93 @@ async def job_settings(job: JobFile, settings: Settings, explicit: frozenset[str
         settings = replace(settings, **remembered)
     await job.set_meta("job_settings", {k: getattr(settings, k) for k in JOB_KEYS})
     return settings
+
+
+@dataclass(slots=True)
+class OpenJob:
+    """A job opened for a run: its file, its settings as merged, its frontier, its peers (alone, or
+    sharing the job with other crawls), its pages, and its seed hosts (the scope). ``early`` says why there is
+    nothing to crawl, if so; ``pages_before`` is what this pass has stored already (``--max-pages``
+    counts it)."""
+
+    job: JobFile
+    settings: Settings
+    frontier: Frontier
+    peers: Peers
+    pages: PageStore
+    seed_hosts: frozenset[str]
+    pages_before: int = 0
+    early: Outcome | None = None
+
+    async def start(self) -> int:
+        """The job is running; returns how many URLs it has pending."""
+        await self.job.set_meta("state", "running")
+        return await self.frontier.pending()
+
+    async def end(self, outcome: Outcome) -> tuple[int, int, str | None]:
+        """The run ended with ``outcome``: what it leased and did not fetch (a stop, a limit) is
+        pending again. Returns what waits on parked hosts (``Frontier.parked_work``)."""
+        await self.frontier.release()
+        parked = await self.frontier.parked_work()
+        await self.job.set_meta("state", outcome)
+        return parked
+
+    async def abandon(self) -> None:
+        """The run failed: put its leases back, as far as the job file can be written. Where it
+        cannot (a full disk), the next run releases them when it starts."""
+        with contextlib.suppress(StorageError):
+            await self.frontier.release()
+
+
+@contextlib.asynccontextmanager
+async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset[str], *,
+                   on_outage: Callable[[Outage | None], None], stopping: Callable[[], bool]) -> AsyncIterator[OpenJob]:
+    """Open the job of ``settings.db`` for a run with ``seeds`` (see the module's docstring).
+    ``on_outage`` hears of a shared frontier that stops answering, ``stopping`` says whether the
+    run was asked to stop (while it waits for a shared job's seeds)."""
+    if not seeds and not settings.frontier and not _is_file(settings.db):
+        raise no_job(settings.db)   # before opening it: resuming nothing creates no file
+    async with JobFile(settings.db) as job, contextlib.AsyncExitStack() as stack:
+        settings = await job_settings(job, settings, explicit)
+        shared: SharedFrontier | None = None
+        frontier: Frontier = SqliteFrontier(job, settings.max_pages_per_host)
+        if settings.frontier:
+            frontier = shared = await stack.enter_async_context(_shared_frontier(settings, on_outage))
+        peers = peers_for(settings, job, frontier, shared)
+        await frontier.release()   # leased by a run that died: pending again
+        new, hosts = await queue_seeds(job, frontier, seeds)   # a `crawler add` may run beside us
+        hosts = await peers.join(hosts, stopping)
+        # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
+        pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
+        opened = OpenJob(job, settings, frontier, peers, pages, frozenset(hosts))
+        if settings.recrawl:
+            pages.crawl_pass += 1
+            await job.set_meta("pass", pages.crawl_pass)
+            cutoff = (stored_time(datetime.now(UTC) - timedelta(seconds=settings.older_than))
+                      if settings.older_than else None)
+            await frontier.requeue(await pages.urls_fetched_before(cutoff))
+        elif new == 0 and await peers.finished_before():
+            opened.early = "already_finished"
+            yield opened
+            return
+        # --max-pages counts the pages of this pass: a recrawl may fetch as many again.
+        opened.pages_before = await pages.count(pages.crawl_pass)
+        if settings.max_pages and opened.pages_before >= settings.max_pages:
+            opened.early = "already_at_limit"
+        yield opened
+
+
+def _is_file(path: str) -> bool:
+    return Path(path).is_file()
+
+
+def _shared_frontier(settings: Settings, on_outage: Callable[[Outage | None], None]) -> RedisFrontier:
+    from crawler.frontier.redis import RedisFrontier
+    # A worker is named by its machine and job file: the same crawl run again takes back its leases.
+    worker = f"{socket.gethostname()}:{Path(settings.db).resolve()}"
+    return RedisFrontier(settings.frontier, settings.job, worker, lease_seconds=settings.lease,
+                         per_host=settings.per_host, delay=settings.delay, host_budget=settings.max_pages_per_host,
+                         on_outage=on_outage)
 
 
 def new_site_note(db: str, seeds: Sequence[str]) -> str | None:

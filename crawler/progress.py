@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from crawler.printable import printable
-from crawler.scheduler import RunStats
+from crawler.run_stats import RunStats
 from crawler.wording import plural
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from crawler import job as jobs
 from crawler.config import Settings
-from crawler.scheduler import RunStats
+from crawler.run_stats import RunStats
 from crawler.wording import plural
 
 EXIT_OK, EXIT_UNREACHED, EXIT_STOPPED = 0, 4, 130

@@ -4,15 +4,16 @@
     Writer: pages.store ─► Discovery.judge + frontier.add (the links) ─► frontier.ack (the URL)
     (a URL robots.txt rules out only at its visit: frontier.exclude, no request, no page)
 
-Politeness adapts to each host's answers (``_strained``, ``_answered_in``), and a host's pace is
-written to the job file when it changes, for ``crawler stats --hosts``. With ``--sitemaps`` a task
-per seed origin reads its sitemaps and queues their URLs as links are queued.
+Where each part lives: opening the job (settings, frontier, seeds, recrawl) in ``job.py``; the
+other crawls of a shared job in ``peers.py``; the dispatch loop and its end in ``dispatch.py``; one
+URL's attempt in ``attempt.py``; what a run learns of each host, and the job file's record of its
+pace, in ``hosts.py``; the one writer in ``writer.py``; what the progress line reads in
+``run_stats.py``. With ``--sitemaps`` a task per seed origin reads its sitemaps and queues their
+URLs as links are queued.
 
-One dispatch loop hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
-group, beside the one writer task that owns every database write. Nothing here sleeps while holding
-a slot: a URL waits for its host first, takes a global permit second, and a URL to retry goes back to
-its host's queue with a backoff instead of sleeping in a worker. Time and randomness come from the
-``Clock`` and ``random.Random`` the crawl is given, so tests drive it in fake time.
+The dispatcher hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
+group, beside the one writer task that owns every database write. Time and randomness come from
+the ``Clock`` and ``random.Random`` the crawl is given, so tests drive it in fake time.
 """
 
 from __future__ import annotations
@@ -20,224 +21,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
-import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import httpx2
 
-from crawler import sitemaps
 from crawler.addresses import AddressPolicy, IPAddress
+from crawler.attempt import Attempts
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
-from crawler.discovery import Discovery, sitemap_urls
-from crawler.errors import (
-    ConnectFailed,
-    CrawlError,
-    FetchError,
-    InternalError,
-    RobotsUnavailable,
-    ServerBusy,
-    StorageError,
-    Timeout,
-    TlsFailed,
-    UsageError,
-    WorkerDied,
-)
-from crawler.fetcher import Fetcher, retry_delay
-from crawler.frontier import Frontier, NewURL, Outage, Recorded, SharedFrontier
-from crawler.frontier.sqlite import SqliteFrontier
-from crawler.job import job_settings
-from crawler.models import FrontierItem, Outcome, PageRecord
+from crawler.discovery import Discovery, site_sitemap_urls
+from crawler.dispatch import Dispatcher
+from crawler.errors import CrawlError, InternalError
+from crawler.fetcher import Fetcher
+from crawler.frontier import Frontier
+from crawler.hosts import Hosts
+from crawler.job import open_job
+from crawler.models import Outcome
 from crawler.parse_stage import ParseOptions, ParseStage
-from crawler.politeness import HostPool, Wanted
-from crawler.robots import RobotsCache, unreachable
+from crawler.politeness import HostPool
+from crawler.run_stats import RunStats
 from crawler.scope import Scope
-from crawler.seeding import queue_seeds
-from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
-from crawler.storage.schema import stored_time
-from crawler.urls import host_key, origin
-from crawler.visit import LocalVisitor, Visitor, record_of, redirect_check
+from crawler.urls import origin
+from crawler.visit import Visitor, local_visitor, robots_reader
+from crawler.writer import Writer, batch_unit
 
 if TYPE_CHECKING:
     from crawler.workers import Started
-
-# When only hosts parked for failing have URLs left, a run waits for them only if a park ends within
-# this many seconds; otherwise it ends and a later run (a resume) tries them.
-PARK_WAIT = 30.0
-
-
-@dataclass(slots=True)
-class RunStats:
-    """What this run has done so far; read by the progress line and the summary."""
-
-    started: float = field(default_factory=time.monotonic)
-    pages: int = 0
-    errors: int = 0
-    retries: int = 0
-    unchanged: int = 0         # answered 304 to a conditional recrawl
-    in_flight: int = 0
-    queued: int = 0
-    hosts_active: int = 0      # hosts with a request in flight
-    hosts_queued: int = 0      # hosts with URLs to fetch (in flight, ready or waiting their turn)
-    outage: Outage | None = None   # a shared frontier not answering, being retried
-    outcome: Outcome = "running"
-    parked: tuple[int, int, str | None] = (0, 0, None)   # URLs and hosts left parked at the end, until when
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    @property
-    def rate(self) -> float:
-        return self.pages / self.elapsed if self.elapsed > 0 else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Excluded:
-    """A leased URL decided against when its visit began (robots.txt read only then): no request was
-    made, and it is recorded as an exclusion with its ``code`` and ``detail``, not as a page."""
-
-    code: str
-    detail: str | None = None
-
-
-Judge = Callable[[str | None, list[NewURL], NewURL | None], list[NewURL]]
-Then = Literal["ack", "release", "hold"]   # what becomes of a URL once its record is written (Writer.write)
-
-
-class Writer:
-    """The one task that writes to the job file, in batches of whatever accumulated meanwhile.
-
-    Each batch is three steps, in an order that holds for a remote frontier too: the pages are
-    stored, then their links are added to the frontier, then their URLs are acknowledged. A crash
-    between two steps leaves the URLs leased; the next run fetches them again and repeats the steps,
-    each of which is safe to repeat. Where the frontier lives in the job file, ``unit`` is the job
-    file's transaction and the three steps commit as one (a third of the commits, and a failed
-    batch leaves nothing behind).
-
-    ``write`` returns once the record is committed, so a visit holds its slot until its page is
-    safe on disk: what a kill -9 can lose is bounded by the number of slots."""
-
-    def __init__(self, pages: PageStore, frontier: Frontier, on_commit: Callable[[tuple[int, set[str]]], None],
-                 unit: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
-                 maxsize: int = 512, scope: Callable[[str, int], str | None] = lambda url, depth: None,
-                 judge: Judge = lambda source, found, canonical: found, shared: SharedFrontier | None = None) -> None:
-        self._pages = pages
-        self._frontier = frontier
-        self._judge = judge   # decisions made when a link is found: robots.txt, trap rules, the SSRF guard
-        self._scope = scope   # the scope's verdict on a URL at a depth (for rel=canonical targets)
-        self._shared = shared   # the frontier again, when shared: its URLs get rows here, its acks are fenced
-        self._recorded = Recorded()   # what this run has given the frontier: the frontier is asked less
-        self._unit = unit   # what the three steps of a batch run in: the job file's transaction, when shared
-        self._queue: asyncio.Queue[tuple[FrontierItem, PageRecord | Excluded, Then, asyncio.Future[bool]] | None] = \
-            asyncio.Queue(maxsize)
-        self._on_commit = on_commit
-        self.unflushed = 0   # records handed over and not yet committed
-
-    async def write(self, item: FrontierItem, record: PageRecord | Excluded, *, then: Then = "ack") -> bool:
-        """Hand ``record`` (of the leased ``item``) to the writer and wait until it is committed.
-        ``then`` is what becomes of the URL: acknowledged (done); with "release" it goes back to the
-        frontier (its host is parked: the error is recorded, and a later run tries again); with
-        "hold" it stays leased until the run ends, and is pending again then (a failure that says
-        nothing of the URL: a later run tries again, this one does not). An ``Excluded`` is
-        recorded as the URL's exclusion, not as a page. Returns whether the record stays stored:
-        not when a shared frontier refused its acknowledgement (another worker's copy counts)."""
-        committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.unflushed += 1
-        await self._queue.put((item, record, then, committed))
-        return await committed
-
-    async def close(self) -> None:
-        await self._queue.put(None)
-
-    def _canonical(self, item: FrontierItem, record: PageRecord) -> NewURL | None:
-        """The rel=canonical target of a good page, when it names a URL other than the page's own."""
-        target = record.canonical
-        if target is None or record.status != 200 or target in (item.url, record.final_url):
-            return None
-        return NewURL(target, host_key(target), record.depth, self._scope(target, record.depth), source=record.url_id)
-
-    async def run(self) -> None:
-        closing = False
-        while not closing:
-            batch: list[tuple[FrontierItem, PageRecord | Excluded, Then, asyncio.Future[bool]]] = []
-            entry = await self._queue.get()
-            while True:
-                if entry is None:
-                    closing = True
-                    break
-                batch.append(entry)
-                if self._queue.empty() or len(batch) >= 2000:
-                    break
-                entry = self._queue.get_nowait()
-            try:
-                queued, refused = await self._commit(batch)
-            except BaseException as exc:
-                for *_, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-                raise
-            self.unflushed -= len(batch)
-            for item, _, _, waiter in batch:
-                if not waiter.done():
-                    waiter.set_result(item.id not in refused)
-            self._on_commit(queued)
-
-    async def _commit(self, batch: Sequence[tuple[FrontierItem, PageRecord | Excluded, Then, object]]
-                      ) -> tuple[tuple[int, set[str]], set[int]]:
-        """Store, add links, acknowledge; returns how many URLs the links queued and their hosts, and
-        the ids of the pages forgotten for a refused acknowledgement."""
-        records = [record for _, record, _, _ in batch if isinstance(record, PageRecord)]
-        excluded = [(item, record.code, record.detail) for item, record, _, _ in batch if isinstance(record, Excluded)]
-        # A page links mostly to URLs the job has queued already (a site's menu on every page): those
-        # are dropped before they are judged, built or sent to the frontier.
-        recorded = self._recorded
-        found: list[NewURL] = []
-        for item, record, _, _ in batch:
-            if isinstance(record, PageRecord):
-                links = [NewURL(link.url, link.host, record.depth + 1, link.exclusion, source=record.url_id)
-                         for link in record.links if not recorded.queued(link.url)]
-                found += self._judge(item.url, links, self._canonical(item, record))
-        found = recorded.news(found)
-        done = [item for item, record, then, _ in batch if then == "ack" and isinstance(record, PageRecord)]
-        refused: list[FrontierItem] = []
-        async with self._unit():
-            if self._shared is not None:
-                await self._pages.remember([item for item, *_ in batch])
-            await self._pages.store(records)
-            queued = await self._frontier.add(found)
-            await self._frontier.exclude(excluded)
-            if self._shared is None:
-                await self._frontier.ack(done)
-            elif refused := await self._shared.ack_fenced(done):
-                # Their leases ran out and the URLs went to another worker: its pages count, not these.
-                await self._pages.forget([item.id for item in refused])
-            back = [item for item, _, then, _ in batch if then == "release"]
-            if back:
-                await self._frontier.release(back)
-        recorded.note((u.url for u in found if u.exclusion is None), (u.url for u in found if u.exclusion is not None))
-        for item, _, _ in excluded:
-            recorded.excluded(item.url)
-        hosts = {u.host for u in found if u.exclusion is None} if queued else set()
-        if self._shared is not None:   # their hosts have a lease less, job-wide: maybe room for ours
-            hosts |= {item.host for item in done}
-        return (queued, hosts), {item.id for item in refused}
-
-
-def _no_job(db: str) -> UsageError:
-    return UsageError(f"no seed URLs given and no job to resume at {db}")
-
-
-def _is_file(path: str) -> bool:
-    return Path(path).is_file()
-
 
 def _one_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error a TaskGroup's failure stands for: the first ``CrawlError`` in it (a storage failure
@@ -287,16 +100,10 @@ class Crawl:
         self._stop_requests = 0
         self._wake = asyncio.Event()
         self._visits: set[asyncio.Task[None]] = set()
-        self._reached: set[str] = set()   # hosts that answered in this run
-        self._parked: set[str] = set()    # hosts parked in this run
-        self._adapted: set[str] = set()   # hosts recorded as backed off in the job file
         self._resolver = resolver
         self._policy = AddressPolicy(forbidden=forbidden) if forbidden is not None else AddressPolicy()
         self._forbidden = forbidden is not None
         self._sitemap_tasks = 0           # sitemap readers still running: they may queue more URLs
-        self._shared: SharedFrontier | None = None   # the frontier, when other crawls share it
-        self._held: dict[int, FrontierItem] = {}     # leased from a shared frontier, not yet acknowledged
-        self._reached_delay: set[str] = set()        # hosts whose Crawl-delay the shared frontier knows
 
     # -- control -------------------------------------------------------------------------------
 
@@ -315,82 +122,25 @@ class Crawl:
     # -- the job ---------------------------------------------------------------------------------
 
     async def run(self) -> RunStats:
-        if not self.seeds and not self.settings.frontier and not _is_file(self.settings.db):
-            raise _no_job(self.settings.db)   # before opening it: resuming nothing creates no file
-        async with JobFile(self.settings.db) as job, contextlib.AsyncExitStack() as stack:
-            self._job = job
-            settings = self.settings = await job_settings(job, self.settings, self.explicit)
-            frontier = await stack.enter_async_context(self._open_frontier(job, settings))
-            await frontier.release()   # leased by a run that died: pending again
-            new, hosts = await queue_seeds(job, frontier, self.seeds)   # a `crawler add` may run beside us
-            if self._shared is not None:   # the scope is the whole job's, whoever gave the seeds
-                hosts = await self._joined(self._shared, hosts)
-            if not hosts:
-                raise _no_job(settings.db) if self._shared is None else UsageError(
-                    f"job {settings.job!r} at {self._shared.address} got no seeds within {settings.lease:g} s (--lease): "
-                    "give seed URLs to start it")
+        async with open_job(self.settings, self.seeds, self.explicit, stopping=lambda: self.stopping,
+                            on_outage=lambda outage: setattr(self.stats, "outage", outage)) as opened:
+            self._job, self._peers, self._pages_before = opened.job, opened.peers, opened.pages_before
+            self.settings = opened.settings
             self._seed_origins = sorted({origin(seed) for seed in self.seeds})
-            # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
-            pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
-            if settings.recrawl:
-                pages.crawl_pass += 1
-                await job.set_meta("pass", pages.crawl_pass)
-                cutoff = (stored_time(datetime.now(UTC) - timedelta(seconds=settings.older_than))
-                          if settings.older_than else None)
-                await frontier.requeue(await pages.urls_fetched_before(cutoff))
-            elif new == 0 and await self._already_finished(job, frontier):
-                self.stats.outcome = "already_finished"
-                self.stats.parked = await frontier.parked_work()
+            if opened.early is not None:
+                self.stats.outcome = opened.early
+                if opened.early == "already_finished":
+                    self.stats.parked = await opened.frontier.parked_work()
                 return self.stats
-            # --max-pages counts the pages of this pass: a recrawl may fetch as many again.
-            self._pages_before = await pages.count(pages.crawl_pass)
-            if settings.max_pages and self._pages_before >= settings.max_pages:
-                self.stats.outcome = "already_at_limit"
-                return self.stats
-            await job.set_meta("state", "running")
-            self.stats.queued = await frontier.pending()
+            self.stats.queued = await opened.start()
             try:
-                outcome = await self._crawl(frontier, pages, self._scope_of(frozenset(hosts)))
+                outcome = await self._crawl(opened.frontier, opened.pages, self._scope_of(opened.seed_hosts))
             except BaseException:
-                # Best effort: where the job file cannot be written (a full disk), the next run
-                # releases these leases when it starts.
-                with contextlib.suppress(StorageError):
-                    await frontier.release()
+                await opened.abandon()
                 raise
-            await frontier.release()   # leased and not fetched (a stop, a limit): pending again
             self.stats.outcome = outcome
-            self.stats.parked = await frontier.parked_work()
-            await job.set_meta("state", outcome)
+            self.stats.parked = await opened.end(outcome)
         return self.stats
-
-    def _open_frontier(self, job: JobFile, settings: Settings) -> AbstractAsyncContextManager[Frontier]:
-        """The job file's own frontier, or a shared one (``--frontier redis://...``)."""
-        self._shared = None
-        if not settings.frontier:
-            return contextlib.nullcontext(SqliteFrontier(job, settings.max_pages_per_host))
-        from crawler.frontier.redis import RedisFrontier
-        # A worker is named by its machine and job file: the same crawl run again takes back its leases.
-        worker = f"{socket.gethostname()}:{Path(settings.db).resolve()}"
-        self._shared = RedisFrontier(settings.frontier, settings.job, worker, lease_seconds=settings.lease,
-                                     per_host=settings.per_host, delay=settings.delay,
-                                     host_budget=settings.max_pages_per_host,
-                                     on_outage=lambda outage: setattr(self.stats, "outage", outage))
-        return self._shared
-
-    async def _joined(self, shared: SharedFrontier, hosts: set[str]) -> set[str]:
-        """The job's seed hosts. A worker that joins a job nobody has given seeds yet (its workers
-        started together) waits for them, up to one lease."""
-        deadline = time.monotonic() + self.settings.lease
-        while True:
-            found = await shared.join(hosts)
-            if found or time.monotonic() >= deadline or self.stopping:
-                return found
-            await asyncio.sleep(0.5)   # another machine's news: nothing here to wait on instead
-
-    async def _already_finished(self, job: JobFile, frontier: Frontier) -> bool:
-        if self._shared is not None:
-            return await self._shared.idle()
-        return await job.get_meta("state") == "finished" and not await frontier.hosts_with_work()
 
     async def _crawl(self, frontier: Frontier, pages: PageStore, scope: Scope) -> Outcome:
         """The crawl proper: the writer task, and the dispatcher with its visits in a nested group.
@@ -419,32 +169,34 @@ class Crawl:
                                       probe_first=True, backoff_max=settings.host_backoff_max,
                                       park_after=settings.host_park_after, park_time=settings.host_park_time,
                                       rng=self.rng)
-                self._robots = RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
-                                           settings.user_agent, settings.robots_retry_after, self.clock.time)
-                # Permits bound requests in flight; slots bound visits alive (fetching, or holding a body
-                # for the parse stage), so a slow parse stage slows fetching instead of growing memory.
-                self._permits = asyncio.Semaphore(settings.concurrency)
-                self._slots = asyncio.Semaphore(2 * settings.concurrency)
-                self._frontier = frontier
+                self._robots = robots_reader(fetcher, settings, self.clock.time)
+                dispatcher = Dispatcher(settings, self.clock, self._pool, self._peers, self.stats, self._wake, self._visits,
+                                        pages_before=self._pages_before, stopping=lambda: self.stopping,
+                                        at_once=lambda: self._stop_requests >= 2, more_coming=lambda: self._sitemap_tasks > 0)
+                self._dispatcher = dispatcher
                 self._discovery = Discovery(settings, self._policy, self._robots.known, self._robots.agent)
-                self._writer = Writer(pages, frontier, self._committed, unit=self._shared_transaction(frontier, pages),
-                                      scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge,
-                                      shared=self._shared)
+                self._writer = Writer(pages, frontier, self._peers, dispatcher.committed, unit=batch_unit(frontier, pages),
+                                      scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge)
+                self._attempts = Attempts(
+                    settings, pool=self._pool, robots=self._robots, visitor=visitor, stage=stage, writer=self._writer,
+                    hosts=Hosts(settings, self._pool, frontier, self._peers, self.clock), peers=self._peers,
+                    stats=self.stats, rng=self.rng, permits=dispatcher.permits, slots=dispatcher.slots, wake=self._wake,
+                    stopping=lambda: self.stopping, unfetched=dispatcher.unfetched)
                 writer_task = tg.create_task(self._writer.run())
                 try:
                     async with asyncio.TaskGroup() as visits:
                         await self._job.changed_elsewhere()   # the baseline: later changes are another's
-                        watcher = visits.create_task(self._watch_job(frontier) if self._shared is None
-                                                     else self._share(self._shared))
+                        watcher = visits.create_task(self._peers.watch(
+                            self._pool, self._wake.set, lambda: self._pick_up_added(frontier, dispatcher)))
                         if settings.sitemaps:
                             for site in self._seed_origins:
                                 self._sitemap_tasks += 1
                                 visits.create_task(self._read_sitemaps(site, frontier))
                         try:
-                            outcome = await self._dispatch(frontier, pages, visits)
+                            outcome = await dispatcher.run(frontier, pages, self._writer, visits, self._attempts.visit)
                         finally:
                             watcher.cancel()
-                        await self._wind_down()
+                        await dispatcher.wind_down()
                 finally:
                     if not writer_task.done():
                         # Whatever ended the visits, what they handed over is written before we go.
@@ -462,53 +214,7 @@ class Crawl:
             from crawler.workers import WorkerPool
             return WorkerPool(self.settings, options, workers, self.forked,
                               lambda: self._robots if self.settings.robots else None)
-        robots = self.settings.robots
-        return contextlib.nullcontext(LocalVisitor(
-            fetcher, stage, lambda depth: redirect_check(lambda: self._scope, self._robots if robots else None, depth),
-            self.settings.bodies))
-
-    @staticmethod
-    def _shared_transaction(frontier: Frontier, pages: PageStore) -> Callable[[], AbstractAsyncContextManager[object]]:
-        """The job file's transaction when the frontier keeps its queue in the same file, else none."""
-        if isinstance(frontier, SqliteFrontier) and frontier.job is pages.job:
-            return pages.job.transaction
-        return contextlib.nullcontext
-
-    def _committed(self, queued: tuple[int, set[str]]) -> None:
-        count, hosts = queued
-        self.stats.queued += count
-        for host in hosts:
-            self._pool.offer(host)
-        self._wake.set()
-
-    # -- dispatch ---------------------------------------------------------------------------------
-
-    def _finished(self) -> bool:
-        """The crawl is over when nothing can produce another URL to fetch: no host has work (URLs
-        queued here, URLs the frontier may still hold for it, retries waiting out a backoff, or a
-        request in flight), and no record is waiting to be written (its links would be new work).
-        Every commit offers the hosts it queued URLs for before ``unflushed`` can reach zero, so
-        this cannot miss a link. "No host is ready right now" is not finished: hosts may be in
-        their delay or backoff. Parked hosts are not work: a host parked for the run (unreachable)
-        has none here, and when the only hosts with work are parked a while for failing, the run
-        waits for them only if a park ends within ``PARK_WAIT`` seconds; their URLs wait for a
-        later run otherwise (the summary says how many, and when)."""
-        if self.stats.in_flight or self._writer.unflushed or self._sitemap_tasks:
-            return False
-        return not self._pool.busy or self._pool.parked_beyond(self.clock.time() + PARK_WAIT)
-
-    async def _lease(self, frontier: Frontier, pages: PageStore, want: Wanted) -> None:
-        """A few URLs of a ready host; in a recrawl, each with the validators of its stored copy."""
-        # From a shared frontier a lease is a slot of the host, job-wide: take no more than our share.
-        asked = self._pool.per_host if self._shared is not None else max(self.settings.per_host, 4)
-        items = await frontier.lease(asked, want.host)
-        if self._shared is not None:
-            self._held.update((i.id, i) for i in items)
-        if pages.crawl_pass > 1 and items:
-            known = await pages.validators([i.id for i in items])
-            items = [replace(i, etag=known[i.id][0], last_modified=known[i.id][1]) if i.id in known else i
-                     for i in items]
-        self._pool.leased(want, items, asked)
+        return contextlib.nullcontext(local_visitor(fetcher, stage, self.settings, lambda: self._scope, lambda: self._robots))
 
     def _scope_of(self, seed_hosts: frozenset[str]) -> Scope:
         settings = self.settings
@@ -516,12 +222,7 @@ class Crawl:
                      settings.exclude, settings.max_depth, settings.trap_max_url_length,
                      settings.trap_max_segment_repeats)
 
-    async def _offer_work(self, frontier: Frontier) -> None:
-        """Offer every host the frontier has work for (offering a host already known costs nothing)."""
-        for host in await frontier.hosts_with_work():
-            self._pool.offer(host)
-
-    async def _pick_up_added(self, frontier: Frontier) -> None:
+    async def _pick_up_added(self, frontier: Frontier, dispatcher: Dispatcher) -> None:
         """Another process added seeds to the job (``crawler add``): widen the scope to their hosts
         and offer their URLs."""
         hosts = frozenset(await self._job.get_meta("seed_hosts") or [])
@@ -530,304 +231,21 @@ class Crawl:
             self._stage.options = replace(self._stage.options, scope=self._scope)
             self._policy.seed_hosts = self._scope.hosts   # hosts a seed names may be private
             self._visitor_.update(self._stage.options)
-        await self._offer_work(frontier)
-
-    async def _dispatch(self, frontier: Frontier, pages: PageStore, visits: asyncio.TaskGroup) -> Outcome:
-        settings = self.settings
-        await self._offer_work(frontier)
-        self._fetches = 0   # URLs dispatched in this run, less those excluded without a request
-        while True:
-            self._wake.clear()
-            self.stats.hosts_active, self.stats.hosts_queued = len(self._pool.active), len(self._pool.busy)
-            if self.stopping:
-                return "stopped"
-            if settings.max_pages and self._pages_before + self._fetches >= settings.max_pages:
-                if self.stats.in_flight:
-                    # A visit in flight may still turn out excluded (robots.txt): it would give its
-                    # place back, so the limit is only final once they are all in.
-                    await self._wake.wait()
-                    continue
-                return "limit"
-            if self._finished():
-                if self._shared is None or await self._shared.idle(PARK_WAIT):
-                    return "finished"
-                # Other workers hold leases: their pages may bring work (or their leases expire and
-                # their URLs come back). Wait for what ``_share`` finds.
-                await self.clock.wait(self._wake, 0.25)
-                continue
-            if self._permits.locked() or self._slots.locked():
-                # Choose the next host only when its request can start: a choice made early is made
-                # on stale news (a host whose links were committed meanwhile would lose its turn).
-                await self._wake.wait()
-                continue
-            ready = self._pool.take_ready()
-            if isinstance(ready, Wanted):
-                await self._lease(frontier, pages, ready)
-                continue
-            if isinstance(ready, tuple):
-                await self._slots.acquire()
-                await self._permits.acquire()
-                host, item = ready
-                if item.attempt == 0:
-                    self._fetches += 1
-                    self.stats.queued -= 1
-                self.stats.in_flight += 1
-                task = visits.create_task(self._visit(host, item))
-                self._visits.add(task)
-                task.add_done_callback(self._visits.discard)
-                continue
-            # Nothing can start now: wait for a request to end, a commit, or the next host's time.
-            await self.clock.wait(self._wake, None if ready is None else max(0.0, ready - self.clock.time()))
-
-    async def _watch_job(self, frontier: Frontier) -> None:
-        """Once a second (real time: it watches other processes), look whether another process
-        added seeds to the job, and if so pick them up. Cancelled when the dispatch ends."""
-        while True:
-            await asyncio.sleep(1.0)
-            if await self._job.changed_elsewhere():
-                await self._pick_up_added(frontier)
-                self._wake.set()
-
-    async def _share(self, shared: SharedFrontier) -> None:
-        """With a shared frontier, four times a second: offer every host with work (other workers
-        queue URLs and free hosts at any time; a host whose lease came back short waits on them),
-        and every ``lease / 3`` seconds renew the leases this worker holds, which also says it is
-        alive. Cancelled when the dispatch ends."""
-        settings = self.settings
-        await shared.renew([])   # here from the start: the others make room
-        renewed = counted = time.monotonic()
-        while True:
-            await asyncio.sleep(0.25)
-            now = time.monotonic()
-            if now - counted >= 1.0:
-                # A fair share of each host's --per-host: a worker that took every slot would keep
-                # them, re-leasing each as it is acknowledged, and starve the others.
-                counted = now
-                alive = max(1, await shared.workers_alive())
-                self._pool.per_host = max(1, -(-settings.per_host // alive))
-            await self._offer_work(shared)
-            self._wake.set()
-            if now - renewed >= settings.lease / 3:
-                renewed = now
-                await shared.renew(list(self._held.values()))
-
-    async def _wind_down(self) -> None:
-        """Let in-flight visits finish within the grace period, then cancel what is left. The
-        visits' group waits for the cancelled ones when it closes."""
-        if not self._visits:
-            return
-        grace = self.settings.grace_period if self._stop_requests < 2 else 0.0
-        _, pending = await asyncio.wait(set(self._visits), timeout=grace)
-        for task in pending:
-            task.cancel()
-
-    # -- one URL ------------------------------------------------------------------------------------
-
-    async def _visit(self, host: str, item: FrontierItem) -> None:
-        over = False
-        answers = self._pool.answers(host)   # did the host answer others while this request ran?
-
-        def request_over() -> None:
-            """The request is over (said by whoever knows first): its host and its global permit go
-            to the next URL; parsing and storing are not requests."""
-            nonlocal over
-            if not over:
-                over = True
-                self._pool.release(host)
-                self._permits.release()
-                self._wake.set()
-
-        try:
-            outcome = await self._fetch(host, item, request_over, answers)
-            request_over()
-            if isinstance(outcome, Excluded):
-                if item.attempt == 0:
-                    self._fetches -= 1   # no request was made: --max-pages counts fetched pages only
-                await self._writer.write(item, outcome)
-                self._held.pop(item.id, None)
-                return
-            record = outcome
-            if record is not None:
-                # A failure that parked its host is recorded, and its URL stays pending for a later run;
-                # so is a URL whose worker process died with it every time (the next run tries again).
-                then: Then = ("release" if record.error and host in self._parked
-                              else "hold" if record.error == WorkerDied.code else "ack")
-                if await self._writer.write(item, record, then=then):
-                    self.stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
-                    self.stats.errors += record.error is not None
-                    self.stats.unchanged += record.unchanged
-                self._held.pop(item.id, None)
-        except StorageError:
-            pass  # the writer failed: its own task reports that, through the crawl's TaskGroup
-        finally:
-            request_over()
-            self._slots.release()
-            self.stats.in_flight -= 1
-            self._wake.set()
-
-    async def _fetch(self, host: str, item: FrontierItem, request_over: Callable[[], None],
-                     answers: int) -> PageRecord | Excluded | None:
-        """Fetch one URL: its record to store (of a page or of a failure), an exclusion (robots.txt
-        rules it out, read only now), or None when it went back to its host's queue for a retry.
-        ``answers`` is the host's count of good answers when the request started."""
-        settings = self.settings
-        try:
-            if settings.robots:
-                excluded = await self._robots_verdict(host, item)
-                if excluded is not None:
-                    return excluded
-            elif host in self._reached:   # known to answer, even if the pool forgot it while it had no work
-                self._pool.learn(host, None)
-            record = await self._visitor_.visit(item, request_over)
-        except FetchError as err:
-            request_over()
-            delay = retry_delay(err, item.attempt, settings, self.rng)
-            await self._strained(host, item, err, answers)
-            if delay is not None:
-                if self.stopping:
-                    # A stop is no verdict on the URL (its worker process may have died of the same
-                    # signal): it stays leased, and is pending again for the resume.
-                    return None
-                if settings.robots:   # robots.txt unavailable (5xx, or its host unreached): the retry reads it again
-                    self._robots.forget_unavailable(origin(err.url))
-                self.stats.retries += 1
-                self._pool.retry(host, replace(item, attempt=item.attempt + 1), delay)
-                return None
-            if isinstance(err, ServerBusy) and err.response is not None:
-                return await record_of(item, err.response, self._stage, settings.bodies)
-            # A host never reached parks: refused, unresolved, robots.txt unavailable; or, with robots.txt
-            # read before any page (so the failure was robots.txt's), no TLS or no answer in time.
-            if host not in self._reached and (isinstance(err, ConnectFailed | RobotsUnavailable) or (
-                    settings.robots and isinstance(err, Timeout | TlsFailed))):
-                await self._park(host, err)
-            else:
-                self._answered(host)
-                if err.responded and not err.retryable:
-                    self._pool.responded(host)
-            return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
-        self._answered(host)
-        # How long the server took to answer, not to send: a host that sends slowly but steadily
-        # (a big page, a thin pipe) is not a host under strain.
-        waited = record.waited_ms if record.waited_ms is not None else record.elapsed_ms
-        await self._answered_in(host, (waited or 0) / 1000)
-        return record
-
-    async def _robots_verdict(self, host: str, item: FrontierItem) -> Excluded | None:
-        """Read the host's robots.txt (once) and judge ``item`` by it: an ``Excluded`` when it is
-        disallowed; ``RobotsUnavailable`` (or the SSRF guard's ``BlockedAddress``, which kept
-        robots.txt from being fetched) raised when the host is off limits."""
-        rules = await self._robots.rules(origin(item.url))
-        if not rules.unavailable:
-            self._reached.add(host)
-        crawl_delay = rules.crawl_delay(self._robots.agent)
-        if not rules.unavailable:   # a host whose robots.txt cannot be read stays at one request
-            self._pool.learn(host, min(crawl_delay, self.settings.crawl_delay_max) if crawl_delay else None)
-        if crawl_delay and self._shared is not None and host not in self._reached_delay:
-            self._reached_delay.add(host)   # the whole job keeps to it, not just this worker
-            await self._shared.set_delay(host, min(crawl_delay, self.settings.crawl_delay_max))
-        if rules.unavailable:
-            if (failed := unreachable(item.url, rules)) is not None:
-                raise failed   # the host was not reached: that is the page's error (connect, dns, tls, timeout)
-            self._robots.check_rules(item.url, rules)   # raises RobotsUnavailable (or BlockedAddress)
-        if not rules.allows(item.url, self._robots.agent):
-            return Excluded("robots_disallowed", rules.matching_line(item.url, self._robots.agent))
-        return None
-
-    # -- adaptive politeness ------------------------------------------------------------------------
-
-    async def _strained(self, host: str, item: FrontierItem, err: FetchError, answers: int) -> None:
-        """A failed request. If the host answered other requests while it ran, the URL failed, not
-        the host: only a 429 or 503 slows the host down. Otherwise a 429, a 503 or a timeout slows it
-        down (``HostPool.slow_down``), and any retryable failure (a reset, a 500 too) counts against
-        it: failures across too many distinct URLs with no good answer between them park it for a
-        while, which the job file records for ``crawler stats --hosts``, and its queued URLs go back
-        to the frontier meanwhile."""
-        if not isinstance(err, ServerBusy | Timeout | ConnectFailed) or host in self._parked:
-            return
-        retry_after = None
-        if isinstance(err, ServerBusy) and err.retry_after is not None:
-            retry_after = min(err.retry_after, self.settings.retry_after_max)
-        alive = self._pool.answered_since(host, answers)
-        busy = isinstance(err, ServerBusy) and err.status in (429, 503)
-        strain = busy or (isinstance(err, Timeout) and not alive)
-        parked_until = self._pool.slow_down(host, retry_after, strain=strain, url=None if alive else item.url)
-        reason = f"{err.status}" if isinstance(err, ServerBusy) else err.code
-        if parked_until is not None:
-            await self._record_pace(host, "parked", parked_until, reason)
-            await self._hand_back(self._pool.give_back(host))
-        elif strain and host not in self._adapted:
-            await self._record_pace(host, "backoff", None, reason)
-
-    async def _hand_back(self, dropped: list[FrontierItem]) -> None:
-        """Return URLs that were queued here to the frontier (their host is parked: it holds no leases)."""
-        for queued in dropped:
-            self._held.pop(queued.id, None)
-        if dropped:
-            await self._frontier.release(dropped)
-
-    async def _answered_in(self, host: str, seconds: float) -> None:
-        """A response came: the host recovers gradually, or slows down if it answered far slower
-        than usual; the job file hears when it is back at full pace."""
-        if self._pool.answered(host, seconds):
-            if host not in self._adapted:
-                await self._record_pace(host, "backoff", None, "slow")
-        elif host in self._adapted and not self._pool.adapted(host):
-            await self._record_pace(host, "active", None, None)
-
-    async def _record_pace(self, host: str, state: str, until: float | None, reason: str | None) -> None:
-        """Write a host's politeness state to the job file: backed off, parked a while, or active."""
-        if state == "active":
-            self._adapted.discard(host)
-            await self._frontier.back_off(host, None)
-            return
-        self._adapted.add(host)
-        limit, delay, _ = self._pool.pace(host)
-        if state == "parked":
-            wall = stored_time(datetime.now(UTC) + timedelta(seconds=max(0.0, (until or 0.0) - self.clock.time())))
-            await self._frontier.park(host, wall, f"{reason}, failing")
-        else:
-            await self._frontier.back_off(host, f"{reason}: {limit} in flight, {delay:.3g} s apart")
-
-    def _answered(self, host: str) -> None:
-        """The host is reachable: lift its one-request probe (robots.txt lifts it first, when read)."""
-        self._reached.add(host)
-        if not self.settings.robots:
-            self._pool.learn(host, None)
-
-    async def _park(self, host: str, err: FetchError) -> None:
-        """A host that never answered in this run (it refuses connections, does not resolve, or
-        cannot serve its robots.txt) is parked: no more requests to it now; its URLs stay pending
-        for a run after ``robots_retry_after``. Its other queued URLs go back to the frontier."""
-        if host in self._parked:
-            return
-        self._parked.add(host)
-        dropped = self._pool.park(host)
-        until = stored_time(datetime.now(UTC) + timedelta(seconds=self.settings.robots_retry_after))
-        await self._frontier.park(host, until, err.code)
-        await self._hand_back(dropped)
+        await dispatcher.offer_work(frontier)
 
     # -- URLs found outside a page: sitemaps --------------------------------------------------------
 
     async def _read_sitemaps(self, site: str, frontier: Frontier) -> None:
-        """Queue the URLs of the sitemaps of ``site`` (an origin) (robots.txt ``Sitemap:`` lines and /sitemap.xml)
-        that are in scope, judged as links are, with their lastmod, at depth 1. Their fetches are few
-        and made outside the host's queue; a sitemap that cannot be read is skipped."""
+        """Queue the URLs of the sitemaps of ``site`` (an origin) that are in scope, judged as links
+        are, with their lastmod, at depth 1."""
         try:
-            first = (await self._robots.rules(site)).sitemaps() if self.settings.robots else []
-
-            async def fetch(url: str) -> bytes:
-                response = await self._fetcher.fetch(url, max_bytes=sitemaps.MAX_BYTES, max_redirects=5)
-                if response.status != 200:
-                    raise sitemaps.SitemapError(f"status {response.status}")
-                return response.body
-
-            async for found in sitemap_urls([*first, site + "/sitemap.xml"], fetch, self.settings,
-                                            lambda: self._scope):
+            async for found in site_sitemap_urls(site, self._fetcher, self._robots if self.settings.robots else None,
+                                                 self.settings, lambda: self._scope):
                 if self.stopping:
                     break
                 judged = self._discovery.judge(None, found, None)
                 queued = await frontier.add(judged)
-                self._committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
+                self._dispatcher.committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
         finally:
             self._sitemap_tasks -= 1
             self._wake.set()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from crawler.config import Settings
 from crawler.errors import OutOfScope, ParseFailed
 from crawler.fetcher import Fetcher, HopCheck
 from crawler.models import FrontierItem, PageRecord, Response
@@ -47,6 +48,21 @@ def redirect_check(scope: Callable[[], Scope], robots: RobotsCache | None, depth
         if robots is not None:
             await robots.check(url, origin(url))
     return check
+
+
+def robots_reader(fetcher: Fetcher, settings: Settings, now: Callable[[], float]) -> RobotsCache:
+    """The robots.txt reader of a crawl, and of each worker process: through their fetcher, at most
+    five redirects and 512 KiB."""
+    return RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
+                       settings.user_agent, settings.robots_retry_after, now)
+
+
+def local_visitor(fetcher: Fetcher, stage: ParseStage, settings: Settings, scope: Callable[[], Scope],
+                  robots: Callable[[], RobotsCache | None]) -> LocalVisitor:
+    """The visitor of a crawl without worker processes, and of each worker process: every redirect
+    hop checked against the scope (``scope()``, as it is then) and, when obeyed, robots.txt."""
+    return LocalVisitor(fetcher, stage, lambda depth: redirect_check(scope, robots() if settings.robots else None, depth),
+                        settings.bodies)
 
 
 def conditional_headers(item: FrontierItem) -> dict[str, str] | None:

@@ -44,8 +44,7 @@ from crawler.fetcher import Fetcher
 from crawler.loop import event_loop_factory
 from crawler.models import FrontierItem
 from crawler.parse_stage import ParseOptions, ParseStage
-from crawler.robots import RobotsCache
-from crawler.visit import LocalVisitor, redirect_check
+from crawler.visit import local_visitor, robots_reader
 
 ALIVE_EVERY = 1.0        # seconds between a worker's ("alive", 0) messages
 _LENGTH = struct.Struct(">I")
@@ -96,11 +95,8 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
     policy = AddressPolicy(seed_hosts=options.scope.hosts, allow_private=settings.allow_private)
     async with (Fetcher(settings, policy=policy) as fetcher, ParseStage("async", 1, options) as stage,
                 asyncio.TaskGroup() as group):
-        robots = (RobotsCache(lambda u: fetcher.fetch(u, max_redirects=5, max_bytes=512 * 1024),
-                              settings.user_agent, settings.robots_retry_after, time.monotonic)
-                  if settings.robots else None)
-        visitor = LocalVisitor(fetcher, stage, lambda depth: redirect_check(lambda: stage.options.scope, robots, depth),
-                               settings.bodies)
+        robots = robots_reader(fetcher, settings, time.monotonic) if settings.robots else None
+        visitor = local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots)
         tasks: dict[int, asyncio.Task[None]] = {}
         outbox.put(("ready", 0))
 

@@ -16,7 +16,8 @@ from conftest_fetch import reply
 from fake_clock import FakeClock
 
 from crawler.config import Settings
-from crawler.scheduler import Crawl, RunStats
+from crawler.run_stats import RunStats
+from crawler.scheduler import Crawl
 
 
 def page(*links: str) -> httpx2.Response:

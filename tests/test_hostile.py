@@ -21,8 +21,9 @@ from fake_clock import FakeClock
 from test_scheduler import ORIGIN, Server, crawl, page, queue, run, stored
 
 from crawler.config import Settings
+from crawler.dispatch import PARK_WAIT
 from crawler.explain import explain
-from crawler.scheduler import PARK_WAIT, Crawl
+from crawler.scheduler import Crawl
 from crawler.storage.read import JobReader
 
 

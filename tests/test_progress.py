@@ -15,7 +15,7 @@ from site_server import Site, Slow, html
 
 from crawler.frontier import Outage
 from crawler.progress import line, live
-from crawler.scheduler import RunStats
+from crawler.run_stats import RunStats
 
 
 def test_the_live_line_shows_hosts_active_against_hosts_with_work() -> None:

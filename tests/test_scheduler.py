@@ -24,7 +24,8 @@ from crawler.errors import InternalError, ServerBusy, StorageError, WorkerDied
 from crawler.fetcher import retry_delay
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.models import FrontierItem, PageRecord, Response
-from crawler.scheduler import Crawl, RunStats
+from crawler.run_stats import RunStats
+from crawler.scheduler import Crawl
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.read import JobReader

@@ -52,53 +52,6 @@ class Outage:
     within: float
 
 
-class Recorded:
-    """The URLs a run has given its frontier (by hash) and whether as excluded, so that what the
-    frontier would leave alone is not sent again: a page links mostly to URLs the job has seen (a
-    site's menu on every page), and judging and adding them was most of the writer's work on a
-    site. Bounded: cleared when full, after which the frontier decides as before."""
-
-    def __init__(self, most: int = 250_000) -> None:   # about 25 MB at most
-        self.most = most
-        self._known: dict[int, bool] = {}
-
-    def queued(self, url: str) -> bool:
-        """Given to the frontier without an exclusion: found again, it changes nothing."""
-        return self._known.get(hash(url)) is False
-
-    def news(self, urls: Sequence[NewURL]) -> list[NewURL]:
-        """``urls`` less those the backend would leave alone: recorded already (queued, or excluded
-        and excluded again), or repeated within ``urls`` (the first stays, in its place; one that
-        queues wins over one that excludes)."""
-        known = self._known
-        fresh: dict[str, NewURL] = {}
-        for u in urls:
-            excluded = known.get(hash(u.url))
-            if excluded is False or (excluded and u.exclusion is not None):
-                continue
-            before = fresh.get(u.url)
-            if before is None or (before.exclusion is not None and u.exclusion is None):
-                fresh[u.url] = u
-        return list(fresh.values())
-
-    def note(self, queued: Iterable[str], excluded: Iterable[str]) -> None:
-        """These URLs are now recorded: queued (or leased, or done), or excluded."""
-        known = self._known
-        if len(known) > self.most:
-            known.clear()
-        for url in queued:
-            known[hash(url)] = False
-        for url in excluded:
-            known.setdefault(hash(url), True)   # unknown before: maybe queued by an earlier run
-
-    def excluded(self, url: str) -> None:
-        """A recorded URL is excluded after all (ruled out at its visit)."""
-        self._known[hash(url)] = True
-
-    def clear(self) -> None:
-        self._known.clear()
-
-
 class Frontier(Protocol):
     """What the scheduler needs of a frontier, and no more: ``add``, ``lease``, ``ack``, ``exclude``,
     ``hosts_with_work``, ``park``, ``parked_work``, ``back_off``, ``release``, ``requeue`` and
