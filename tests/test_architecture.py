@@ -153,3 +153,18 @@ def test_export_reads_through_storage_only() -> None:
 
 def test_the_clock_is_a_foundation() -> None:
     assert imports_of("clock")[0] == set()
+
+
+def test_no_module_is_past_400_lines_and_no_class_past_250() -> None:
+    # A long module or class is two concerns fused: split it by concern before it grows past these.
+    long_modules, long_classes = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        name = str(path.relative_to(PACKAGE))
+        if source.count("\n") > 400:
+            long_modules.append((name, source.count("\n")))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ClassDef) and (node.end_lineno or 0) - node.lineno + 1 > 250:
+                long_classes.append((f"{name}:{node.name}", (node.end_lineno or 0) - node.lineno + 1))
+    assert not long_modules, long_modules
+    assert not long_classes, long_classes

@@ -41,7 +41,7 @@ import contextlib
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,9 +55,8 @@ from crawler.errors import UsageError
 from crawler.frontier import NewURL, Outage
 from crawler.frontier import redis_scripts as lua
 from crawler.frontier.redis_link import NO_JOB, BoundedRetry, RedisLink
-from crawler.frontier.redis_stats import JobStats, read_stats
+from crawler.frontier.redis_stats import JobStats, read_parked_work, read_stats
 from crawler.models import FrontierItem
-from crawler.storage.schema import stored_time
 
 
 class RedisUnavailable(UsageError):
@@ -263,15 +262,7 @@ class RedisFrontier:
 
     async def parked_work(self) -> tuple[int, int, str | None]:
         with self._link.errors("read"):
-            seconds, micros = await self.client.time()
-            parked: list[Any] = await self.client.zrangebyscore(
-                self._key("parked"), f"({seconds * 1000 + micros // 1000}", "+inf", withscores=True)
-            queued = [(int(await self.client.llen(self._key("q:" + _text(host)))), float(until)) for host, until in parked]
-        waiting = [(count, until) for count, until in queued if count]
-        if not waiting:
-            return 0, 0, None
-        earliest = datetime.fromtimestamp(min(until for _, until in waiting) / 1000, UTC)
-        return sum(count for count, _ in waiting), len(waiting), stored_time(earliest)
+            return await read_parked_work(self.client, self.prefix)
 
     async def pending(self) -> int:
         queued, leased = await self._counts()

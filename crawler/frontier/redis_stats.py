@@ -4,9 +4,12 @@ workers alive, and every host's state (the keys are described in ``crawler.front
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
+
+from crawler.storage.schema import stored_time
 
 HostState = Literal["queued", "leased", "done", "parked", "budget"]
 
@@ -59,6 +62,20 @@ async def read_stats(c: aioredis.Redis, prefix: str) -> JobStats:
     return JobStats(n.get("queued", 0), int(leased), n.get("done", 0), n.get("refused", 0), n.get("reclaimed", 0),
                     sum(map(int, alive)), tuple(_host_stats(h, per_host[2 * k], per_host[2 * k + 1])
                                                 for k, h in enumerate(names)))
+
+
+async def read_parked_work(c: aioredis.Redis, prefix: str) -> tuple[int, int, str | None]:
+    """``Frontier.parked_work``: the URLs queued for hosts parked until later (Redis time), how many
+    such hosts, and the earliest end of their parks."""
+    seconds, micros = await c.time()
+    parked: list[Any] = await c.zrangebyscore(prefix + "parked", f"({seconds * 1000 + micros // 1000}", "+inf",
+                                              withscores=True)
+    queued = [(int(await c.llen(prefix + "q:" + _text(host))), float(until)) for host, until in parked]
+    waiting = [(count, until) for count, until in queued if count]
+    if not waiting:
+        return 0, 0, None
+    earliest = datetime.fromtimestamp(min(until for _, until in waiting) / 1000, UTC)
+    return sum(count for count, _ in waiting), len(waiting), stored_time(earliest)
 
 
 def _host_stats(host: str, raw: dict[bytes, bytes], queued: int) -> HostStats:
