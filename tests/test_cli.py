@@ -300,7 +300,7 @@ def test_a_file_that_is_not_sqlite(cli: Any, tmp_path: Path, command: str) -> No
     bogus = tmp_path / "notes.db"
     bogus.write_text("these are my notes, not a database\n" * 50, encoding="utf-8")
     args = ("crawl", "http://127.0.0.1:9/", "--db", bogus, *FAST) if command == "crawl" else (command, "--db", bogus)
-    line = cli.fails((1, 2), *args)
+    line = cli.fails((1, 2), *args, fresh=command == "crawl")   # in-process, its event loop leaks
     assert str(bogus) in line
     assert bogus.read_text(encoding="utf-8").startswith("these are my notes")
 
@@ -313,23 +313,23 @@ def test_a_sqlite_file_that_is_not_a_job(cli: Any, tmp_path: Path, command: str)
     conn.commit()
     conn.close()
     args = ("crawl", "http://127.0.0.1:9/", "--db", other, *FAST) if command == "crawl" else (command, "--db", other)
-    line = cli.fails(1, *args)
+    line = cli.fails(1, *args, fresh=command == "crawl")
     assert "not a crawler job" in line
 
 
 def test_a_job_folder_that_cannot_be_made(cli: Any) -> None:
-    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/no-such-dir/job.db", *FAST)
+    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/no-such-dir/job.db", *FAST, fresh=True)
     assert line.startswith("crawler: cannot run: ")
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc, where no file can be created")
 def test_a_job_folder_where_no_file_can_be_created(cli: Any) -> None:
-    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/job.db", *FAST)
+    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/job.db", *FAST, fresh=True)
     assert line.startswith("crawler: cannot run: ")
 
 
 def test_no_seeds_and_no_job_leaves_no_job_file(cli: Any, tmp_path: Path) -> None:
-    cli.fails(2, "crawl", "--db", "typo.db", *FAST)
+    cli.fails(2, "crawl", "--db", "typo.db", *FAST, fresh=True)   # in-process, its event loop leaks
     assert not (tmp_path / "typo.db").exists()
 
 

@@ -454,7 +454,7 @@ def test_new_seed_reopens_a_finished_job(site: Site, cli: Any, db: Path) -> None
 
 
 def test_no_seeds_and_no_job_is_a_usage_error(cli: Any, db: Path) -> None:
-    line = cli.fails(2, "crawl", "--db", db, *FAST)
+    line = cli.fails(2, "crawl", "--db", db, *FAST, fresh=True)   # exit 2 end to end
     assert "no seed" in line
 
 
