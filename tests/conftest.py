@@ -1,9 +1,12 @@
-"""Fixtures for the end-to-end and CLI tests: a live loopback site and the CLI in a subprocess.
+"""Fixtures for the end-to-end and CLI tests: a live loopback site and the CLI's test runner.
 
-Crawls always run as ``python -m crawler`` in a subprocess. Reading a job back (``export``,
-``stats``) goes through the same ``crawler.cli.main`` in this process unless a test asks for a
-subprocess: it is the same command line, without a fresh interpreter's half second of imports,
-and test_e2e checks once that both give the same bytes.
+``cli.in_process(...)`` runs ``crawler.cli.main`` in this process, with the environment and stdin a
+subprocess would have: it is the same command line, without a fresh interpreter's half second of
+imports. Reading a job back (``export``, ``stats``) and usage errors (``fails``) go through it unless
+a test asks for a subprocess (``fresh=True``); test_e2e checks once that both give the same bytes.
+``cli(...)`` and ``cli.popen(...)`` run ``python -m crawler`` in a subprocess: for what only a
+process shows (signals, kill -9, ``--workers``, a lock held by another process) and one end-to-end
+check of each exit code.
 """
 
 from __future__ import annotations
@@ -94,16 +97,26 @@ class CLI:
         finally:
             CLI.stop(proc)
 
-    def in_process(self, *args: object) -> subprocess.CompletedProcess[str]:
-        """``crawler.cli.main(args)`` here, in ``cwd``, with its output captured: for commands that
-        only read a job, where a subprocess would add nothing but start-up time."""
+    def in_process(self, *args: object, stdin: str | None = None,
+                   env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """``crawler.cli.main(args)`` here, in ``cwd``, with its output captured and the environment
+        a subprocess would get (``cli_env(env)``) and ``stdin``: where a subprocess would add
+        nothing but start-up time."""
         from crawler.cli import main
 
         # A text stream over bytes, as sys.stdout is: export writes to its binary buffer.
         raw = io.BytesIO()
         out, err = io.TextIOWrapper(raw, encoding="utf-8", newline=""), io.StringIO()
         argv = [str(a) for a in args]
-        with contextlib.chdir(self.cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.ExitStack() as stack, pytest.MonkeyPatch.context() as patch:
+            for name in [k for k in os.environ if k.startswith("CRAWLER_") or k == "COLUMNS"]:
+                patch.delenv(name)
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            patch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+            stack.enter_context(contextlib.chdir(self.cwd))
+            stack.enter_context(contextlib.redirect_stdout(out))
+            stack.enter_context(contextlib.redirect_stderr(err))
             try:
                 code = main(argv)
             except SystemExit as exc:  # what click does on a closed pipe, for instance
@@ -126,10 +139,11 @@ class CLI:
         return result
 
     def fails(self, code: int | tuple[int, ...], *args: object, stdin: str | None = None,
-              env: Mapping[str, str] | None = None) -> str:
+              env: Mapping[str, str] | None = None, fresh: bool = False) -> str:
         """Run a command that must exit with ``code`` (or one of several) and say why in exactly one
-        stderr line, no traceback; return that line."""
-        done = self(*args, stdin=stdin, env=env)
+        stderr line, no traceback; return that line (``fresh``: in a subprocess)."""
+        run = self.__call__ if fresh else self.in_process
+        done = run(*args, stdin=stdin, env=env)
         codes = code if isinstance(code, tuple) else (code,)
         assert done.returncode in codes, f"exit {done.returncode}, expected {code}:\n{done.stderr}"
         assert "Traceback" not in done.stderr, done.stderr

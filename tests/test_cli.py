@@ -63,28 +63,28 @@ def finished(tmp_path_factory: pytest.TempPathFactory, make_cli: Any) -> Path:
 
 
 def test_top_level_help_lists_every_command(cli: Any) -> None:
-    done = cli("--help")
+    done = cli.in_process("--help")
     assert done.returncode == 0, done.stderr
     for command in COMMAND_OPTIONS:
         assert command in done.stdout
 
 
 def test_no_arguments_prints_help(cli: Any) -> None:
-    done = cli()
+    done = cli.in_process()
     assert done.returncode == 0, done.stderr
     assert "crawl" in done.stdout
 
 
 def listed_commands(cli: Any) -> list[str]:
     """The commands that ``crawler --help`` lists."""
-    lines = cli("--help").stdout.splitlines()
+    lines = cli.in_process("--help").stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "Commands:")
     return [line.split()[0] for line in lines[start + 1:] if line.startswith("  ") and line.strip()]
 
 
 @pytest.mark.parametrize("command", sorted(COMMAND_OPTIONS))
 def test_every_command_has_help(cli: Any, command: str) -> None:
-    done = cli(command, "--help")
+    done = cli.in_process(command, "--help")
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert f"crawler {command}" in done.stdout
@@ -97,7 +97,7 @@ def test_commands_added_later_have_help_too(cli: Any) -> None:
     listed = listed_commands(cli)
     assert set(COMMAND_OPTIONS) <= set(listed)
     for command in set(listed) - set(COMMAND_OPTIONS):
-        done = cli(command, "--help")
+        done = cli.in_process(command, "--help")
         assert done.returncode == 0, f"{command} --help: {done.stderr}"
         assert f"crawler {command}" in done.stdout
 
@@ -112,7 +112,7 @@ def test_python_dash_m_and_the_console_script_agree(cli: Any) -> None:
 
 
 def test_version(cli: Any) -> None:
-    done = cli("version")
+    done = cli.in_process("version")
     assert done.returncode == 0
     assert done.stdout.startswith("crawler ")
 
@@ -220,7 +220,7 @@ def test_seeds_file_with_a_bad_line_reports_it_and_crawls_the_rest(site: Site, c
     seeds = tmp_path / "seeds.txt"
     seeds.write_text(f"# my seeds\n{site.url('/a')}\n\nnot a url\n  {site.url('/b')}  \nftp://x/y\n",
                      encoding="utf-8")
-    done = cli("crawl", "--seeds", "seeds.txt", "--db", "job.db", *FAST)
+    done = cli.in_process("crawl", "--seeds", "seeds.txt", "--db", "job.db", *FAST)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     reported = done.stderr.splitlines()
@@ -232,7 +232,7 @@ def test_seeds_file_with_a_bad_line_reports_it_and_crawls_the_rest(site: Site, c
 
 def test_seeds_file_with_no_valid_url(cli: Any, tmp_path: Path) -> None:
     (tmp_path / "seeds.txt").write_text("# nothing here\n\nnot a url\n", encoding="utf-8")
-    done = cli("crawl", "--seeds", "seeds.txt", "--db", "job.db")
+    done = cli.in_process("crawl", "--seeds", "seeds.txt", "--db", "job.db")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     *warnings, error = done.stderr.splitlines()
@@ -248,7 +248,7 @@ def test_empty_seeds_file(cli: Any, tmp_path: Path) -> None:
 
 def test_seeds_from_stdin(site: Site, cli: Any, tmp_path: Path) -> None:
     site.routes.update({"/a": html("A"), "/b": html("B")})
-    done = cli("crawl", "--seeds", "-", "--db", "job.db", *FAST,
+    done = cli.in_process("crawl", "--seeds", "-", "--db", "job.db", *FAST,
                stdin=f"{site.url('/a')}\nnonsense\n{site.url('/b')}\n")
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[0].startswith("crawler: stdin:2: ")
@@ -258,7 +258,7 @@ def test_seeds_from_stdin(site: Site, cli: Any, tmp_path: Path) -> None:
 def test_seeds_file_and_arguments_together(site: Site, cli: Any, tmp_path: Path) -> None:
     site.routes.update({"/a": html("A"), "/b": html("B")})
     (tmp_path / "seeds.txt").write_text(site.url("/a") + "\n", encoding="utf-8")
-    done = cli("crawl", site.url("/b"), "--seeds", "seeds.txt", "--db", "job.db", *FAST)
+    done = cli.in_process("crawl", site.url("/b"), "--seeds", "seeds.txt", "--db", "job.db", *FAST)
     assert done.returncode == 0, done.stderr
     assert urls_of(cli, tmp_path / "job.db") == [site.url("/a"), site.url("/b")]
 
@@ -272,7 +272,7 @@ def test_seeds_file_warning_is_one_line_however_long(site: Site, cli: Any, tmp_p
     folder.mkdir()
     seeds = folder / "seeds.txt"
     seeds.write_text(f"{site.url('/a')}\nnot a url\nftp://x/y\n", encoding="utf-8")
-    done = cli("crawl", "--seeds", seeds, "--db", "job.db", *FAST)
+    done = cli.in_process("crawl", "--seeds", seeds, "--db", "job.db", *FAST)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [
         f"crawler: {seeds}:2: not an absolute http(s) URL: 'not a url' (skipped)",
@@ -283,7 +283,7 @@ def test_seeds_file_warning_is_one_line_however_long(site: Site, cli: Any, tmp_p
 def test_seeds_file_line_with_square_brackets(site: Site, cli: Any, tmp_path: Path) -> None:
     site.routes.update({"/a": html("A")})
     (tmp_path / "seeds.txt").write_text(f"{site.url('/a')}\n[b]bold[/b]\nx[/i]\n", encoding="utf-8")
-    done = cli("crawl", "--seeds", "seeds.txt", "--db", "job.db", *FAST)
+    done = cli.in_process("crawl", "--seeds", "seeds.txt", "--db", "job.db", *FAST)
     assert "Traceback" not in done.stderr
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [
@@ -300,7 +300,7 @@ def test_a_file_that_is_not_sqlite(cli: Any, tmp_path: Path, command: str) -> No
     bogus = tmp_path / "notes.db"
     bogus.write_text("these are my notes, not a database\n" * 50, encoding="utf-8")
     args = ("crawl", "http://127.0.0.1:9/", "--db", bogus, *FAST) if command == "crawl" else (command, "--db", bogus)
-    line = cli.fails((1, 2), *args)
+    line = cli.fails((1, 2), *args, fresh=command == "crawl")   # in-process, its event loop leaks
     assert str(bogus) in line
     assert bogus.read_text(encoding="utf-8").startswith("these are my notes")
 
@@ -313,23 +313,23 @@ def test_a_sqlite_file_that_is_not_a_job(cli: Any, tmp_path: Path, command: str)
     conn.commit()
     conn.close()
     args = ("crawl", "http://127.0.0.1:9/", "--db", other, *FAST) if command == "crawl" else (command, "--db", other)
-    line = cli.fails(1, *args)
+    line = cli.fails(1, *args, fresh=command == "crawl")
     assert "not a crawler job" in line
 
 
 def test_a_job_folder_that_cannot_be_made(cli: Any) -> None:
-    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/no-such-dir/job.db", *FAST)
+    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/no-such-dir/job.db", *FAST, fresh=True)
     assert line.startswith("crawler: cannot run: ")
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc, where no file can be created")
 def test_a_job_folder_where_no_file_can_be_created(cli: Any) -> None:
-    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/job.db", *FAST)
+    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/job.db", *FAST, fresh=True)
     assert line.startswith("crawler: cannot run: ")
 
 
 def test_no_seeds_and_no_job_leaves_no_job_file(cli: Any, tmp_path: Path) -> None:
-    cli.fails(2, "crawl", "--db", "typo.db", *FAST)
+    cli.fails(2, "crawl", "--db", "typo.db", *FAST, fresh=True)   # in-process, its event loop leaks
     assert not (tmp_path / "typo.db").exists()
 
 
@@ -382,7 +382,7 @@ def test_config_file_is_used(site: Site, cli: Any, tmp_path: Path) -> None:
     site.routes.update(ten_links())
     config = tmp_path / "crawl.toml"
     config.write_text('max_depth = 0\ntimeout = 1.0\nexclude = ["/nothing"]\n', encoding="utf-8")
-    done = cli("crawl", site.url("/"), "--config", config, "--db", "job.db")
+    done = cli.in_process("crawl", site.url("/"), "--config", config, "--db", "job.db")
     assert done.returncode == 0, done.stderr
     assert urls_of(cli, tmp_path / "job.db") == [site.url("/")]
 
@@ -392,10 +392,10 @@ def test_environment_beats_config_file_and_flags_beat_both(site: Site, cli: Any,
     config = tmp_path / "crawl.toml"
     config.write_text("max_pages = 1\n", encoding="utf-8")
     env = {"CRAWLER_MAX_PAGES": "3"}
-    done = cli("crawl", site.url("/"), "--config", config, "--db", "env.db", *FAST, env=env)
+    done = cli.in_process("crawl", site.url("/"), "--config", config, "--db", "env.db", *FAST, env=env)
     assert done.returncode == 0, done.stderr
     assert len(cli.export(tmp_path / "env.db")) == 3
-    done = cli("crawl", site.url("/"), "--config", config, "--db", "flag.db", "--max-pages", "5", *FAST, env=env)
+    done = cli.in_process("crawl", site.url("/"), "--config", config, "--db", "flag.db", "--max-pages", "5", *FAST, env=env)
     assert done.returncode == 0, done.stderr
     assert len(cli.export(tmp_path / "flag.db")) == 5
 
@@ -403,13 +403,13 @@ def test_environment_beats_config_file_and_flags_beat_both(site: Site, cli: Any,
 def test_export_merges_several_jobs_and_filters_by_time(site: Site, cli: Any, tmp_path: Path) -> None:
     site.routes.update({"/a": html("A"), "/b": html("B")})
     for name in ("a", "b"):
-        done = cli("crawl", site.url(f"/{name}"), "--db", f"{name}.db", *FAST)
+        done = cli.in_process("crawl", site.url(f"/{name}"), "--db", f"{name}.db", *FAST)
         assert done.returncode == 0, done.stderr
     merged = cli.export(tmp_path / "a.db", "--db", tmp_path / "b.db")
     assert sorted(r["title"] for r in merged) == ["A", "B"]
     assert len(cli.export(tmp_path / "a.db", "--since", "2000-01-01T00:00:00Z")) == 1
     assert cli.export(tmp_path / "a.db", "--since", "2999-01-01T00:00:00Z") == []
-    done = cli("export", "--db", tmp_path / "a.db", "--out", "a.jsonl")
+    done = cli.in_process("export", "--db", tmp_path / "a.db", "--out", "a.jsonl")
     assert done.returncode == 0, done.stderr
     assert flat(done.stderr) == "1 record written to a.jsonl"
     assert (tmp_path / "a.jsonl").read_text(encoding="utf-8").count("\n") == 1

@@ -213,7 +213,7 @@ def test_jsonl_records_carry_the_interface_fields_in_order(main_job: Job) -> Non
 
 def test_csv_export_has_the_same_header_and_rows(main_job: Job) -> None:
     out = main_job.db.parent / "pages.csv"
-    done = main_job.cli("export", "--db", main_job.db, "--format", "csv", "--out", out)
+    done = main_job.cli.in_process("export", "--db", main_job.db, "--format", "csv", "--out", out)
     assert done.returncode == 0, done.stderr
     assert f"{len(EXPECTED)} records written" in done.stderr
     rows = list(csv.reader(io.StringIO(out.read_text(encoding="utf-8"))))
@@ -223,7 +223,7 @@ def test_csv_export_has_the_same_header_and_rows(main_job: Job) -> None:
     latin = by_url[main_job.site.url("/latin1")]
     assert (latin["status"], latin["title"]) == ("200", "Café Müller")
     assert by_url[main_job.site.url("/slow")]["status"] == ""   # null is an empty cell
-    to_stdout = main_job.cli("export", "--db", main_job.db, "--format", "csv", "--out", "-")
+    to_stdout = main_job.cli.in_process("export", "--db", main_job.db, "--format", "csv", "--out", "-")
     assert to_stdout.returncode == 0, to_stdout.stderr
     assert to_stdout.stdout == out.read_text(encoding="utf-8")
 
@@ -248,7 +248,7 @@ def test_export_chosen_fields(main_job: Job) -> None:
     records = main_job.cli.export(main_job.db, "--fields", "url,status")
     assert len(records) == len(EXPECTED)
     assert all(list(rec) == ["url", "status"] for rec in records)
-    done = main_job.cli("export", "--db", main_job.db, "--format", "csv", "--fields", "status,url")
+    done = main_job.cli.in_process("export", "--db", main_job.db, "--format", "csv", "--fields", "status,url")
     assert done.stdout.splitlines()[0] == "status,url"
 
 
@@ -265,7 +265,7 @@ def test_stats_json(main_job: Job) -> None:
 
 
 def test_stats_text(main_job: Job) -> None:
-    done = main_job.cli("stats", "--db", main_job.db)
+    done = main_job.cli.in_process("stats", "--db", main_job.db)
     assert done.returncode == 0, done.stderr
     assert re.search(rf"^pages\s+{len(EXPECTED)}$", done.stdout, re.MULTILINE), done.stdout
     assert "(finished)" in done.stdout
@@ -283,14 +283,14 @@ def ten_pages() -> dict[str, Route]:
 
 def test_max_pages_stops_after_n_pages(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
-    done = cli("crawl", site.url("/"), "--db", db, "--max-pages", "3", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--max-pages", "3", *FAST)
     assert done.returncode == 0, done.stderr
     assert len(cli.export(db)) == 3
     pages = {p for p in site.counts() if p != "/robots.txt"}
     assert len(pages) == 3
     assert cli.stats(db)["pages"] == 3
     # The job is at its limit: running it again says so instead of fetching more.
-    again = cli("crawl", "--db", db, *FAST)
+    again = cli.in_process("crawl", "--db", db, *FAST)
     assert again.returncode == 0, again.stderr
     assert "--max-pages" in flat(again.stdout)
     assert len(cli.export(db)) == 3
@@ -298,7 +298,7 @@ def test_max_pages_stops_after_n_pages(site: Site, cli: Any, db: Path) -> None:
 
 def test_max_depth_0_stores_only_the_seed(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
-    done = cli("crawl", site.url("/"), "--db", db, "--max-depth", "0", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--max-depth", "0", *FAST)
     assert done.returncode == 0, done.stderr
     assert [r["url"] for r in cli.export(db)] == [site.url("/")]
     assert set(site.counts()) == {"/", "/robots.txt"}
@@ -307,7 +307,7 @@ def test_max_depth_0_stores_only_the_seed(site: Site, cli: Any, db: Path) -> Non
 
 def test_max_depth_1(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
-    done = cli("crawl", site.url("/"), "--db", db, "--max-depth", "1", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--max-depth", "1", *FAST)
     assert done.returncode == 0, done.stderr
     assert {r["depth"] for r in cli.export(db)} == {0, 1}
     assert len(cli.export(db)) == 11
@@ -315,7 +315,7 @@ def test_max_depth_1(site: Site, cli: Any, db: Path) -> None:
 
 def test_exclude_regex(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
-    done = cli("crawl", site.url("/"), "--db", db, "--exclude", r"/p[0-4]", "--exclude", "/sub$", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--exclude", r"/p[0-4]", "--exclude", "/sub$", *FAST)
     assert done.returncode == 0, done.stderr
     got = sorted(path_of(site, r["url"]) for r in cli.export(db))
     assert got == ["/", "/p5", "/p6", "/p7", "/p8", "/p9"]
@@ -324,7 +324,7 @@ def test_exclude_regex(site: Site, cli: Any, db: Path) -> None:
 
 def test_include_regex(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
-    done = cli("crawl", site.url("/"), "--db", db, "--include", r"/p[12]($|/)", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--include", r"/p[12]($|/)", *FAST)
     assert done.returncode == 0, done.stderr
     got = sorted(path_of(site, r["url"]) for r in cli.export(db))
     # The seed is always fetched; after it, only what an include pattern matches.
@@ -346,7 +346,7 @@ def test_scope_across_two_names_of_loopback(site: Site, cli: Any, db: Path, flag
     loopback and no seed names it: the SSRF guard would refuse it, so --allow-private.)"""
     other = f"http://localhost:{site.port}/x"
     site.routes.update({"/": html("Home", other), "/x": html("X")})
-    done = cli("crawl", site.url("/"), "--db", db, *flags, "--allow-private", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *flags, "--allow-private", *FAST)
     assert done.returncode == 0, done.stderr
     assert (other in cli.export_by_url(db)) is followed
     assert site.count("/x") == int(followed)
@@ -365,7 +365,7 @@ def test_scope_across_two_names_of_loopback(site: Site, cli: Any, db: Path, flag
 def test_robots_503_makes_the_host_unavailable(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
     site.routes["/robots.txt"] = robots("busy", status=503)
-    done = cli("crawl", site.url("/"), site.url("/p1"), "--db", db, *FAST)
+    done = cli.in_process("crawl", site.url("/"), site.url("/p1"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     records = cli.export(db)
     # The host is parked: its error is recorded once, and its other URL waits for a later run.
@@ -377,7 +377,7 @@ def test_robots_503_makes_the_host_unavailable(site: Site, cli: Any, db: Path) -
 def test_a_robots_txt_that_fails_once_is_read_again_when_its_url_is_retried(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
     site.routes["/robots.txt"] = Sequence((robots("busy", status=503), robots("User-agent: *\nDisallow: /p2\n")))
-    done = cli("crawl", site.url("/"), "--db", db, "--timeout", "2")
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--timeout", "2")
     assert done.returncode == 0, done.stderr
     records = {path_of(site, r["url"]): (r["status"], r["error"]) for r in cli.export(db)}
     assert {path: records.get(path) for path in ("/", "/p1", "/p2")} == {"/": (200, None), "/p1": (200, None),
@@ -389,7 +389,7 @@ def test_a_robots_txt_that_fails_once_is_read_again_when_its_url_is_retried(site
 def test_no_robots_ignores_robots_txt(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/private/x"), "/private/x": html("Secret")})
     site.routes["/robots.txt"] = robots("User-agent: *\nDisallow: /\n")
-    done = cli("crawl", site.url("/"), "--db", db, "--no-robots", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--no-robots", *FAST)
     assert done.returncode == 0, done.stderr
     records = cli.export_by_url(db)
     assert {path_of(site, u): (r["status"], r["error"]) for u, r in records.items()} == {
@@ -400,7 +400,7 @@ def test_no_robots_ignores_robots_txt(site: Site, cli: Any, db: Path) -> None:
 def test_robots_disallow_all(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/a"), "/a": html("A")})
     site.routes["/robots.txt"] = robots("User-agent: *\nDisallow: /\n")
-    done = cli("crawl", site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     assert cli.export(db) == []   # a URL robots.txt rules out is an exclusion, not a page
     assert exclusions(db) == {site.url("/"): "robots_disallowed"}
@@ -409,7 +409,7 @@ def test_robots_disallow_all(site: Site, cli: Any, db: Path) -> None:
 
 def test_robots_404_allows_everything(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/a"), "/a": html("A")})
-    done = cli("crawl", site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     assert [r["status"] for r in cli.export(db)] == [200, 200]
     assert site.counts() == {"/robots.txt": 1, "/": 1, "/a": 1}
@@ -420,7 +420,7 @@ def test_robots_404_allows_everything(site: Site, cli: Any, db: Path) -> None:
 def test_robots_txt_redirect_is_followed(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/robots.txt": redirect("/rules.txt"), "/rules.txt": robots("User-agent: *\nDisallow: /a\n"),
                         "/": html("Home", "/a", "/b"), "/a": html("A"), "/b": html("B")})
-    done = cli("crawl", site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     records = {path_of(site, u): r["error"] for u, r in cli.export_by_url(db).items()}
     assert records == {"/": None, "/b": None}
@@ -433,7 +433,7 @@ def test_robots_txt_redirect_is_followed(site: Site, cli: Any, db: Path) -> None
 
 def test_rerunning_a_finished_job_says_so(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/a"), "/a": html("A")})
-    first = cli("crawl", site.url("/"), "--db", db, *FAST)
+    first = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert first.returncode == 0, first.stderr
     before = site.counts()
     for args in (("crawl", "--db", db), ("crawl", site.url("/"), "--db", db)):
@@ -446,15 +446,15 @@ def test_rerunning_a_finished_job_says_so(site: Site, cli: Any, db: Path) -> Non
 
 def test_new_seed_reopens_a_finished_job(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home"), "/other": html("Other", "/")})
-    assert cli("crawl", site.url("/"), "--db", db, *FAST).returncode == 0
-    again = cli("crawl", site.url("/other"), "--db", db, *FAST)
+    assert cli.in_process("crawl", site.url("/"), "--db", db, *FAST).returncode == 0
+    again = cli.in_process("crawl", site.url("/other"), "--db", db, *FAST)
     assert again.returncode == 0, again.stderr
     assert sorted(path_of(site, r["url"]) for r in cli.export(db)) == ["/", "/other"]
     assert site.count("/") == 1
 
 
 def test_no_seeds_and_no_job_is_a_usage_error(cli: Any, db: Path) -> None:
-    line = cli.fails(2, "crawl", "--db", db, *FAST)
+    line = cli.fails(2, "crawl", "--db", db, *FAST, fresh=True)   # exit 2 end to end
     assert "no seed" in line
 
 
@@ -482,12 +482,12 @@ def test_a_signal_stops_with_130_and_the_same_command_resumes(site: Site, cli: A
 def test_job_settings_are_kept_on_resume(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({f"/p{i}": html(f"P{i}") for i in range(10)})
     site.routes["/"] = html("Home", *(f"/p{i}" for i in range(10)))
-    first = cli("crawl", site.url("/"), "--db", db, "--exclude", "/p[0-4]$", "--max-pages", "2", "--no-bodies",
+    first = cli.in_process("crawl", site.url("/"), "--db", db, "--exclude", "/p[0-4]$", "--max-pages", "2", "--no-bodies",
                 *FAST)
     assert first.returncode == 0, first.stderr
     assert len(cli.export(db)) == 2
     # Raise the limit only: the job's --exclude and --no-bodies still hold.
-    resumed = cli("crawl", "--db", db, "--max-pages", "0", *FAST)
+    resumed = cli.in_process("crawl", "--db", db, "--max-pages", "0", *FAST)
     assert resumed.returncode == 0, resumed.stderr
     got = sorted(path_of(site, r["url"]) for r in cli.export(db))
     assert got == ["/", "/p5", "/p6", "/p7", "/p8", "/p9"]
@@ -519,7 +519,7 @@ def test_a_crawl_whose_seed_refuses_the_connection_records_connect_and_exits_4(c
 def test_user_agent_is_sent_and_matched_in_robots_txt(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/a", "/b"), "/a": html("A"), "/b": html("B"),
                         "/robots.txt": robots("User-agent: testbot\nDisallow: /a\n\nUser-agent: *\nDisallow: /b\n")})
-    done = cli("crawl", site.url("/"), "--db", db, "--user-agent", "testbot/2.0 (+https://example.com/bot)", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--user-agent", "testbot/2.0 (+https://example.com/bot)", *FAST)
     assert done.returncode == 0, done.stderr
     agents = {hit.header("user-agent") for hit in site.hits}
     assert agents == {"testbot/2.0 (+https://example.com/bot)"}
@@ -537,7 +537,7 @@ FLAKY = Sequence((reply(503, "busy", "text/plain"), reply(503, "busy", "text/pla
 
 def test_503_twice_then_200_is_stored_as_200_with_two_retries(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/flaky"), "/flaky": FLAKY})
-    done = cli("crawl", site.url("/"), "--db", db, "--timeout", "1", "--retries", "2", env=QUICK_BACKOFF)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--timeout", "1", "--retries", "2", env=QUICK_BACKOFF)
     assert done.returncode == 0, done.stderr
     rec = cli.export_by_url(db)[site.url("/flaky")]
     assert (rec["status"], rec["title"], rec["error"]) == (200, "Finally", None)
@@ -546,7 +546,7 @@ def test_503_twice_then_200_is_stored_as_200_with_two_retries(site: Site, cli: A
 
 def test_503_without_retries_is_stored_as_503(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/flaky"), "/flaky": FLAKY})
-    done = cli("crawl", site.url("/"), "--db", db, *FAST, env=QUICK_BACKOFF)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST, env=QUICK_BACKOFF)
     assert done.returncode == 0, done.stderr
     rec = cli.export_by_url(db)[site.url("/flaky")]
     assert (rec["status"], rec["error"], rec["content_type"]) == (503, "http_error", "text/plain")
@@ -555,7 +555,7 @@ def test_503_without_retries_is_stored_as_503(site: Site, cli: Any, db: Path) ->
 
 def test_retries_run_out(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/flaky"), "/flaky": FLAKY})
-    done = cli("crawl", site.url("/"), "--db", db, "--timeout", "1", "--retries", "1", env=QUICK_BACKOFF)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--timeout", "1", "--retries", "1", env=QUICK_BACKOFF)
     assert done.returncode == 0, done.stderr
     rec = cli.export_by_url(db)[site.url("/flaky")]
     assert (rec["status"], rec["error"]) == (503, "http_error")
@@ -566,7 +566,7 @@ def test_429_retry_after_is_honoured(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/busy"),
                         "/busy": Sequence((reply(429, "slow down", "text/plain", Retry_After="1"),
                                            html("Served")))})
-    done = cli("crawl", site.url("/"), "--db", db, "--timeout", "1", "--retries", "2", env=QUICK_BACKOFF)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--timeout", "1", "--retries", "2", env=QUICK_BACKOFF)
     assert done.returncode == 0, done.stderr
     first, second = site.times("/busy")
     assert second - first >= 0.8, f"retried after {second - first:.3f}s despite Retry-After: 1"
@@ -576,7 +576,7 @@ def test_429_retry_after_is_honoured(site: Site, cli: Any, db: Path) -> None:
 
 def test_timeout_is_retried(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/late"), "/late": Slow(3.0, html("On time"), only_first=1)})
-    done = cli("crawl", site.url("/"), "--db", db, "--timeout", "0.5", "--retries", "1", env=QUICK_BACKOFF)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--timeout", "0.5", "--retries", "1", env=QUICK_BACKOFF)
     assert done.returncode == 0, done.stderr
     rec = cli.export_by_url(db)[site.url("/late")]
     assert (rec["status"], rec["error"], rec["title"]) == (200, None, "On time")
@@ -598,7 +598,7 @@ def test_parse_modes_give_the_same_records(site: Site, cli: Any, db: Path, mode:
 
 def test_no_bodies_keeps_records_but_not_bodies(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/a"), "/a": html("A")})
-    done = cli("crawl", site.url("/"), "--db", db, "--no-bodies", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--no-bodies", *FAST)
     assert done.returncode == 0, done.stderr
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -611,7 +611,7 @@ def test_no_bodies_keeps_records_but_not_bodies(site: Site, cli: Any, db: Path) 
 
 def test_bodies_are_kept_by_default(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home")})
-    assert cli("crawl", site.url("/"), "--db", db, *FAST).returncode == 0
+    assert cli.in_process("crawl", site.url("/"), "--db", db, *FAST).returncode == 0
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
         (body,) = conn.execute("SELECT body FROM pages").fetchone()
@@ -626,7 +626,7 @@ def test_bodies_are_kept_by_default(site: Site, cli: Any, db: Path) -> None:
 def test_redirect_into_a_robots_disallowed_path_is_not_followed(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/robots.txt": robots("User-agent: *\nDisallow: /private/\n"),
                         "/": html("Home", "/go"), "/go": redirect("/private/y"), "/private/y": html("Secret")})
-    done = cli("crawl", site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     rec = cli.export_by_url(db)[site.url("/go")]
     assert (rec["status"], rec["error"]) == (None, "robots_disallowed")
@@ -635,7 +635,7 @@ def test_redirect_into_a_robots_disallowed_path_is_not_followed(site: Site, cli:
 
 def test_redirect_to_another_host_is_out_of_scope(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/away"), "/away": redirect("http://other.invalid/landing", 302)})
-    done = cli("crawl", site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     rec = cli.export_by_url(db)[site.url("/away")]
     assert (rec["status"], rec["error"]) == (None, "out_of_scope")
@@ -643,7 +643,7 @@ def test_redirect_to_another_host_is_out_of_scope(site: Site, cli: Any, db: Path
 
 def test_redirect_chain_to_a_404_records_the_final_url(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/r1"), "/r1": redirect("/r2", 307), "/r2": redirect("/gone", 308)})
-    done = cli("crawl", site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     rec = cli.export_by_url(db)[site.url("/r1")]
     assert (rec["status"], rec["error"], rec["final_url"]) == (404, "http_error", site.url("/gone"))
@@ -659,7 +659,7 @@ def test_max_bytes_applies_to_plain_and_gzip_bodies(site: Site, cli: Any, db: Pa
     assert len(bomb.body) < 1000    # under the cap on the wire, over it once inflated
     site.routes.update({"/": html("Home", "/big", "/bomb", "/small"), "/big": big, "/bomb": bomb,
                         "/small": html("Small")})
-    done = cli("crawl", site.url("/"), "--db", db, "--max-bytes", "2000", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--max-bytes", "2000", *FAST)
     assert done.returncode == 0, done.stderr
     records = {path_of(site, u): (r["status"], r["error"]) for u, r in cli.export_by_url(db).items()}
     assert records == {"/": (200, None), "/big": (None, "too_large"), "/bomb": (None, "too_large"),
@@ -676,7 +676,7 @@ def slow_pages(n: int, seconds: float) -> dict[str, Route]:
 def test_per_host_limits_requests_in_flight(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(slow_pages(6, 0.3))
     seeds = [site.url(f"/s{i}") for i in range(6)]
-    done = cli("crawl", *seeds, "--db", db, "--per-host", "2", "--no-robots", *FAST)
+    done = cli.in_process("crawl", *seeds, "--db", db, "--per-host", "2", "--no-robots", *FAST)
     assert done.returncode == 0, done.stderr
     assert len(cli.export(db)) == 6
     assert site.peak == 2
@@ -685,7 +685,7 @@ def test_per_host_limits_requests_in_flight(site: Site, cli: Any, db: Path) -> N
 def test_concurrency_limits_requests_in_flight(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(slow_pages(4, 0.2))
     seeds = [site.url(f"/s{i}") for i in range(4)]
-    done = cli("crawl", *seeds, "--db", db, "--concurrency", "1", "--no-robots", *FAST)
+    done = cli.in_process("crawl", *seeds, "--db", db, "--concurrency", "1", "--no-robots", *FAST)
     assert done.returncode == 0, done.stderr
     assert len(cli.export(db)) == 4
     assert site.peak == 1
@@ -699,7 +699,7 @@ def request_gaps(site: Site) -> list[float]:
 def test_delay_spaces_requests_to_one_host(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({f"/p{i}": html(f"P{i}") for i in range(4)})
     # Without robots.txt: its fetch would delay the first request and shorten the first gap.
-    done = cli("crawl", *(site.url(f"/p{i}") for i in range(4)), "--db", db, "--delay", "0.3", "--no-robots", *FAST)
+    done = cli.in_process("crawl", *(site.url(f"/p{i}") for i in range(4)), "--db", db, "--delay", "0.3", "--no-robots", *FAST)
     assert done.returncode == 0, done.stderr
     gaps = request_gaps(site)
     assert len(gaps) == 3
@@ -709,7 +709,7 @@ def test_delay_spaces_requests_to_one_host(site: Site, cli: Any, db: Path) -> No
 def test_robots_crawl_delay_spaces_requests(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({f"/p{i}": html(f"P{i}") for i in range(4)})
     site.routes["/robots.txt"] = robots("User-agent: *\nCrawl-delay: 0.5\n")
-    done = cli("crawl", *(site.url(f"/p{i}") for i in range(4)), "--db", db, *FAST)
+    done = cli.in_process("crawl", *(site.url(f"/p{i}") for i in range(4)), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     gaps = request_gaps(site)
     assert len(gaps) == 3
@@ -725,9 +725,9 @@ def test_recrawl_revisits_with_conditional_requests(site: Site, cli: Any, db: Pa
         "/news": Sequence((html("News 1"), html("News 2"))),
         "/old": Sequence((html("Old"), reply(404, "gone", "text/plain"))),
     })
-    first = cli("crawl", site.url("/"), "--db", db, *FAST)
+    first = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert first.returncode == 0, first.stderr
-    again = cli("crawl", "--db", db, "--recrawl", *FAST)
+    again = cli.in_process("crawl", "--db", db, "--recrawl", *FAST)
     assert again.returncode == 0, again.stderr
     assert site.counts() == {"/robots.txt": 2, "/": 2, "/news": 2, "/old": 2}
     first_home, second_home = site.requests("/")
@@ -736,7 +736,7 @@ def test_recrawl_revisits_with_conditional_requests(site: Site, cli: Any, db: Pa
     records = {path_of(site, u): (r["status"], r["title"], r["error"]) for u, r in cli.export_by_url(db).items()}
     assert records == {"/": (200, "Home", None), "/news": (200, "News 2", None), "/old": (404, None, "http_error")}
     # The new pass is finished too.
-    rerun = cli("crawl", "--db", db, *FAST)
+    rerun = cli.in_process("crawl", "--db", db, *FAST)
     assert rerun.returncode == 0, rerun.stderr
     assert "already finished" in flat(rerun.stdout)
     assert site.count("/") == 2
@@ -744,9 +744,9 @@ def test_recrawl_revisits_with_conditional_requests(site: Site, cli: Any, db: Pa
 
 def test_recrawl_older_than_skips_fresh_pages(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({"/": html("Home", "/a"), "/a": html("A")})
-    assert cli("crawl", site.url("/"), "--db", db, *FAST).returncode == 0
+    assert cli.in_process("crawl", site.url("/"), "--db", db, *FAST).returncode == 0
     before = site.counts()
-    again = cli("crawl", "--db", db, "--recrawl", "--older-than", "1h", *FAST)
+    again = cli.in_process("crawl", "--db", db, "--recrawl", "--older-than", "1h", *FAST)
     assert again.returncode == 0, again.stderr
     assert site.counts() == before
     assert len(cli.export(db)) == 2

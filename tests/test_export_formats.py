@@ -64,7 +64,7 @@ def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawled]:
     folder = tmp_path_factory.mktemp("formats")
     with Site(routes()) as site:
         cli = CLI(folder)
-        done = cli("crawl", site.url("/"), "--db", "job.db", *FAST)
+        done = cli.in_process("crawl", site.url("/"), "--db", "job.db", *FAST)
         assert done.returncode == 0, done.stderr
         yield Crawled(site, cli, folder / "job.db", folder)
 

@@ -36,20 +36,20 @@ def second() -> Iterator[Site]:
 def test_a_second_site_crawled_into_the_default_job_is_announced_before_its_crawl(
         site: Site, second: Site, cli: Any) -> None:
     site.routes.update(ten_pages())
-    first = cli("crawl", site.url("/"), *FAST)   # the README's first crawl: data/crawl.db
+    first = cli.in_process("crawl", site.url("/"), *FAST)   # the README's first crawl: data/crawl.db
     assert first.returncode == 0, first.stderr
     assert first.stderr == ""
-    again = cli("crawl", site.url("/p3"), *FAST)   # the same site again: nothing to say
+    again = cli.in_process("crawl", site.url("/p3"), *FAST)   # the same site again: nothing to say
     assert again.returncode == 0, again.stderr
     assert again.stderr == ""
-    done = cli("crawl", second.url("/"), *FAST)
+    done = cli.in_process("crawl", second.url("/"), *FAST)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines()[0] == (
         f"crawler: adding 1 seed of a new site (127.0.0.1:{second.port}) to existing job data/crawl.db "
         f"(11 pages of 127.0.0.1:{site.port}, finished); use --db to crawl it separately")
     # A job file named with --db is the user's choice: no word.
-    cli("crawl", site.url("/"), "--db", "mine.db", *FAST)
-    chosen = cli("crawl", second.url("/"), "--db", "mine.db", *FAST)
+    cli.in_process("crawl", site.url("/"), "--db", "mine.db", *FAST)
+    chosen = cli.in_process("crawl", second.url("/"), "--db", "mine.db", *FAST)
     assert chosen.returncode == 0, chosen.stderr
     assert chosen.stderr == ""
 
@@ -57,18 +57,18 @@ def test_a_second_site_crawled_into_the_default_job_is_announced_before_its_craw
 def test_a_remembered_max_pages_says_where_it_came_from_and_max_pages_0_lifts_it(
         site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
-    first = cli("crawl", site.url("/"), "--db", db, "--max-pages", "3", *FAST)
+    first = cli.in_process("crawl", site.url("/"), "--db", db, "--max-pages", "3", *FAST)
     assert first.returncode == 0, first.stderr
     assert len(cli.export(db)) == 3
-    again = cli("crawl", "--db", db, *FAST)
+    again = cli.in_process("crawl", "--db", db, *FAST)
     assert again.returncode == 0, again.stderr
     assert again.stdout == (f"job {db} has reached its --max-pages 3 (set by an earlier run); "
                             "give --max-pages N (0: no limit) to go on\n")
     assert len(cli.export(db)) == 3
-    higher = cli("crawl", "--db", db, "--max-pages", "5", *FAST)
+    higher = cli.in_process("crawl", "--db", db, "--max-pages", "5", *FAST)
     assert higher.returncode == 0, higher.stderr
     assert len(cli.export(db)) == 5
-    lifted = cli("crawl", "--db", db, "--max-pages", "0", *FAST)
+    lifted = cli.in_process("crawl", "--db", db, "--max-pages", "0", *FAST)
     assert lifted.returncode == 0, lifted.stderr
     assert len(cli.export(db)) == 11
     assert "crawl finished" in lifted.stdout
@@ -76,9 +76,9 @@ def test_a_remembered_max_pages_says_where_it_came_from_and_max_pages_0_lifts_it
 
 def test_a_run_stopped_by_a_remembered_max_pages_says_so(site: Site, cli: Any, db: Path) -> None:
     site.routes.update(ten_pages())
-    leaf = cli("crawl", site.url("/p0"), "--db", db, "--max-pages", "3", *FAST)   # one page: /p0 links nowhere
+    leaf = cli.in_process("crawl", site.url("/p0"), "--db", db, "--max-pages", "3", *FAST)   # one page: /p0 links nowhere
     assert leaf.returncode == 0, leaf.stderr
-    more = cli("crawl", site.url("/"), "--db", db, *FAST)
+    more = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert more.returncode == 0, more.stderr
     assert len(cli.export(db)) == 3
     assert (f"job {db} stopped at its --max-pages 3 (set by an earlier run); give --max-pages N (0: no limit) "

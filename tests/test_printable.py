@@ -38,9 +38,9 @@ def test_what_is_printed_holds_no_control_character_and_keeps_every_other_one(te
 def test_explain_shows_a_redirect_target_with_its_escapes_escaped(site: Site, cli: CLI) -> None:
     location = "javascript:\x1b]0;pwned\x07\x1b[2J"   # what an HTTP header can carry (Latin-1)
     site.routes.update({"/": html("Home", "/evil"), "/evil": redirect(location)})
-    done = cli("crawl", site.url("/"), "--db", "job.db", "--timeout", "2", "--retries", "0")
+    done = cli.in_process("crawl", site.url("/"), "--db", "job.db", "--timeout", "2", "--retries", "0")
     assert done.returncode == 0, done.stderr
-    done = cli("explain", site.url("/evil"), "--db", "job.db")
+    done = cli.in_process("explain", site.url("/evil"), "--db", "job.db")
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout
     assert "\x07" not in done.stdout

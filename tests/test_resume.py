@@ -135,13 +135,13 @@ def changing_site(site: Site) -> Site:
 def test_recrawl_reports_unchanged_changed_gone_and_follows_new_links(changing_site: Site, cli: Any,
                                                                         db: Path) -> None:
     site = changing_site
-    first = cli("crawl", site.url("/"), "--db", db)
+    first = cli.in_process("crawl", site.url("/"), "--db", db)
     assert first.returncode == 0, first.stderr
     assert cli.stats(db)["this_pass"] == {"fetched": 3, "new": 3, "unchanged": 0, "changed": 0, "gone": 0}
-    again = cli("crawl", "--db", db)
+    again = cli.in_process("crawl", "--db", db)
     assert again.returncode == 0
     assert "already finished" in again.stdout
-    recrawl = cli("crawl", "--db", db, "--recrawl")
+    recrawl = cli.in_process("crawl", "--db", db, "--recrawl")
     assert recrawl.returncode == 0, recrawl.stderr
     for counted in ("unchanged 1", "changed 1", "gone 1"):
         assert counted in recrawl.stdout

@@ -149,7 +149,7 @@ def test_a_full_disk_ends_the_crawl_in_one_line_and_the_job_resumes_elsewhere(
         site.routes[path] = html(path, extra=f"<p>{noise}</p>")
     job = small_disk / "job.db"
 
-    line = cli.fails(1, "crawl", site.url("/"), "--db", job, "--no-robots", "--concurrency", "4")
+    line = cli.fails(1, "crawl", site.url("/"), "--db", job, "--no-robots", "--concurrency", "4", fresh=True)
     assert "database or disk is full" in line
     assert "the job is intact" in line
 
@@ -209,7 +209,7 @@ def fails_in_one_line(cli: CLI, *args: object) -> str:
     """Exit 1 and one line on stderr; in this process (no traceback can hide in a subprocess's
     stderr: an exception would fail the test), but for crawl, which runs as it does for a user."""
     if args[0] == "crawl":
-        return cli.fails(1, *args)
+        return cli.fails(1, *args, fresh=True)
     done = cli.in_process(*args)
     assert done.returncode == 1, done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
