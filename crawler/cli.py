@@ -118,8 +118,11 @@ def crawl(
         forked = fork_workers(processes)
     job = Crawl(settings, seed_urls, explicit=explicit, forked=forked)
     try:
-        with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
-            stats = runner.run(_run(job, err))
+        with contextlib.ExitStack() as owned:
+            for worker in forked:   # a crawl that fails before its worker pool takes them: they exit on EOF
+                owned.callback(worker.sock.close)
+            with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+                stats = runner.run(_run(job, err))
     except JobLocked:
         # Another live process crawls this job: new seeds are not refused but queued for it, as
         # ``crawler add`` does. (JobLocked may also be SQLite's busy timeout: then nobody holds the
