@@ -160,10 +160,9 @@ class Attempts:
         disallowed; ``RobotsUnavailable`` (or the SSRF guard's ``BlockedAddress``, which kept
         robots.txt from being fetched) raised when the host is off limits."""
         rules = await self._robots.rules(origin(item.url))
-        if not rules.unavailable:
-            self._hosts.reached.add(host)
         crawl_delay = rules.crawl_delay(self._robots.agent)
-        if not rules.unavailable:   # a host whose robots.txt cannot be read stays at one request
+        if not rules.unavailable:   # a host whose robots.txt cannot be read stays unreached, at one request
+            self._hosts.reached.add(host)
             self._pool.learn(host, min(crawl_delay, self._settings.crawl_delay_max) if crawl_delay else None)
         if crawl_delay:
             await self._peers.crawl_delay(host, min(crawl_delay, self._settings.crawl_delay_max))

@@ -3,8 +3,9 @@ file when it changes, for ``crawler stats --hosts``: reached (it answered, or it
 read), slowed down (429, 503, timeouts, answers far slower than usual), parked for failing or for
 being unreachable, and back at full pace.
 
-The pace itself (limits, delays, backoff, parks) is ``HostPool``'s; this module decides what an
-answer or a failure means for the host and keeps the job file's record of it.
+The pace itself (limits, delays, backoff, parks) is ``HostPool``'s, which says what changed
+(``pace.Slowed``, ``Parked``, ``Recovered``); this module decides what an answer or a failure means
+for the host and writes those changes to the job file, keeping no copy of the pool's state.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from crawler.config import Settings
 from crawler.errors import ConnectFailed, FetchError, ServerBusy, Timeout
 from crawler.frontier import Frontier
 from crawler.models import FrontierItem
+from crawler.pace import Parked, Recovered, Slowed
 from crawler.peers import Peers
 from crawler.politeness import HostPool
 from crawler.storage.schema import stored_time
@@ -33,7 +35,6 @@ class Hosts:
         self._clock = clock
         self.reached: set[str] = set()   # hosts that answered in this run
         self.parked: set[str] = set()    # hosts parked in this run
-        self._adapted: set[str] = set()  # hosts recorded as backed off in the job file
 
     async def strained(self, host: str, item: FrontierItem, err: FetchError, answers: int) -> None:
         """A failed request. If the host answered other requests while it ran, the URL failed, not
@@ -50,12 +51,13 @@ class Hosts:
         alive = self.pool.answered_since(host, answers)
         busy = isinstance(err, ServerBusy) and err.status in (429, 503)
         strain = busy or (isinstance(err, Timeout) and not alive)
-        parked_until = self.pool.slow_down(host, retry_after, strain=strain, url=None if alive else item.url)
+        was_adapted = self.pool.adapted(host)   # then the job file has it backed off already
+        change = self.pool.note_failure(host, retry_after, strain=strain, url=None if alive else item.url)
         reason = f"{err.status}" if isinstance(err, ServerBusy) else err.code
-        if parked_until is not None:
-            await self._record_pace(host, "parked", parked_until, reason)
+        if isinstance(change, Parked):
+            await self._record_pace(host, "parked", change.until, reason)
             await self.hand_back(self.pool.give_back(host))
-        elif strain and host not in self._adapted:
+        elif isinstance(change, Slowed) and not was_adapted:
             await self._record_pace(host, "backoff", None, reason)
 
     async def hand_back(self, dropped: list[FrontierItem]) -> None:
@@ -67,19 +69,18 @@ class Hosts:
     async def answered_in(self, host: str, seconds: float) -> None:
         """A response came: the host recovers gradually, or slows down if it answered far slower
         than usual; the job file hears when it is back at full pace."""
-        if self.pool.answered(host, seconds):
-            if host not in self._adapted:
-                await self._record_pace(host, "backoff", None, "slow")
-        elif host in self._adapted and not self.pool.adapted(host):
+        was_adapted = self.pool.adapted(host)
+        change = self.pool.note_answer(host, seconds)
+        if isinstance(change, Slowed) and not was_adapted:
+            await self._record_pace(host, "backoff", None, "slow")
+        elif isinstance(change, Recovered):
             await self._record_pace(host, "active", None, None)
 
     async def _record_pace(self, host: str, state: str, until: float | None, reason: str | None) -> None:
         """Write a host's politeness state to the job file: backed off, parked a while, or active."""
         if state == "active":
-            self._adapted.discard(host)
             await self._frontier.back_off(host, None)
             return
-        self._adapted.add(host)
         limit, delay, _ = self.pool.pace(host)
         if state == "parked":
             wall = stored_time(datetime.now(UTC) + timedelta(seconds=max(0.0, (until or 0.0) - self._clock.time())))
