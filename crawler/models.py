@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Literal, NamedTuple, TypeVar
 
 _T = TypeVar("_T")
 
 
-def _pickled_by_fields(cls: type[_T]) -> type[_T]:
+def pickled_by_fields(cls: type[_T]) -> type[_T]:
     """Pickle instances as their class and field values. Worker processes (``--workers``) send
     records with dozens of links each; the default for slotted dataclasses goes through
     ``dataclasses.fields`` for every object, a third of the receiving process's time."""
@@ -23,7 +23,7 @@ def _pickled_by_fields(cls: type[_T]) -> type[_T]:
     return cls
 
 
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Link:
     """A link found on a page: its canonical absolute URL, whether it is ``rel=nofollow``, and its
@@ -34,7 +34,7 @@ class Link:
     anchor: str = ""
 
 
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class ParsedPage:
     """What the parse stage extracts from one HTML document."""
@@ -46,9 +46,36 @@ class ParsedPage:
     nofollow: bool
     links: tuple[Link, ...]
     simhash: int | None = None         # of the main text, when text extraction is on
+    h1: str | None = None              # built-in fields: the first <h1>'s text,
+    lang: str | None = None            # the page's language (<html lang>, else Content-Language),
+    word_count: int | None = None      # and the words of its main text
 
 
-@_pickled_by_fields
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What extraction (``crawler.extraction``) made of one page.
+
+    ``data`` holds every field of the page type that applied (``None`` where nothing matched or the
+    value did not convert to its type), plus what a plugin returned. ``empty`` names the fields
+    that matched nothing, ``bad_type`` those whose value did not convert: the coverage that the
+    summary, ``stats`` and the report count. ``error`` is ``extract_missing`` (a required field
+    empty) or ``extract_failed`` (a plugin raised), with ``error_message`` in words.
+    """
+
+    page_type: str | None = None                  # the [[page]] that applied: its name, or "page N"
+    data: dict[str, Any] = field(default_factory=dict)
+    empty: tuple[str, ...] = ()
+    bad_type: tuple[str, ...] = ()
+    error: str | None = None
+    error_message: str | None = None
+    jsonld: tuple[Any, ...] | None = None         # every JSON-LD block that parsed, in document order
+    jsonld_error: str | None = None               # the first block that did not, in words
+    opengraph: dict[str, str] | None = None       # og:* and twitter:* meta, by property name
+    microdata: tuple[Any, ...] | None = None      # items, where a library reads them
+
+
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class FrontierItem:
     """A URL leased from the frontier: its row id, canonical URL and depth from the seed. ``attempt``
@@ -65,7 +92,7 @@ class FrontierItem:
                                        # the acknowledgement of a lease that expired and went to another
 
 
-@_pickled_by_fields
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Response:
     """A complete HTTP response as the fetcher delivers it: body decompressed and within the size cap."""
@@ -135,6 +162,10 @@ class PageRecord:
     links: tuple[Outlink, ...] = ()
     waited_ms: int | None = None      # request to response headers: what adaptive politeness watches (not stored)
     unchanged: bool = False
+    h1: str | None = None             # built-in fields (ParsedPage)
+    lang: str | None = None
+    word_count: int | None = None
+    extracted: Extracted | None = None   # the extraction step's result, when rules or structured data are on
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Its links travel as plain tuples: pickle handles those in C, named tuples with a Python
