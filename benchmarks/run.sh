@@ -1,9 +1,14 @@
 #!/bin/sh
 # The one command: benchmarks/run.sh [--pairs N] [--scale] [--out FILE], or the broad crawl:
-# benchmarks/run.sh --broad [--hosts N ...], or --workers [--broad] (every core, Redis); see benchmarks/README.md.
+# benchmarks/run.sh --broad [--hosts N ...], or --workers [--broad] (every core, Redis),
+# or --extraction (what rules and structured data cost); see benchmarks/README.md.
 if [ "$1" = "--broad" ]; then
     shift
     exec python3 "$(dirname "$0")/broad.py" "$@"
+fi
+if [ "$1" = "--extraction" ]; then
+    shift
+    exec python3 "$(dirname "$0")/extraction.py" "$@"
 fi
 if [ "$1" = "--workers" ]; then
     shift
