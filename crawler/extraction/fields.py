@@ -15,7 +15,7 @@ A ``required`` field left with no value (None or ``[]``, after its default) make
 ``error`` ``extract_missing``: recorded with the page, never fatal.
 
 Pure: a function of the rules, the URL and the tree. Regexes are compiled once per process (a
-cache keyed by the rules, which arrive afresh with every page in a parse process).
+cache keyed by the rules' digest: they arrive afresh, unpickled, with every page in a parse process).
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from functools import lru_cache
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -40,29 +39,32 @@ _FALSE = frozenset({"false", "no", "off", "0"})
 _NUMBER_NOISE = str.maketrans("", "", ", \u00a0\u202f")
 
 
-@lru_cache(maxsize=16)
-def _compiled(rules: Rules) -> tuple[tuple[re.Pattern[str] | None, tuple[re.Pattern[str] | None, ...]], ...]:
-    """Each page type's match regex and its fields' regexes, compiled."""
-    return tuple((None if kind.match is None else re.compile(kind.match),
-                  tuple(None if f.regex is None else re.compile(f.regex) for f in kind.fields))
-                 for kind in rules.pages)
+Compiled = tuple[tuple[re.Pattern[str] | None, tuple[re.Pattern[str] | None, ...]], ...]
+# The rules this process has compiled, by their key; a handful at most (one a job).
+_COMPILED: dict[str, Compiled] = {}
 
 
-def page_type(rules: Rules, url: str) -> int | None:
-    """The index of the page type that applies to ``url``: the first whose match is found in it."""
-    for index, (match, _) in enumerate(_compiled(rules)):
-        if match is None or match.search(url):
-            return index
-    return None
+def _compiled(rules: Rules) -> Compiled:
+    """Each page type's match regex and its fields' regexes, compiled once per process."""
+    found = _COMPILED.get(rules.key)
+    if found is None:
+        if len(_COMPILED) >= 16:
+            _COMPILED.clear()
+        found = _COMPILED[rules.key] = tuple(
+            (None if kind.match is None else re.compile(kind.match),
+             tuple(None if f.regex is None else re.compile(f.regex) for f in kind.fields))
+            for kind in rules.pages)
+    return found
 
 
 def extract(rules: Rules, url: str, tree: LexborHTMLParser) -> Extracted | None:
     """The fields of the page at ``url`` (its final URL) under the page type that applies; None when
     no page type applies."""
-    index = page_type(rules, url)
-    if index is None:
-        return None
-    return _fields(rules.pages[index], _compiled(rules)[index][1], url, tree)
+    compiled = _compiled(rules)
+    for kind, (match, regexes) in zip(rules.pages, compiled, strict=True):
+        if match is None or match.search(url):
+            return _fields(kind, regexes, url, tree)
+    return None
 
 
 def _fields(kind: PageType, regexes: tuple[re.Pattern[str] | None, ...], url: str,

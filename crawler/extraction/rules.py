@@ -15,10 +15,11 @@ process. Nothing in a rules file is ever evaluated as code.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -65,10 +66,18 @@ class PageType:
 
 @dataclass(frozen=True, slots=True)
 class Rules:
-    """A checked rules file: its page types in order, and where it came from (for messages)."""
+    """A checked rules file: its page types in order, and where it came from (for messages).
+    ``key`` names its content (a digest): what a parse process compiles once and finds again for
+    each page's copy, without hashing every field of it."""
 
     pages: tuple[PageType, ...]
     source: str = ""
+    key: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            digest = hashlib.blake2b(repr(self.pages).encode(), digest_size=16).hexdigest()
+            object.__setattr__(self, "key", digest)
 
 
 def load(path: str | Path) -> Rules:
