@@ -4,6 +4,7 @@ stops the crawl before it starts."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,34 @@ def test_a_resumed_job_applies_the_rules_it_remembers(cli: Any, tmp_path: Path, 
     one = by_url[shop.url("/p/1")]
     assert one is not None
     assert (one.page_type, one.data["heading"], one.data["price"]) == ("product", "Item 1", 9.5)
+
+
+LOGGING_PLUGIN = '''
+import json, os
+
+def logged(page):
+    """Each page's URL, the process that extracted it and what it saw, one JSON line a page."""
+    h1 = page.tree.css_first("h1")
+    with open(os.environ["EXTRACTION_LOG"], "a", encoding="utf-8") as log:
+        log.write(json.dumps({"url": page.url, "pid": os.getpid(), "h1": h1 and h1.text()}) + "\\n")
+    return {"pid": os.getpid()}
+'''
+
+
+def test_with_worker_processes_each_worker_imports_the_plugin_from_the_crawls_directory(
+        cli: Any, tmp_path: Path, shop: Site) -> None:
+    (tmp_path / "shop_plugin.py").write_text(LOGGING_PLUGIN, encoding="utf-8")
+    (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
+    log = tmp_path / "seen.jsonl"
+    proc = cli.popen("crawl", shop.url("/"), "--db", tmp_path / "job.db", "--no-robots", "--workers", 2,
+                     "--max-depth", 2, "--extract", "rules.toml", "--plugin", "shop_plugin:logged",
+                     env={"EXTRACTION_LOG": str(log)})
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        cli.stop(proc)
+    assert proc.returncode == 0, err
+    seen = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert sorted(s["url"].removeprefix(shop.origin) for s in seen) == ["/", "/about", "/p/1", "/p/2", "/p/boom"]
+    assert {s["h1"] for s in seen if "/p/" in s["url"]} == {"Item 1", "Item 2", "Item 7"}
+    assert proc.pid not in {s["pid"] for s in seen}   # the workers extracted, not the coordinator
