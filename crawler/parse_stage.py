@@ -28,7 +28,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import partial
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Protocol
 
 from selectolax.lexbor import LexborHTMLParser
@@ -74,9 +74,14 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
     extracted: list[Extracted | None] = []
 
     def extract(tree: LexborHTMLParser, text: str) -> None:
-        found = fields.extract(options.rules, url, tree) if options.rules is not None else None
+        found = None
+        if options.rules is not None:
+            try:
+                found = fields.extract(options.rules, url, tree)
+            except Exception as exc:   # a bug on one page's extraction must not cost the page its links
+                found = Extracted(error="extract_failed", error_message=f"rules: {type(exc).__name__}: {exc}"[:500])
         if options.plugin:
-            found = plugin.apply(options.plugin, plugin.Page(url, status, headers, tree, text), found)
+            found = plugin.apply(options.plugin, plugin.Page(url, status, MappingProxyType(headers), tree, text), found)
         extracted.append(found)
 
     wanted = options.rules is not None or bool(options.plugin)

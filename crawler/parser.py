@@ -134,8 +134,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     ``nofollow`` only if every occurrence of it carries ``rel=nofollow``. The page-level
     ``nofollow`` (meta robots or X-Robots-Tag) is reported on the page, not copied to links.
     With ``extract_text``, the page's main text is extracted and its simhash reported.
-    ``on_tree(tree, text)`` is handed the parsed tree and the decoded HTML before anything here
-    changes the tree (extraction reads the same tree: a page is parsed once).
+    ``on_tree(tree, text)`` is handed the parsed tree and the decoded HTML once the page is read and
+    before ``main_text`` changes the tree (extraction reads the same tree: a page is parsed once).
     """
     text, _ = decode_html(body, headers.get("content-type"))
     title_node: LexborNode | None = None
@@ -146,8 +146,6 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     hrefs: list[tuple[str, bool, str]] = []
 
     tree = LexborHTMLParser(text)
-    if on_tree is not None:
-        on_tree(tree, text)
     for node in tree.css(_SELECTOR):
         attrs = node.attributes  # one dict per node is cheaper than two lookups through node.attrs
         tag = node.tag
@@ -183,6 +181,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
         canonical = canonicalize(canonical_href, base, sort_query=sort_query)
 
     title = None if title_node is None else _clean_text(title_node.text())
+    if on_tree is not None:
+        on_tree(tree, text)
     return ParsedPage(
         title=title,
         description=description,
