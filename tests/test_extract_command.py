@@ -89,3 +89,13 @@ def test_extract_needs_a_page_and_rules(cli: Any, tmp_path: Path) -> None:
 
 def test_extract_has_no_db_option_yet(cli: Any, tmp_path: Path) -> None:
     assert "No such option: --db" in cli.fails(2, "extract", "--db", tmp_path / "job.db", "--rules", rules(tmp_path))
+
+
+def test_extract_url_keeps_the_ssrf_guard_for_a_redirect_to_another_private_host(cli: Any, tmp_path: Path) -> None:
+    with Site({}) as site:
+        port = site.origin.rpartition(":")[2]
+        site.routes["/doc/"] = redirect(f"http://localhost:{port}/doc/lib/x.html")
+        site.routes["/doc/lib/x.html"] = reply(200, PAGE, "text/html")
+        line = cli.fails(1, "extract", site.url("/doc/"), "--rules", rules(tmp_path))
+        assert line.startswith("crawler: failed: blocked_address: http://localhost:")
+        assert site.count("/doc/lib/x.html") == 0
