@@ -63,7 +63,8 @@ def test_at_least_ten_distinct_mistakes_are_tried() -> None:
     ('name = "product"\nmatch = 3', "match: must be a string"),
     ('name = "product"\nmatcher = "/p/"', "unknown key 'matcher'"),
     ('name = "home"', "page type 'home' (page 2): the name is already page 1's"),
-], ids=["bad match regex", "match no string", "unknown page key", "duplicate page type"])
+    ('name = "product"\nmatch = "/p/"\nmatch = "/q/"', "page type 'product', match: given twice"),
+], ids=["bad match regex", "match no string", "unknown page key", "duplicate page type", "match given twice"])
 def test_a_mistake_in_a_page_type_names_the_file_and_the_page_type(cli: Any, tmp_path: Path, head: str,
                                                                     words: str) -> None:
     line = cli.fails(2, "crawl", SEED, "--db", tmp_path / "job.db", "--extract",

@@ -246,12 +246,14 @@ def _toml_message(message: str, text: str, source: str) -> str:
             in_fields, field = False, None
         elif (named := _NAME_LINE.match(line)) is not None and number and not in_fields:
             page = named.group(1)
-    last = lines[-1] if lines else ""
-    if in_fields and field is None and (key := _KEY_LINE.match(last)) is not None:
+    key = _KEY_LINE.match(lines[-1] if lines else "")
+    if in_fields and field is None and key is not None:
         field = key.group(1)
     if (twice := _DECLARED_TWICE.search(message)) is not None:
         field = twice.group(1).split(",")[-1].strip(" '\"")
     where = source + (f": page type {page!r}" if page else "") + (f", field {field!r}" if field else "")
+    if not in_fields and key is not None:
+        where += f", {key.group(1)}"   # a page type's own key (match, name)
     what = message[:found.start()].strip()
     if "overwrite" in what or "twice" in what:
         what = f"given twice (a TOML table takes each key once; line {lineno})"
