@@ -1,4 +1,5 @@
-"""The command line: a thin layer over the library. ``crawler crawl | add | stats | explain | export | report | bench``.
+"""The command line: a thin layer over the library. ``crawler crawl | add | stats | explain | export | report |
+extract | bench``.
 
 Errors a user can fix are one line on stderr and exit code 2; a job that cannot run is exit 1; a
 crawl that could fetch no seed at all (a typo'd host or port) is exit 4, as wget's network failure;
@@ -21,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from crawler import __version__, config, run_end, seed_file
+from crawler import __version__, config, extract_command, run_end, seed_file
 from crawler.errors import CrawlError, InternalError, JobLocked, StorageError, UsageError
 from crawler.help_panels import CrawlHelp, PlainHelp
 from crawler.loop import event_loop_factory, raise_open_files_limit
@@ -63,6 +64,10 @@ def crawl(
                                                       help="Never URLs matching this regex (repeatable).")] = None,
     parse_mode: Annotated[str | None, typer.Option(metavar="MODE", help="async (default), thread or process.")] = None,
     parse_workers: Annotated[int | None, typer.Option(metavar="N", help="Parse workers (0: one per core).")] = None,
+    extract: Annotated[str | None, typer.Option(metavar="FILE", help="Extraction rules (TOML): each page's fields, "
+                                                "exported as data (docs/extraction.md).")] = None,
+    plugin: Annotated[str | None, typer.Option(metavar="MODULE:FUNCTION", help="A Python function called with each "
+                                               "HTML page; its dict is merged into data.")] = None,
     workers: Annotated[str | None, typer.Option(metavar="N|auto",
                                                 help="Processes that fetch and parse: N, or auto (one per core).")] = None,
     frontier: Annotated[str | None, typer.Option(metavar="URL",
@@ -103,6 +108,8 @@ def crawl(
     from crawler.scope import validate_patterns
     validate_patterns(settings.include, "--include")
     validate_patterns(settings.exclude, "--exclude")
+    from crawler.extraction.check import check_extraction
+    check_extraction(settings.extract, settings.plugin)   # before the job file or a request: one line, exit 2
 
     seed_urls = seed_file.seed_urls(urls, seeds, _say)
     from crawler import job as jobs
@@ -281,6 +288,9 @@ def report(
     _say(f"report of {plural(done.totals.pages, 'page')} ({plural(broken, 'broken URL')}) written to {out}")
     if open_it:
         _open_in_browser(Path(out))
+
+
+app.command(cls=PlainHelp, name="extract")(extract_command.extract)   # try rules on one page
 
 
 def _open_in_browser(path: Path) -> None:

@@ -64,6 +64,8 @@ class Settings:
     robots_retry_after: float = 300.0
     bodies: bool = True
     extract_text: bool = False
+    extract: str = ""           # an extraction rules file (TOML); "" none
+    plugin: str = ""            # an extraction plugin, module:function; "" none
     sort_query: bool = False
     follow_nofollow: bool = False
     transport: TransportKind = "aiohttp"

@@ -4,6 +4,8 @@
     ├── UsageError                  bad input from the user: a one-line message, exit code 2
     │   ├── InvalidURL              a seed that is not an absolute http(s) URL
     │   ├── ConfigError             an unknown key or a bad value in config, environment or flags
+    │   ├── RulesError              an extraction rules file that cannot be used (file, page type, field)
+    │   ├── PluginError             an extraction plugin (--plugin module:function) that cannot be loaded
     │   └── JobLocked               another live process is crawling the same job file
     ├── StorageError                the job file cannot be opened, read or written: exit code 1
     ├── InternalError               a bug: an exception the crawler did not expect, raised in a
@@ -43,6 +45,15 @@ class InvalidURL(UsageError):
 
 class ConfigError(UsageError):
     """An unknown configuration key or a value of the wrong type or range."""
+
+
+class RulesError(UsageError):
+    """An extraction rules file (``--extract``, ``--rules``) that cannot be used: missing, not TOML, or
+    a mistake in it. The message names the file, the page type and the field."""
+
+
+class PluginError(UsageError):
+    """An extraction plugin (``--plugin module:function``) that cannot be imported or is not callable."""
 
 
 class JobLocked(UsageError):

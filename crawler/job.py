@@ -8,7 +8,8 @@ to crawl (``already_finished``, ``already_at_limit``). ``OpenJob.end`` closes a 
 
 A job remembers its settings (``JOB_KEYS``) in its file from its first run on, and a later run (a
 resume, a recrawl, a run with more seeds) keeps them unless the user sets them again, by flag,
-config file or environment. A job's settings are what it crawls and keeps and how hard it may
+config file or environment. A job's settings are what it crawls and keeps (extraction rules and
+plugin among them: their path, read again by each run) and how hard it may
 press each site: scope, limits, politeness (delays, requests in flight, backoff, parking), retries
 and timeouts. What concerns one run on one machine is not: processes, parse mode, event loop,
 transport, grace period, the shared frontier's address and lease, TLS trust (``--ca-bundle``,
@@ -51,7 +52,7 @@ JOB_KEYS = (
     "follow_nofollow", "robots", "user_agent", "allow_private", "trap_max_url_length", "trap_max_segment_repeats",
     "trap_max_query_variants", "trap_max_pattern_chain", "session_params",
     # what it keeps
-    "bodies", "extract_text", "max_bytes",
+    "bodies", "extract_text", "max_bytes", "extract", "plugin",
     # how hard it presses each site: politeness, retries, timeouts
     "concurrency", "per_host", "delay", "crawl_delay_max", "host_backoff_max", "host_park_after", "host_park_time",
     "timeout", "retries", "retry_backoff", "retry_after_max", "robots_retry_after", "max_redirects",

@@ -2,7 +2,8 @@
 
 ``analyze`` is the unit of work: a pure function of plain picklable values (the response, the
 job's scope and options) that parses the page, judges every link against the scope and hashes the
-body. ``ParseStage`` runs it in the chosen place:
+body. With extraction rules or a plugin (``crawler.extraction``), it reads the user's fields from
+the same parsed tree, before the parser's main-text step changes it. ``ParseStage`` runs it in the chosen place:
 
 - ``async``: inline on the event loop. No copying, no hand-off; the loop stalls while it parses.
 - ``thread``: a ThreadPoolExecutor. Helps only where the work releases the GIL; pure-Python work
@@ -27,10 +28,15 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import partial
-from types import TracebackType
+from types import MappingProxyType, TracebackType
+from typing import Protocol
+
+from selectolax.lexbor import LexborHTMLParser
 
 from crawler.errors import ParseFailed
-from crawler.models import Link, Outlink, ParsedPage, ParseMode
+from crawler.extraction import fields, plugin
+from crawler.extraction.rules import Rules
+from crawler.models import Extracted, Link, Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
 from crawler.scope import Scope
 from crawler.urls import host_key, strip_params
@@ -45,6 +51,8 @@ class ParseOptions:
     follow_nofollow: bool = False
     extract_text: bool = False
     session_params: frozenset[str] = frozenset()   # dropped from every link (urls.strip_params)
+    rules: Rules | None = None                      # extraction rules (strings: compiled once per process)
+    plugin: str = ""                                # module:function, imported once per process
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +62,31 @@ class Analysis:
     page: ParsedPage | None           # None when the body was not parsed (not 2xx HTML)
     outlinks: tuple[Outlink, ...]
     content_hash: str | None
+    extracted: Extracted | None = None   # the user's fields (rules, plugin), where asked for and a page type applied
 
 
 def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
-            options: ParseOptions) -> Analysis:
+            options: ParseOptions, status: int = 200) -> Analysis:
     """Parse one response and judge its links. Pure: safe in any thread or process."""
     digest = content_hash(body) if body else None
     if not html:
         return Analysis(None, (), digest)
-    page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text)
+    extracted: list[Extracted | None] = []
+
+    def extract(tree: LexborHTMLParser, text: str) -> None:
+        found = None
+        if options.rules is not None:
+            try:
+                found = fields.extract(options.rules, url, tree)
+            except Exception as exc:   # a bug on one page's extraction must not cost the page its links
+                found = Extracted(error="extract_failed", error_message=f"rules: {type(exc).__name__}: {exc}"[:500])
+        if options.plugin:
+            found = plugin.apply(options.plugin, plugin.Page(url, status, MappingProxyType(headers), tree, text), found)
+        extracted.append(found)
+
+    wanted = options.rules is not None or bool(options.plugin)
+    page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text,
+                 on_tree=extract if wanted else None)
     decide = options.scope.decide
     next_depth = depth + 1
     skip_all = page.nofollow and not options.follow_nofollow
@@ -80,7 +104,7 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
                 "nofollow" if skip_all or (link.nofollow and not options.follow_nofollow)
                 else decide(link.url, next_depth), link.anchor)
         for link in links)
-    return Analysis(page, outlinks, digest)
+    return Analysis(page, outlinks, digest, extracted[0] if extracted else None)
 
 
 def content_hash(body: bytes) -> str:
@@ -88,7 +112,11 @@ def content_hash(body: bytes) -> str:
     return hashlib.blake2b(body, digest_size=16).hexdigest()
 
 
-AnalyzeFn = Callable[[str, Mapping[str, str], bytes, int, bool, ParseOptions], Analysis]
+class AnalyzeFn(Protocol):
+    """``analyze``'s shape (tests put in one that crashes its worker)."""
+
+    def __call__(self, url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
+                 options: ParseOptions, status: int = 200, /) -> Analysis: ...
 
 
 class ParseStage:
@@ -122,9 +150,10 @@ class ParseStage:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
-    async def analyze(self, url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool) -> Analysis:
+    async def analyze(self, url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
+                      status: int = 200) -> Analysis:
         """Analyze one response where the stage runs; raise ParseFailed if that cannot be done."""
-        call = partial(self._fn, url, headers, body, depth, html, self.options)
+        call = partial(self._fn, url, headers, body, depth, html, self.options, status)
         if self._executor is None:
             try:
                 return call()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import charset_normalizer
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -126,7 +126,7 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
 
 
 def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool = False,
-          extract_text: bool = False) -> ParsedPage:
+          extract_text: bool = False, on_tree: Callable[[LexborHTMLParser, str], None] | None = None) -> ParsedPage:
     """Extract title, description, canonical URL, robots directives and links from a page.
 
     ``url`` is the page's own (final) URL, ``headers`` the response headers with lower-case
@@ -134,6 +134,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     ``nofollow`` only if every occurrence of it carries ``rel=nofollow``. The page-level
     ``nofollow`` (meta robots or X-Robots-Tag) is reported on the page, not copied to links.
     With ``extract_text``, the page's main text is extracted and its simhash reported.
+    ``on_tree(tree, text)`` is handed the parsed tree and the decoded HTML once the page is read and
+    before ``main_text`` changes the tree (extraction reads the same tree: a page is parsed once).
     """
     text, _ = decode_html(body, headers.get("content-type"))
     title_node: LexborNode | None = None
@@ -179,6 +181,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
         canonical = canonicalize(canonical_href, base, sort_query=sort_query)
 
     title = None if title_node is None else _clean_text(title_node.text())
+    if on_tree is not None:
+        on_tree(tree, text)
     return ParsedPage(
         title=title,
         description=description,

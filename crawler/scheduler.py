@@ -35,6 +35,7 @@ from crawler.config import Settings
 from crawler.discovery import Discovery, site_sitemap_urls
 from crawler.dispatch import Dispatcher
 from crawler.errors import CrawlError, InternalError
+from crawler.extraction.check import check_extraction
 from crawler.fetcher import Fetcher
 from crawler.frontier import Frontier
 from crawler.hosts import Hosts
@@ -148,8 +149,10 @@ class Crawl:
         An error in a visit or in the writer cancels everything else and comes out of here as one
         exception: a ``CrawlError`` (a storage failure), or an ``InternalError`` (a bug)."""
         settings = self.settings
+        # The rules a resumed job remembers are read again: a file gone or broken stops the run here.
+        rules = check_extraction(settings.extract, settings.plugin)
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
-                               settings.session_names)
+                               settings.session_names, rules, settings.plugin)
         self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
         # What tests inject (a transport, a resolver, an address rule) lives in this process: no workers then.
         injected = self.transport is not None or self._resolver is not None or self._forbidden

@@ -92,7 +92,7 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
     html = 200 <= response.status < 300 and is_html(ctype)
     headers = {k.lower(): v for k, v in response.headers} if html else {}
     try:
-        found = await stage.analyze(response.final_url, headers, response.body, item.depth, html)
+        found = await stage.analyze(response.final_url, headers, response.body, item.depth, html, response.status)
     except ParseFailed as err:
         record.error, record.error_message = err.code, err.message[:500]
         return record
@@ -102,6 +102,7 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
         record.title, record.description, record.canonical = page.title, page.description, page.canonical
         record.noindex, record.nofollow, record.simhash = page.noindex, page.nofollow, page.simhash
         record.links = found.outlinks
+    record.extracted = found.extracted
     return record
 
 

@@ -14,7 +14,7 @@ MARKER = b"<!-- crash the parser -->"
 
 
 def crash_on_marker(url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
-                    options: ParseOptions) -> Analysis:
+                    options: ParseOptions, status: int = 200) -> Analysis:
     if MARKER in body:
         os._exit(1)   # what a segfault in C code or an out-of-memory kill looks like to the pool
-    return analyze(url, headers, body, depth, html, options)
+    return analyze(url, headers, body, depth, html, options, status)

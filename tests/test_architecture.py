@@ -168,3 +168,13 @@ def test_no_module_is_past_400_lines_and_no_class_past_250() -> None:
                 long_classes.append((f"{name}:{node.name}", (node.end_lineno or 0) - node.lineno + 1))
     assert not long_modules, long_modules
     assert not long_classes, long_classes
+
+
+def test_extraction_reads_pages_as_the_parser_does_and_knows_no_stage_around_it() -> None:
+    # Pure but for reading its rules file and importing the user's plugin, which happen before the
+    # first request; what runs on each page imports the foundations, urls and itself only.
+    for module in ("extraction.rules", "extraction.fields", "extraction.plugin", "extraction.check"):
+        ours, theirs = imports_of(module)
+        assert not theirs & IO_MODULES, f"{module} imports {theirs & IO_MODULES}"
+        assert ours <= FOUNDATIONS | {"urls"}, f"{module} imports {ours - FOUNDATIONS - {'urls'}}"
+    assert "extraction" not in imports_of("parser")[0]   # the parser hands its tree over, it calls nothing

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from parse_crash import MARKER, crash_on_marker
 
 from crawler.errors import ParseFailed
+from crawler.extraction import fields
+from crawler.extraction.rules import parse_rules
 from crawler.parse_stage import Analysis, ParseOptions, ParseStage, analyze
 from crawler.scope import Scope
 
@@ -87,3 +90,27 @@ def test_a_parser_exception_is_a_failed_page_on_the_loop_and_in_threads() -> Non
 
     for mode in ("async", "thread"):
         assert asyncio.run(scenario(mode)) == "RuntimeError: a bug in the parser"
+
+
+RULES = parse_rules('[[page]]\n[page.fields]\nnav = { css = "nav a", many = true }\ntitle = "title"\n', "rules.toml")
+
+
+def test_extraction_reads_the_page_before_main_text_strips_its_boilerplate() -> None:
+    with_rules = replace(OPTIONS, rules=RULES)
+    found = analyze(PAGES[2][0], HEADERS, PAGES[2][1], 1, True, with_rules)
+    assert found.extracted is not None
+    assert found.extracted.data == {"nav": ["3", "6", "9"], "title": "Page 2 é"}   # <nav> is boilerplate to main_text
+    plain = analyze(PAGES[2][0], HEADERS, PAGES[2][1], 1, True, OPTIONS)
+    assert (found.page, found.outlinks) == (plain.page, plain.outlinks)   # the same tree, read the same
+    assert plain.extracted is None
+
+
+def test_a_failure_inside_the_rules_costs_the_page_its_data_not_its_links(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(fields, "extract", broken)
+    found = analyze(PAGES[2][0], HEADERS, PAGES[2][1], 1, True, replace(OPTIONS, rules=RULES))
+    assert found.extracted is not None
+    assert (found.extracted.error, found.extracted.error_message) == ("extract_failed", "rules: RuntimeError: a bug")
+    assert found.outlinks == analyze(PAGES[2][0], HEADERS, PAGES[2][1], 1, True, OPTIONS).outlinks
