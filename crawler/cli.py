@@ -247,7 +247,8 @@ def export(
     chosen = exporter.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None)
     selection = exporter.Selection(chosen, exporter.parse_statuses(status or ()),
                                    exporter.parse_since(since) if since else None,
-                                   exporter.parse_statuses(target_status or (), "--target-status"), raw_cells)
+                                   exporter.parse_statuses(target_status or (), "--target-status"), raw_cells,
+                                   chosen=bool(fields))
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
     try:
         if out != "-":
