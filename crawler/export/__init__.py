@@ -3,10 +3,13 @@
     base.py     the Selection (fields, statuses, since; several jobs merged) and the Exporter protocol
     jsonl.py    JSON lines          csv.py      CSV
     parquet.py  Parquet (pyarrow)   links.py    the link graph as CSV
+    markdown.py each page's main content as Markdown (html-to-markdown): JSON lines, or a .md file a page
+    fields.py   the extraction's fields (data, data.NAME, jsonld, ...)   file_names.py  safe names for pages
     warc.py     WARC 1.1 (warcio), also per-record gzip (``warc.gz``)
 
 ``FORMATS`` maps each ``--format`` name to its exporter; ``write_file`` writes an export to ``--out``
-through ``crawler.output`` (a regular file all or nothing, a FIFO or device in place, a symlink followed).
+through ``crawler.output`` (a regular file all or nothing, a FIFO or device in place, a symlink followed),
+or, for markdown to a folder, a file per page (``markdown.write_dir``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.errors import UsageError
-from crawler.export import csv, jsonl, links, parquet, warc
+from crawler.export import csv, jsonl, links, markdown, parquet, warc
 from crawler.export.base import EXTRA_FIELDS, FIELDS, Exporter, FieldType, Selection
 from crawler.export.fields import DATA, EXTRACTION_FIELDS, is_data_field
 from crawler.output import open_output
@@ -32,9 +35,10 @@ __all__ = ["EXTRA_FIELDS", "FIELDS", "FORMATS", "STREAMING", "Selection", "check
            "parse_since", "parse_statuses", "write", "write_file"]
 
 FORMATS: dict[str, Exporter] = {"jsonl": jsonl.export, "csv": csv.export, "parquet": parquet.export,
-                                "links": links.export, "warc": warc.export, "warc.gz": warc.export_gz}
+                                "links": links.export, "warc": warc.export, "warc.gz": warc.export_gz,
+                                "markdown": markdown.export}
 # The formats that can go to standard output (Parquet writes its footer last and needs a file).
-STREAMING = frozenset({"jsonl", "csv", "links", "warc", "warc.gz"})
+STREAMING = frozenset({"jsonl", "csv", "links", "warc", "warc.gz", "markdown"})
 # The formats whose records are the exported record, so --fields picks their columns.
 WITH_FIELDS = frozenset({"jsonl", "csv", "parquet"})
 # The formats written as CSV, whose text cells are escaped for spreadsheets unless --raw-cells.
@@ -134,5 +138,9 @@ def write_file(path: str | Path, fmt: str, dbs: Sequence[str | Path], selection:
     compressed record by record."""
     if fmt == "warc" and str(path).endswith(".gz"):
         fmt = "warc.gz"
+    if fmt == "markdown" and markdown.is_folder(path):   # one .md file per page
+        with contextlib.ExitStack() as stack:
+            jobs = [stack.enter_context(JobReader(db)) for db in dict.fromkeys(Path(d).resolve() for d in dbs)]
+            return markdown.write_dir(path, jobs, selection)
     with open_output(path) as out:
         return write(out, fmt, dbs, selection)
