@@ -9,6 +9,8 @@ import csv
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -248,3 +250,45 @@ def test_coverage_counts_each_fields_matches_empties_and_type_failures_per_page_
     assert found[("product", "price")] == (3, 1, 2, 0)
     assert found[("product", "count")] == (3, 1, 1, 1)
     assert found[("product", "heading")] == (3, 3, 0, 0)
+
+
+RERUN = """
+import asyncio, os, sys
+from crawler.models import Extracted
+from crawler.storage.extracted import Rerun
+from crawler.storage.jobfile import JobFile
+
+async def go():
+    async with JobFile(sys.argv[1]) as job:
+        async with Rerun(job) as run:
+            await run.add([(1, Extracted(page_type="v2", data={"title": "new"}))])
+            await run.add([(3, Extracted(page_type="v2", data={}))])
+            os._exit(9)   # killed before the run ends
+asyncio.run(go())
+"""
+
+
+def test_a_rerun_of_the_rules_over_a_job_replaces_every_page_at_its_end_or_none_if_killed(tmp_path: Path) -> None:
+    db = three_pages(tmp_path / "job.db")
+    before = values(db)
+    killed = subprocess.run([sys.executable, "-c", RERUN, str(db)], capture_output=True, text=True, check=False)
+    assert killed.returncode == 9, killed.stderr
+    assert values(db) == before
+
+    async def go(fail: bool) -> None:
+        async with JobFile(db) as job, extracted.Rerun(job) as run:
+            await run.add([(1, Extracted(page_type="v2", data={"title": "t1"}))])
+            await run.add([(3, Extracted(page_type="v2", data={"title": "t3"}))])
+            if fail:
+                raise OSError("rules file vanished")
+    with pytest.raises(OSError, match="vanished"):
+        asyncio.run(go(fail=True))
+    assert values(db) == before
+    asyncio.run(go(fail=False))
+    rows = {r[0]: r for r in values(db)}
+    assert rows[1][2:] == ("v2", '{"title":"t1"}', None, None, None)
+    assert rows[3][2:] == ("v2", '{"title":"t3"}', None, None, None)   # its extract_missing is gone
+    assert rows[2] == before[1]
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'extracted_next'").fetchall() == []
+    conn.close()
