@@ -20,10 +20,6 @@ import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from selectolax.lexbor import LexborHTMLParser
-
-from crawler.extract import main_text
-from crawler.parser import decode_html, is_html
 from crawler.storage.read import decode_headers
 
 # Added to the default record of a job that stored extraction, in this order.
@@ -69,6 +65,12 @@ def shape(fields: Sequence[str], stored: dict[str, Any]) -> dict[str, Any]:
 
 def page_text(body: bytes | None, headers: bytes | None, content_type: str | None) -> str | None:
     """The main text of a stored HTML body (compressed as stored), decoded as the crawl decoded it."""
+    # Imported here: an export without ``text`` does without the parser's imports (charset detection).
+    from selectolax.lexbor import LexborHTMLParser
+
+    from crawler.extract import main_text
+    from crawler.parser import decode_html, is_html
+
     if body is None or not is_html(content_type):
         return None
     declared = next((v for k, v in decode_headers(headers) if k.lower() == "content-type"), content_type)

@@ -31,7 +31,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import html_to_markdown
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.errors import UsageError
@@ -39,7 +38,6 @@ from crawler.export.base import Selection
 from crawler.export.file_names import page_file_name
 from crawler.extract import BOILERPLATE
 from crawler.output import current_umask
-from crawler.parser import decode_html, is_html
 from crawler.storage.read import JobReader, decode_headers
 
 _READ = ("url", "final_url", "title", "fetched_at", "content_type", "headers", "body", "data", "duplicate_of",
@@ -50,6 +48,8 @@ _OWN = ("url", "title", "fetched_at")   # front matter keys of the page itself
 
 def page_markdown(html: str, base_url: str | None) -> str:
     """The main content of a page as Markdown, links and images absolute against ``base_url``."""
+    import html_to_markdown  # here: the other formats do without its 7 MB
+
     tree = LexborHTMLParser(html)
     root = tree.css_first(_MAIN) or tree.body or tree.root
     if root is None:
@@ -62,6 +62,8 @@ def page_markdown(html: str, base_url: str | None) -> str:
 
 def pages(jobs: Sequence[JobReader], selection: Selection) -> Iterator[dict[str, Any]]:
     """``{url, title, markdown, fetched_at, data}`` of each page to write (see the module docstring)."""
+    from crawler.parser import decode_html, is_html  # here: the other formats do without its imports
+
     for _, keyed in replace(selection, fields=_READ, chosen=True).pages(jobs):
         r = keyed.record
         if (keyed.status != 200 or r["body"] is None or not is_html(r["content_type"])
