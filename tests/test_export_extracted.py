@@ -239,7 +239,7 @@ def test_stored_html_bodies_stream_in_batches_without_other_pages(tmp_path: Path
         batches = list(extracted_read.html_bodies(job, batch=2))
     assert [[b.url_id for b in batch] for batch in batches] == [[1, 2], [3]]
     first = batches[0][0]
-    assert (first.url, first.final_url, first.body) == ("http://a.test/1", "http://a.test/1", BODY)
+    assert (first.url, first.final_url, first.status, first.body) == ("http://a.test/1", "http://a.test/1", 200, BODY)
     assert first.headers == [("Content-Type", "text/html; charset=utf-8")]
 
 

@@ -23,6 +23,7 @@ class StoredBody(NamedTuple):
     url_id: int
     url: str
     final_url: str
+    status: int | None
     headers: list[tuple[str, str]]
     body: bytes
 
@@ -32,7 +33,7 @@ def html_bodies(job: JobReader, batch: int = 500) -> Iterator[list[StoredBody]]:
     short read (keyset pagination), so a writer on the job (the rules' results) is never held back by
     one long read, and memory holds one batch of bodies."""
     after = -1
-    sql = ("SELECT p.url_id, u.url, COALESCE(p.final_url, u.url), p.headers, p.body FROM pages p "
+    sql = ("SELECT p.url_id, u.url, COALESCE(p.final_url, u.url), p.status, p.headers, p.body FROM pages p "
            "JOIN urls u ON u.id = p.url_id WHERE p.url_id > ? AND p.body IS NOT NULL "
            f"AND p.content_type IN ({', '.join('?' * len(HTML_TYPES))}) ORDER BY p.url_id LIMIT ?")
     while True:
@@ -40,8 +41,8 @@ def html_bodies(job: JobReader, batch: int = 500) -> Iterator[list[StoredBody]]:
             rows = job.conn.execute(sql, (after, *HTML_TYPES, batch)).fetchall()
         if not rows:
             return
-        yield [StoredBody(url_id, url, final, decode_headers(headers), zlib.decompress(body))
-               for url_id, url, final, headers, body in rows]
+        yield [StoredBody(url_id, url, final, status, decode_headers(headers), zlib.decompress(body))
+               for url_id, url, final, status, headers, body in rows]
         after = rows[-1][0]
 
 
