@@ -119,3 +119,13 @@ def test_a_folder_export_that_fails_midway_leaves_the_earlier_one(tmp_path: Path
     (folder / "stale.md").write_text("from an older export", encoding="utf-8")
     assert export.write_file(folder, "markdown", [db], Selection()) == 3
     assert sorted(p.name for p in folder.iterdir()) == sorted(before)
+
+
+def test_front_matter_holds_any_title_and_field_name_on_one_line_each() -> None:
+    page = {"url": "http://a.test/", "title": 'Evil\n---\nlayout: "x"', "fetched_at": "2026-11-29T00:00:00Z",
+            "data": {"on": "yes", "a b": [1, "ü"], "": None}}
+    text = markdown.front_matter(page)
+    assert text.count("\n---\n") == 1   # the closing line, and no other
+    assert front(text + "body") == {"url": "http://a.test/", "title": 'Evil\n---\nlayout: "x"',
+                                    "fetched_at": "2026-11-29T00:00:00Z", "on": "yes", "a b": [1, "ü"], "": None}
+    assert '"on": "yes"' in text   # YAML 1.1 would read a plain on as true

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import zlib
@@ -44,6 +45,8 @@ _READ = ("url", "final_url", "title", "fetched_at", "content_type", "headers", "
          "near_duplicate_of")
 _MAIN = "main, [role=main], article"
 _OWN = ("url", "title", "fetched_at")   # front matter keys of the page itself
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "y", "n", "null"})   # YAML 1.1 reads them as values
 
 
 def page_markdown(html: str, base_url: str | None) -> str:
@@ -96,7 +99,7 @@ def front_matter(page: dict[str, Any]) -> str:
 
 
 def _yaml_key(key: str) -> str:
-    plain = key.replace("_", "").replace("-", "").isalnum() and key.isascii() and not key[0].isdigit()
+    plain = (_PLAIN_KEY.fullmatch(key) is not None) and key.lower() not in _YAML_WORDS
     return key if plain else json.dumps(key)
 
 
