@@ -292,3 +292,16 @@ def test_a_rerun_of_the_rules_over_a_job_replaces_every_page_at_its_end_or_none_
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'extracted_next'").fetchall() == []
     conn.close()
+
+
+def test_a_page_fetched_again_without_extraction_loses_the_old_data(tmp_path: Path) -> None:
+    db = three_pages(tmp_path / "job.db")
+
+    async def recrawl() -> None:
+        async with JobFile(db) as job:
+            await PageStore(job, crawl_pass=2).store([record(1, None, status=404, at="2026-11-30T00:00:00Z")])
+    asyncio.run(recrawl())
+    out = tmp_path / "out.jsonl"
+    export.write_file(out, "jsonl", [db], Selection())
+    again = next(r for r in lines(out) if r["url"] == "http://a.test/1")
+    assert (again["status"], again["data"], again["h1"], again["jsonld"]) == (404, None, None, None)
