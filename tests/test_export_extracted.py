@@ -305,3 +305,13 @@ def test_a_page_fetched_again_without_extraction_loses_the_old_data(tmp_path: Pa
     export.write_file(out, "jsonl", [db], Selection())
     again = next(r for r in lines(out) if r["url"] == "http://a.test/1")
     assert (again["status"], again["data"], again["h1"], again["jsonld"]) == (404, None, None, None)
+
+
+def test_a_value_json_cannot_hold_is_null_and_the_job_still_exports(tmp_path: Path) -> None:
+    odd = Extracted(page_type="product", data={"heading": "Odd", "price": float("nan"), "count": float("inf")},
+                    jsonld=({"@type": "Offer", "price": float("-inf")},))
+    db = stored(tmp_path / "job.db", [record(1, odd)])
+    out = tmp_path / "out.csv"
+    export.write_file(out, "csv", [db], Selection(("url", "data", "jsonld")))
+    assert out.read_text(encoding="utf-8").splitlines() == [
+        "url,data.heading,data.price,data.count,jsonld", 'http://a.test/1,Odd,,,"[{""@type"": ""Offer"", ""price"": null}]"']
