@@ -14,7 +14,7 @@ from hashlib import blake2b
 from selectolax.lexbor import LexborHTMLParser
 
 # Elements whose text is not the page's content.
-BOILERPLATE = "script, style, noscript, template, nav, header, footer, aside, form, svg, iframe, select"
+_BOILERPLATE = "script, style, noscript, template, nav, header, footer, aside, form, svg, iframe, select"
 _WORD = re.compile(r"\w+")
 SHINGLE = 3          # words per feature: word order matters, single-word noise does not
 NEAR_BITS = 3        # hashes at most this many bits apart are near-duplicates
@@ -33,7 +33,7 @@ def main_text(tree: LexborHTMLParser) -> str:
     root = tree.body or tree.root
     if root is None:
         return ""
-    for node in root.css(BOILERPLATE):
+    for node in root.css(_BOILERPLATE):
         node.decompose()
     return " ".join(root.text(separator=" ").split())
 

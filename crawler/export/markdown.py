@@ -37,7 +37,7 @@ from selectolax.lexbor import LexborHTMLParser
 from crawler.errors import UsageError
 from crawler.export.base import Selection
 from crawler.export.file_names import page_file_name
-from crawler.extract import BOILERPLATE
+from crawler.extract import _BOILERPLATE as BOILERPLATE  # the parse stage's list of what is no content
 from crawler.output import current_umask
 from crawler.storage.read import JobReader, decode_headers
 
