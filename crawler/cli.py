@@ -231,8 +231,9 @@ def explain(
 def export(
     db: Annotated[list[str] | None, typer.Option(metavar="FILE", help="Job file (repeatable: merged, one record per URL, "
                                                       "the latest fetch winning).")] = None,
-    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="jsonl, csv, parquet, links (the link graph) or warc "
-                                                      "(warc.gz with --out NAME.gz).")] = "jsonl",
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="jsonl, csv, parquet, links (the link graph), warc "
+                                                      "(warc.gz with --out NAME.gz) or markdown (JSON lines; "
+                                                      "a .md file a page with --out DIR/).")] = "jsonl",
     out: Annotated[str, typer.Option(metavar="FILE",
                                      help="Output file, replaced only once complete; - for stdout (not for parquet). "
                                           "A symlink is followed (the file it names is replaced, the link stays); "
@@ -254,12 +255,14 @@ def export(
     chosen = exporter.check_fields([f.strip() for f in fields.split(",") if f.strip()] if fields else None)
     selection = exporter.Selection(chosen, exporter.parse_statuses(status or ()),
                                    exporter.parse_since(since) if since else None,
-                                   exporter.parse_statuses(target_status or (), "--target-status"), raw_cells)
+                                   exporter.parse_statuses(target_status or (), "--target-status"), raw_cells,
+                                   chosen=bool(fields))
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
     try:
         if out != "-":
             n = exporter.write_file(out, fmt, dbs, selection)
-            what = ("link", "links") if fmt == "links" else ("fetch", "fetches") if fmt.startswith("warc") else ("record", None)
+            what = ("link", "links") if fmt == "links" else ("fetch", "fetches") if fmt.startswith("warc") else \
+                ("page", None) if fmt == "markdown" else ("record", None)
             _say(f"{plural(n, *what)} written to {out}")
             return
         sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes

@@ -99,7 +99,7 @@ def _replaced_atomically(final: Path, shown: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp's 0600 is for the temporary file only
+        os.chmod(tmp, 0o666 & ~current_umask())   # mkstemp's 0600 is for the temporary file only
         os.replace(tmp, final)
     except OSError as exc:
         with contextlib.suppress(OSError):
@@ -111,7 +111,7 @@ def _replaced_atomically(final: Path, shown: Path) -> Iterator[BinaryIO]:
         raise
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

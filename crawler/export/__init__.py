@@ -3,15 +3,19 @@
     base.py     the Selection (fields, statuses, since; several jobs merged) and the Exporter protocol
     jsonl.py    JSON lines          csv.py      CSV
     parquet.py  Parquet (pyarrow)   links.py    the link graph as CSV
+    markdown.py each page's main content as Markdown (html-to-markdown): JSON lines, or a .md file a page
+    fields.py   the extraction's fields (data, data.NAME, jsonld, ...)   file_names.py  safe names for pages
     warc.py     WARC 1.1 (warcio), also per-record gzip (``warc.gz``)
 
 ``FORMATS`` maps each ``--format`` name to its exporter; ``write_file`` writes an export to ``--out``
-through ``crawler.output`` (a regular file all or nothing, a FIFO or device in place, a symlink followed).
+through ``crawler.output`` (a regular file all or nothing, a FIFO or device in place, a symlink followed),
+or, for markdown to a folder, a file per page (``markdown.write_dir``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import shlex
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,9 +23,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.errors import UsageError
-from crawler.export import csv, jsonl, links, parquet, warc
-from crawler.export.base import EXTRA_FIELDS, FIELDS, Exporter, Selection
+from crawler.export import csv, jsonl, links, markdown, parquet, warc
+from crawler.export.base import EXTRA_FIELDS, FIELDS, Exporter, FieldType, Selection
+from crawler.export.fields import DATA, EXTRACTION_FIELDS, is_data_field
 from crawler.output import open_output
+from crawler.storage import extracted_read
 from crawler.storage.read import JobReader
 from crawler.storage.schema import stored_time
 
@@ -29,9 +35,10 @@ __all__ = ["EXTRA_FIELDS", "FIELDS", "FORMATS", "STREAMING", "Selection", "check
            "parse_since", "parse_statuses", "write", "write_file"]
 
 FORMATS: dict[str, Exporter] = {"jsonl": jsonl.export, "csv": csv.export, "parquet": parquet.export,
-                                "links": links.export, "warc": warc.export, "warc.gz": warc.export_gz}
+                                "links": links.export, "warc": warc.export, "warc.gz": warc.export_gz,
+                                "markdown": markdown.export}
 # The formats that can go to standard output (Parquet writes its footer last and needs a file).
-STREAMING = frozenset({"jsonl", "csv", "links", "warc", "warc.gz"})
+STREAMING = frozenset({"jsonl", "csv", "links", "warc", "warc.gz", "markdown"})
 # The formats whose records are the exported record, so --fields picks their columns.
 WITH_FIELDS = frozenset({"jsonl", "csv", "parquet"})
 # The formats written as CSV, whose text cells are escaped for spreadsheets unless --raw-cells.
@@ -88,10 +95,30 @@ def parse_since(text: str) -> str:
 def check_fields(fields: Sequence[str] | None) -> tuple[str, ...]:
     if not fields:
         return FIELDS
-    unknown = [f for f in fields if f not in FIELDS + EXTRA_FIELDS]
+    unknown = [f for f in fields if f not in FIELDS + EXTRA_FIELDS and not is_data_field(f)]
     if unknown:
-        raise UsageError(f"unknown field {unknown[0]!r}; fields are {', '.join(FIELDS + EXTRA_FIELDS)}")
+        raise UsageError(f"unknown field {unknown[0]!r}; fields are {', '.join(FIELDS + EXTRA_FIELDS)} "
+                         f"and {DATA}NAME (a field of the extraction rules)")
     return tuple(fields)
+
+
+# What a data.NAME of each kind of values is exported as (``extracted_read.data_fields``).
+_KIND_TYPES: dict[str, FieldType] = {"int": "int", "float": "float", "bool": "bool", "text": "text", "list": "list",
+                                     "json": "json"}
+
+
+def for_jobs(selection: Selection, jobs: Sequence[JobReader], fmt: str) -> Selection:
+    """The selection with the fields these jobs' records have: the extraction's where a job stored
+    any and no --fields were given (``export.fields``); in CSV and Parquet, ``data`` as a column
+    ``data.NAME`` per field of the jobs, typed by its values."""
+    fields = selection.fields
+    if not selection.chosen and fields == FIELDS and any(extracted_read.has_extraction(job) for job in jobs):
+        fields = (*fields, *EXTRACTION_FIELDS)
+    kinds: dict[str, FieldType] = {}
+    if fmt in ("csv", "parquet") and ("data" in fields or any(is_data_field(f) for f in fields)):
+        kinds = {DATA + name: _KIND_TYPES[kind] for name, kind in extracted_read.data_fields(jobs).items()}
+        fields = tuple(dict.fromkeys(n for f in fields for n in (kinds if f == "data" else (f,))))
+    return dataclasses.replace(selection, fields=fields, data_kinds=tuple(kinds.items()))
 
 
 def write(out: BinaryIO, fmt: str, dbs: Sequence[str | Path], selection: Selection) -> int:
@@ -101,6 +128,8 @@ def write(out: BinaryIO, fmt: str, dbs: Sequence[str | Path], selection: Selecti
         raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
     with contextlib.ExitStack() as stack:
         jobs = [stack.enter_context(JobReader(db)) for db in dict.fromkeys(Path(d).resolve() for d in dbs)]
+        if fmt in WITH_FIELDS:
+            selection = for_jobs(selection, jobs, fmt)
         return FORMATS[fmt](out, jobs, selection)
 
 
@@ -109,5 +138,9 @@ def write_file(path: str | Path, fmt: str, dbs: Sequence[str | Path], selection:
     compressed record by record."""
     if fmt == "warc" and str(path).endswith(".gz"):
         fmt = "warc.gz"
+    if fmt == "markdown" and markdown.is_folder(path):   # one .md file per page
+        with contextlib.ExitStack() as stack:
+            jobs = [stack.enter_context(JobReader(db)) for db in dict.fromkeys(Path(d).resolve() for d in dbs)]
+            return markdown.write_dir(path, jobs, selection)
     with open_output(path) as out:
         return write(out, fmt, dbs, selection)

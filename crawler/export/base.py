@@ -16,6 +16,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal, Protocol
 
+from crawler.export.fields import EXTRACTION_EXTRA, shape, stored_fields
 from crawler.storage.merge import Winners
 from crawler.storage.read import JobReader, Keyed, StatusRanges
 
@@ -23,13 +24,15 @@ from crawler.storage.read import JobReader, Keyed, StatusRanges
 FIELDS = ("url", "final_url", "status", "depth", "content_type", "title", "description", "outlinks",
           "bytes", "elapsed_ms", "fetched_at", "error")
 EXTRA_FIELDS = ("canonical", "noindex", "nofollow", "content_hash", "duplicate_of", "etag", "last_modified",
-                "error_message")
+                "error_message", *EXTRACTION_EXTRA)
 
 # What each field holds, for the formats with real types (Parquet); every one may be null.
-FieldType = Literal["text", "int", "bool", "time"]
+# ``json``: JSON text in CSV and Parquet (jsonld, opengraph, microdata; a data.NAME of mixed kinds).
+FieldType = Literal["text", "int", "float", "bool", "time", "list", "json"]
 FIELD_TYPES: dict[str, FieldType] = {
     **dict.fromkeys(FIELDS + EXTRA_FIELDS, "text"),
-    **dict.fromkeys(("status", "depth", "outlinks", "bytes", "elapsed_ms"), "int"),
+    **dict.fromkeys(("status", "depth", "outlinks", "bytes", "elapsed_ms", "word_count"), "int"),
+    **dict.fromkeys(("data", "jsonld", "opengraph", "microdata"), "json"),
     "noindex": "bool", "nofollow": "bool", "fetched_at": "time",
 }
 
@@ -43,22 +46,28 @@ class Selection:
     since: str | None = None   # ISO 8601 UTC, as stored in fetched_at
     target_statuses: tuple[tuple[int, int], ...] = ()   # the link graph: only links whose target answered so
     raw_cells: bool = False    # CSV cells as stored, not escaped for spreadsheets (``crawler.export.cells``)
+    chosen: bool = False       # the fields were given (--fields): a job's extraction adds none
+    data_kinds: tuple[tuple[str, FieldType], ...] = ()   # what each data.NAME holds, over the jobs (Parquet)
+
+    def field_type(self, field: str) -> FieldType:
+        return dict(self.data_kinds).get(field) or FIELD_TYPES.get(field, "text")
 
     def records(self, jobs: Sequence[JobReader]) -> Iterator[dict[str, Any]]:
         """The selected records: one job's in fetch order; several jobs' merged, one per URL."""
         for _, keyed in self.pages(jobs):
-            yield keyed.record
+            yield shape(self.fields, keyed.record)
 
     def pages(self, jobs: Sequence[JobReader]) -> Iterator[tuple[JobReader, Keyed]]:
         """``records`` with the job each comes from and its keys (for formats that read more of a page)."""
+        stored = stored_fields(self.fields)
         if len(jobs) == 1:
-            for keyed in jobs[0].keyed_records(self.fields, self.statuses, self.since):
+            for keyed in jobs[0].keyed_records(stored, self.statuses, self.since):
                 yield jobs[0], keyed
             return
         with Winners(jobs) as winners, contextlib.ExitStack() as attached:
             for job in jobs:
                 attached.enter_context(winners.attached(job))
-            streams = [_tagged(n, job.keyed_records(self.fields, self.statuses, self.since, merged_job=n))
+            streams = [_tagged(n, job.keyed_records(stored, self.statuses, self.since, merged_job=n))
                        for n, job in enumerate(jobs)]
             try:
                 for _, n, keyed in heapq.merge(*streams, key=_url):   # one job's winners are no other's

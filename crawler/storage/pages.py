@@ -16,6 +16,7 @@ from typing import Any
 
 from crawler.extract import NEAR_BITS, bands, to_signed
 from crawler.models import FrontierItem, PageRecord
+from crawler.storage import extracted
 from crawler.storage.jobfile import JobFile
 from crawler.storage.schema import DONE
 
@@ -62,9 +63,10 @@ def _page_rows(records: Sequence[PageRecord], keep_bodies: bool, crawl_pass: int
     """Rows for ``pages``; a generator, so compression runs in aiosqlite's thread, off the event loop."""
     for r in records:
         body = zlib.compress(r.body, 1) if keep_bodies and r.body is not None else None
+        error, message = extracted.page_error(r)   # a 200 page's extract_missing or extract_failed
         yield (r.url_id, r.final_url, r.status, r.content_type, r.title, r.description, r.canonical,
-               int(r.noindex), int(r.nofollow), len(r.links), r.size, r.elapsed_ms, r.fetched_at, r.error,
-               r.error_message, r.etag, r.last_modified, r.content_hash,
+               int(r.noindex), int(r.nofollow), len(r.links), r.size, r.elapsed_ms, r.fetched_at, error,
+               message, r.etag, r.last_modified, r.content_hash,
                None if r.simhash is None else to_signed(r.simhash), r.http_version, r.reason_phrase,
                encode_headers(r.headers) if r.headers else None,
                encode_headers(r.request_headers) if r.request_headers else None, r.ip, body, crawl_pass)
@@ -92,6 +94,10 @@ class PageStore:
             if unchanged:
                 await db.executemany(_UNCHANGED, unchanged)
             await db.executemany(_INSERT_PAGE, _page_rows(fetched, self.keep_bodies, self.crawl_pass))
+            await db.executemany(extracted.STORE, extracted.store_rows(fetched))
+            if self.crawl_pass > 1:   # fetched again with nothing extracted (now an error page): the old row goes
+                await db.executemany("DELETE FROM extracted WHERE url_id = ?",
+                                     [(r.url_id,) for r in fetched if not extracted.has_extraction(r)])
             link_rows = [(r.url_id, o.url, int(o.nofollow), o.anchor or None) for r in fetched for o in r.links]
             if link_rows:
                 await db.executemany("INSERT OR IGNORE INTO links (source_id, target, nofollow, anchor) VALUES (?, ?, ?, ?)",
@@ -117,6 +123,7 @@ class PageStore:
         async with self.job.transaction() as db:
             await db.executemany("DELETE FROM pages WHERE url_id = ?", [(i,) for i in url_ids])
             await db.executemany("DELETE FROM links WHERE source_id = ?", [(i,) for i in url_ids])
+            await db.executemany("DELETE FROM extracted WHERE url_id = ?", [(i,) for i in url_ids])
 
     async def count(self, crawl_pass: int) -> int:
         """Pages stored by the given pass."""

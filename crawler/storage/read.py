@@ -29,9 +29,15 @@ RECORD_COLUMNS: dict[str, str] = {
     "error": "p.error", "canonical": "p.canonical", "noindex": "p.noindex", "nofollow": "p.nofollow",
     "content_hash": "p.content_hash", "duplicate_of": "(SELECT url FROM urls d WHERE d.id = p.duplicate_of)",
     "etag": "p.etag", "last_modified": "p.last_modified", "error_message": "p.error_message",
+    # extraction (schema 6; null where the page has no row): JSON text for data, jsonld, opengraph, microdata
+    **{f: f"e.{f}" for f in ("h1", "lang", "word_count", "page_type", "data", "jsonld", "jsonld_error", "opengraph",
+                             "microdata")},
+    # what the exports derive fields from: the stored body (compressed) and response headers
+    "body": "p.body", "headers": "p.headers", "near_duplicate_of": "p.near_duplicate_of",
 }
+_EXTRACTED = " LEFT JOIN extracted e ON e.url_id = p.url_id"
 _BOOLEAN = frozenset({"noindex", "nofollow"})
-_NUMBERS = frozenset({"status", "depth", "outlinks", "bytes", "elapsed_ms"})
+_NUMBERS = frozenset({"status", "depth", "outlinks", "bytes", "elapsed_ms", "word_count"})
 # Inclusive ranges of HTTP status: 404 is (404, 404), the class 4xx is (400, 499).
 StatusRanges = Sequence[tuple[int, int]]
 
@@ -256,8 +262,9 @@ class JobReader:
         # Merged: walk the winners of this job by URL (an index) and find each page by its key
         # (CROSS JOIN keeps the winners the outer loop, so there is no sort and no temporary table).
         sql = (f"SELECT {columns} FROM merged.winner w CROSS JOIN urls u ON u.id = w.url_id CROSS JOIN pages p "
-               f"ON p.url_id = w.url_id{where} ORDER BY w.job, w.url" if merged_job is not None else
-               f"SELECT {columns} FROM pages p JOIN urls u ON u.id = p.url_id{where} ORDER BY p.fetched_at, p.url_id")
+               f"ON p.url_id = w.url_id{_EXTRACTED}{where} ORDER BY w.job, w.url" if merged_job is not None else
+               f"SELECT {columns} FROM pages p JOIN urls u ON u.id = p.url_id{_EXTRACTED}{where} "
+               "ORDER BY p.fetched_at, p.url_id")
         args = [merged_job, *args] if merged_job is not None else args
         numbers = [f for f in fields if f in _NUMBERS]
         with sqlite_errors(self.path, "read"):

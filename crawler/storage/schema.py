@@ -12,6 +12,7 @@ either all old or all new, never half migrated.
     history        earlier versions of pages that a recrawl found changed
     links          the link graph: source page id, target canonical URL (in scope or not)
     simhash_bands  16-bit bands of each page's simhash, to find near-duplicates
+    extracted      what extraction made of each page: built-in fields, the rules' data, structured data
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -118,6 +119,20 @@ CREATE TABLE links (
     anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
+CREATE TABLE extracted (           -- no row: nothing was extracted (a job of schema 5 or before, a non-HTML page)
+    url_id INTEGER PRIMARY KEY,      -- the page's (pages.url_id)
+    h1 TEXT,                         -- built-in fields: the first <h1>'s text,
+    lang TEXT,                       -- the page's language,
+    word_count INTEGER,              -- the words of its main text
+    page_type TEXT,                  -- the [[page]] of the rules that applied
+    data TEXT,                       -- JSON object: field -> value (null where nothing matched)
+    empty TEXT,                      -- JSON array: the fields that matched nothing (NULL: none)
+    bad_type TEXT,                   -- JSON array: the fields whose value did not convert (NULL: none)
+    jsonld TEXT,                     -- JSON array: every JSON-LD block that parsed
+    jsonld_error TEXT,               -- the first block that did not, in words
+    opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
+    microdata TEXT                   -- JSON array: microdata items
+);
 INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
@@ -169,6 +184,25 @@ ALTER TABLE pages ADD COLUMN ip TEXT;
 ALTER TABLE urls ADD COLUMN source INTEGER;
 ALTER TABLE urls ADD COLUMN detail TEXT;
 ALTER TABLE urls ADD COLUMN lastmod TEXT;
+""",
+    # 5 -> 6: extraction (issue 21) in a table of its own, so that rules re-run over stored bodies
+    # rewrite small rows, and coverage counts scan no page bodies. A job of schema 5 has no row in
+    # it: its exports are what they were (no data, jsonld, opengraph, h1, lang or word_count).
+    5: """
+CREATE TABLE extracted (           -- no row: nothing was extracted (a job of schema 5 or before, a non-HTML page)
+    url_id INTEGER PRIMARY KEY,      -- the page's (pages.url_id)
+    h1 TEXT,                         -- built-in fields: the first <h1>'s text,
+    lang TEXT,                       -- the page's language,
+    word_count INTEGER,              -- the words of its main text
+    page_type TEXT,                  -- the [[page]] of the rules that applied
+    data TEXT,                       -- JSON object: field -> value (null where nothing matched)
+    empty TEXT,                      -- JSON array: the fields that matched nothing (NULL: none)
+    bad_type TEXT,                   -- JSON array: the fields whose value did not convert (NULL: none)
+    jsonld TEXT,                     -- JSON array: every JSON-LD block that parsed
+    jsonld_error TEXT,               -- the first block that did not, in words
+    opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
+    microdata TEXT                   -- JSON array: microdata items
+);
 """,
 }
 
