@@ -122,7 +122,7 @@ class Crawl:
     # -- the job ---------------------------------------------------------------------------------
 
     async def run(self) -> RunStats:
-        async with open_job(self.settings, self.seeds, self.explicit, stopping=lambda: self.stopping,
+        async with open_job(self.settings, self.seeds, self.explicit, stopping=lambda: self.stopping, clock=self.clock,
                             on_outage=lambda outage: setattr(self.stats, "outage", outage)) as opened:
             self._job, self._peers, self._pages_before = opened.job, opened.peers, opened.pages_before
             self.settings = opened.settings
