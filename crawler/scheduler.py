@@ -156,7 +156,7 @@ class Crawl:
         workers = 1 if injected else settings.processes
         try:
             # With worker processes, this process's fetcher reads robots.txt and sitemaps only, and
-            # its parse stage sees only the bodies of 5xx answers stored after their last retry.
+            # its parse stage parses nothing: the workers make every record.
             async with (Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher,
                         ParseStage(settings.parse_mode if workers == 1 else "async", settings.parse_workers,
                                    options) as stage,
@@ -178,7 +178,7 @@ class Crawl:
                 self._writer = Writer(pages, frontier, self._peers, dispatcher.committed, unit=batch_unit(frontier, pages),
                                       scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge)
                 self._attempts = Attempts(
-                    settings, pool=self._pool, robots=self._robots, visitor=visitor, stage=stage, writer=self._writer,
+                    settings, pool=self._pool, robots=self._robots, visitor=visitor, writer=self._writer,
                     hosts=Hosts(settings, self._pool, frontier, self._peers, self.clock), peers=self._peers,
                     stats=self.stats, rng=self.rng, permits=dispatcher.permits, slots=dispatcher.slots, wake=self._wake,
                     stopping=lambda: self.stopping, unfetched=dispatcher.unfetched)
