@@ -121,10 +121,6 @@ class Crawl:
     def stopping(self) -> bool:
         return self._stop_requests > 0
 
-    @property
-    def stopping_at_once(self) -> bool:
-        return self._stop_requests >= 2
-
     # -- the job ---------------------------------------------------------------------------------
 
     async def run(self) -> RunStats:
@@ -164,7 +160,10 @@ class Crawl:
             async with Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher:
                 robots = robots_reader(fetcher, settings, self.clock.time)
                 async with self._visitor(workers, fetcher, robots, options) as visitor:
-                    self._run = _Run(self, opened, fetcher, robots, visitor, options)
+                    self._run = _Run(settings, opened, fetcher, robots, visitor, options, self.seeds, clock=self.clock,
+                                     rng=self.rng, stats=self.stats, wake=self._wake, visits=self._visits,
+                                     policy=self._policy, stopping=lambda: self.stopping,
+                                     at_once=lambda: self._stop_requests >= 2)
                     return await self._run.go()
         except BaseExceptionGroup as group:
             error = _one_error(group)
@@ -197,29 +196,32 @@ def scope_of(settings: Settings, seed_hosts: frozenset[str]) -> Scope:
 class _Run:
     """One run's stages, wired once the job is open and the fetcher and visitor are up: the host
     pool, the dispatcher, the writer, the attempts; and what changes while it runs, the scope (a
-    ``crawler add`` widens it) and the sitemap readers still at work."""
+    ``crawler add`` widens it) and the sitemap readers still at work. The rest is the crawl's:
+    ``wake`` (the dispatcher's), ``visits`` (the tasks a second stop cancels), ``policy`` (the SSRF
+    guard, whose seed hosts widen with the scope), ``stopping`` and ``at_once`` (one stop request,
+    or two)."""
 
-    def __init__(self, crawl: Crawl, opened: OpenJob, fetcher: Fetcher, robots: RobotsCache, visitor: Visitor,
-                 options: ParseOptions) -> None:
-        settings, clock, wake = crawl.settings, crawl.clock, crawl._wake
+    def __init__(self, settings: Settings, opened: OpenJob, fetcher: Fetcher, robots: RobotsCache, visitor: Visitor,
+                 options: ParseOptions, seeds: Sequence[str], *, clock: Clock, rng: random.Random, stats: RunStats,
+                 wake: asyncio.Event, visits: set[asyncio.Task[None]], policy: AddressPolicy,
+                 stopping: Callable[[], bool], at_once: Callable[[], bool]) -> None:
         self.settings = settings
         self.opened = opened
         self.fetcher = fetcher
         self.robots = robots
         self.visitor = visitor
         self.options = options                    # the scope is ``options.scope``: it widens as seeds are added
-        self.policy = crawl._policy
-        self.stopping: Callable[[], bool] = lambda: crawl.stopping
+        self.policy = policy
+        self.stopping = stopping
         self.wake = wake
         self.sitemap_tasks = 0                    # sitemap readers still running: they may queue more URLs
         # A new host gets one request until it has answered (or its robots.txt was read), so a host
         # that is down costs one connection attempt, not --per-host of them.
         self.pool = HostPool(settings.per_host, settings.delay, wake.set, clock.time, probe_first=True,
                              backoff_max=settings.host_backoff_max, park_after=settings.host_park_after,
-                             park_time=settings.host_park_time, rng=crawl.rng)
-        self.dispatcher = Dispatcher(settings, clock, self.pool, opened.peers, crawl.stats, wake, crawl._visits,
-                                     pages_before=opened.pages_before, stopping=self.stopping,
-                                     at_once=lambda: crawl.stopping_at_once,
+                             park_time=settings.host_park_time, rng=rng)
+        self.dispatcher = Dispatcher(settings, clock, self.pool, opened.peers, stats, wake, visits,
+                                     pages_before=opened.pages_before, stopping=stopping, at_once=at_once,
                                      more_coming=lambda: self.sitemap_tasks > 0)
         self.discovery = Discovery(settings, self.policy, robots.known, robots.agent)
         frontier, pages = opened.frontier, opened.pages
@@ -227,10 +229,10 @@ class _Run:
                              scope=lambda url, depth: self.options.scope.decide(url, depth), judge=self.discovery.judge)
         self.attempts = Attempts(
             settings, pool=self.pool, robots=robots, visitor=visitor, writer=self.writer,
-            hosts=Hosts(settings, self.pool, frontier, opened.peers, clock), peers=opened.peers, stats=crawl.stats,
-            rng=crawl.rng, permits=self.dispatcher.permits, slots=self.dispatcher.slots, wake=wake,
-            stopping=self.stopping, unfetched=self.dispatcher.unfetched)
-        self.seed_origins = sorted({origin(seed) for seed in crawl.seeds})
+            hosts=Hosts(settings, self.pool, frontier, opened.peers, clock), peers=opened.peers, stats=stats,
+            rng=rng, permits=self.dispatcher.permits, slots=self.dispatcher.slots, wake=wake,
+            stopping=stopping, unfetched=self.dispatcher.unfetched)
+        self.seed_origins = sorted({origin(seed) for seed in seeds})
 
     async def go(self) -> Outcome:
         """The writer task, and the dispatcher with its visits in a nested group."""
