@@ -3,7 +3,8 @@ worker process), a retry or a park on failure, and its record handed to the writ
 
     Attempts.visit: robots verdict ─► Visitor.visit (fetch, parse) ─► Writer.write (ack, release or hold)
                     on failure: retry later (the host's queue, with a backoff), or record the error,
-                    or the last 5xx answer as a page; the host hears of it (``hosts.Hosts``)
+                    or the last 5xx answer's record (the visitor made it); the host hears of it
+                    (``hosts.Hosts``)
 """
 
 from __future__ import annotations
@@ -27,14 +28,13 @@ from crawler.errors import (
 from crawler.fetcher import retry_delay
 from crawler.hosts import Hosts
 from crawler.models import FrontierItem, PageRecord
-from crawler.parse_stage import ParseStage
 from crawler.peers import Peers
 from crawler.politeness import HostPool
 from crawler.robots import RobotsCache, unreachable
 from crawler.run_stats import RunStats
 from crawler.storage.schema import stored_time
 from crawler.urls import origin
-from crawler.visit import Visitor, record_of
+from crawler.visit import Visitor
 from crawler.writer import Excluded, Then, Writer
 
 
@@ -44,7 +44,7 @@ class Attempts:
     (``permits``) only while its request is under way."""
 
     def __init__(self, settings: Settings, *, pool: HostPool, hosts: Hosts, robots: RobotsCache, visitor: Visitor,
-                 stage: ParseStage, writer: Writer, peers: Peers, stats: RunStats, rng: random.Random,
+                 writer: Writer, peers: Peers, stats: RunStats, rng: random.Random,
                  permits: asyncio.Semaphore, slots: asyncio.Semaphore, wake: asyncio.Event,
                  stopping: Callable[[], bool], unfetched: Callable[[], None]) -> None:
         """``stopping`` says whether the run is stopping; ``unfetched`` hears of a URL dispatched
@@ -54,7 +54,6 @@ class Attempts:
         self._hosts = hosts
         self._robots = robots
         self._visitor = visitor
-        self._stage = stage
         self._writer = writer
         self._peers = peers
         self._stats = stats
@@ -136,8 +135,8 @@ class Attempts:
                 self._stats.retries += 1
                 self._pool.retry(host, replace(item, attempt=item.attempt + 1), delay)
                 return None
-            if isinstance(err, ServerBusy) and err.response is not None:
-                return await record_of(item, err.response, self._stage, settings.bodies)
+            if isinstance(err, ServerBusy) and err.record is not None:
+                return err.record   # the answer to store: its visitor made its record
             # A host never reached parks: refused, unresolved, robots.txt unavailable; or, with robots.txt
             # read before any page (so the failure was robots.txt's), no TLS or no answer in time.
             if host not in self._hosts.reached and (isinstance(err, ConnectFailed | RobotsUnavailable) or (

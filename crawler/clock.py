@@ -34,3 +34,8 @@ class SystemClock:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await event.wait()
+
+
+async def pause(clock: Clock, seconds: float) -> None:
+    """Wait ``seconds`` on ``clock``, for nothing else: a poll of what other machines do."""
+    await clock.wait(asyncio.Event(), seconds)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for annotations only: errors imports nothing of the package at run time
-    from crawler.models import Response
+    from crawler.models import PageRecord, Response
 
 
 class CrawlError(Exception):
@@ -121,7 +121,9 @@ class DnsFailed(ConnectFailed):
 
 
 class ServerBusy(FetchError):
-    """A 429 or 5xx answer; ``retry_after`` is the server's Retry-After in seconds, if any."""
+    """A 429 or 5xx answer; ``retry_after`` is the server's Retry-After in seconds, if any. The
+    answer rides along: ``response`` as the fetcher got it, and ``record``, its page record, which
+    the visitor makes (as it makes every answer's) when the retry policy gives up on the URL."""
 
     code = "http_error"
     responded = True
@@ -132,7 +134,8 @@ class ServerBusy(FetchError):
         super().__init__(url, f"status {status}")
         self.status = status
         self.retry_after = retry_after
-        self.response = response  # stored as the page once retries run out
+        self.response = response
+        self.record: PageRecord | None = None   # the page to store: the URL's last attempt
 
 
 class TlsFailed(FetchError):

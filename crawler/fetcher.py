@@ -247,6 +247,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
+def gives_up(error: FetchError, attempt: int, settings: Settings) -> bool:
+    """Whether ``error`` at attempt number ``attempt`` (0: the first) is the URL's last: it is not
+    retried (``retry_delay`` is None)."""
+    return not error.retryable or attempt >= settings.retries
+
+
 def retry_delay(error: FetchError, attempt: int, settings: Settings,
                 rng: random.Random | None = None) -> float | None:
     """Seconds to wait before retry number ``attempt + 1``, or None when the URL is not retried.
@@ -254,7 +260,7 @@ def retry_delay(error: FetchError, attempt: int, settings: Settings,
     Exponential backoff with jitter (0.5x to 1.5x), so that many URLs failing at once do not come
     back at once; a server's Retry-After wins when it asks for longer, capped by retry_after_max.
     """
-    if not error.retryable or attempt >= settings.retries:
+    if gives_up(error, attempt, settings):
         return None
     jitter = (rng or random).uniform(0.5, 1.5)
     delay: float = settings.retry_backoff * (2**attempt) * jitter
@@ -304,7 +310,7 @@ class Fetcher:
         """GET ``url`` and follow redirects; raise a ``FetchError`` for anything short of a response.
 
         A 429 or 5xx is raised as ``ServerBusy`` so that the caller can retry it; the response rides
-        along as ``ServerBusy.response``, to be stored once retries run out.
+        along as ``ServerBusy.response``, to be stored once retries run out (``visit.LocalVisitor``).
         """
         hops = self.settings.max_redirects if max_redirects is None else max_redirects
         limit = self.settings.max_bytes if max_bytes is None else max_bytes

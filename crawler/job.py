@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler.clock import Clock
 from crawler.config import Settings
 from crawler.errors import StorageError
 from crawler.frontier import Frontier, Outage, SharedFrontier
@@ -110,10 +111,12 @@ class OpenJob:
 
 @contextlib.asynccontextmanager
 async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset[str], *,
-                   on_outage: Callable[[Outage | None], None], stopping: Callable[[], bool]) -> AsyncIterator[OpenJob]:
+                   on_outage: Callable[[Outage | None], None], stopping: Callable[[], bool],
+                   clock: Clock) -> AsyncIterator[OpenJob]:
     """Open the job of ``settings.db`` for a run with ``seeds`` (see the module's docstring).
     ``on_outage`` hears of a shared frontier that stops answering, ``stopping`` says whether the
-    run was asked to stop (while it waits for a shared job's seeds)."""
+    run was asked to stop (while it waits for a shared job's seeds); a shared job's waits are on
+    ``clock``."""
     if not seeds and not settings.frontier and not _is_file(settings.db):
         raise no_job(settings.db)   # before opening it: resuming nothing creates no file
     async with JobFile(settings.db) as job, contextlib.AsyncExitStack() as stack:
@@ -122,7 +125,7 @@ async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset
         frontier: Frontier = SqliteFrontier(job, settings.max_pages_per_host)
         if settings.frontier:
             frontier = shared = await stack.enter_async_context(_shared_frontier(settings, on_outage))
-        peers = peers_for(settings, job, frontier, shared)
+        peers = peers_for(settings, job, frontier, shared, clock)
         await frontier.release()   # leased by a run that died: pending again
         new, hosts = await queue_seeds(job, frontier, seeds)   # a `crawler add` may run beside us
         hosts = await peers.join(hosts, stopping)

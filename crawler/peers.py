@@ -19,10 +19,10 @@ What differs:
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Protocol
 
+from crawler.clock import Clock, pause
 from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.frontier import Frontier, SharedFrontier
@@ -84,8 +84,9 @@ class Peers(Protocol):
         ...
 
 
-def peers_for(settings: Settings, job: JobFile, frontier: Frontier, shared: SharedFrontier | None) -> Peers:
-    return Alone(settings, job, frontier) if shared is None else Sharing(settings, shared)
+def peers_for(settings: Settings, job: JobFile, frontier: Frontier, shared: SharedFrontier | None,
+              clock: Clock) -> Peers:
+    return Alone(settings, job, frontier) if shared is None else Sharing(settings, shared, clock)
 
 
 class Alone:
@@ -127,8 +128,10 @@ class Alone:
         return True
 
     async def watch(self, pool: HostPool, wake: Callable[[], None], added: Callable[[], Awaitable[None]]) -> None:
-        """Once a second (real time: it watches other processes), look whether another process
-        added seeds to the job, and if so pick them up."""
+        """Once a second, look whether another process added seeds to the job, and if so pick them
+        up. Real time, not the crawl's clock: it watches what other processes write to the job file,
+        and on a test's fake clock a poll every second would move the time every wait of a crawl
+        alone sees (a crawl sharing a job polls on the clock: ``Sharing``, tested in fake time)."""
         while True:
             await asyncio.sleep(1.0)
             if await self._job.changed_elsewhere():
@@ -139,22 +142,23 @@ class Alone:
 class Sharing:
     """A crawl sharing a Redis job with other workers, each storing pages in its own job file."""
 
-    def __init__(self, settings: Settings, shared: SharedFrontier) -> None:
+    def __init__(self, settings: Settings, shared: SharedFrontier, clock: Clock) -> None:
         self._settings = settings
         self._shared = shared
+        self._clock = clock   # its waits are the crawl's: a test drives them in fake time
         self._held: dict[int, FrontierItem] = {}   # leased, not yet acknowledged: their leases are renewed
         self._delayed: set[str] = set()            # hosts whose Crawl-delay the shared frontier knows
 
     async def join(self, hosts: set[str], stopping: Callable[[], bool]) -> set[str]:
         """The scope is the whole job's, whoever gave the seeds. A worker that joins a job nobody
         has given seeds yet (its workers started together) waits for them, up to one lease."""
-        settings = self._settings
-        deadline = time.monotonic() + settings.lease
+        settings, clock = self._settings, self._clock
+        deadline = clock.time() + settings.lease
         while True:
             found = await self._shared.join(hosts)
-            if found or time.monotonic() >= deadline or stopping():
+            if found or clock.time() >= deadline or stopping():
                 break
-            await asyncio.sleep(0.5)   # another machine's news: nothing here to wait on instead
+            await pause(clock, 0.5)   # another machine's news: nothing here to wait on instead
         if not found:
             raise UsageError(f"job {settings.job!r} at {self._shared.address} got no seeds within {settings.lease:g} s "
                              "(--lease): give seed URLs to start it")
@@ -197,12 +201,12 @@ class Sharing:
         """Four times a second: offer every host with work (other workers queue URLs and free hosts
         at any time; a host whose lease came back short waits on them), and every ``lease / 3``
         seconds renew the leases this worker holds, which also says it is alive."""
-        settings, shared = self._settings, self._shared
+        settings, shared, clock = self._settings, self._shared, self._clock
         await shared.renew([])   # here from the start: the others make room
-        renewed = counted = time.monotonic()
+        renewed = counted = clock.time()
         while True:
-            await asyncio.sleep(0.25)
-            now = time.monotonic()
+            await pause(clock, 0.25)
+            now = clock.time()
             if now - counted >= 1.0:
                 # A fair share of each host's --per-host: a worker that took every slot would keep
                 # them, re-leasing each as it is acknowledged, and starve the others.

@@ -11,8 +11,11 @@ pace, in ``hosts.py``; the one writer in ``writer.py``; what the progress line r
 ``run_stats.py``. With ``--sitemaps`` a task per seed origin reads its sitemaps and queues their
 URLs as links are queued.
 
-The dispatcher hands URLs to visit tasks, owned by a TaskGroup of their own inside the crawl's
-group, beside the one writer task that owns every database write. Time and randomness come from
+``Crawl`` is the run's control (stop requests) and the seams tests inject; once the job is open
+and the fetcher and visitor are up, ``_Run`` wires the stages of that run and holds what changes
+while it runs (the scope, the sitemap readers at work). The dispatcher hands URLs to visit tasks,
+owned by a TaskGroup of their own inside the run's group, beside the one writer task that owns
+every database write. Time and randomness come from
 the ``Clock`` and ``random.Random`` the crawl is given, so tests drive it in fake time.
 """
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -37,15 +40,14 @@ from crawler.dispatch import Dispatcher
 from crawler.errors import CrawlError, InternalError
 from crawler.extraction.check import check_extraction
 from crawler.fetcher import Fetcher
-from crawler.frontier import Frontier
 from crawler.hosts import Hosts
-from crawler.job import open_job
+from crawler.job import OpenJob, open_job
 from crawler.models import Outcome
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.politeness import HostPool
+from crawler.robots import RobotsCache
 from crawler.run_stats import RunStats
 from crawler.scope import Scope
-from crawler.storage.pages import PageStore
 from crawler.urls import origin
 from crawler.visit import Visitor, local_visitor, robots_reader
 from crawler.writer import Writer, batch_unit
@@ -90,21 +92,21 @@ class Crawl:
         """``resolver`` (an aiohttp resolver in place of getaddrinfo) and ``forbidden`` (which
         addresses the SSRF guard refuses) are for tests, which run on loopback only; ``forked``
         are worker processes started for this crawl (``workers.fork_workers``)."""
-        self.settings = settings
+        self.settings = settings          # as given; the run's, merged with the job's, once it is open
         self.seeds = list(seeds)
         self.explicit = explicit
         self.transport = transport
         self.clock: Clock = clock or SystemClock()
         self.rng = rng or random.Random()
-        self.forked = forked   # worker processes started for this crawl (``workers.fork_workers``)
+        self.forked = forked
         self.stats = RunStats()
         self._stop_requests = 0
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()      # something changed: the dispatcher looks again
         self._visits: set[asyncio.Task[None]] = set()
         self._resolver = resolver
         self._policy = AddressPolicy(forbidden=forbidden) if forbidden is not None else AddressPolicy()
         self._forbidden = forbidden is not None
-        self._sitemap_tasks = 0           # sitemap readers still running: they may queue more URLs
+        self._run: _Run | None = None     # the run's stages, wired once the job is open (kept after it, for tests)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -123,11 +125,9 @@ class Crawl:
     # -- the job ---------------------------------------------------------------------------------
 
     async def run(self) -> RunStats:
-        async with open_job(self.settings, self.seeds, self.explicit, stopping=lambda: self.stopping,
+        async with open_job(self.settings, self.seeds, self.explicit, stopping=lambda: self.stopping, clock=self.clock,
                             on_outage=lambda outage: setattr(self.stats, "outage", outage)) as opened:
-            self._job, self._peers, self._pages_before = opened.job, opened.peers, opened.pages_before
             self.settings = opened.settings
-            self._seed_origins = sorted({origin(seed) for seed in self.seeds})
             if opened.early is not None:
                 self.stats.outcome = opened.early
                 if opened.early == "already_finished":
@@ -135,7 +135,7 @@ class Crawl:
                 return self.stats
             self.stats.queued = await opened.start()
             try:
-                outcome = await self._crawl(opened.frontier, opened.pages, self._scope_of(opened.seed_hosts))
+                outcome = await self._crawl(opened)
             except BaseException:
                 await opened.abandon()
                 raise
@@ -143,14 +143,15 @@ class Crawl:
             self.stats.parked = await opened.end(outcome)
         return self.stats
 
-    async def _crawl(self, frontier: Frontier, pages: PageStore, scope: Scope) -> Outcome:
-        """The crawl proper: the writer task, and the dispatcher with its visits in a nested group.
+    async def _crawl(self, opened: OpenJob) -> Outcome:
+        """The crawl proper: the fetcher and the visitor, then the run's stages wired (``_Run``).
 
         An error in a visit or in the writer cancels everything else and comes out of here as one
         exception: a ``CrawlError`` (a storage failure), or an ``InternalError`` (a bug)."""
         settings = self.settings
         # The rules a resumed job remembers are read again: a file gone or broken stops the run here.
         rules = check_extraction(settings.extract, settings.plugin)
+        scope = scope_of(settings, opened.seed_hosts)
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
                                settings.session_names, rules, settings.plugin)
         self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
@@ -158,97 +159,133 @@ class Crawl:
         injected = self.transport is not None or self._resolver is not None or self._forbidden
         workers = 1 if injected else settings.processes
         try:
-            # With worker processes, this process's fetcher reads robots.txt and sitemaps only, and
-            # its parse stage sees only the bodies of 5xx answers stored after their last retry.
-            async with (Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher,
-                        ParseStage(settings.parse_mode if workers == 1 else "async", settings.parse_workers,
-                                   options) as stage,
-                        self._visitor(workers, fetcher, stage, options) as visitor,
-                        asyncio.TaskGroup() as tg):
-                self._fetcher, self._scope, self._stage, self._visitor_ = fetcher, scope, stage, visitor
-                # A new host gets one request until it has answered (or its robots.txt was read), so
-                # a host that is down costs one connection attempt, not --per-host of them.
-                self._pool = HostPool(settings.per_host, settings.delay, self._wake.set, self.clock.time,
-                                      probe_first=True, backoff_max=settings.host_backoff_max,
-                                      park_after=settings.host_park_after, park_time=settings.host_park_time,
-                                      rng=self.rng)
-                self._robots = robots_reader(fetcher, settings, self.clock.time)
-                dispatcher = Dispatcher(settings, self.clock, self._pool, self._peers, self.stats, self._wake, self._visits,
-                                        pages_before=self._pages_before, stopping=lambda: self.stopping,
-                                        at_once=lambda: self._stop_requests >= 2, more_coming=lambda: self._sitemap_tasks > 0)
-                self._dispatcher = dispatcher
-                self._discovery = Discovery(settings, self._policy, self._robots.known, self._robots.agent)
-                self._writer = Writer(pages, frontier, self._peers, dispatcher.committed, unit=batch_unit(frontier, pages),
-                                      scope=lambda url, depth: self._scope.decide(url, depth), judge=self._discovery.judge)
-                self._attempts = Attempts(
-                    settings, pool=self._pool, robots=self._robots, visitor=visitor, stage=stage, writer=self._writer,
-                    hosts=Hosts(settings, self._pool, frontier, self._peers, self.clock), peers=self._peers,
-                    stats=self.stats, rng=self.rng, permits=dispatcher.permits, slots=dispatcher.slots, wake=self._wake,
-                    stopping=lambda: self.stopping, unfetched=dispatcher.unfetched)
-                writer_task = tg.create_task(self._writer.run())
-                try:
-                    async with asyncio.TaskGroup() as visits:
-                        await self._job.changed_elsewhere()   # the baseline: later changes are another's
-                        watcher = visits.create_task(self._peers.watch(
-                            self._pool, self._wake.set, lambda: self._pick_up_added(frontier, dispatcher)))
-                        if settings.sitemaps:
-                            for site in self._seed_origins:
-                                self._sitemap_tasks += 1
-                                visits.create_task(self._read_sitemaps(site, frontier))
-                        try:
-                            outcome = await dispatcher.run(frontier, pages, self._writer, visits, self._attempts.visit)
-                        finally:
-                            watcher.cancel()
-                        await dispatcher.wind_down()
-                finally:
-                    if not writer_task.done():
-                        # Whatever ended the visits, what they handed over is written before we go.
-                        await self._writer.close()
-                        await asyncio.wait({writer_task})
+            # With worker processes, this process's fetcher reads robots.txt and sitemaps only.
+            async with Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher:
+                robots = robots_reader(fetcher, settings, self.clock.time)
+                async with self._visitor(workers, fetcher, robots, options) as visitor:
+                    self._run = _Run(settings, opened, fetcher, robots, visitor, options, self.seeds, clock=self.clock,
+                                     rng=self.rng, stats=self.stats, wake=self._wake, visits=self._visits,
+                                     policy=self._policy, stopping=lambda: self.stopping,
+                                     at_once=lambda: self._stop_requests >= 2)
+                    return await self._run.go()
         except BaseExceptionGroup as group:
             error = _one_error(group)
             raise error from error.__cause__   # the group itself says nothing a user needs
-        return outcome
 
-    def _visitor(self, workers: int, fetcher: Fetcher, stage: ParseStage,
+    def _visitor(self, workers: int, fetcher: Fetcher, robots: RobotsCache,
                  options: ParseOptions) -> AbstractAsyncContextManager[Visitor]:
         """Where URLs are fetched and parsed: here, or in ``workers`` worker processes."""
+        obeyed = robots if self.settings.robots else None
         if workers > 1:
             from crawler.workers import WorkerPool
-            return WorkerPool(self.settings, options, workers, self.forked,
-                              lambda: self._robots if self.settings.robots else None)
-        return contextlib.nullcontext(local_visitor(fetcher, stage, self.settings, lambda: self._scope, lambda: self._robots))
+            return WorkerPool(self.settings, options, workers, self.forked, lambda: obeyed)
+        return _local_visitor(fetcher, self.settings, options, obeyed)
 
-    def _scope_of(self, seed_hosts: frozenset[str]) -> Scope:
-        settings = self.settings
-        return Scope(settings.scope, seed_hosts, frozenset(settings.allow_domains), settings.include,
-                     settings.exclude, settings.max_depth, settings.trap_max_url_length,
-                     settings.trap_max_segment_repeats)
 
-    async def _pick_up_added(self, frontier: Frontier, dispatcher: Dispatcher) -> None:
+@contextlib.asynccontextmanager
+async def _local_visitor(fetcher: Fetcher, settings: Settings, options: ParseOptions,
+                         robots: RobotsCache | None) -> AsyncIterator[Visitor]:
+    """Visits in this process: the crawl's fetcher, and a parse stage of ``--parse-mode``."""
+    async with ParseStage(settings.parse_mode, settings.parse_workers, options) as stage:
+        yield local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots)
+
+
+def scope_of(settings: Settings, seed_hosts: frozenset[str]) -> Scope:
+    return Scope(settings.scope, seed_hosts, frozenset(settings.allow_domains), settings.include,
+                 settings.exclude, settings.max_depth, settings.trap_max_url_length,
+                 settings.trap_max_segment_repeats)
+
+
+class _Run:
+    """One run's stages, wired once the job is open and the fetcher and visitor are up: the host
+    pool, the dispatcher, the writer, the attempts; and what changes while it runs, the scope (a
+    ``crawler add`` widens it) and the sitemap readers still at work. The rest is the crawl's:
+    ``wake`` (the dispatcher's), ``visits`` (the tasks a second stop cancels), ``policy`` (the SSRF
+    guard, whose seed hosts widen with the scope), ``stopping`` and ``at_once`` (one stop request,
+    or two)."""
+
+    def __init__(self, settings: Settings, opened: OpenJob, fetcher: Fetcher, robots: RobotsCache, visitor: Visitor,
+                 options: ParseOptions, seeds: Sequence[str], *, clock: Clock, rng: random.Random, stats: RunStats,
+                 wake: asyncio.Event, visits: set[asyncio.Task[None]], policy: AddressPolicy,
+                 stopping: Callable[[], bool], at_once: Callable[[], bool]) -> None:
+        self.settings = settings
+        self.opened = opened
+        self.fetcher = fetcher
+        self.robots = robots
+        self.visitor = visitor
+        self.options = options                    # the scope is ``options.scope``: it widens as seeds are added
+        self.policy = policy
+        self.stopping = stopping
+        self.wake = wake
+        self.sitemap_tasks = 0                    # sitemap readers still running: they may queue more URLs
+        # A new host gets one request until it has answered (or its robots.txt was read), so a host
+        # that is down costs one connection attempt, not --per-host of them.
+        self.pool = HostPool(settings.per_host, settings.delay, wake.set, clock.time, probe_first=True,
+                             backoff_max=settings.host_backoff_max, park_after=settings.host_park_after,
+                             park_time=settings.host_park_time, rng=rng)
+        self.dispatcher = Dispatcher(settings, clock, self.pool, opened.peers, stats, wake, visits,
+                                     pages_before=opened.pages_before, stopping=stopping, at_once=at_once,
+                                     more_coming=lambda: self.sitemap_tasks > 0)
+        self.discovery = Discovery(settings, self.policy, robots.known, robots.agent)
+        frontier, pages = opened.frontier, opened.pages
+        self.writer = Writer(pages, frontier, opened.peers, self.dispatcher.committed, unit=batch_unit(frontier, pages),
+                             scope=lambda url, depth: self.options.scope.decide(url, depth), judge=self.discovery.judge)
+        self.attempts = Attempts(
+            settings, pool=self.pool, robots=robots, visitor=visitor, writer=self.writer,
+            hosts=Hosts(settings, self.pool, frontier, opened.peers, clock), peers=opened.peers, stats=stats,
+            rng=rng, permits=self.dispatcher.permits, slots=self.dispatcher.slots, wake=wake,
+            stopping=stopping, unfetched=self.dispatcher.unfetched)
+        self.seed_origins = sorted({origin(seed) for seed in seeds})
+
+    async def go(self) -> Outcome:
+        """The writer task, and the dispatcher with its visits in a nested group."""
+        opened, writer, dispatcher = self.opened, self.writer, self.dispatcher
+        async with asyncio.TaskGroup() as tg:
+            writer_task = tg.create_task(writer.run())
+            try:
+                async with asyncio.TaskGroup() as visits:
+                    await opened.job.changed_elsewhere()   # the baseline: later changes are another's
+                    watcher = visits.create_task(opened.peers.watch(self.pool, self.wake.set, self._pick_up_added))
+                    if self.settings.sitemaps:
+                        for site in self.seed_origins:
+                            self.sitemap_tasks += 1
+                            visits.create_task(self._read_sitemaps(site))
+                    try:
+                        outcome = await dispatcher.run(opened.frontier, opened.pages, writer, visits,
+                                                       self.attempts.visit)
+                    finally:
+                        watcher.cancel()
+                    await dispatcher.wind_down()
+            finally:
+                if not writer_task.done():
+                    # Whatever ended the visits, what they handed over is written before we go.
+                    await writer.close()
+                    await asyncio.wait({writer_task})
+        return outcome
+
+    async def _pick_up_added(self) -> None:
         """Another process added seeds to the job (``crawler add``): widen the scope to their hosts
         and offer their URLs."""
-        hosts = frozenset(await self._job.get_meta("seed_hosts") or [])
-        if hosts != self._scope.hosts:
-            self._scope = self._scope_of(hosts)
-            self._stage.options = replace(self._stage.options, scope=self._scope)
-            self._policy.seed_hosts = self._scope.hosts   # hosts a seed names may be private
-            self._visitor_.update(self._stage.options)
-        await dispatcher.offer_work(frontier)
+        hosts = frozenset(await self.opened.job.get_meta("seed_hosts") or [])
+        if hosts != self.options.scope.hosts:
+            self.options = replace(self.options, scope=scope_of(self.settings, hosts))
+            self.policy.seed_hosts = hosts   # hosts a seed names may be private
+            self.visitor.update(self.options)
+        await self.dispatcher.offer_work(self.opened.frontier)
 
     # -- URLs found outside a page: sitemaps --------------------------------------------------------
 
-    async def _read_sitemaps(self, site: str, frontier: Frontier) -> None:
+    async def _read_sitemaps(self, site: str) -> None:
         """Queue the URLs of the sitemaps of ``site`` (an origin) that are in scope, judged as links
         are, with their lastmod, at depth 1."""
         try:
-            async for found in site_sitemap_urls(site, self._fetcher, self._robots if self.settings.robots else None,
-                                                 self.settings, lambda: self._scope):
-                if self.stopping:
+            async for found in site_sitemap_urls(site, self.fetcher, self.robots if self.settings.robots else None,
+                                                 self.settings, lambda: self.options.scope):
+                if self.stopping():
                     break
-                judged = self._discovery.judge(None, found, None)
-                queued = await frontier.add(judged)
-                self._dispatcher.committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
+                judged = self.discovery.judge(None, found, None)
+                queued = await self.opened.frontier.add(judged)
+                self.dispatcher.committed((queued, {u.host for u in judged if u.exclusion is None} if queued else set()))
         finally:
-            self._sitemap_tasks -= 1
-            self._wake.set()
+            self.sitemap_tasks -= 1
+            self.wake.set()

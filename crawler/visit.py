@@ -5,6 +5,12 @@ worker processes (``crawler.workers.WorkerPool``, with ``--workers``), which run
 ``LocalVisitor`` of their own. The scheduler does not care which: it asks for a record and is told,
 through ``fetched``, when the request is over, so it frees the host and the global permit before
 the page is parsed.
+
+Every answer's record is made here, by ``record_of``: a page, a 404, a 304, and a 429 or 5xx on
+the URL's last attempt (the retry policy gives up on it: ``fetcher.gives_up``), which the visitor
+hands back on the ``ServerBusy`` it raises so that the scheduler both stores it and tells its
+host's pace of the strain. A 5xx with retries left is raised bare: nothing parses a body that will
+not be stored.
 """
 
 from __future__ import annotations
@@ -13,8 +19,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from crawler.config import Settings
-from crawler.errors import OutOfScope, ParseFailed
-from crawler.fetcher import Fetcher, HopCheck
+from crawler.errors import OutOfScope, ParseFailed, ServerBusy
+from crawler.fetcher import Fetcher, HopCheck, gives_up
 from crawler.models import FrontierItem, PageRecord, Response
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
@@ -29,8 +35,9 @@ class Visitor(Protocol):
         """Fetch ``item`` (following redirects, each hop checked), parse it and return its record.
         Call ``fetched()`` once the request is over, before parsing, where that is known apart
         (the scheduler calls it itself when the visit ends, so a visitor may leave it to that).
-        Raise ``FetchError`` when there is no response to record (the scheduler's retry policy
-        decides what happens next)."""
+        Raise ``FetchError`` when the request failed (the scheduler's retry policy decides what
+        happens next): a 429 or 5xx on the URL's last attempt is a ``ServerBusy`` whose ``record``
+        is the answer's, to store."""
         ...
 
     def update(self, options: ParseOptions) -> None:
@@ -62,7 +69,7 @@ def local_visitor(fetcher: Fetcher, stage: ParseStage, settings: Settings, scope
     """The visitor of a crawl without worker processes, and of each worker process: every redirect
     hop checked against the scope (``scope()``, as it is then) and, when obeyed, robots.txt."""
     return LocalVisitor(fetcher, stage, lambda depth: redirect_check(scope, robots() if settings.robots else None, depth),
-                        settings.bodies)
+                        settings)
 
 
 def conditional_headers(item: FrontierItem) -> dict[str, str] | None:
@@ -108,22 +115,28 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
 
 class LocalVisitor:
     """Visits in this process, with the given fetcher and parse stage. ``hop_check(depth)`` makes
-    the check of a redirect hop (``redirect_check``)."""
+    the check of a redirect hop (``redirect_check``); ``settings`` say whether bodies are kept and
+    how many retries a URL has."""
 
     def __init__(self, fetcher: Fetcher, stage: ParseStage, hop_check: Callable[[int], HopCheck],
-                 keep_bodies: bool) -> None:
+                 settings: Settings) -> None:
         self.fetcher = fetcher
         self.stage = stage
         self.hop_check = hop_check
-        self.keep_bodies = keep_bodies
+        self.settings = settings
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         try:
-            response = await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
-                                                headers=conditional_headers(item))
-        finally:
-            fetched()
-        return await record_of(item, response, self.stage, self.keep_bodies)
+            try:
+                response = await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
+                                                    headers=conditional_headers(item))
+            finally:
+                fetched()
+        except ServerBusy as busy:
+            if busy.response is not None and gives_up(busy, item.attempt, self.settings):
+                busy.record = await record_of(item, busy.response, self.stage, self.settings.bodies)
+            raise
+        return await record_of(item, response, self.stage, self.settings.bodies)
 
     def update(self, options: ParseOptions) -> None:
         self.stage.options = options

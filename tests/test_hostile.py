@@ -23,6 +23,7 @@ from test_scheduler import ORIGIN, Server, crawl, page, queue, run, stored
 from crawler.config import Settings
 from crawler.dispatch import PARK_WAIT
 from crawler.explain import explain
+from crawler.politeness import HostPool
 from crawler.scheduler import Crawl
 from crawler.storage.read import JobReader
 
@@ -30,6 +31,12 @@ from crawler.storage.read import JobReader
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:
     """Settings for a job in ``tmp_path``; robots.txt off unless a test turns it on."""
     return replace(Settings(), db=str(tmp_path / "job.db"), **({"robots": False} | changes)).validated()
+
+
+def pool(job: Crawl) -> HostPool:
+    """The crawl's host pool, where it keeps each host's pace (once the job is open)."""
+    assert job._run is not None, "the crawl has not opened its job yet"
+    return job._run.pool
 
 
 def rows(settings: Any, sql: str) -> list[Any]:
@@ -145,7 +152,7 @@ def test_a_host_answering_429_backs_off_obeys_retry_after_and_recovers(tmp_path:
     after = [t for t, p in server.log if t > times["/p0"]]
     assert min(after) - times["/p0"] >= 30.0        # Retry-After: nothing to the host for 30 s
     assert server.paths().count("/p0") == 2
-    assert job._pool.pace("site.test") == (4, 0.0, 0.0)   # back at full pace by the end
+    assert pool(job).pace("site.test") == (4, 0.0, 0.0)   # back at full pace by the end
 
 
 def test_a_live_host_with_a_few_bad_urls_is_never_parked_and_each_bad_url_gets_its_retries(tmp_path: Path) -> None:
@@ -170,11 +177,11 @@ def test_a_live_host_with_a_few_bad_urls_is_never_parked_and_each_bad_url_gets_i
             raise httpx2.ConnectError("connection refused", request=request)
         if request.url.path.startswith("/t"):   # hangs until the deadline, while the host answers others
             server.log.append((clock.now, request.url.path))
-            answered = job._pool.answers("site.test")
+            answered = pool(job).answers("site.test")
 
             def others_wait() -> bool:   # good pages not yet served, and fewer than 3 answered meanwhile
                 served = sum(path.startswith("/p") for _, path in server.log)
-                return served < len(good) and job._pool.answers("site.test") < answered + 3
+                return served < len(good) and pool(job).answers("site.test") < answered + 3
 
             for _ in range(5000):   # up to 5 s of real time: however loaded the machine, the others are answered
                 if not others_wait():

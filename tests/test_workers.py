@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from site_server import Site, Slow, html
+from site_server import Site, Slow, html, reply
 from test_resume import PAGES, bigger_site, check_complete, total_requests, wait_until
 
 
@@ -41,6 +41,18 @@ def test_two_workers_store_the_same_records_as_one_process(site: Site, cli: Any,
         done = cli("crawl", site.url("/"), "--db", db, "--workers", workers, "--concurrency", 16)
         assert done.returncode == 0, done.stderr
     assert comparable(check_complete(cli, site, two)) == comparable(cli.export_by_url(one))
+
+
+def test_a_503_whose_retries_ran_out_is_stored_by_a_worker_as_by_one_process(site: Site, cli: Any, db: Path) -> None:
+    down = b"<html><title>Down for maintenance</title></html>"
+    site.routes.update({"/": html("Home", "/down"), "/down": reply(503, down, "text/html")})
+    done = cli("crawl", site.url("/"), "--db", db, "--workers", 2, "--retries", 1, "--timeout", 1,
+               env={"CRAWLER_RETRY_BACKOFF": "0.01"})
+    assert done.returncode == 0, done.stderr
+    record = cli.export_by_url(db)[site.url("/down")]
+    assert (record["status"], record["error"], record["content_type"], record["bytes"]) == (
+        503, "http_error", "text/html", len(down))
+    assert site.count("/down") == 2   # the first answer was retried, the second stored
 
 
 def test_a_worker_killed_with_sigkill_costs_a_retry_of_what_it_held_and_nothing_more(

@@ -10,8 +10,8 @@ Backends implement ``Frontier`` and pass the contract suite in ``tests/test_fron
     sqlite.py  the ``urls`` table of the job file (the embedded default)
     redis.py   a job shared by workers on many machines (``crawler[redis]``): leases that expire,
                are renewed and carry a fencing token; per-host limits that hold for the job;
-               its Lua scripts in redis_scripts.py, its retries bounded in time and its errors
-               in redis_link.py, what ``stats --frontier`` reads in redis_stats.py
+               its Lua scripts in lua/*.lua (loaded by redis_scripts.py), its retries bounded in
+               time and its errors in redis_link.py, what ``stats --frontier`` reads in redis_stats.py
 
 The scheduler's order makes any backend safe across a crash: store the page, then ``add`` its
 links, then ``ack`` its URL; each step may be repeated after a kill without losing or doubling work.
