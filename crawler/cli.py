@@ -63,6 +63,8 @@ def crawl(
                                                       help="Never URLs matching this regex (repeatable).")] = None,
     parse_mode: Annotated[str | None, typer.Option(metavar="MODE", help="async (default), thread or process.")] = None,
     parse_workers: Annotated[int | None, typer.Option(metavar="N", help="Parse workers (0: one per core).")] = None,
+    no_structured_data: Annotated[bool, typer.Option("--no-structured-data", help="Do not read JSON-LD, OpenGraph "
+                                                     "and Twitter meta.")] = False,
     workers: Annotated[str | None, typer.Option(metavar="N|auto",
                                                 help="Processes that fetch and parse: N, or auto (one per core).")] = None,
     frontier: Annotated[str | None, typer.Option(metavar="URL",

@@ -29,8 +29,11 @@ from dataclasses import dataclass, replace
 from functools import partial
 from types import TracebackType
 
+from selectolax.lexbor import LexborHTMLParser
+
 from crawler.errors import ParseFailed
-from crawler.models import Link, Outlink, ParsedPage, ParseMode
+from crawler.extraction.structured import structured
+from crawler.models import Extracted, Link, Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
 from crawler.scope import Scope
 from crawler.urls import host_key, strip_params
@@ -45,6 +48,8 @@ class ParseOptions:
     follow_nofollow: bool = False
     extract_text: bool = False
     session_params: frozenset[str] = frozenset()   # dropped from every link (urls.strip_params)
+    structured_data: bool = True     # JSON-LD, OpenGraph/Twitter meta (crawler.extraction.structured)
+    microdata: bool = False          # and microdata (extruct), with structured_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class Analysis:
     page: ParsedPage | None           # None when the body was not parsed (not 2xx HTML)
     outlinks: tuple[Outlink, ...]
     content_hash: str | None
+    extracted: Extracted | None = None   # the page's structured data, when structured_data is on
 
 
 def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
@@ -62,7 +68,13 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
     digest = content_hash(body) if body else None
     if not html:
         return Analysis(None, (), digest)
-    page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text)
+    found: list[Extracted] = []
+
+    def extract(tree: LexborHTMLParser) -> None:
+        found.append(structured(tree, url, microdata=options.microdata))
+
+    page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text,
+                 extract=extract if options.structured_data else None)
     decide = options.scope.decide
     next_depth = depth + 1
     skip_all = page.nofollow and not options.follow_nofollow
@@ -80,7 +92,7 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
                 "nofollow" if skip_all or (link.nofollow and not options.follow_nofollow)
                 else decide(link.url, next_depth), link.anchor)
         for link in links)
-    return Analysis(page, outlinks, digest)
+    return Analysis(page, outlinks, digest, found[0] if found else None)
 
 
 def content_hash(body: bytes) -> str:

@@ -149,7 +149,7 @@ class Crawl:
         exception: a ``CrawlError`` (a storage failure), or an ``InternalError`` (a bug)."""
         settings = self.settings
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
-                               settings.session_names)
+                               settings.session_names, settings.structured_data, settings.microdata)
         self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
         # What tests inject (a transport, a resolver, an address rule) lives in this process: no workers then.
         injected = self.transport is not None or self._resolver is not None or self._forbidden

@@ -111,4 +111,5 @@ def test_crawl_help_groups_its_options_in_panels_as_wget_does(cli: Any) -> None:
     assert "--delay" in panels["Politeness"]
     assert "--include" in panels["Scope"]
     assert "--workers" in panels["Workers & sharing"]
-    assert sum(map(len, panels.values())) == 32 + 1   # each of the 32 options once, and -h
+    assert "--no-structured-data" in panels["Parsing"]
+    assert sum(map(len, panels.values())) == 33 + 1   # each of the 33 options once, and -h
