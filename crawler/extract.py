@@ -12,6 +12,7 @@ the GIL keeps a thread pool from spreading over cores and a process pool spreads
 from __future__ import annotations
 
 import re
+import string
 from hashlib import blake2b
 
 from selectolax.lexbor import LexborHTMLParser
@@ -23,6 +24,7 @@ _WORD = re.compile(r"\w+")
 # and paragraph separators, ideographic space (every non-ASCII str.isspace; a test holds the list to it).
 UNICODE_SPACES = ("\x85", "\xa0", "\u1680", *(chr(c) for c in range(0x2000, 0x200B)), "\u2028", "\u2029", "\u202f",
                   "\u205f", "\u3000")
+_PUNCTUATION = string.punctuation.encode()
 _WORD_MARKS = bytes(32 if chr(b).isspace() else 120 for b in range(128)) + b"x" * 128
 SHINGLE = 3          # words per feature: word order matters, single-word noise does not
 NEAR_BITS = 3        # hashes at most this many bits apart are near-duplicates
@@ -53,17 +55,19 @@ def raw_main_text(tree: LexborHTMLParser) -> str:
 
 
 def count_words(text: str) -> int:
-    """``len(text.split())``, without making the words: a fifth of the time on a page of prose.
+    """The words of a text: its whitespace-separated tokens (as ``str.split`` cuts them) that hold
+    more than ASCII punctuation, so the lone "." or "|" between two elements is no word. Counted
+    without making the words: a fifth of the time of splitting on a page of prose.
 
-    Every whitespace character (str.isspace, as split sees it) becomes a space and every other byte
-    of the UTF-8 text an ``x``; words are then the ``" x"`` pairs, plus one if the text starts with
-    a word. Both steps run in C over the whole text at once.
+    ASCII punctuation is deleted, every whitespace character (str.isspace) becomes a space and every
+    other byte of the UTF-8 text an ``x``; words are then the ``" x"`` pairs, plus one if the text
+    starts with a word. Each step runs in C over the whole text at once.
     """
     if not text.isascii():
         for space in UNICODE_SPACES:
             if space in text:
                 text = text.replace(space, " ")
-    marks = text.encode("utf-8", "surrogatepass").translate(_WORD_MARKS)
+    marks = text.encode("utf-8", "surrogatepass").translate(_WORD_MARKS, _PUNCTUATION)
     return marks.count(b" x") + (marks[:1] == b"x")
 
 

@@ -208,7 +208,7 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
         simhash=None if main is None else simhash(main),
         h1=h1,
         lang=lang,
-        word_count=count_words(text) if main is None else main.count(" ") + bool(main),
+        word_count=count_words(text),
     )
 
 
