@@ -8,7 +8,7 @@ microdata, below) and fills only the structured-data fields of an ``Extracted``:
   top-level objects; an ``@graph`` object is kept as it is. JSON is read as Python's ``json`` reads
   it, with raw control characters allowed inside strings (common in the wild) and an HTML comment
   or CDATA wrapper around the block ignored; ``NaN`` and ``Infinity`` are no JSON and make a block
-  invalid.
+  invalid. None on a page without JSON-LD, ``()`` on one whose blocks all failed.
 - ``jsonld_error``: the first block that did not parse, in words (``block 2: Expecting ','
   delimiter: line 3 column 5``), with how many more did not. Never fatal: the other blocks count.
 - ``opengraph``: ``og:``, ``article:``, ``book:``, ``music:``, ``product:``, ``profile:``,
