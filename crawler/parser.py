@@ -196,8 +196,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     lang = _language(None if root is None else root.attributes.get("lang"), headers.get("content-language"))
     if extract is not None:
         extract(tree)
-    text = raw_main_text(tree)   # the last reader of the tree: it strips the boilerplate out
-    main = " ".join(text.split()) if extract_text else None
+    visible = raw_main_text(tree)   # the last reader of the tree: it strips the boilerplate out
+    main = " ".join(visible.split()) if extract_text else None
     return ParsedPage(
         title=title,
         description=description,
@@ -208,7 +208,7 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
         simhash=None if main is None else simhash(main),
         h1=h1,
         lang=lang,
-        word_count=count_words(text),
+        word_count=count_words(visible),
     )
 
 
