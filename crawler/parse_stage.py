@@ -70,11 +70,11 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
         return Analysis(None, (), digest)
     found: list[Extracted] = []
 
-    def extract(tree: LexborHTMLParser) -> None:
+    def extract(tree: LexborHTMLParser, text: str) -> None:
         found.append(structured(tree, url, microdata=options.microdata))
 
     page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text,
-                 extract=extract if options.structured_data else None)
+                 on_tree=extract if options.structured_data else None)
     decide = options.scope.decide
     next_depth = depth + 1
     skip_all = page.nofollow and not options.follow_nofollow

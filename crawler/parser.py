@@ -130,7 +130,7 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
 
 
 def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool = False,
-          extract_text: bool = False, extract: Callable[[LexborHTMLParser], None] | None = None) -> ParsedPage:
+          extract_text: bool = False, on_tree: Callable[[LexborHTMLParser, str], None] | None = None) -> ParsedPage:
     """Extract title, description, canonical URL, robots directives, links and the built-in fields
     (h1, lang, word count) from a page.
 
@@ -140,9 +140,9 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     ``nofollow`` (meta robots or X-Robots-Tag) is reported on the page, not copied to links.
     With ``extract_text``, the page's main text is extracted and its simhash reported.
 
-    ``extract`` is called with the parsed tree once this function has read it and before the main
-    text is taken out of it (which strips the tree's boilerplate): extraction reads the whole page
-    without a second parse.
+    ``on_tree(tree, text)`` is handed the parsed tree and the decoded HTML once this function has read
+    the page and before the main text is taken out of the tree (which strips its boilerplate):
+    extraction reads the whole page without a second parse.
     """
     text, _ = decode_html(body, headers.get("content-type"))
     title_node: LexborNode | None = None
@@ -194,8 +194,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     h1 = None if h1_node is None else _clean_text(h1_node.text())
     root = tree.root
     lang = _language(None if root is None else root.attributes.get("lang"), headers.get("content-language"))
-    if extract is not None:
-        extract(tree)
+    if on_tree is not None:
+        on_tree(tree, text)
     visible = raw_main_text(tree)   # the last reader of the tree: it strips the boilerplate out
     main = " ".join(visible.split()) if extract_text else None
     return ParsedPage(

@@ -84,7 +84,7 @@ def test_word_count_is_the_same_with_text_extraction_on() -> None:
 def test_extraction_reads_the_tree_before_the_main_text_strips_its_boilerplate() -> None:
     seen: list[str] = []
     parsed = parse(PAGE, HTML, page("<nav>Menu</nav><p>Text</p>"),
-                   extract=lambda tree: seen.append(tree.css_first("nav").text()))
+                   on_tree=lambda tree, text: seen.append(tree.css_first("nav").text()))
     assert seen == ["Menu"]
     assert parsed.word_count == 1
 
