@@ -36,6 +36,7 @@ from selectolax.lexbor import LexborHTMLParser
 from crawler.errors import ParseFailed
 from crawler.extraction import fields, plugin
 from crawler.extraction.rules import Rules
+from crawler.extraction.structured import structured
 from crawler.models import Extracted, Link, Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
 from crawler.scope import Scope
@@ -53,6 +54,8 @@ class ParseOptions:
     session_params: frozenset[str] = frozenset()   # dropped from every link (urls.strip_params)
     rules: Rules | None = None                      # extraction rules (strings: compiled once per process)
     plugin: str = ""                                # module:function, imported once per process
+    structured_data: bool = True     # JSON-LD, OpenGraph/Twitter meta (crawler.extraction.structured)
+    microdata: bool = False          # and microdata (extruct), with structured_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ class Analysis:
     page: ParsedPage | None           # None when the body was not parsed (not 2xx HTML)
     outlinks: tuple[Outlink, ...]
     content_hash: str | None
-    extracted: Extracted | None = None   # the user's fields (rules, plugin), where asked for and a page type applied
+    extracted: Extracted | None = None   # the user's fields (rules, plugin) and the page's structured data
 
 
 def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
@@ -82,9 +85,14 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
                 found = Extracted(error="extract_failed", error_message=f"rules: {type(exc).__name__}: {exc}"[:500])
         if options.plugin:
             found = plugin.apply(options.plugin, plugin.Page(url, status, MappingProxyType(headers), tree, text), found)
+        if options.structured_data:
+            declared = structured(tree, url, microdata=options.microdata)
+            found = declared if found is None else replace(
+                found, jsonld=declared.jsonld, jsonld_error=declared.jsonld_error, opengraph=declared.opengraph,
+                microdata=declared.microdata)
         extracted.append(found)
 
-    wanted = options.rules is not None or bool(options.plugin)
+    wanted = options.rules is not None or bool(options.plugin) or options.structured_data
     page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text,
                  on_tree=extract if wanted else None)
     decide = options.scope.decide
