@@ -68,6 +68,9 @@ class Analysis:
     extracted: Extracted | None = None   # the user's fields (rules, plugin) and the page's structured data
 
 
+_NOTHING_DECLARED = Extracted()   # a page without JSON-LD, OpenGraph or microdata: no Extracted for it
+
+
 def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
             options: ParseOptions, status: int = 200) -> Analysis:
     """Parse one response and judge its links. Pure: safe in any thread or process."""
@@ -87,9 +90,11 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
             found = plugin.apply(options.plugin, plugin.Page(url, status, MappingProxyType(headers), tree, text), found)
         if options.structured_data:
             declared = structured(tree, url, microdata=options.microdata)
-            found = declared if found is None else replace(
-                found, jsonld=declared.jsonld, jsonld_error=declared.jsonld_error, opengraph=declared.opengraph,
-                microdata=declared.microdata)
+            if found is None:
+                found = None if declared == _NOTHING_DECLARED else declared
+            else:
+                found = replace(found, jsonld=declared.jsonld, jsonld_error=declared.jsonld_error,
+                                opengraph=declared.opengraph, microdata=declared.microdata)
         extracted.append(found)
 
     wanted = options.rules is not None or bool(options.plugin) or options.structured_data
