@@ -41,8 +41,12 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def cli_command(*args: object) -> list[str]:
-    return [sys.executable, "-m", "crawler", *map(str, args)]
+def cli_command(*args: object, prelude: str = "") -> list[str]:
+    """``python -m crawler ARGS``; with ``prelude``, that Python runs first in the same process (to set a
+    constant such as a deadline that a test need not wait out at its production value)."""
+    if not prelude:
+        return [sys.executable, "-m", "crawler", *map(str, args)]
+    return [sys.executable, "-c", f"{prelude}\nfrom crawler.cli import run\nrun()", *map(str, args)]
 
 
 class CLI:
@@ -58,10 +62,11 @@ class CLI:
                               check=False)
 
     def popen(self, *args: object, env: Mapping[str, str] | None = None,
-              new_session: bool = False) -> subprocess.Popen[str]:
+              new_session: bool = False, prelude: str = "") -> subprocess.Popen[str]:
         """A crawl in the background; with ``new_session`` it leads a process group of its own (as
-        under systemd or ``timeout``), which ``interrupt(..., group=True)`` signals as a whole."""
-        return subprocess.Popen(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        under systemd or ``timeout``), which ``interrupt(..., group=True)`` signals as a whole;
+        ``prelude`` as in ``cli_command``."""
+        return subprocess.Popen(cli_command(*args, prelude=prelude), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, encoding="utf-8", cwd=self.cwd, env=cli_env(env),
                                 start_new_session=new_session)
 

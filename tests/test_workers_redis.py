@@ -14,6 +14,7 @@ refused: its count of pages is what stayed stored.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import random
@@ -190,12 +191,23 @@ def test_a_redis_restarted_empty_mid_crawl_stops_the_crawl_with_one_line_and_exi
     assert {r["status"] for r in stored.values()} == {200}
 
 
-def test_a_redis_that_stops_answering_mid_crawl_stops_the_crawl_within_16_s_with_one_line_and_exit_1(
+# The crawl's bound on a silent Redis (docs/reliability.md says 16 s), set lower in the test below so
+# that it does not wait the whole bound out: the bound itself is the frontier's (test_frontier_redis).
+RETRY_FOR = 4.0
+
+
+def test_a_redis_that_stops_answering_mid_crawl_stops_the_crawl_within_its_retry_bound_with_one_line_and_exit_1(
         site: Site, cli: Any, tmp_path: Path) -> None:
+    from crawler.frontier.redis import RedisFrontier
+
+    assert inspect.signature(RedisFrontier).parameters["retry_for"].default == 16.0   # what the docs say
     bigger_site(site, delay=0.03)
     db = tmp_path / "w.db"
+    prelude = ("from crawler.frontier.redis import RedisFrontier\n"
+               f"RedisFrontier.__init__.__kwdefaults__['retry_for'] = {RETRY_FOR}")
     with redis_server.serve(tmp_path) as url:
-        crawl = cli.popen("crawl", site.url("/"), "--db", db, "--frontier", url, "--job", job_name(), "--concurrency", 4)
+        crawl = cli.popen("crawl", site.url("/"), "--db", db, "--frontier", url, "--job", job_name(), "--concurrency", 4,
+                          prelude=prelude)
         try:
             wait_until(lambda: total_requests(site) >= 40 or crawl.poll() is not None)
             redis_server.pause(url, signal.SIGSTOP)   # accepts connections, never answers
@@ -206,7 +218,7 @@ def test_a_redis_that_stops_answering_mid_crawl_stops_the_crawl_within_16_s_with
             cli.stop(crawl)
     assert crawl.returncode == 1, err
     assert f"Redis at {url} has not answered for" in one_line(err)
-    assert took <= 16 + 2, took   # the README's bound, and the interpreter's exit
+    assert took <= RETRY_FOR + 2, took   # the bound, and the interpreter's exit
     stored = cli.export_by_url(db)
     assert 30 <= len(stored) < PAGES
     assert {r["status"] for r in stored.values()} == {200}
