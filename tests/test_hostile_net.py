@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from conftest_fetch import local_server
+from fake_web import stored
 from site_server import Site, Wire, html, redirect, robots
-from test_scheduler import stored
 
 from crawler.addresses import IPAddress
 from crawler.config import Settings

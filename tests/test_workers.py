@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from big_site import PAGES, bigger_site, check_complete, total_requests, wait_until
 from site_server import Site, Slow, html
-from test_resume import PAGES, bigger_site, check_complete, total_requests, wait_until
 
 
 def worker_pids(pid: int) -> list[int]:

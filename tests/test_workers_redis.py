@@ -28,9 +28,9 @@ from urllib.parse import urlsplit
 
 import httpx2
 import redis_server
+from big_site import PAGES, bigger_site, total_requests, wait_until
+from fake_web import page
 from site_server import Sequence, Site, html, robots
-from test_resume import PAGES, bigger_site, total_requests, wait_until
-from test_scheduler import page
 
 from crawler.config import Settings
 from crawler.scheduler import Crawl
