@@ -4,8 +4,9 @@
 subprocess would have: it is the same command line, without a fresh interpreter's half second of
 imports. Reading a job back (``export``, ``stats``) and usage errors (``fails``) go through it unless
 a test asks for a subprocess (``fresh=True``); test_e2e checks once that both give the same bytes.
-``cli(...)`` and ``cli.popen(...)`` run ``python -m crawler`` in a subprocess: for what only a
-process shows (signals, kill -9, ``--workers``, a lock held by another process) and one end-to-end
+An in-process crawl runs as on a one-core machine (``--workers auto`` is one process; ``--workers N``
+still starts N). ``cli(...)`` and ``cli.popen(...)`` run ``python -m crawler`` in a subprocess: for
+what only a process shows (signals, kill -9, ``--workers``, a lock held by another process) and one end-to-end
 check of each exit code.
 """
 
@@ -108,6 +109,7 @@ class CLI:
         a subprocess would get (``cli_env(env)``) and ``stdin``: where a subprocess would add
         nothing but start-up time."""
         from crawler.cli import main
+        from crawler.config import Settings
 
         # A text stream over bytes, as sys.stdout is: export writes to its binary buffer.
         raw = io.BytesIO()
@@ -119,6 +121,11 @@ class CLI:
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
             patch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+            # A crawl here runs as on a one-core machine: --workers auto (the default) is this process
+            # alone. Its workers would be fresh interpreters (fork is not safe beside the test site's
+            # threads), half a second each; worker processes are tested where a crawl is a subprocess
+            # that forks them, as a user's is (test_workers, test_bench, the main crawl of test_e2e).
+            patch.setattr(Settings, "processes", property(lambda s: 1 if s.frontier else s.workers or 1))
             stack.enter_context(contextlib.chdir(self.cwd))
             stack.enter_context(contextlib.redirect_stdout(out))
             stack.enter_context(contextlib.redirect_stderr(err))

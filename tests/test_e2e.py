@@ -1,11 +1,13 @@
-"""End-to-end crawls: the CLI in a subprocess against a real HTTP server on loopback.
+"""End-to-end crawls: the CLI against a real HTTP server on loopback.
 
 The main site holds one of everything a crawl meets (a link cycle, relative and ``../`` links, three
 spellings of one URL, a 404, redirects good and bad, robots.txt, a PDF, a latin-1 page, a page
 slower than the timeout, gzip, broken HTML, another host, mailto: and javascript:). It is crawled
-once per module; the tests then read the job back through ``export`` and ``stats``, and compare the
-server's own request log with what the crawler claims. Every crawl is ``python -m crawler crawl`` in
-a subprocess; reading a job back mostly runs the same command in-process (see conftest.py).
+once per module, as a user runs it: ``python -m crawler crawl`` in a subprocess, with its worker
+processes; the tests then read the job back through ``export`` and ``stats``, and compare the
+server's own request log with what the crawler claims. The other crawls here run the same command
+in-process (``cli.in_process``, see conftest.py), except where the process is what a test checks: a
+signal, an exit code end to end, a parse mode's pool.
 """
 
 from __future__ import annotations
@@ -437,7 +439,7 @@ def test_rerunning_a_finished_job_says_so(site: Site, cli: Any, db: Path) -> Non
     assert first.returncode == 0, first.stderr
     before = site.counts()
     for args in (("crawl", "--db", db), ("crawl", site.url("/"), "--db", db)):
-        again = cli(*args, *FAST)
+        again = cli.in_process(*args, *FAST)
         assert again.returncode == 0, again.stderr
         assert "already finished" in flat(again.stdout)
     assert site.counts() == before
@@ -472,7 +474,7 @@ def test_a_signal_stops_with_130_and_the_same_command_resumes(site: Site, cli: A
     # The request in flight was allowed to finish and was stored; /after was never started.
     assert [r["title"] for r in cli.export(db)] == ["Home", "Slow"]
     assert site.count("/after") == 0
-    resumed = cli(*args)
+    resumed = cli.in_process(*args)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(path_of(site, r["url"]) for r in cli.export(db)) == ["/", "/after", "/slow"]
     assert (site.count("/slow"), site.count("/after")) == (1, 1)

@@ -192,7 +192,7 @@ def test_a_warc_response_record_says_the_http_version_the_server_answered_in(tmp
     answer = b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
     cli = CLI(tmp_path)
     with Site({"/": Wire(answer)}) as site:
-        done = cli("crawl", site.url("/"), "--db", "job.db", *FAST, env={"CRAWLER_TRANSPORT": transport})
+        done = cli.in_process("crawl", site.url("/"), "--db", "job.db", *FAST, env={"CRAWLER_TRANSPORT": transport})
         assert done.returncode == 0, done.stderr
     assert cli.in_process("export", "--db", "job.db", "--format", "warc", "--out", "old.warc").returncode == 0
     records = warc_records(tmp_path / "old.warc")
@@ -278,7 +278,7 @@ def test_bad_export_options_are_one_line_and_exit_2(crawled: Crawled, args: tupl
 
 def test_a_job_without_bodies_cannot_be_a_warc(tmp_path: Path, crawled: Crawled) -> None:
     cli = CLI(tmp_path)
-    done = cli("crawl", crawled.site.url("/b"), "--db", "bare.db", "--no-bodies", *FAST)
+    done = cli.in_process("crawl", crawled.site.url("/b"), "--db", "bare.db", "--no-bodies", *FAST)
     assert done.returncode == 0, done.stderr
     line = cli.fails(2, "export", "--db", "bare.db", "--format", "warc", "--out", "bare.warc")
     assert "crawled with --no-bodies" in line
@@ -300,12 +300,12 @@ def test_parquet_without_pyarrow_names_the_install_command(crawled: Crawled, mon
 def test_merged_jobs_give_one_record_per_url_the_latest_fetch_winning(tmp_path: Path) -> None:
     with Site(routes()) as site:
         cli = CLI(tmp_path)
-        assert cli("crawl", site.url("/"), "--db", "old.db", *FAST).returncode == 0
+        assert cli.in_process("crawl", site.url("/"), "--db", "old.db", *FAST).returncode == 0
         time.sleep(1.1)                          # fetch times are to the second
         site.routes["/b"] = html("B, later")
         site.routes["/missing"] = html("Found now")
         # the second job on the other transport, whose peer address is read another way
-        done = cli("crawl", site.url("/"), "--db", "new.db", "--max-pages", "3", *FAST,
+        done = cli.in_process("crawl", site.url("/"), "--db", "new.db", "--max-pages", "3", *FAST,
                    env={"CRAWLER_TRANSPORT": "httpcore"})
         assert done.returncode == 0, done.stderr
         old = {r["url"]: r for r in cli.export(tmp_path / "old.db")}

@@ -33,7 +33,7 @@ def test_kill_9_three_times_then_resume_loses_nothing_and_refetches_only_what_wa
 
         cli.interrupt(proc, at_kill_point, signal.SIGKILL)
         assert proc.returncode == -signal.SIGKILL
-    done = cli("crawl", *args)
+    done = cli.in_process("crawl", *args)
     assert done.returncode == 0, done.stderr
     check_complete(cli, site, db)
     counts = {path: n for path, n in site.counts().items() if path != "/robots.txt"}
@@ -64,7 +64,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_job_still_resumes(site: Site, cli
     assert time.monotonic() - started < 10, "the second Ctrl-C did not stop the crawl at once"
     assert "Traceback" not in err
     assert [r["title"] for r in cli.export(db)] == ["Home"]   # /slow was cut off, not stored
-    resumed = cli("crawl", *args)
+    resumed = cli.in_process("crawl", *args)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(r["title"] for r in cli.export(db)) == ["B", "Home", "Slow"]
 
@@ -77,7 +77,7 @@ def test_in_flight_work_past_the_grace_period_goes_back_to_the_frontier(site: Si
     assert proc.returncode == 130, err
     stats = cli.stats(db)
     assert (stats["pages"], stats["queue"]["pending"], stats["state"]) == (1, 1, "stopped")
-    resumed = cli("crawl", *args)
+    resumed = cli.in_process("crawl", *args)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(r["title"] for r in cli.export(db)) == ["Home", "Slow"]
 

@@ -171,7 +171,7 @@ def test_a_full_disk_ends_the_crawl_in_one_line_and_the_job_resumes_elsewhere(
     assert acknowledged <= stored_before
 
     hits_before = len(site.hits)
-    done = cli("crawl", "--db", bigger / "job.db")
+    done = cli.in_process("crawl", "--db", bigger / "job.db")
     assert done.returncode == 0, done.stderr
     stats = cli.stats(bigger / "job.db")
     assert stats["pages"] == 151

@@ -67,7 +67,7 @@ def test_two_workers_share_a_site_and_their_merged_export_has_every_page_once(
     first = cli.popen("crawl", site.url("/"), "--db", tmp_path / "w1.db", *shared)
     try:
         wait_until(lambda: total_requests(site) >= 5 or first.poll() is not None)
-        second = cli("crawl", "--db", tmp_path / "w2.db", *shared)          # joins without seeds
+        second = cli.in_process("crawl", "--db", tmp_path / "w2.db", *shared)          # joins without seeds
         _, err = first.communicate(timeout=60)
     finally:
         cli.stop(first)
@@ -94,7 +94,7 @@ def test_a_joining_worker_whose_robots_txt_fetch_fails_once_neither_parks_the_ho
     first = cli.popen("crawl", site.url("/"), "--db", tmp_path / "w1.db", *shared)
     try:
         wait_until(lambda: total_requests(site) >= 5 or first.poll() is not None)
-        second = cli("crawl", "--db", tmp_path / "w2.db", *shared)   # its robots.txt: a 503, then read again
+        second = cli.in_process("crawl", "--db", tmp_path / "w2.db", *shared)   # its robots.txt: a 503, then read again
         _, err = first.communicate(timeout=60)
     finally:
         cli.stop(first)
@@ -111,8 +111,8 @@ def test_a_job_with_a_dead_seed_finishes_and_leaves_its_urls_parked_for_a_later_
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}/"
     job = job_name()
-    done = cli("crawl", site.url("/"), dead, "--db", tmp_path / "w.db", "--frontier", redis_url, "--job", job,
-               "--retries", "0", "--timeout", "2", timeout=30)
+    done = cli.in_process("crawl", site.url("/"), dead, "--db", tmp_path / "w.db", "--frontier", redis_url, "--job", job,
+                          "--retries", "0", "--timeout", "2")
     assert done.returncode == 0, done.stderr
     assert {r["url"]: r["error"] for r in merged(cli, tmp_path / "w.db").values()} == {
         site.url("/"): None, dead: "connect"}
@@ -229,7 +229,7 @@ def test_a_refused_recrawl_of_a_redis_job_leaves_the_job_file_and_the_redis_job_
     site.routes["/"] = html("Home", "/a")
     site.routes["/a"] = html("A")
     db, shared = tmp_path / "w.db", ("--frontier", redis_url, "--job", job_name())
-    done = cli("crawl", site.url("/"), "--db", db, *shared)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *shared)
     assert done.returncode == 0, done.stderr
     job_file, redis_job = cli.stats(db), cli.in_process("stats", *shared, "--json").stdout
     line = cli.fails(2, "crawl", "--db", db, *shared, "--recrawl")

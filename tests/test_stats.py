@@ -1,4 +1,4 @@
-"""``crawler stats --hosts``: the job's hosts by pages, with errors, queued URLs and state."""
+"""``crawler stats --hosts`` (crawler/stats.py): the job's hosts by pages, with errors, queued URLs and state."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_a_real_crawl_over_a_live_and_a_dead_host(site: Site, cli: Any, tmp_path
     with socket.socket() as closed:   # a port that was free a moment ago: nothing listens there
         closed.bind(("127.0.0.1", 0))
         dead = f"127.0.0.1:{closed.getsockname()[1]}"
-    done = cli("crawl", site.url("/"), f"http://{dead}/", "--db", "job.db", "--timeout", "2", "--retries", "0")
+    done = cli.in_process("crawl", site.url("/"), f"http://{dead}/", "--db", "job.db", "--timeout", "2", "--retries", "0")
     assert done.returncode == 0, done.stderr
     hosts = {h["host"]: h for h in json.loads(cli.in_process("stats", "--db", "job.db", "--hosts", "--json").stdout)}
     live = hosts[f"127.0.0.1:{site.port}"]
