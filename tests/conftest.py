@@ -32,6 +32,8 @@ from site_server import Site
 
 # Long enough for any crawl these tests run; a hang fails the test instead of the whole suite.
 CLI_TIMEOUT = 60.0
+# Flags for a quick crawl of a test site: a page slower than a second is a timeout, nothing is retried.
+FAST = ("--timeout", "1", "--retries", "0")
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

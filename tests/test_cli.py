@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAST
 from site_server import Site, Slow, html
 
 from crawler.storage.schema import SCHEMA
-
-FAST = ("--timeout", "1", "--retries", "0")
 
 CRAWL_OPTIONS = ("--seeds", "--db", "--config", "--max-pages", "--max-depth", "--concurrency", "--per-host",
                  "--delay", "--scope", "--allow-domain", "--include", "--exclude", "--parse-mode",

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAST
 from site_server import (
     Conditional,
     Route,
@@ -45,8 +46,6 @@ from site_server import (
 FIELDS = ["url", "final_url", "status", "depth", "content_type", "title", "description", "outlinks",
           "bytes", "elapsed_ms", "fetched_at", "error"]
 
-# Fast flags for every crawl here: a slow page costs one second, nothing is retried unless asked.
-FAST = ("--timeout", "1", "--retries", "0")
 
 GZIP_PAGE = html("Gzipped", "/a")
 LATIN1_BODY = ("<html><head><meta name=description content='Kaffee & Kuchen'>"

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAST
 from site_server import Site, html
-
-FAST = ("--timeout", "1", "--retries", "0")
 
 
 def ten_pages() -> dict[str, Any]:
