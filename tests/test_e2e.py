@@ -503,15 +503,16 @@ def test_a_crawl_whose_seed_refuses_the_connection_records_connect_and_exits_4(c
         port = sock.getsockname()[1]
     seed = f"http://127.0.0.1:{port}/"
     # With robots.txt obeyed it is robots.txt that cannot be fetched: the host was not reached all the same.
-    for job, flags in ((db, ()), (db.with_name("no-robots.db"), ("--no-robots",))):
-        done = cli("crawl", seed, "--db", job, *flags, *FAST)
+    # Exit 4 end to end once, in a subprocess; the same command in-process after that.
+    for job, flags, run in ((db, (), cli), (db.with_name("no-robots.db"), ("--no-robots",), cli.in_process)):
+        done = run("crawl", seed, "--db", job, *flags, *FAST)
         assert done.returncode == 4, done.stderr
         assert done.stdout.startswith("crawl finished\n")   # the summary, then why the exit status
         assert done.stderr.splitlines()[-1].startswith(f"crawler: no seed could be fetched (1 connect): {seed}: ")
         assert [(r["status"], r["error"]) for r in cli.export(job)] == [(None, "connect")]
     # One seed that answers is enough for exit 0, even with the refused one still failing.
     site.routes["/"] = html("Home")
-    done = cli("crawl", seed, site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", seed, site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     assert {r["url"]: (r["status"], r["error"]) for r in cli.export(db)} == {seed: (None, "connect"),
                                                                              site.url("/"): (200, None)}
