@@ -53,7 +53,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory, make_cli: Any) -> Path:
     folder = tmp_path_factory.mktemp("finished")
     db = folder / "done.db"
     with Site({"/": html("Home")}) as site:
-        done = make_cli(folder)("crawl", site.url("/"), "--db", db, *FAST)
+        done = make_cli(folder).in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     return db
 
