@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.printable import printable
-from crawler.storage.extracted_read import Coverage, PageTypeCount, coverage, page_types
+from crawler.storage.extracted_read import Coverage, PageTypeCount, coverage, html_pages, page_types
 from crawler.storage.read import JobReader
 from crawler.wording import plural
 
@@ -94,12 +94,19 @@ def warnings(found: list[PageTypeCoverage]) -> list[str]:
     return [printable(line) for line in out]
 
 
-def tell(path: str | Path, say: Callable[[str], None]) -> list[PageTypeCoverage]:
+def tell(path: str | Path, say: Callable[[str], None], rules: str = "") -> list[PageTypeCoverage]:
     """Print the coverage of the job at ``path`` (stdout), and ``say`` (stderr) each field that gave
-    no value on any page, as ``crawler: field ...``. Nothing for a job without extraction."""
-    found = job_coverage(path)
+    no value on any page, as ``crawler: field ...``; with ``rules`` (the rules file the job was
+    given), say so too when no page type of it applied to any HTML page. Nothing for a job without
+    extraction."""
+    with JobReader(path) as job:
+        found = combine(page_types(job), coverage(job))
+        pages = html_pages(job) if rules and not found else 0
     for line in lines(found):
         print(line)
     for line in warnings(found):
         say(f"crawler: {line}")
+    if pages:
+        say(printable(f"crawler: no page type of {rules} applied to any of {plural(pages, 'HTML page')}: "
+                      "check their match regexes"))
     return found

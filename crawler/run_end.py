@@ -56,7 +56,7 @@ def tell(settings: Settings, stats: RunStats, explicit: Collection[str], out: Co
     else:
         print("\n".join(summary_lines(stats, job_stats(db))))
     from crawler import coverage
-    coverage.tell(db, say)   # for each page type and field: matched, empty, failed its type
+    coverage.tell(db, say, settings.extract)   # for each page type and field: matched, empty, failed its type
     if stats.parked[0]:
         print(parked_work(stats.parked))
     if stats.outcome == "limit" and (note := jobs.limit_note(db, settings.max_pages, remembered=remembered,

@@ -122,3 +122,12 @@ def test_a_job_without_extraction_says_nothing_of_it(cli: Any, tmp_path: Path, s
     assert "page type" not in explained.stdout
     assert cli.in_process("report", "--db", tmp_path / "job.db", "--out", tmp_path / "r.html").returncode == 0
     assert "No extraction: crawl with --extract" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_rules_whose_page_types_apply_to_no_page_are_named_in_the_summary(cli: Any, tmp_path: Path,
+                                                                         shop: Site) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[page]]\nmatch = "/products/"\n[page.fields]\ntitle = "title"\n', encoding="utf-8")
+    done = crawl(cli, tmp_path, shop, "--extract", rules)
+    assert f"crawler: no page type of {rules} applied to any of 4 HTML pages: check their match regexes" \
+        in done.stderr.splitlines()

@@ -47,6 +47,15 @@ def html_bodies(job: JobReader, batch: int = 500) -> Iterator[list[StoredBody]]:
         after = rows[-1][0]
 
 
+def html_pages(job: JobReader) -> int:
+    """How many stored pages are HTML that answered 2xx: the pages extraction runs on."""
+    with sqlite_errors(job.path, "read"):
+        count: int = job.conn.execute(
+            f"SELECT COUNT(*) FROM pages WHERE status BETWEEN 200 AND 299 AND content_type IN "
+            f"({', '.join('?' * len(HTML_TYPES))})", HTML_TYPES).fetchone()[0]
+    return count
+
+
 def has_extraction(job: JobReader) -> bool:
     """Whether the job stored anything extracted (a job of schema 5 or before never did)."""
     with sqlite_errors(job.path, "read"):
