@@ -97,6 +97,17 @@ def test_the_report_has_a_section_of_coverage(cli: Any, tmp_path: Path, shop: Si
     assert UNMATCHED.removeprefix("crawler: ") in unescape(body)
 
 
+def test_a_report_of_two_jobs_counts_each_urls_winning_fetch_once(cli: Any, tmp_path: Path, shop: Site) -> None:
+    crawl_with_rules(cli, tmp_path, shop)
+    again = cli.in_process("crawl", shop.url("/"), "--db", tmp_path / "again.db", "--no-robots", "--workers", 1,
+                           "--extract", tmp_path / "rules.toml")
+    assert again.returncode == 0, again.stderr
+    assert cli.in_process("report", "--db", tmp_path / "job.db", "--db", tmp_path / "again.db",
+                          "--out", tmp_path / "r.html").returncode == 0
+    page = unescape((tmp_path / "r.html").read_text(encoding="utf-8"))
+    assert "Page type product: 3 pages (1 extract_missing)" in page
+
+
 def test_explain_shows_a_pages_type_its_empty_fields_and_its_extraction_error(cli: Any, tmp_path: Path,
                                                                                shop: Site) -> None:
     crawl_with_rules(cli, tmp_path, shop)
