@@ -203,7 +203,7 @@ def stats(
                                                        "leases, workers and hosts, with --job.")] = None,
     job: Annotated[str | None, typer.Option(metavar="NAME", help="The job's name in the shared --frontier.")] = None,
 ) -> None:
-    """What a job holds: pages, statuses, errors, hosts, queue left."""
+    """What a job holds: pages, statuses, errors, hosts, queue left, and what extraction matched."""
     from crawler.stats import HOSTS_SHOWN, job_hosts, job_stats, render_hosts, render_text
     if frontier is not None:
         from crawler.stats import shared_stats
@@ -214,7 +214,14 @@ def stats(
         print(json.dumps(table, indent=2) if as_json else render_hosts(table, total))
         return
     result = job_stats(_existing(db))
-    print(json.dumps(result, indent=2) if as_json else render_text(result))
+    from crawler import coverage
+    found = coverage.job_coverage(db)   # what extraction matched: nothing said of a job without it
+    if as_json:
+        print(json.dumps(result | ({"extraction": coverage.as_json(found)} if found else {}), indent=2))
+        return
+    print("\n".join([render_text(result), *coverage.lines(found)]))
+    for line in coverage.warnings(found):
+        _say(f"crawler: {line}")
 
 
 @app.command(cls=PlainHelp)

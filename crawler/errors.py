@@ -21,6 +21,12 @@
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
 ``fetcher.translate_transport_error`` and ``storage.jobfile.sqlite_errors``. A ``PageError`` carries the URL and the short
 error code that INTERFACE.md lists for exported records.
+
+Two page error codes are no exception: extraction records them on a page that was fetched (a 200
+page stays a 200 page; never fatal, never retried, not counted against its host), where the page has
+no error of its own: ``extract_missing`` (a field the rules mark required has no value) and
+``extract_failed`` (the ``--plugin`` raised or returned no dict, or the rules failed on the page),
+with the message. ``crawler stats``, ``explain`` and the report count and explain them.
 """
 
 from __future__ import annotations

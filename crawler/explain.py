@@ -6,6 +6,10 @@ the page that first linked it, and its latest fetch (status, time, error, duplic
 For a URL the job never saw, the same decision functions the crawl uses (``Scope.decide``, the trap
 rules, ``AddressPolicy``) are run against the job's stored settings; robots.txt is not fetched
 (``explain`` makes no request), so that answer says so.
+
+A fetched page that extraction ran on also shows its page type, the fields that matched nothing
+(empty) or failed their type, and its extraction error (``EXTRACTION``): a 200 page is still a 200
+page when a required field is missing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.printable import printable
 from crawler.scope import Scope
+from crawler.storage.extracted_read import page_extraction
 from crawler.storage.read import JobReader
 from crawler.urls import canonicalize, hostname, strip_params
 
@@ -43,6 +48,12 @@ RULES: dict[str, str] = {
                        "and --allow-private is off",
 }
 
+# What the page error codes of extraction mean (recorded on a page that was fetched: never fatal).
+EXTRACTION: dict[str, str] = {
+    "extract_missing": "a field marked required in the extraction rules has no value on the page",
+    "extract_failed": "the extraction plugin (--plugin) failed on the page",
+}
+
 
 def _rule(code: str, settings: dict[str, Any]) -> str:
     text = RULES.get(code, code)
@@ -66,10 +77,11 @@ def explain(db: str | Path, text: str) -> dict[str, Any]:
         facts = job.url_facts(url)
         if facts is None and strip_params(url, names) != url:
             facts = job.url_facts(strip_params(url, names))
+        extraction = page_extraction(job, facts["url"]) if facts is not None and facts["page"] is not None else None
     settings = {f: getattr(Settings(), f) for f in Settings.__dataclass_fields__} | stored
     if facts is None:
         return _unseen(strip_params(url, names), settings, frozenset(meta.get("seed_hosts") or []))
-    return _seen(facts, settings)
+    return _seen(facts, settings) | {"extraction": extraction}
 
 
 def _seen(facts: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +105,9 @@ def _seen(facts: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
                 reason += f"; the same content as {page['duplicate_of']} (stored once as its duplicate)"
             if page["canonical"] and page["canonical"] != facts["url"]:
                 reason += f"; its rel=canonical is {page['canonical']}"
+            if page["error"] in EXTRACTION:
+                reason += f"; then {page['error']}: {EXTRACTION[page['error']]}" + (
+                    f" ({page['error_message']})" if page["error_message"] else "")
         return result | {"decision": page["error"], "reason": reason}
     host = facts["host"] or {}
     why = "queued, not fetched yet"
@@ -108,7 +123,8 @@ def _seen(facts: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
 def _unseen(url: str, settings: dict[str, Any], seed_hosts: frozenset[str]) -> dict[str, Any]:
     """A URL the job never found: what its rules would say, at any depth within max_depth."""
     result: dict[str, Any] = {"url": url, "seen": False, "fetched": False, "state": None, "depth": None,
-                              "first_linked_from": None, "lastmod": None, "page": None, "host": None}
+                              "first_linked_from": None, "lastmod": None, "page": None, "host": None,
+                              "extraction": None}
     policy = AddressPolicy(seed_hosts, bool(settings.get("allow_private")))
     refusal = policy.refusal(hostname(url))
     if refusal is not None:
@@ -139,6 +155,11 @@ def render(answer: dict[str, Any]) -> str:
         fetched += f", pass {page['pass']}" + (f" ({page['earlier_fetches']} earlier versions)"
                                                if page["earlier_fetches"] else "")
         lines.append(f"fetched  {fetched}")
+    if (extraction := answer.get("extraction")) is not None:
+        kind = f"page type {extraction['page_type']}" if extraction["page_type"] is not None else "no page type"
+        for what, names in (("empty", extraction["empty"]), ("failed its type", extraction["bad_type"])):
+            kind += f"; {what}: {', '.join(names)}" if names else ""
+        lines.append(f"extract  {kind}")
     if answer["lastmod"]:
         lines.append(f"lastmod  {answer['lastmod']} (sitemap)")
     return "\n".join(printable(line) for line in lines)   # URLs, redirect targets, error messages: a server's words

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 
+from crawler.coverage import PageTypeCoverage, combine
 from crawler.output import open_output
 from crawler.report_sections import CHARTS, RENDERERS, SECTIONS
 from crawler.report_style import CSP, CSS, SCRIPT
@@ -69,6 +70,7 @@ class Report:
     duplicates: Listing[DuplicateGroup]
     duplicate_pages: int
     near_duplicates: Listing[tuple[str, str]]
+    extraction: list[PageTypeCoverage]
     exclusions: list[Exclusion]
     slowest: list[PageRow]
     largest: list[PageRow]
@@ -82,7 +84,8 @@ def gather(reader: ReportReader, generated: datetime | None = None) -> Report:
         reader.statuses(), reader.errors(), reader.depths(), reader.hosts(HOSTS),
         reader.broken_links(BROKEN, REFERRERS), reader.broken_link_count(), reader.redirects(REDIRECTS),
         reader.destinations(DESTINATIONS), reader.duplicates(DUPLICATE_GROUPS, DUPLICATE_URLS),
-        reader.duplicate_pages(), reader.near_duplicates(NEAR_DUPLICATES), reader.exclusions(EXAMPLES),
+        reader.duplicate_pages(), reader.near_duplicates(NEAR_DUPLICATES),
+        combine(reader.page_types(), reader.coverage()), reader.exclusions(EXAMPLES),
         reader.slowest(OUTLIERS), reader.largest(OUTLIERS))
 
 

@@ -10,6 +10,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler import coverage
 from crawler import report_svg as svg
 from crawler.export import command
 from crawler.storage.report_rows import DEPTH_CAP, PageRow
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 # The page's sections in order, as (id, heading); the charts by id. The browser test checks both.
 SECTIONS = (("job", "The job"), ("timeline", "Timeline"), ("statuses", "Statuses and errors"), ("depth", "Depth"),
             ("hosts", "Hosts"), ("broken", "Broken links"), ("redirects", "Redirects"), ("duplicates", "Duplicates"),
-            ("excluded", "Excluded URLs"), ("slowest", "Slowest pages"), ("largest", "Largest pages"))
+            ("extraction", "Extraction"), ("excluded", "Excluded URLs"), ("slowest", "Slowest pages"),
+            ("largest", "Largest pages"))
 CHARTS = ("chart-timeline", "chart-statuses", "chart-depth")
 
 
@@ -244,6 +246,29 @@ def _duplicates(r: Report) -> str:
     return _section("duplicates", "".join(parts))
 
 
+def _extraction(r: Report) -> str:
+    """For each page type and field: on how many pages it matched, matched nothing, failed its type."""
+    if not r.extraction:
+        return _section("extraction", _none("No extraction: crawl with --extract RULES (or --plugin) to read your own "
+                                            "fields out of every page."))
+    unmatched = coverage.warnings(r.extraction)
+    parts = [f"<ul>{''.join(f'<li><b>{escape(w)}</b></li>' for w in unmatched)}</ul>"] if unmatched else []
+    for t in r.extraction:
+        kind = f"Page type {t.page_type}" if t.page_type is not None else "No page type (the plugin's data alone)"
+        errors = [f"{n:,} {code}" for code, n in (("extract_missing", t.extract_missing),
+                                                   ("extract_failed", t.extract_failed)) if n]
+        parts.append(f"<h3>{escape(kind)}: {escape(plural(t.pages, 'page'))}"
+                     + (f" ({escape(', '.join(errors))})" if errors else "") + "</h3>")
+        parts.append(table(["field", "matched", "empty", "bad type", "matched %"],
+                           ([text(f.field), num(f.matched), num(f.empty), num(f.bad_type),
+                             num(round(100 * f.matched / f.pages, 1) if f.pages else None)] for f in t.fields),
+                           numeric=(1, 2, 3, 4)))
+    parts.append(_none("Empty: the field's selector (or regex) matched nothing on the page, its default (if any) "
+                       "standing in; bad type: its value did not convert to the field's type and is null. "
+                       "extract_missing: a required field had no value; extract_failed: the plugin failed."))
+    return _section("extraction", "".join(parts))
+
+
 def _excluded(r: Report) -> str:
     if not r.exclusions:
         return _section("excluded", _none("No URL was excluded."))
@@ -270,4 +295,4 @@ def _largest(r: Report) -> str:
 
 # Each section's markup, in the order of SECTIONS.
 RENDERERS: tuple[Callable[[Report], str], ...] = (_job, _timeline, _statuses, _depth, _hosts, _broken, _redirects,
-                                                   _duplicates, _excluded, _slowest, _largest)
+                                                   _duplicates, _extraction, _excluded, _slowest, _largest)

@@ -1,6 +1,7 @@
 """What a crawl run says when it ends, and the exit status it ends with.
 
-The summary (this run, then the job as stored), then whatever the user must not miss: URLs left on
+The summary (this run, then the job as stored, then what extraction matched: ``coverage``; a field
+that matched nothing on any page named on stderr), then whatever the user must not miss: URLs left on
 parked hosts and when a resume tries them, a job-wide ``--max-pages`` an earlier run set, TLS not
 verified, a stop (resumable), or a job none of whose seeds could be fetched (exit 4).
 """
@@ -54,6 +55,8 @@ def tell(settings: Settings, stats: RunStats, explicit: Collection[str], out: Co
         out.print(summary(stats, job_stats(db)))
     else:
         print("\n".join(summary_lines(stats, job_stats(db))))
+    from crawler import coverage
+    coverage.tell(db, say, settings.extract)   # for each page type and field: matched, empty, failed its type
     if stats.parked[0]:
         print(parked_work(stats.parked))
     if stats.outcome == "limit" and (note := jobs.limit_note(db, settings.max_pages, remembered=remembered,

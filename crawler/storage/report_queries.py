@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from crawler.storage.extracted_read import Coverage, PageTypeCount
 from crawler.storage.read import _host_state
 from crawler.storage.report_rows import (
     DEPTH_CAP,
@@ -224,3 +225,17 @@ class ReportReader:
         return [PageRow(*r) for r in self._all(
             f"SELECT url, status, elapsed_ms, bytes, content_type, title FROM page WHERE {column} IS NOT NULL "
             f"ORDER BY {column} DESC, url LIMIT ?", (limit,))]
+
+    # -- extraction ------------------------------------------------------------------------------
+
+    def page_types(self) -> list[PageTypeCount]:
+        """Extraction's page types over the winning fetches, most pages first (empty: no extraction)."""
+        return [PageTypeCount(*r) for r in self._all(
+            "SELECT page_type, SUM(pages), SUM(extract_missing), SUM(extract_failed) FROM coverage_types "
+            "GROUP BY page_type ORDER BY 2 DESC, 1")]
+
+    def coverage(self) -> list[Coverage]:
+        """Each page type's fields, in the rules' order: pages, matched nothing, failed their type."""
+        return [Coverage(*r) for r in self._all(
+            "SELECT page_type, field, SUM(pages), SUM(empty), SUM(bad_type) FROM coverage_fields "
+            "GROUP BY page_type, field ORDER BY page_type, MIN(place)")]

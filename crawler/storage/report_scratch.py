@@ -11,6 +11,9 @@ job attached at a time, read-only:
     queued      URLs pending or leased in a job and fetched in none
     host_state  the frontier's word on each host (parked wins over budget, budget over active)
     seed        the URLs at depth 0
+    coverage_types, coverage_fields
+                what extraction matched on the winning fetches, counted in each job
+                (``extracted_read.coverage_queries``), to be summed
 
 Every query of the report (``report_queries``) reads this file, so nothing grows in memory with the
 job: SQLite sorts and groups on disk. A job that is being crawled is read as it was committed when
@@ -23,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from crawler.storage.extracted_read import coverage_queries
 from crawler.storage.jobfile import sqlite_errors
 from crawler.storage.merge import LATEST_WINS, each_job, scratch_file
 from crawler.storage.read import JobReader
@@ -51,7 +55,11 @@ CREATE TABLE excluded (url TEXT PRIMARY KEY, host TEXT NOT NULL, reason TEXT NOT
 CREATE TABLE queued (url TEXT PRIMARY KEY, host TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE host_state (host TEXT PRIMARY KEY, state TEXT, until TEXT, error TEXT) WITHOUT ROWID;
 CREATE TABLE seed (url TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE coverage_types (page_type TEXT, pages INTEGER, extract_missing INTEGER, extract_failed INTEGER);
+CREATE TABLE coverage_fields (page_type TEXT, field TEXT, pages INTEGER, empty INTEGER, bad_type INTEGER, place INTEGER);
 """
+# Coverage of a job's winning fetches (``page``, the job numbered ?1).
+_COVERAGE_TYPES, _COVERAGE_FIELDS = coverage_queries("job.extracted", "page", " AND p.job = ?1")
 _PAGE_COLUMNS = ("job", "url_id", "host", "depth", "status", "error", "error_message", "elapsed_ms", "bytes", "fetched_at",
                  "at", "final_url", "content_type", "title", "content_hash", "simhash", "near_duplicate_of")
 # ``WHERE true`` keeps SQLite's parser from reading ON CONFLICT as part of the join.
@@ -132,7 +140,8 @@ class MergedJobs:
             self.conn.execute("CREATE UNIQUE INDEX broken_url ON broken(url)")
         each_job(self.conn, self.jobs, lambda n: [
             (_REFERRERS, (n,)), (_EXCLUDED, ()), (_QUEUED, ()), (_HOST_STATE, ()),
-            ("INSERT OR IGNORE INTO seed SELECT url FROM job.urls WHERE depth = 0", ())])
+            ("INSERT OR IGNORE INTO seed SELECT url FROM job.urls WHERE depth = 0", ()),
+            (f"INSERT INTO coverage_types {_COVERAGE_TYPES}", (n,)), (f"INSERT INTO coverage_fields {_COVERAGE_FIELDS}", (n,))])
         with sqlite_errors(self.path, "write"):
             self.conn.executescript(_INDEXES)
 
