@@ -28,13 +28,13 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import partial
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Protocol
 
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.errors import ParseFailed
-from crawler.extraction import fields, plugin
+from crawler.extraction.apply import extract_page
 from crawler.extraction.rules import Rules
 from crawler.models import Extracted, Link, Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
@@ -74,15 +74,7 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
     extracted: list[Extracted | None] = []
 
     def extract(tree: LexborHTMLParser, text: str) -> None:
-        found = None
-        if options.rules is not None:
-            try:
-                found = fields.extract(options.rules, url, tree)
-            except Exception as exc:   # a bug on one page's extraction must not cost the page its links
-                found = Extracted(error="extract_failed", error_message=f"rules: {type(exc).__name__}: {exc}"[:500])
-        if options.plugin:
-            found = plugin.apply(options.plugin, plugin.Page(url, status, MappingProxyType(headers), tree, text), found)
-        extracted.append(found)
+        extracted.append(extract_page(options.rules, options.plugin, url, status, headers, tree, text))
 
     wanted = options.rules is not None or bool(options.plugin)
     page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text,
