@@ -68,6 +68,8 @@ def crawl(
                                                 "exported as data (docs/extraction.md).")] = None,
     plugin: Annotated[str | None, typer.Option(metavar="MODULE:FUNCTION", help="A Python function called with each "
                                                "HTML page; its dict is merged into data.")] = None,
+    no_structured_data: Annotated[bool, typer.Option("--no-structured-data", help="Do not read JSON-LD, OpenGraph "
+                                                     "and Twitter meta.")] = False,
     workers: Annotated[str | None, typer.Option(metavar="N|auto",
                                                 help="Processes that fetch and parse: N, or auto (one per core).")] = None,
     frontier: Annotated[str | None, typer.Option(metavar="URL",

@@ -7,6 +7,7 @@ with a one-line message that names where it came from.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import operator
 import os
@@ -66,6 +67,8 @@ class Settings:
     extract_text: bool = False
     extract: str = ""           # an extraction rules file (TOML); "" none
     plugin: str = ""            # an extraction plugin, module:function; "" none
+    structured_data: bool = True
+    microdata: bool = False
     sort_query: bool = False
     follow_nofollow: bool = False
     transport: TransportKind = "aiohttp"
@@ -143,6 +146,8 @@ class Settings:
             if self.recrawl:   # refused here, before the job file or the Redis job is touched
                 return "recrawl", ("--recrawl is not supported with a shared frontier: Redis keeps only fingerprints "
                                    "of done URLs; start a new --job name to crawl again")
+        if self.microdata and self.structured_data and importlib.util.find_spec("extruct") is None:
+            return "microdata", "microdata needs extruct, which is not installed: pip install 'crawler[microdata]'"
         if self.lease <= 0 or not math.isfinite(self.lease):
             return "lease", f"lease must be a positive number of seconds, got {self.lease}"
         return None
@@ -250,6 +255,7 @@ _FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "allow_domain": ("allow_domains", None),
     "no_robots": ("robots", operator.not_),
     "no_bodies": ("bodies", operator.not_),
+    "no_structured_data": ("structured_data", operator.not_),
     "older_than": ("older_than", parse_duration),
     "job_name": ("job", None),
     "workers": ("workers", _workers_flag),

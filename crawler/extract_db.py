@@ -32,7 +32,7 @@ from rich.live import Live
 from rich.text import Text
 
 from crawler.errors import StorageError, UsageError
-from crawler.extraction.apply import extract_body
+from crawler.extraction.apply import Extraction, extract_body
 from crawler.extraction.rules import Rules
 from crawler.models import Extracted
 from crawler.progress import clock
@@ -68,12 +68,12 @@ class Tally:
             self.failed += found.error == "extract_failed"
 
 
-def extract_batch(rules: Rules | None, plugin: str, rows: list[Row]) -> list[tuple[int, Extracted | None]]:
-    """What the rules and plugin make of each stored page of a batch (in a worker process)."""
+def extract_batch(how: Extraction, rows: list[Row]) -> list[tuple[int, Extracted | None]]:
+    """What extraction makes of each stored page of a batch (in a worker process)."""
     found = []
     for url_id, url, status, headers, body in rows:
         lower = {k.lower(): v for k, v in headers}   # as the crawl hands them to its parse stage
-        found.append((url_id, extract_body(rules, plugin, url, status, lower, zlib.decompress(body))))
+        found.append((url_id, extract_body(how, url, status, lower, zlib.decompress(body))))
     return found
 
 
@@ -100,11 +100,14 @@ def run(db: str, rules: Rules | None, rules_file: str, plugin: str, workers: int
             if not reader.keeps_bodies():
                 raise UsageError(f"job {db} was crawled with --no-bodies: it has no stored pages to extract from")
             total = html_body_count(reader)
+            settings = reader.meta().get("job_settings") or {}
     except StorageError as exc:   # not a job file: the user named the wrong file
         raise UsageError(str(exc)) from None
     started = time.monotonic()
+    # Structured data as the job's crawl read it (its settings), so that every column it stored is the crawl's.
+    how = Extraction(rules, plugin, bool(settings.get("structured_data", True)), bool(settings.get("microdata", False)))
     remembered = {"extract": os.path.abspath(rules_file) if rules_file else "", "plugin": plugin}
-    tally = asyncio.run(_rerun(path, rules, plugin, remembered, workers, total))
+    tally = asyncio.run(_rerun(path, how, remembered, workers, total))
     seconds = time.monotonic() - started
     return (f"extracted {plural(tally.pages, 'page')} in {seconds:.1f} s ({tally.pages / max(seconds, 1e-9):,.0f}/s): "
             f"{tally.typed:,} with a page type, {tally.missing:,} extract_missing, {tally.failed:,} extract_failed; "
@@ -115,8 +118,7 @@ def _what(rules_file: str, plugin: str) -> str:
     return " and ".join(part for part in (rules_file and f"rules {rules_file}", plugin and f"plugin {plugin}") if part)
 
 
-async def _rerun(path: Path, rules: Rules | None, plugin: str, remembered: dict[str, str], workers: int,
-                 total: int) -> Tally:
+async def _rerun(path: Path, how: Extraction, remembered: dict[str, str], workers: int, total: int) -> Tally:
     tally = Tally()
     batch = max(1, min(_BATCH, math.ceil(total / (workers * 4))))
     loop = asyncio.get_running_loop()
@@ -137,7 +139,7 @@ async def _rerun(path: Path, rules: Rules | None, plugin: str, remembered: dict[
                 with JobReader(path) as reader:
                     for stored in html_bodies(reader, batch, decompress=False):
                         rows = [(s.url_id, s.final_url, s.status or 200, tuple(s.headers), s.body) for s in stored]
-                        pending.append(loop.run_in_executor(pool, partial(extract_batch, rules, plugin, rows)))
+                        pending.append(loop.run_in_executor(pool, partial(extract_batch, how, rows)))
                         if len(pending) >= workers * _IN_FLIGHT:
                             await take_one()
                     while pending:

@@ -18,7 +18,7 @@ CRAWL: dict[str, tuple[str, ...]] = {
     "Scope": ("max_depth", "max_pages", "max_pages_per_host", "scope", "allow_domain", "include", "exclude", "sitemaps"),
     "Politeness": ("concurrency", "per_host", "delay", "no_robots", "user_agent"),
     "Requests": ("timeout", "retries", "max_bytes", "allow_private", "ca_bundle", "insecure"),
-    "Parsing": ("parse_mode", "parse_workers", "extract", "plugin"),
+    "Parsing": ("parse_mode", "parse_workers", "extract", "plugin", "no_structured_data"),
     "Workers & sharing": ("workers", "frontier", "job_name", "lease"),
     "Output": ("no_bodies", "quiet"),
 }

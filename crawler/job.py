@@ -53,7 +53,7 @@ JOB_KEYS = (
     "follow_nofollow", "robots", "user_agent", "allow_private", "trap_max_url_length", "trap_max_segment_repeats",
     "trap_max_query_variants", "trap_max_pattern_chain", "session_params",
     # what it keeps
-    "bodies", "extract_text", "max_bytes", "extract", "plugin",
+    "bodies", "extract_text", "structured_data", "microdata", "max_bytes", "extract", "plugin",
     # how hard it presses each site: politeness, retries, timeouts
     "concurrency", "per_host", "delay", "crawl_delay_max", "host_backoff_max", "host_park_after", "host_park_time",
     "timeout", "retries", "retry_backoff", "retry_after_max", "robots_retry_after", "max_redirects",

@@ -71,7 +71,8 @@ class Extracted:
     error_message: str | None = None
     jsonld: tuple[Any, ...] | None = None         # every JSON-LD block that parsed, in document order
     jsonld_error: str | None = None               # the first block that did not, in words
-    opengraph: dict[str, str] | None = None       # og:* and twitter:* meta, by property name
+    opengraph: dict[str, str | list[str]] | None = None   # og:* and twitter:* meta, by property name
+                                                          # (ogp.me's arrays, og:image..., a list)
     microdata: tuple[Any, ...] | None = None      # items, where a library reads them
 
 

@@ -34,7 +34,7 @@ from typing import Protocol
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.errors import ParseFailed
-from crawler.extraction.apply import extract_page
+from crawler.extraction.apply import Extraction, extract_page
 from crawler.extraction.rules import Rules
 from crawler.models import Extracted, Link, Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
@@ -53,6 +53,13 @@ class ParseOptions:
     session_params: frozenset[str] = frozenset()   # dropped from every link (urls.strip_params)
     rules: Rules | None = None                      # extraction rules (strings: compiled once per process)
     plugin: str = ""                                # module:function, imported once per process
+    structured_data: bool = True     # JSON-LD, OpenGraph/Twitter meta (crawler.extraction.structured)
+    microdata: bool = False          # and microdata (extruct), with structured_data
+
+    @property
+    def extraction(self) -> Extraction:
+        """What the extraction step reads from each page (the same as ``crawler extract --db``)."""
+        return Extraction(self.rules, self.plugin, self.structured_data, self.microdata)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +69,7 @@ class Analysis:
     page: ParsedPage | None           # None when the body was not parsed (not 2xx HTML)
     outlinks: tuple[Outlink, ...]
     content_hash: str | None
-    extracted: Extracted | None = None   # the user's fields (rules, plugin), where asked for and a page type applied
+    extracted: Extracted | None = None   # the user's fields (rules, plugin) and the page's structured data
 
 
 def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
@@ -74,11 +81,11 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
     extracted: list[Extracted | None] = []
 
     def extract(tree: LexborHTMLParser, text: str) -> None:
-        extracted.append(extract_page(options.rules, options.plugin, url, status, headers, tree, text))
+        extracted.append(extract_page(how, url, status, headers, tree, text))
 
-    wanted = options.rules is not None or bool(options.plugin)
+    how = options.extraction
     page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text,
-                 on_tree=extract if wanted else None)
+                 on_tree=extract if how.wanted else None)
     decide = options.scope.decide
     next_depth = depth + 1
     skip_all = page.nofollow and not options.follow_nofollow

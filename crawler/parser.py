@@ -1,7 +1,8 @@
 """The parse stage: one HTML response in, one :class:`ParsedPage` out.
 
     body bytes --decode_html--> text --lexbor, one selector pass--> title, description,
-        canonical, robots directives, links (resolved and canonicalized by ``crawler.urls``)
+        canonical, robots directives, links (resolved and canonicalized by ``crawler.urls``), h1, lang
+    --> extraction (the caller's, on the same tree) --> main text: word count, simhash
 
 Everything here is a pure function over plain values (no I/O, no logging, no state beyond
 constants), so the stage runs unchanged in the event loop, a thread or a process pool.
@@ -18,7 +19,7 @@ from collections.abc import Callable, Mapping
 import charset_normalizer
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from crawler.extract import main_text, simhash
+from crawler.extract import count_words, raw_main_text, simhash
 from crawler.models import Link, ParsedPage
 from crawler.urls import C0_AND_SPACE, canonicalize
 
@@ -92,7 +93,10 @@ _ROBOTS_SPLIT = re.compile(r"[\s,]+")
 _WHITESPACE = " \t\n\r\f"
 
 # One pass over the tree collects everything parse() needs; results come in document order.
-_SELECTOR = "title, base[href], meta[name], link[rel][href], a[href], area[href]"
+_SELECTOR = "title, base[href], meta[name], link[rel][href], a[href], area[href], h1"
+# A language tag's shape (BCP 47, loosely): a primary subtag of letters, then subtags of letters and
+# digits; anything else in a lang attribute or Content-Language header (a script, junk) is no language.
+_LANGUAGE_TAG = re.compile(r"[a-z]{1,8}(?:-[a-z0-9]{1,8}){0,7}")
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -127,18 +131,22 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
 
 def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool = False,
           extract_text: bool = False, on_tree: Callable[[LexborHTMLParser, str], None] | None = None) -> ParsedPage:
-    """Extract title, description, canonical URL, robots directives and links from a page.
+    """Extract title, description, canonical URL, robots directives, links and the built-in fields
+    (h1, lang, word count) from a page.
 
     ``url`` is the page's own (final) URL, ``headers`` the response headers with lower-case
     names. Links are canonical absolute http(s) URLs in document order, each once; a link is
     ``nofollow`` only if every occurrence of it carries ``rel=nofollow``. The page-level
     ``nofollow`` (meta robots or X-Robots-Tag) is reported on the page, not copied to links.
     With ``extract_text``, the page's main text is extracted and its simhash reported.
-    ``on_tree(tree, text)`` is handed the parsed tree and the decoded HTML once the page is read and
-    before ``main_text`` changes the tree (extraction reads the same tree: a page is parsed once).
+
+    ``on_tree(tree, text)`` is handed the parsed tree and the decoded HTML once this function has read
+    the page and before the main text is taken out of the tree (which strips its boilerplate):
+    extraction reads the whole page without a second parse.
     """
     text, _ = decode_html(body, headers.get("content-type"))
     title_node: LexborNode | None = None
+    h1_node: LexborNode | None = None
     description: str | None = None
     base_href: str | None = None
     canonical_href: str | None = None
@@ -165,6 +173,8 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
                 description = _clean_text(attrs.get("content"))
         elif tag == "title" and title_node is None:
             title_node = node
+        elif tag == "h1" and h1_node is None:
+            h1_node = node
         elif tag == "link":
             rel = attrs.get("rel")
             if canonical_href is None and rel is not None and "canonical" in rel.lower().split():
@@ -181,8 +191,13 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
         canonical = canonicalize(canonical_href, base, sort_query=sort_query)
 
     title = None if title_node is None else _clean_text(title_node.text())
+    h1 = None if h1_node is None else _clean_text(h1_node.text())
+    root = tree.root
+    lang = _language(None if root is None else root.attributes.get("lang"), headers.get("content-language"))
     if on_tree is not None:
         on_tree(tree, text)
+    visible = raw_main_text(tree)   # the last reader of the tree: it strips the boilerplate out
+    main = " ".join(visible.split()) if extract_text else None
     return ParsedPage(
         title=title,
         description=description,
@@ -190,7 +205,10 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
         noindex=noindex,
         nofollow=nofollow,
         links=_resolve_links(hrefs, base, sort_query),
-        simhash=simhash(main_text(tree)) if extract_text else None,
+        simhash=None if main is None else simhash(main),
+        h1=h1,
+        lang=lang,
+        word_count=count_words(visible),
     )
 
 
@@ -221,6 +239,16 @@ def _anchor(text: str | None) -> str:
     if not text:
         return ""
     return " ".join(text[:ANCHOR_CHARS * 8].split())[:ANCHOR_CHARS]
+
+
+def _language(attribute: str | None, content_language: str | None) -> str | None:
+    """The page's language: its ``<html lang>``, else the first language of its Content-Language
+    header; lower-cased (``en_US`` read as ``en-us``), and None unless it has a language tag's shape."""
+    for value in (attribute, (content_language or "").partition(",")[0]):
+        tag = (value or "")[:64].strip(_WHITESPACE).lower().replace("_", "-")
+        if _LANGUAGE_TAG.fullmatch(tag):
+            return tag
+    return None
 
 
 def _robots(value: str | None, *, scoped: bool) -> tuple[bool, bool]:

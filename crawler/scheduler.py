@@ -153,7 +153,8 @@ class Crawl:
         rules = check_extraction(settings.extract, settings.plugin)
         scope = scope_of(settings, opened.seed_hosts)
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
-                               settings.session_names, rules, settings.plugin)
+                               settings.session_names, rules, settings.plugin, settings.structured_data,
+                               settings.microdata)
         self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
         # What tests inject (a transport, a resolver, an address rule) lives in this process: no workers then.
         injected = self.transport is not None or self._resolver is not None or self._forbidden

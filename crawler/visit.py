@@ -108,6 +108,7 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
         page = found.page
         record.title, record.description, record.canonical = page.title, page.description, page.canonical
         record.noindex, record.nofollow, record.simhash = page.noindex, page.nofollow, page.simhash
+        record.h1, record.lang, record.word_count = page.h1, page.lang, page.word_count
         record.links = found.outlinks
     record.extracted = found.extracted
     return record

@@ -111,5 +111,5 @@ def test_crawl_help_groups_its_options_in_panels_as_wget_does(cli: Any) -> None:
     assert "--delay" in panels["Politeness"]
     assert "--include" in panels["Scope"]
     assert "--workers" in panels["Workers & sharing"]
-    assert panels["Parsing"][-2:] == ["--extract", "--plugin"]
-    assert sum(map(len, panels.values())) == 34 + 1   # each of the 34 options once, and -h
+    assert panels["Parsing"][-3:] == ["--extract", "--plugin", "--no-structured-data"]
+    assert sum(map(len, panels.values())) == 35 + 1   # each of the 35 options once, and -h

@@ -44,7 +44,8 @@ next    = { css = "a[rel=next]", attr = "href", type = "url" }
 
 
 def product(n: int) -> str:
-    return (f"<html><head><title>Product {n}</title></head><body><h1>Item {n}</h1>"
+    return (f"<html><head><title>Product {n}</title><meta property='og:title' content='Item {n}'>"
+            f'<script type="application/ld+json">{{"@type": "Product", "sku": {n}}}</script></head><body><h1>Item {n}</h1>'
             f"<span class=price>EUR {n}.50</span><a class=tag href='/t/a'>a</a><a class=tag href='/t/b'>b</a>"
             f"<a rel=next href='/p/{n + 1}'>next</a></body></html>")
 
@@ -76,8 +77,8 @@ def rules_file(tmp_path: Path, rules: str, name: str) -> Path:
 
 
 def extracted(cli: Any, db: Path) -> dict[str, Any]:
-    """What the export says extraction made of each page: data and error, by path."""
-    return {r["url"].split("/", 3)[3]: (r.get("data"), r.get("error"))
+    """What the export says extraction made of each page: data, error and structured data, by path."""
+    return {r["url"].split("/", 3)[3]: (r.get("data"), r.get("error"), r.get("jsonld"), r.get("opengraph"))
             for r in cli.export(db) if r.get("status") == 200}
 
 
@@ -85,7 +86,7 @@ def test_fixed_rules_run_over_a_stored_job_give_the_new_values_and_the_job_keeps
         cli: Any, tmp_path: Path, shop: Site) -> None:
     db = crawl(cli, tmp_path, shop, RULES_A)
     before = extracted(cli, db)
-    assert before["p/3"] == ({"heading": None, "price": None}, "extract_missing")
+    assert before["p/3"][:2] == ({"heading": None, "price": None}, "extract_missing")
     requests = sum(shop.counts().values())
     fixed = rules_file(tmp_path, RULES_B, "fixed.toml")
     done = cli.in_process("extract", "--db", db, "--rules", fixed, "--workers", 1)
@@ -95,8 +96,8 @@ def test_fixed_rules_run_over_a_stored_job_give_the_new_values_and_the_job_keeps
     assert f"{PAGES + 1} with a page type, 0 extract_missing, 0 extract_failed" in done.stdout
     after = extracted(cli, db)
     assert after["p/3"] == ({"heading": "Item 3", "price": 3.5, "tags": ["a", "b"], "next": shop.url("/p/4")},
-                            None)
-    assert after[""] == (None, None)   # the home page: no page type applies, as before
+                            None, [{"@type": "Product", "sku": 3}], {"og:title": "Item 3"})
+    assert after[""] == before[""]   # the home page: no page type applies, as before   # the home page: no page type applies, as before
     assert sum(shop.counts().values()) == requests   # not one request
     with JobReader(db) as job:   # the job's next crawl extracts with the fixed rules
         assert job.meta()["job_settings"]["extract"] == str(fixed.resolve())

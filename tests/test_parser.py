@@ -445,7 +445,7 @@ def test_broken_html_does_not_raise(body: bytes) -> None:
 
 def test_empty_body() -> None:
     assert parse(PAGE, {}, b"") == ParsedPage(
-        title=None, description=None, canonical=None, noindex=False, nofollow=False, links=()
+        title=None, description=None, canonical=None, noindex=False, nofollow=False, links=(), word_count=0
     )
 
 

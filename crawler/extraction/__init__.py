@@ -9,6 +9,7 @@ Modules (the pipeline's extraction step, in the order a page meets them):
 - ``rules``: a rules file (TOML) read and validated into ``Rules`` before the first request.
 - ``fields``: one page's fields under the page type that applies.
 - ``structured``: JSON-LD blocks, OpenGraph and Twitter meta, microdata.
+- ``microdata``: extruct's microdata reader behind one boundary (the optional ``microdata`` extra).
 
 What the step makes of one page is an ``Extracted`` (``crawler.models``): plain, picklable values
 that the parse stage hands back and the writer stores with the page (``PageRecord.extracted``).
