@@ -4,8 +4,9 @@
 subprocess would have: it is the same command line, without a fresh interpreter's half second of
 imports. Reading a job back (``export``, ``stats``) and usage errors (``fails``) go through it unless
 a test asks for a subprocess (``fresh=True``); test_e2e checks once that both give the same bytes.
-``cli(...)`` and ``cli.popen(...)`` run ``python -m crawler`` in a subprocess: for what only a
-process shows (signals, kill -9, ``--workers``, a lock held by another process) and one end-to-end
+An in-process crawl runs as on a one-core machine (``--workers auto`` is one process; ``--workers N``
+still starts N). ``cli(...)`` and ``cli.popen(...)`` run ``python -m crawler`` in a subprocess: for
+what only a process shows (signals, kill -9, ``--workers``, a lock held by another process) and one end-to-end
 check of each exit code.
 """
 
@@ -31,6 +32,8 @@ from site_server import Site
 
 # Long enough for any crawl these tests run; a hang fails the test instead of the whole suite.
 CLI_TIMEOUT = 60.0
+# Flags for a quick crawl of a test site: a page slower than a second is a timeout, nothing is retried.
+FAST = ("--timeout", "1", "--retries", "0")
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -41,8 +44,12 @@ def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def cli_command(*args: object) -> list[str]:
-    return [sys.executable, "-m", "crawler", *map(str, args)]
+def cli_command(*args: object, prelude: str = "") -> list[str]:
+    """``python -m crawler ARGS``; with ``prelude``, that Python runs first in the same process (to set a
+    constant such as a deadline that a test need not wait out at its production value)."""
+    if not prelude:
+        return [sys.executable, "-m", "crawler", *map(str, args)]
+    return [sys.executable, "-c", f"{prelude}\nfrom crawler.cli import run\nrun()", *map(str, args)]
 
 
 class CLI:
@@ -58,10 +65,11 @@ class CLI:
                               check=False)
 
     def popen(self, *args: object, env: Mapping[str, str] | None = None,
-              new_session: bool = False) -> subprocess.Popen[str]:
+              new_session: bool = False, prelude: str = "") -> subprocess.Popen[str]:
         """A crawl in the background; with ``new_session`` it leads a process group of its own (as
-        under systemd or ``timeout``), which ``interrupt(..., group=True)`` signals as a whole."""
-        return subprocess.Popen(cli_command(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        under systemd or ``timeout``), which ``interrupt(..., group=True)`` signals as a whole;
+        ``prelude`` as in ``cli_command``."""
+        return subprocess.Popen(cli_command(*args, prelude=prelude), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, encoding="utf-8", cwd=self.cwd, env=cli_env(env),
                                 start_new_session=new_session)
 
@@ -103,6 +111,7 @@ class CLI:
         a subprocess would get (``cli_env(env)``) and ``stdin``: where a subprocess would add
         nothing but start-up time."""
         from crawler.cli import main
+        from crawler.config import Settings
 
         # A text stream over bytes, as sys.stdout is: export writes to its binary buffer.
         raw = io.BytesIO()
@@ -114,6 +123,11 @@ class CLI:
             for name, value in (env or {}).items():
                 patch.setenv(name, value)
             patch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+            # A crawl here runs as on a one-core machine: --workers auto (the default) is this process
+            # alone. Its workers would be fresh interpreters (fork is not safe beside the test site's
+            # threads), half a second each; worker processes are tested where a crawl is a subprocess
+            # that forks them, as a user's is (test_workers, test_bench, the main crawl of test_e2e).
+            patch.setattr(Settings, "processes", property(lambda s: 1 if s.frontier else s.workers or 1))
             stack.enter_context(contextlib.chdir(self.cwd))
             stack.enter_context(contextlib.redirect_stdout(out))
             stack.enter_context(contextlib.redirect_stderr(err))

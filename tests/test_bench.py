@@ -240,11 +240,10 @@ def test_plot_draws_a_png_with_or_without_the_new_panels(tmp_path: Path) -> None
 # -- the command's early failures --------------------------------------------------------------
 
 
-def test_plot_without_matplotlib_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    code = ("import sys; sys.modules['matplotlib'] = None; from crawler.cli import main; "
-            "sys.exit(main(['bench', '--quick', '--out', 'r.json', '--plot', 'r.png']))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=cli_env(),
-                          timeout=30, check=False)
+def test_plot_without_matplotlib_is_one_line_and_exit_2(cli: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)   # what an import finds where it is not installed
+    done = cli.in_process("bench", "--quick", "--out", "r.json", "--plot", "r.png")
     assert done.returncode == 2
     assert done.stderr == "crawler: --plot needs matplotlib: pip install 'crawler[plot]'\n"
     assert done.stdout == ""

@@ -4,69 +4,32 @@ budget stops at exactly N, and a dead host is recorded once and parked. MockTran
 from __future__ import annotations
 
 import asyncio
-import random
 import sqlite3
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import fake_web
 import httpx2
 from conftest_fetch import reply
 from fake_clock import FakeClock
+from fake_web import FakeWeb, Routes, fan_out, page, run
 
 from crawler.config import Settings
 from crawler.run_stats import RunStats
-from crawler.scheduler import Crawl
 
 
-def page(*links: str) -> httpx2.Response:
-    body = "".join(f'<a href="{link}">x</a>' for link in links)
-    return reply(200, f"<!doctype html><title>t</title>{body}".encode(), {"content-type": "text/html"})
-
-
-def site(host: str, pages: int) -> dict[str, Callable[[], httpx2.Response]]:
+def site(host: str, pages: int) -> Routes:
     """``http://host/`` linking ``/p0`` .. ``/p{pages-1}``, which link nothing."""
-    routes: dict[str, Callable[[], httpx2.Response]] = {
-        f"http://{host}/": lambda: page(*(f"/p{n}" for n in range(pages)))}
-    routes.update({f"http://{host}/p{n}": page for n in range(pages)})
-    return routes
-
-
-class Web:
-    """Routes by full URL; logs (fake time, host, path) of every request. ``special`` maps a host to
-    an async handler of its own (slow, failing, dead)."""
-
-    def __init__(self, clock: FakeClock, routes: dict[str, Callable[[], httpx2.Response]]) -> None:
-        self.clock = clock
-        self.routes = routes
-        self.special: dict[str, Callable[[httpx2.Request], Any]] = {}
-        self.log: list[tuple[float, str, str]] = []
-
-    async def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        host = request.url.host
-        self.log.append((self.clock.now, host, request.url.path))
-        if host in self.special:
-            answer: httpx2.Response = await self.special[host](request)
-            return answer
-        route = self.routes.get(str(request.url))
-        return route() if route is not None else reply(404, b"no", {"content-type": "text/plain"})
-
-    def hosts(self) -> list[str]:
-        return [host for _, host, _ in self.log]
+    return fan_out(pages, f"http://{host}")
 
 
 def settings(tmp_path: Path, **changes: Any) -> Settings:
     return replace(Settings(), db=str(tmp_path / "job.db"), robots=False, **changes).validated()
 
 
-def crawl(config: Settings, web: Web, seeds: list[str]) -> RunStats:
-    job = Crawl(config, seeds, transport=httpx2.MockTransport(web), clock=web.clock, rng=random.Random(3))
-
-    async def go() -> RunStats:
-        async with asyncio.timeout(20):
-            return await job.run()
-    return asyncio.run(go())
+def crawl(config: Settings, web: FakeWeb, seeds: list[str]) -> RunStats:
+    return run(fake_web.crawl(config, web, seeds, rng=3))
 
 
 def sql(config: Settings, query: str, *args: object) -> list[tuple[Any, ...]]:
@@ -79,7 +42,7 @@ def sql(config: Settings, query: str, *args: object) -> list[tuple[Any, ...]]:
 
 def test_hosts_take_turns_breadth_first_within_each(tmp_path: Path) -> None:
     routes = {**site("a.test", 3), **site("b.test", 3), **site("c.test", 3)}
-    web = Web(FakeClock(), routes)
+    web = FakeWeb(FakeClock(), routes)
     stats = crawl(settings(tmp_path, concurrency=1, per_host=1), web,
                   ["http://a.test/", "http://b.test/", "http://c.test/"])
     assert stats.outcome == "finished"
@@ -97,7 +60,7 @@ def test_hosts_take_turns_breadth_first_within_each(tmp_path: Path) -> None:
 def test_a_host_in_backoff_holds_no_leases_and_delays_nobody(tmp_path: Path) -> None:
     clock = FakeClock()
     routes = {**site("a.test", 6), **site("b.test", 6), **site("c.test", 6)}
-    web = Web(clock, routes)
+    web = FakeWeb(clock, routes)
     answers = iter([reply(503, b"later", {"retry-after": "100"})])
 
     async def busy_once(request: httpx2.Request) -> httpx2.Response:
@@ -122,7 +85,7 @@ def test_a_host_in_backoff_holds_no_leases_and_delays_nobody(tmp_path: Path) -> 
 def test_a_slow_host_keeps_its_slots_and_the_others_use_the_rest(tmp_path: Path) -> None:
     clock = FakeClock()
     routes = {**site("slow.test", 4), **site("b.test", 8), **site("c.test", 8)}
-    web = Web(clock, routes)
+    web = FakeWeb(clock, routes)
     others_done = asyncio.Event()
     in_flight = {"now": 0, "most": 0}
 
@@ -153,7 +116,7 @@ def test_a_slow_host_keeps_its_slots_and_the_others_use_the_rest(tmp_path: Path)
 
 def test_a_host_budget_stops_at_exactly_n_and_excludes_the_rest(tmp_path: Path) -> None:
     routes = {**site("a.test", 12), **site("b.test", 2)}
-    web = Web(FakeClock(), routes)
+    web = FakeWeb(FakeClock(), routes)
     config = settings(tmp_path, concurrency=8, per_host=4, max_pages_per_host=5)
     stats = crawl(config, web, ["http://a.test/", "http://b.test/"])
     assert stats.outcome == "finished"
@@ -168,7 +131,7 @@ def test_a_host_budget_stops_at_exactly_n_and_excludes_the_rest(tmp_path: Path) 
 
 def test_a_dead_host_is_recorded_once_parked_and_tried_again_later(tmp_path: Path) -> None:
     routes = {**site("live.test", 3)}
-    web = Web(FakeClock(), routes)
+    web = FakeWeb(FakeClock(), routes)
 
     async def refuse(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError("connection refused", request=request)

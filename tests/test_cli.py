@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAST
 from site_server import Site, Slow, html
 
 from crawler.storage.schema import SCHEMA
-
-FAST = ("--timeout", "1", "--retries", "0")
 
 CRAWL_OPTIONS = ("--seeds", "--db", "--config", "--max-pages", "--max-depth", "--concurrency", "--per-host",
                  "--delay", "--scope", "--allow-domain", "--include", "--exclude", "--parse-mode",
@@ -54,7 +53,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory, make_cli: Any) -> Path:
     folder = tmp_path_factory.mktemp("finished")
     db = folder / "done.db"
     with Site({"/": html("Home")}) as site:
-        done = make_cli(folder)("crawl", site.url("/"), "--db", db, *FAST)
+        done = make_cli(folder).in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     return db
 
@@ -300,7 +299,7 @@ def test_a_file_that_is_not_sqlite(cli: Any, tmp_path: Path, command: str) -> No
     bogus = tmp_path / "notes.db"
     bogus.write_text("these are my notes, not a database\n" * 50, encoding="utf-8")
     args = ("crawl", "http://127.0.0.1:9/", "--db", bogus, *FAST) if command == "crawl" else (command, "--db", bogus)
-    line = cli.fails((1, 2), *args, fresh=command == "crawl")   # in-process, its event loop leaks
+    line = cli.fails((1, 2), *args)
     assert str(bogus) in line
     assert bogus.read_text(encoding="utf-8").startswith("these are my notes")
 
@@ -313,34 +312,34 @@ def test_a_sqlite_file_that_is_not_a_job(cli: Any, tmp_path: Path, command: str)
     conn.commit()
     conn.close()
     args = ("crawl", "http://127.0.0.1:9/", "--db", other, *FAST) if command == "crawl" else (command, "--db", other)
-    line = cli.fails(1, *args, fresh=command == "crawl")
+    line = cli.fails(1, *args)
     assert "not a crawler job" in line
 
 
 def test_a_job_folder_that_cannot_be_made(cli: Any) -> None:
-    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/no-such-dir/job.db", *FAST, fresh=True)
+    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/no-such-dir/job.db", *FAST)
     assert line.startswith("crawler: cannot run: ")
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc, where no file can be created")
 def test_a_job_folder_where_no_file_can_be_created(cli: Any) -> None:
-    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/job.db", *FAST, fresh=True)
+    line = cli.fails(1, "crawl", "http://127.0.0.1:9/", "--db", "/proc/job.db", *FAST)
     assert line.startswith("crawler: cannot run: ")
 
 
 def test_no_seeds_and_no_job_leaves_no_job_file(cli: Any, tmp_path: Path) -> None:
-    cli.fails(2, "crawl", "--db", "typo.db", *FAST, fresh=True)   # in-process, its event loop leaks
+    cli.fails(2, "crawl", "--db", "typo.db", *FAST)
     assert not (tmp_path / "typo.db").exists()
 
 
 def test_default_job_file_is_data_crawl_db(cli: Any) -> None:
     with Site({"/": html("Home")}) as site:
-        done = cli("crawl", site.url("/"), *FAST)
+        done = cli.in_process("crawl", site.url("/"), *FAST)
     assert done.returncode == 0, done.stderr
     assert (cli.cwd / "data" / "crawl.db").is_file()
     assert [r["title"] for r in cli.export(Path("data/crawl.db"))] == ["Home"]
-    assert cli("stats").returncode == 0
-    assert cli("export").stdout.count("\n") == 1
+    assert cli.in_process("stats").returncode == 0
+    assert cli.in_process("export").stdout.count("\n") == 1
 
 
 def test_a_job_crawled_by_another_live_process_is_refused(site: Site, cli: Any, tmp_path: Path) -> None:
@@ -350,20 +349,20 @@ def test_a_job_crawled_by_another_live_process_is_refused(site: Site, cli: Any, 
     try:
         assert site.wait_for("/slow"), "the first crawl never got going"
         assert db.exists()
-        # Without seeds (with seeds the job takes them: tests/test_add.py).
+        # Without seeds (with seeds the job takes them: tests/test_seeding.py).
         line = cli.fails(2, "crawl", "--db", db, *FAST)
         assert f"process {first.pid}" in line
         assert str(db) in line
         assert first.poll() is None, "the second crawler disturbed the first"
         # Readers are welcome while a crawl runs.
-        assert cli("stats", "--db", db, "--json").returncode == 0
+        assert cli.in_process("stats", "--db", db, "--json").returncode == 0
     finally:
         first.kill()
         first.communicate(timeout=30)
     # A lock held by a dead process is no lock: the job resumes.
     site.routes["/slow"] = html("Slow, but now")
     started = time.monotonic()
-    resumed = cli("crawl", "--db", db, *FAST)
+    resumed = cli.in_process("crawl", "--db", db, *FAST)
     assert resumed.returncode == 0, resumed.stderr
     assert time.monotonic() - started < 20
     assert {r["title"] for r in cli.export(db)} == {"Home", "Slow, but now"}

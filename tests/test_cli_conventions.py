@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAST
 from site_server import Site, html
 
-FAST = ("--timeout", "1", "--retries", "0", "--no-robots", "--workers", "1")   # in this process: fork no worker
+QUICK = (*FAST, "--no-robots")
 COMMANDS = ("crawl", "add", "stats", "explain", "export", "report", "bench", "version")
 
 
@@ -41,7 +42,7 @@ def test_workers_0_is_refused_in_one_line(cli: Any, tmp_path: Path, value: str) 
 def test_one_of_a_thing_is_singular_in_the_summary_the_export_and_the_report(site: Site, cli: Any,
                                                                            tmp_path: Path) -> None:
     site.routes.update({"/": html("Home", "/gone")})
-    done = cli.in_process("crawl", site.url("/"), "--db", "job.db", "--max-depth", "0", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", "job.db", "--max-depth", "0", *QUICK)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "this run  1 page in " in lines[1]
@@ -50,7 +51,7 @@ def test_one_of_a_thing_is_singular_in_the_summary_the_export_and_the_report(sit
     done = cli.in_process("export", "--db", "job.db", "--out", "pages.jsonl")
     assert done.stderr == "1 record written to pages.jsonl\n"
 
-    done = cli.in_process("crawl", site.url("/"), "--db", "two.db", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", "two.db", *QUICK)
     assert done.returncode == 0, done.stderr
     done = cli.in_process("report", "--db", "two.db", "--out", "r.html")
     assert done.stderr == "report of 2 pages (1 broken URL) written to r.html\n"
@@ -59,7 +60,7 @@ def test_one_of_a_thing_is_singular_in_the_summary_the_export_and_the_report(sit
 
 def test_stats_prints_counts_and_bytes_as_the_crawl_summary_does(site: Site, cli: Any, tmp_path: Path) -> None:
     site.routes.update({"/": html("Many links", *(f"/p{i}" for i in range(1_200)))})
-    done = cli.in_process("crawl", site.url("/"), "--db", "job.db", "--max-pages", "1", *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", "job.db", "--max-pages", "1", *QUICK)
     assert done.returncode == 0, done.stderr
     assert "queue     1,200 pending, 0 excluded" in done.stdout
 
@@ -75,15 +76,15 @@ def test_stats_prints_counts_and_bytes_as_the_crawl_summary_does(site: Site, cli
 
 def test_no_lock_file_is_left_beside_a_job_after_a_run(site: Site, cli: Any, tmp_path: Path) -> None:
     site.routes.update({"/": html("Home")})
-    assert cli.in_process("crawl", site.url("/"), "--db", "job.db", *FAST).returncode == 0
+    assert cli.in_process("crawl", site.url("/"), "--db", "job.db", *QUICK).returncode == 0
     assert cli.in_process("add", "--db", "job.db", site.url("/more")).returncode == 0
-    assert cli.in_process("crawl", "--db", "job.db", *FAST).returncode == 0
+    assert cli.in_process("crawl", "--db", "job.db", *QUICK).returncode == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("job.db")) == ["job.db"]
 
 
 def test_no_lock_file_is_left_beside_a_file_refused_as_no_job(cli: Any, tmp_path: Path) -> None:
     (tmp_path / "notes.db").write_text("my notes\n", encoding="utf-8")
-    done = cli.in_process("crawl", "http://127.0.0.1:9/", "--db", "notes.db", *FAST)
+    done = cli.in_process("crawl", "http://127.0.0.1:9/", "--db", "notes.db", *QUICK)
     assert done.returncode == 1, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
 

@@ -1,11 +1,13 @@
-"""End-to-end crawls: the CLI in a subprocess against a real HTTP server on loopback.
+"""End-to-end crawls: the CLI against a real HTTP server on loopback.
 
 The main site holds one of everything a crawl meets (a link cycle, relative and ``../`` links, three
 spellings of one URL, a 404, redirects good and bad, robots.txt, a PDF, a latin-1 page, a page
 slower than the timeout, gzip, broken HTML, another host, mailto: and javascript:). It is crawled
-once per module; the tests then read the job back through ``export`` and ``stats``, and compare the
-server's own request log with what the crawler claims. Every crawl is ``python -m crawler crawl`` in
-a subprocess; reading a job back mostly runs the same command in-process (see conftest.py).
+once per module, as a user runs it: ``python -m crawler crawl`` in a subprocess, with its worker
+processes; the tests then read the job back through ``export`` and ``stats``, and compare the
+server's own request log with what the crawler claims. The other crawls here run the same command
+in-process (``cli.in_process``, see conftest.py), except where the process is what a test checks: a
+signal, an exit code end to end, a parse mode's pool.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAST
 from site_server import (
     Conditional,
     Route,
@@ -43,8 +46,6 @@ from site_server import (
 FIELDS = ["url", "final_url", "status", "depth", "content_type", "title", "description", "outlinks",
           "bytes", "elapsed_ms", "fetched_at", "error"]
 
-# Fast flags for every crawl here: a slow page costs one second, nothing is retried unless asked.
-FAST = ("--timeout", "1", "--retries", "0")
 
 GZIP_PAGE = html("Gzipped", "/a")
 LATIN1_BODY = ("<html><head><meta name=description content='Kaffee & Kuchen'>"
@@ -437,7 +438,7 @@ def test_rerunning_a_finished_job_says_so(site: Site, cli: Any, db: Path) -> Non
     assert first.returncode == 0, first.stderr
     before = site.counts()
     for args in (("crawl", "--db", db), ("crawl", site.url("/"), "--db", db)):
-        again = cli(*args, *FAST)
+        again = cli.in_process(*args, *FAST)
         assert again.returncode == 0, again.stderr
         assert "already finished" in flat(again.stdout)
     assert site.counts() == before
@@ -472,7 +473,7 @@ def test_a_signal_stops_with_130_and_the_same_command_resumes(site: Site, cli: A
     # The request in flight was allowed to finish and was stored; /after was never started.
     assert [r["title"] for r in cli.export(db)] == ["Home", "Slow"]
     assert site.count("/after") == 0
-    resumed = cli(*args)
+    resumed = cli.in_process(*args)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(path_of(site, r["url"]) for r in cli.export(db)) == ["/", "/after", "/slow"]
     assert (site.count("/slow"), site.count("/after")) == (1, 1)
@@ -502,15 +503,16 @@ def test_a_crawl_whose_seed_refuses_the_connection_records_connect_and_exits_4(c
         port = sock.getsockname()[1]
     seed = f"http://127.0.0.1:{port}/"
     # With robots.txt obeyed it is robots.txt that cannot be fetched: the host was not reached all the same.
-    for job, flags in ((db, ()), (db.with_name("no-robots.db"), ("--no-robots",))):
-        done = cli("crawl", seed, "--db", job, *flags, *FAST)
+    # Exit 4 end to end once, in a subprocess; the same command in-process after that.
+    for job, flags, run in ((db, (), cli), (db.with_name("no-robots.db"), ("--no-robots",), cli.in_process)):
+        done = run("crawl", seed, "--db", job, *flags, *FAST)
         assert done.returncode == 4, done.stderr
         assert done.stdout.startswith("crawl finished\n")   # the summary, then why the exit status
         assert done.stderr.splitlines()[-1].startswith(f"crawler: no seed could be fetched (1 connect): {seed}: ")
         assert [(r["status"], r["error"]) for r in cli.export(job)] == [(None, "connect")]
     # One seed that answers is enough for exit 0, even with the refused one still failing.
     site.routes["/"] = html("Home")
-    done = cli("crawl", seed, site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", seed, site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     assert {r["url"]: (r["status"], r["error"]) for r in cli.export(db)} == {seed: (None, "connect"),
                                                                              site.url("/"): (200, None)}
@@ -698,8 +700,10 @@ def request_gaps(site: Site) -> list[float]:
 
 def test_delay_spaces_requests_to_one_host(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({f"/p{i}": html(f"P{i}") for i in range(4)})
-    # Without robots.txt: its fetch would delay the first request and shorten the first gap.
-    done = cli.in_process("crawl", *(site.url(f"/p{i}") for i in range(4)), "--db", db, "--delay", "0.3", "--no-robots", *FAST)
+    # Without robots.txt: its fetch would delay the first request and shorten the first gap. With worker
+    # processes (docs/scale-out.md: a delay holds from the first request a worker makes).
+    done = cli.in_process("crawl", *(site.url(f"/p{i}") for i in range(4)), "--db", db, "--delay", "0.3", "--no-robots",
+                          "--workers", "2", *FAST)
     assert done.returncode == 0, done.stderr
     gaps = request_gaps(site)
     assert len(gaps) == 3
@@ -709,7 +713,7 @@ def test_delay_spaces_requests_to_one_host(site: Site, cli: Any, db: Path) -> No
 def test_robots_crawl_delay_spaces_requests(site: Site, cli: Any, db: Path) -> None:
     site.routes.update({f"/p{i}": html(f"P{i}") for i in range(4)})
     site.routes["/robots.txt"] = robots("User-agent: *\nCrawl-delay: 0.5\n")
-    done = cli.in_process("crawl", *(site.url(f"/p{i}") for i in range(4)), "--db", db, *FAST)
+    done = cli.in_process("crawl", *(site.url(f"/p{i}") for i in range(4)), "--db", db, "--workers", "2", *FAST)
     assert done.returncode == 0, done.stderr
     gaps = request_gaps(site)
     assert len(gaps) == 3

@@ -8,29 +8,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from job_files import small_job
 
 from crawler import export
 from crawler.errors import StorageError
 from crawler.export.base import FIELDS, Selection
 from crawler.storage.read import JobReader
-from crawler.storage.schema import SCHEMA
-
-
-def job(path: Path, rows: int = 3) -> Path:
-    """A job file written straight through the schema: ``rows`` pages of status 200."""
-    conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA)
-    for n in range(rows):
-        conn.execute("INSERT INTO urls (id, url, host, depth, state, exclusion) VALUES (?, ?, 'a.test', 0, 2, NULL)", (n + 1, f"http://a.test/{n}"))
-        conn.execute("INSERT INTO pages (url_id, status, title, fetched_at) VALUES (?, 200, ?, ?)",
-                     (n + 1, f"page {n}", f"2026-11-29T00:00:0{n}Z"))
-    conn.commit()
-    conn.close()
-    return path
 
 
 def test_every_format_is_registered_and_writes_the_interface_fields(tmp_path: Path) -> None:
-    db = job(tmp_path / "job.db")
+    db = small_job(tmp_path / "job.db")
     assert set(export.FORMATS) >= {"jsonl", "csv"}
     out = tmp_path / "out.jsonl"
     assert export.write_file(out, "jsonl", [db], Selection()) == 3
@@ -44,7 +31,7 @@ def test_every_format_is_registered_and_writes_the_interface_fields(tmp_path: Pa
 
 
 def test_a_failed_export_leaves_the_earlier_file_and_no_partial_one(tmp_path: Path) -> None:
-    good = job(tmp_path / "good.db")
+    good = small_job(tmp_path / "good.db")
     bad = tmp_path / "bad.db"
     conn = sqlite3.connect(bad)
     conn.execute("CREATE TABLE notes (text TEXT)")
@@ -59,7 +46,7 @@ def test_a_failed_export_leaves_the_earlier_file_and_no_partial_one(tmp_path: Pa
 
 def test_an_export_file_gets_the_usual_permissions(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    export.write_file(out, "jsonl", [job(tmp_path / "job.db")], Selection())
+    export.write_file(out, "jsonl", [small_job(tmp_path / "job.db")], Selection())
     assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
@@ -75,7 +62,7 @@ def test_a_merged_export_stopped_halfway_leaves_the_jobs_attached_to_nothing_and
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    with JobReader(job(tmp_path / "a.db")) as a, JobReader(job(tmp_path / "b.db")) as b:
+    with JobReader(small_job(tmp_path / "a.db")) as a, JobReader(small_job(tmp_path / "b.db")) as b:
         pages = Selection().pages([a, b])
         assert next(pages)[1].url == "http://a.test/0"
         pages.close()   # a format that failed on its first record

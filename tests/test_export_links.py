@@ -37,7 +37,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[CLI, Path, S
     }   # /gone is no route: it answers 404
     with Site(routes) as site:
         cli = CLI(folder)
-        done = cli("crawl", site.url("/"), "--db", "job.db", *FAST)
+        done = cli.in_process("crawl", site.url("/"), "--db", "job.db", *FAST)
         assert done.returncode == 0, done.stderr
         yield cli, folder / "job.db", site
 

@@ -97,7 +97,7 @@ def test_fixed_rules_run_over_a_stored_job_give_the_new_values_and_the_job_keeps
     after = extracted(cli, db)
     assert after["p/3"] == ({"heading": "Item 3", "price": 3.5, "tags": ["a", "b"], "next": shop.url("/p/4")},
                             None, [{"@type": "Product", "sku": 3}], {"og:title": "Item 3"})
-    assert after[""] == before[""]   # the home page: no page type applies, as before   # the home page: no page type applies, as before
+    assert after[""] == before[""]   # the home page: no page type applies, as before
     assert sum(shop.counts().values()) == requests   # not one request
     with JobReader(db) as job:   # the job's next crawl extracts with the fixed rules
         assert job.meta()["job_settings"]["extract"] == str(fixed.resolve())

@@ -76,10 +76,18 @@ class Huge(Raw):
 
 
 def gzip_bomb(size: int = 1024 * MB) -> bytes:
-    """``size`` zero bytes, gzip-compressed (about 1 MB for 1 GiB), made in 1 MiB steps."""
-    z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    """``size`` zero bytes, gzip-compressed (about 1 MB for 1 GiB). Each MiB is compressed apart (a full
+    flush forgets what came before), so every MiB after the first is the same bytes: compressed once
+    and repeated, with the trailer's CRC-32 and length computed here, it takes a second, not four."""
     zeros = bytes(MB)
-    return b"".join([*(z.compress(zeros) for _ in range(size // MB)), z.flush()])
+    z = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)   # raw deflate: the gzip frame is ours
+    first = z.compress(zeros) + z.flush(zlib.Z_FULL_FLUSH)
+    again = z.compress(zeros) + z.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    for _ in range(size // MB):
+        crc = zlib.crc32(zeros, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"   # gzip, deflate, no name, no time, max compression, unknown OS
+    return b"".join([header, first, again * (size // MB - 1), z.flush(), struct.pack("<II", crc, size % 2**32)])
 
 
 BOMB_SITEMAP = b"""<?xml version="1.0"?>

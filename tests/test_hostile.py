@@ -18,7 +18,7 @@ from typing import Any
 import httpx2
 from conftest_fetch import reply
 from fake_clock import FakeClock
-from test_scheduler import ORIGIN, Server, crawl, page, queue, run, stored
+from fake_web import ORIGIN, FakeWeb, Hit, crawl, page, queue, run, stored
 
 from crawler.config import Settings
 from crawler.dispatch import PARK_WAIT
@@ -62,7 +62,7 @@ def test_links_robots_txt_disallows_are_exclusions_not_pages_and_max_pages_count
     disallowed = [f"/private/{n}" for n in range(500)]
     routes = {"/robots.txt": robots_txt("User-agent: *\nDisallow: /private/\n"),
               "/": lambda: page(*disallowed, "/a", "/b", "/c"), "/a": page, "/b": page, "/c": page}
-    server = Server(FakeClock(), routes)
+    server = FakeWeb(FakeClock(), routes)
     settings = make_settings(tmp_path, robots=True, max_pages=4)
     stats = run(crawl(settings, server))
     assert stats.outcome == "limit"
@@ -84,7 +84,7 @@ def test_a_url_found_before_its_hosts_robots_txt_is_excluded_at_its_visit_and_gi
 
     async def handler(request: httpx2.Request) -> httpx2.Response:
         return await server(request)
-    server = Server(FakeClock(), routes)
+    server = FakeWeb(FakeClock(), routes)
     routes["/no"] = routes["/yes"] = page
     settings = make_settings(tmp_path, robots=True, scope="any", max_pages=2)
     stats = run(crawl(settings, server))
@@ -97,9 +97,9 @@ def test_a_url_found_before_its_hosts_robots_txt_is_excluded_at_its_visit_and_gi
 
 def test_the_calendar_trap_is_cut_by_its_pattern_chain(tmp_path: Path) -> None:
     """/trap/N links /trap/N+1 and /trap/N+2?session=N, without end (the issue's calendar trap)."""
-    class Calendar(Server):
+    class Calendar(FakeWeb):
         async def __call__(self, request: httpx2.Request) -> httpx2.Response:
-            self.log.append((self.clock.now, request.url.path))
+            self.log.append(Hit(self.clock.now, request.url.host, request.url.path))
             n = int(request.url.path.rsplit("/", 1)[1])
             return page(f"/trap/{n + 1}", f"/trap/{n + 2}?session={n}")
 
@@ -121,7 +121,7 @@ def test_trap_rules_exclude_with_their_reason(tmp_path: Path) -> None:
     long = "/x" + "a" * 3000
     queries = [f"/cal?day={n}" for n in range(60)]
     routes = {"/": lambda: page(long, "/a/b/a/b/a/b", *queries)}
-    server = Server(FakeClock(), routes)
+    server = FakeWeb(FakeClock(), routes)
     settings = make_settings(tmp_path)
     run(crawl(settings, server))
     excluded = exclusions(settings)
@@ -143,13 +143,13 @@ def test_a_host_answering_429_backs_off_obeys_retry_after_and_recovers(tmp_path:
     routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(30)))}
     routes.update({f"/p{n}": page for n in range(30)})
     routes["/p0"] = first_busy
-    server = Server(clock, routes)
+    server = FakeWeb(clock, routes)
     settings = make_settings(tmp_path, per_host=4, retries=2)
     job = crawl(settings, server)
     stats = run(job)
     assert stats.outcome == "finished"
-    times = dict((p, t) for t, p in reversed(server.log))
-    after = [t for t, p in server.log if t > times["/p0"]]
+    times = dict((p, t) for t, _, p in reversed(server.log))
+    after = [t for t, _, p in server.log if t > times["/p0"]]
     assert min(after) - times["/p0"] >= 30.0        # Retry-After: nothing to the host for 30 s
     assert server.paths().count("/p0") == 2
     assert pool(job).pace("site.test") == (4, 0.0, 0.0)   # back at full pace by the end
@@ -169,18 +169,18 @@ def test_a_live_host_with_a_few_bad_urls_is_never_parked_and_each_bad_url_gets_i
 
     clock = FakeClock()
     routes.update({"/b0": busy_twice(), "/b1": busy_twice()})
-    server = Server(clock, routes)
+    server = FakeWeb(clock, routes)
 
     async def web(request: httpx2.Request) -> httpx2.Response:
         if request.url.host == "dead.test":   # a host refusing every connection
-            server.log.append((clock.now, "dead.test" + request.url.path))
+            server.log.append(Hit(clock.now, "dead.test", "dead.test" + request.url.path))
             raise httpx2.ConnectError("connection refused", request=request)
         if request.url.path.startswith("/t"):   # hangs until the deadline, while the host answers others
-            server.log.append((clock.now, request.url.path))
+            server.log.append(Hit(clock.now, request.url.host, request.url.path))
             answered = pool(job).answers("site.test")
 
             def others_wait() -> bool:   # good pages not yet served, and fewer than 3 answered meanwhile
-                served = sum(path.startswith("/p") for _, path in server.log)
+                served = sum(path.startswith("/p") for _, _, path in server.log)
                 return served < len(good) and pool(job).answers("site.test") < answered + 3
 
             for _ in range(5000):   # up to 5 s of real time: however loaded the machine, the others are answered
@@ -206,7 +206,7 @@ def test_a_live_host_with_a_few_bad_urls_is_never_parked_and_each_bad_url_gets_i
         errors = {r["url"]: r["error"] for r in reader.records(("url", "error")) if r["error"]}
     assert errors == {ORIGIN + "/t0": "timeout", ORIGIN + "/t1": "timeout", ORIGIN + "/t2": "timeout",
                       "http://dead.test/x": "connect"}
-    site_times = [t for t, path in server.log if path.startswith("/")]
+    site_times = [t for t, _, path in server.log if path.startswith("/")]
     assert max(b - a for a, b in itertools.pairwise(site_times)) < settings.host_park_time   # never parked
     assert stats.parked == (1, 1, stats.parked[2])  # dead.test's URL waits for a later run; nothing of site.test's
     hosts = dict(rows(settings, "SELECT host, state FROM hosts"))
@@ -219,7 +219,7 @@ def test_a_host_failing_on_every_url_is_parked_and_the_run_ends_with_its_urls_le
         tmp_path: Path, cli: Any) -> None:
     routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(8)))}
     routes.update({f"/p{n}": (lambda: reply(503, b"down")) for n in range(8)})
-    server = Server(FakeClock(), routes)
+    server = FakeWeb(FakeClock(), routes)
     settings = make_settings(tmp_path, per_host=2, retries=0, host_park_after=3, host_park_time=600.0)
     stats = run(crawl(settings, server))
     # Three distinct URLs failed with no good answer between them: parked for 600 s, longer than the
@@ -236,10 +236,10 @@ def test_a_host_failing_on_every_url_is_parked_and_the_run_ends_with_its_urls_le
 def test_a_park_that_ends_within_park_wait_is_waited_for_and_every_url_is_fetched(tmp_path: Path) -> None:
     routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(8)))}
     routes.update({f"/p{n}": (lambda: reply(503, b"down")) for n in range(8)})
-    server = Server(FakeClock(), routes)
+    server = FakeWeb(FakeClock(), routes)
     settings = make_settings(tmp_path, per_host=2, retries=0, host_park_after=3, host_park_time=PARK_WAIT - 5)
     stats = run(crawl(settings, server))
-    times = [t for t, p in server.log if p != "/"]
+    times = [t for t, _, p in server.log if p != "/"]
     assert max(b - a for a, b in itertools.pairwise(times)) >= PARK_WAIT - 5   # the park, waited out
     assert stats.parked == (0, 0, None)
     assert stored(settings)[ORIGIN + "/p7"] == 503   # every URL recorded in this run
@@ -249,7 +249,7 @@ def test_stats_hosts_shows_a_backed_off_host_with_its_reason_and_pace(tmp_path: 
     routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/b{n}" for n in range(10)))}
     routes.update({f"/b{n}": page for n in range(10)})
     routes["/b0"] = lambda: reply(503, b"busy")
-    server = Server(FakeClock(), routes)
+    server = FakeWeb(FakeClock(), routes)
     settings = make_settings(tmp_path, retries=0, max_pages=3, concurrency=1)
     run(crawl(settings, server))
     done = cli.in_process("stats", "--db", settings.db, "--hosts", "--json")
@@ -292,7 +292,7 @@ def test_sitemaps_from_robots_txt_with_an_index_gzip_and_a_billion_laughs(tmp_pa
                                            b"<url><loc>" + ORIGIN.encode() + b"/no</loc></url></urlset>", xml),
         "/from-sitemap": page,
     }
-    server = Server(FakeClock(), routes)
+    server = FakeWeb(FakeClock(), routes)
     settings = make_settings(tmp_path, robots=True, sitemaps=True)
     assert run(crawl(settings, server)).outcome == "finished"
     assert set(stored(settings)) == {ORIGIN + "/", ORIGIN + "/from-sitemap"}
@@ -301,12 +301,12 @@ def test_sitemaps_from_robots_txt_with_an_index_gzip_and_a_billion_laughs(tmp_pa
     assert "/no" not in server.paths()
 
 
-class ByPathAndQuery(Server):
-    """A ``Server`` whose routes are keyed on the path with its query."""
+class ByPathAndQuery(FakeWeb):
+    """A ``FakeWeb`` whose routes are keyed on the path with its query."""
 
     async def __call__(self, request: httpx2.Request) -> httpx2.Response:
         target = request.url.raw_path.decode("ascii")
-        self.log.append((self.clock.now, target))
+        self.log.append(Hit(self.clock.now, request.url.host, target))
         route = self.routes.get(target)
         return route() if route is not None else reply(404, b"no", {"content-type": "text/plain"})
 
@@ -332,5 +332,5 @@ def test_a_host_with_a_crawl_delay_is_recorded_back_at_full_pace_once_recovered(
         "/": lambda: page(*(f"/p{n}" for n in range(12))), "/p0": lambda: next(answers, None) or page()}
     routes.update({f"/p{n}": page for n in range(1, 12)})
     settings = make_settings(tmp_path, robots=True, retries=1)
-    run(crawl(settings, Server(FakeClock(), routes)))
+    run(crawl(settings, FakeWeb(FakeClock(), routes)))
     assert rows(settings, "SELECT state, error FROM hosts") == [("active", None)]

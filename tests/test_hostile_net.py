@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 from conftest_fetch import local_server
+from fake_web import stored
 from site_server import Site, Wire, html, redirect, robots
-from test_scheduler import stored
 
 from crawler.addresses import IPAddress
 from crawler.config import Settings
@@ -214,7 +214,7 @@ def test_explain_answers_for_each_kind_of_url(tmp_path: Path, cli: Any) -> None:
             "/a": html("Same"), "/copy": html("Same"),
         })
         # one request at a time: /a is stored before /copy, which is then its duplicate
-        done = cli("crawl", site.url("/"), "--db", tmp_path / "job.db", "--timeout", "2", "--retries", "0",
+        done = cli.in_process("crawl", site.url("/"), "--db", tmp_path / "job.db", "--timeout", "2", "--retries", "0",
                    "--concurrency", "1")
         assert done.returncode == 0, done.stderr
         origin = site.origin

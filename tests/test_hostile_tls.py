@@ -95,16 +95,16 @@ def test_a_missing_ca_bundle_is_a_config_error(tmp_path: Path) -> None:
 def test_the_cli_says_why_and_insecure_says_so(tls_site: TlsSite, certificate: tuple[Path, Path], cli: Any,
                                                tmp_path: Path) -> None:
     db = tmp_path / "job.db"
-    done = cli("crawl", tls_site.url("/"), "--db", db, "--timeout", "5", "--retries", "0")
+    done = cli.in_process("crawl", tls_site.url("/"), "--db", db, "--timeout", "5", "--retries", "0")
     assert done.returncode == 4, done.stderr   # its only seed could not be fetched
     assert "no seed could be fetched (1 tls)" in done.stderr
     (record,) = cli.export(db, "--fields", "url,error,error_message")
     assert record["error"] == "tls"   # robots.txt's, which is the site's
     assert "certificate verify failed" in record["error_message"]
-    trusted = cli("crawl", tls_site.url("/"), "--db", tmp_path / "ca.db", "--ca-bundle", certificate[0], "--no-robots")
+    trusted = cli.in_process("crawl", tls_site.url("/"), "--db", tmp_path / "ca.db", "--ca-bundle", certificate[0], "--no-robots")
     assert trusted.returncode == 0, trusted.stderr
     assert [r["status"] for r in cli.export(tmp_path / "ca.db")] == [200, 200]
-    insecure = cli("crawl", tls_site.url("/"), "--db", tmp_path / "in.db", "--insecure", "--no-robots")
+    insecure = cli.in_process("crawl", tls_site.url("/"), "--db", tmp_path / "in.db", "--insecure", "--no-robots")
     assert insecure.returncode == 0, insecure.stderr
     assert "certificates were not verified (--insecure)" in insecure.stdout
     assert "ca_bundle" in cli.fails(2, "crawl", tls_site.url("/"), "--db", tmp_path / "x.db", "--ca-bundle",

@@ -2,7 +2,7 @@
 
 A second site crawled into the default job file is announced before its crawl starts; a limit
 remembered from an earlier run says where it came from and how to lift it; a resume keeps the
-job's politeness. (Flags a crawl of a job that another process runs cannot apply: tests/test_add.py.)
+job's politeness. (Flags a crawl of a job that another process runs cannot apply: tests/test_seeding.py.)
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import FAST
 from site_server import Site, html
-
-FAST = ("--timeout", "1", "--retries", "0")
 
 
 def ten_pages() -> dict[str, Any]:
@@ -100,7 +99,7 @@ def test_a_resume_after_a_stop_keeps_the_jobs_delay_and_per_host(site: Site, cli
     fetched = {hit.path for hit in site.hits}
     assert len(fetched - {"/robots.txt"}) < 11, "the first run was not stopped before the end"
     stopped_at = len(site.hits)
-    resumed = cli("crawl", "--db", db)   # no flag: the job's --delay 0.25 --per-host 1 hold
+    resumed = cli.in_process("crawl", "--db", db)   # no flag: the job's --delay 0.25 --per-host 1 hold
     assert resumed.returncode == 0, resumed.stderr
     assert len(cli.export(db)) == 11
     arrivals = [hit.at for hit in site.hits[stopped_at:] if hit.path != "/robots.txt"]

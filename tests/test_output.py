@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CLI, cli_command, cli_env
-from test_export import job
+from job_files import small_job
 
 RECORDS = ["http://a.test/0", "http://a.test/1", "http://a.test/2"]
 
@@ -22,7 +22,7 @@ def urls(text: str) -> list[str]:
 
 @pytest.mark.parametrize("command", ["export", "report"])
 def test_a_fifo_is_written_in_place_and_its_reader_gets_the_output(cli: CLI, tmp_path: Path, command: str) -> None:
-    db = job(tmp_path / "job.db")
+    db = small_job(tmp_path / "job.db")
     fifo = tmp_path / "out.fifo"
     os.mkfifo(fifo)
     reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE, text=True, encoding="utf-8")
@@ -42,7 +42,7 @@ def test_a_fifo_is_written_in_place_and_its_reader_gets_the_output(cli: CLI, tmp
 
 @pytest.mark.parametrize("command", ["export", "report"])
 def test_a_symlink_stays_a_link_and_the_file_it_names_gets_the_output(cli: CLI, tmp_path: Path, command: str) -> None:
-    db = job(tmp_path / "job.db")
+    db = small_job(tmp_path / "job.db")
     (tmp_path / "kept").mkdir()
     target = tmp_path / "kept" / "latest.out"
     target.write_text("an earlier export\n", encoding="utf-8")
@@ -63,7 +63,7 @@ def test_a_symlink_stays_a_link_and_the_file_it_names_gets_the_output(cli: CLI, 
 def test_a_dangling_symlink_creates_the_file_it_names(cli: CLI, tmp_path: Path) -> None:
     link = tmp_path / "out"
     link.symlink_to(tmp_path / "new.jsonl")
-    done = cli("export", "--db", job(tmp_path / "job.db"), "--out", link)
+    done = cli("export", "--db", small_job(tmp_path / "job.db"), "--out", link)
     assert done.returncode == 0, done.stderr
     assert link.is_symlink()
     assert urls((tmp_path / "new.jsonl").read_text(encoding="utf-8")) == RECORDS
@@ -75,13 +75,13 @@ def test_a_character_device_is_written_and_stays_a_device(cli: CLI, tmp_path: Pa
         os.mknod(null, 0o666 | stat.S_IFCHR, os.makedev(1, 3))   # what /dev/null is, in a folder of our own
     except PermissionError:
         pytest.skip("making a device node needs root")
-    done = cli("export", "--db", job(tmp_path / "job.db"), "--out", null)
+    done = cli("export", "--db", small_job(tmp_path / "job.db"), "--out", null)
     assert done.returncode == 0, done.stderr
     assert stat.S_ISCHR(null.lstat().st_mode)
 
 
 def test_dev_stdout_appends_where_the_shell_points_it(tmp_path: Path) -> None:
-    db = job(tmp_path / "job.db")
+    db = small_job(tmp_path / "job.db")
     out = tmp_path / "all.jsonl"
     out.write_text('{"url": "from before"}\n', encoding="utf-8")
     with out.open("ab") as appended:   # crawler export --out /dev/stdout >> all.jsonl
@@ -92,7 +92,7 @@ def test_dev_stdout_appends_where_the_shell_points_it(tmp_path: Path) -> None:
 
 
 def test_an_open_descriptor_of_a_pipe_is_written_as_bash_process_substitution_does(tmp_path: Path) -> None:
-    db = job(tmp_path / "job.db")
+    db = small_job(tmp_path / "job.db")
     read_end, write_end = os.pipe()
     with os.fdopen(read_end, "rb") as pipe:
         # crawler export --out >(gzip > f): the shell hands over a pipe as /dev/fd/N
@@ -106,5 +106,5 @@ def test_an_open_descriptor_of_a_pipe_is_written_as_bash_process_substitution_do
 
 
 def test_export_to_a_directory_is_refused_in_one_line(cli: CLI, tmp_path: Path) -> None:
-    line = cli.fails(2, "export", "--db", job(tmp_path / "job.db"), "--out", tmp_path)
+    line = cli.fails(2, "export", "--db", small_job(tmp_path / "job.db"), "--out", tmp_path)
     assert line == f"crawler: error: cannot write {tmp_path}: it is a directory"

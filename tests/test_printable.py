@@ -9,8 +9,8 @@ import unicodedata
 from conftest import CLI
 from hypothesis import given
 from hypothesis import strategies as st
+from job_files import hosts_job
 from site_server import Site, html, redirect
-from test_stats_hosts import job as hosts_job
 
 from crawler.printable import printable
 

@@ -58,12 +58,12 @@ PROGRESS = re.compile(r"crawler: 0:00:0\d elapsed, pages \d+ \(\d+/min\)  queued
 def test_without_a_terminal_a_crawl_prints_a_progress_line_every_period_and_none_with_quiet(cli: Any,
                                                                                             site: Site) -> None:
     site.routes["/"] = Slow(1.2, html("Slow"))
-    done = cli("crawl", site.url("/"), "--db", "job.db", env=EVERY)
+    done = cli.in_process("crawl", site.url("/"), "--db", "job.db", env=EVERY)
     assert done.returncode == 0, done.stderr
     progress = [line for line in done.stderr.splitlines() if PROGRESS.fullmatch(line)]
     assert len(progress) >= 2, done.stderr
     assert progress == done.stderr.splitlines()   # nothing else on stderr
-    quiet = cli("crawl", site.url("/"), "--db", "quiet.db", "--quiet", env=EVERY)
+    quiet = cli.in_process("crawl", site.url("/"), "--db", "quiet.db", "--quiet", env=EVERY)
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""
     assert quiet.stdout.startswith("crawl finished")

@@ -426,7 +426,7 @@ def test_a_job_being_crawled_is_reported_as_committed_so_far(cli: CLI, tmp_path:
 def test_a_seed_that_could_not_be_reached_is_a_broken_link(cli: CLI, tmp_path: Path) -> None:
     with refusing_port() as port:
         seed = f"http://127.0.0.1:{port}/"
-        crawled = cli("crawl", seed, "--db", tmp_path / "job.db", "--timeout", "1", "--retries", "0")
+        crawled = cli.in_process("crawl", seed, "--db", tmp_path / "job.db", "--timeout", "1", "--retries", "0")
     assert crawled.returncode in (0, 4), crawled.stderr   # (4 since nothing answered: test_e2e)
     done = cli.in_process("report", "--db", tmp_path / "job.db", "--out", tmp_path / "r.html")
     assert done.returncode == 0, done.stderr

@@ -54,7 +54,7 @@ def test_the_report_renders_completely_in_chromium_without_any_request(tmp_path:
         })
         origin = site.origin
         cli = CLI(tmp_path)
-        crawled = cli("crawl", site.url("/"), "--db", "job.db", "--no-robots", "--timeout", "5", "--retries", "0")
+        crawled = cli.in_process("crawl", site.url("/"), "--db", "job.db", "--no-robots", "--timeout", "5", "--retries", "0")
         assert crawled.returncode == 0, crawled.stderr
         done = cli.in_process("report", "--db", "job.db", "--out", "report.html")
         assert done.returncode == 0, done.stderr

@@ -14,46 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from big_site import CONCURRENCY, IN_FLIGHT_LIMIT, bigger_site, check_complete, total_requests, wait_until
 from site_server import Conditional, Sequence, Site, Slow, html, reply
-
-PAGES = 240
-CONCURRENCY = 8
-# Visits hold a slot from dispatch until their page is committed, and there are 2 x concurrency
-# slots: that is everything a kill -9 can catch between "requested" and "stored".
-IN_FLIGHT_LIMIT = 2 * CONCURRENCY
-
-
-def links_of(i: int) -> list[str]:
-    """A deterministic web: a chain through every page plus a few jumps back and forth."""
-    return [f"/p/{j}" for j in sorted({(i + 1) % PAGES, (2 * i + 3) % PAGES, (i * 7 + 5) % PAGES})]
-
-
-def bigger_site(site: Site, delay: float) -> None:
-    site.routes["/"] = html("Home", "/p/0")
-    for i in range(PAGES):
-        site.routes[f"/p/{i}"] = Slow(delay, html(f"Page {i}", *links_of(i)))
-
-
-def total_requests(site: Site) -> int:
-    return sum(n for path, n in site.counts().items() if path != "/robots.txt")
-
-
-def wait_until(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.002)
-
-
-def check_complete(cli: Any, site: Site, db: Path) -> dict[str, dict[str, Any]]:
-    records = cli.export_by_url(db)  # fails on a URL stored twice
-    assert set(records) == {site.url("/")} | {site.url(f"/p/{i}") for i in range(PAGES)}
-    assert {r["status"] for r in records.values()} == {200}
-    assert all(r["title"] for r in records.values())
-    stats = cli.stats(db)
-    assert stats["state"] == "finished"
-    assert stats["queue"]["pending"] == 0
-    return records
 
 
 def test_kill_9_three_times_then_resume_loses_nothing_and_refetches_only_what_was_in_flight(
@@ -71,7 +33,7 @@ def test_kill_9_three_times_then_resume_loses_nothing_and_refetches_only_what_wa
 
         cli.interrupt(proc, at_kill_point, signal.SIGKILL)
         assert proc.returncode == -signal.SIGKILL
-    done = cli("crawl", *args)
+    done = cli.in_process("crawl", *args)
     assert done.returncode == 0, done.stderr
     check_complete(cli, site, db)
     counts = {path: n for path, n in site.counts().items() if path != "/robots.txt"}
@@ -102,7 +64,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_job_still_resumes(site: Site, cli
     assert time.monotonic() - started < 10, "the second Ctrl-C did not stop the crawl at once"
     assert "Traceback" not in err
     assert [r["title"] for r in cli.export(db)] == ["Home"]   # /slow was cut off, not stored
-    resumed = cli("crawl", *args)
+    resumed = cli.in_process("crawl", *args)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(r["title"] for r in cli.export(db)) == ["B", "Home", "Slow"]
 
@@ -115,7 +77,7 @@ def test_in_flight_work_past_the_grace_period_goes_back_to_the_frontier(site: Si
     assert proc.returncode == 130, err
     stats = cli.stats(db)
     assert (stats["pages"], stats["queue"]["pending"], stats["state"]) == (1, 1, "stopped")
-    resumed = cli("crawl", *args)
+    resumed = cli.in_process("crawl", *args)
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(r["title"] for r in cli.export(db)) == ["Home", "Slow"]
 

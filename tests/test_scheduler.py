@@ -16,6 +16,7 @@ import pytest
 from conftest import CLI
 from conftest_fetch import reply
 from fake_clock import FakeClock
+from fake_web import ORIGIN, FakeWeb, crawl, fan_out, page, queue, run, stored
 from site_server import Site, html
 
 from crawler import visit
@@ -30,72 +31,16 @@ from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.read import JobReader
 
-ORIGIN = "http://site.test"
 Handler = Callable[[httpx2.Request], Coroutine[Any, Any, httpx2.Response]]
-
-
-def page(*links: str) -> httpx2.Response:
-    body = "".join(f'<a href="{link}">{link}</a>' for link in links)
-    return reply(200, f"<!doctype html><title>t</title>{body}".encode(), {"content-type": "text/html"})
-
-
-class Server:
-    """Answers from a dict of path -> response factory, and logs (fake time, path) of every request."""
-
-    def __init__(self, clock: FakeClock, routes: dict[str, Callable[[], httpx2.Response]]) -> None:
-        self.clock = clock
-        self.routes = routes
-        self.log: list[tuple[float, str]] = []
-
-    async def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.log.append((self.clock.now, request.url.path))
-        route = self.routes.get(request.url.path)
-        return route() if route is not None else reply(404, b"no", {"content-type": "text/plain"})
-
-    def paths(self) -> list[str]:
-        return [path for _, path in self.log]
-
-
-def fan_out(pages: int) -> dict[str, Callable[[], httpx2.Response]]:
-    """``/`` linking ``/p0`` .. ``/p{pages-1}``, which link nothing."""
-    routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(pages)))}
-    routes.update({f"/p{n}": page for n in range(pages)})
-    return routes
 
 
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:
     return replace(Settings(), db=str(tmp_path / "job.db"), robots=False, **changes).validated()
 
 
-def crawl(settings: Settings, server: Server, *, seed: str = "/", rng: int = 7) -> Crawl:
-    return Crawl(settings, [ORIGIN + seed], transport=httpx2.MockTransport(server), clock=server.clock,
-                 rng=random.Random(rng))
-
-
-def run(job: Crawl, guard: float = 20.0) -> RunStats:
-    """Run a crawl to its end; the guard turns a hang into a failure instead of a stuck suite."""
-    async def go() -> RunStats:
-        async with asyncio.timeout(guard):
-            return await job.run()
-    return asyncio.run(go())
-
-
-def stored(settings: Settings) -> dict[str, Any]:
-    with JobReader(settings.db) as job:
-        return {r["url"]: r["status"] for r in job.records(("url", "status"))}
-
-
-def queue(settings: Settings) -> dict[str, int]:
-    conn = sqlite3.connect(settings.db)
-    try:
-        return {url: state for url, state in conn.execute("SELECT url, state FROM urls WHERE state IN (0, 1)")}
-    finally:
-        conn.close()
-
-
 def test_a_crawl_stores_every_reachable_page_once_and_finishes(tmp_path: Path) -> None:
     clock = FakeClock()
-    server = Server(clock, {"/": lambda: page("/a", "/b"), "/a": lambda: page("/b", "/c", "/"),
+    server = FakeWeb(clock, {"/": lambda: page("/a", "/b"), "/a": lambda: page("/b", "/c", "/"),
                             "/c": lambda: page("/a", "http://elsewhere.test/")})
     settings = make_settings(tmp_path)
     stats = run(crawl(settings, server))
@@ -109,13 +54,13 @@ def test_a_crawl_stores_every_reachable_page_once_and_finishes(tmp_path: Path) -
 def test_a_retry_waits_out_its_backoff_in_fake_time(tmp_path: Path) -> None:
     clock = FakeClock()
     answers = iter([reply(503, b"busy"), page()])
-    server = Server(clock, {"/": lambda: next(answers)})
+    server = FakeWeb(clock, {"/": lambda: next(answers)})
     settings = make_settings(tmp_path, retries=2, retry_backoff=4.0)
     stats = run(crawl(settings, server, rng=11))
     expected = retry_delay(ServerBusy(ORIGIN, 503), 0, settings, random.Random(11))
     assert expected is not None
     assert 2.0 <= expected <= 6.0
-    (t0, _), (t1, _) = server.log
+    t0, t1 = server.times()
     assert t1 - t0 == pytest.approx(expected)
     assert (stats.outcome, stats.retries) == ("finished", 1)
     assert stored(settings) == {f"{ORIGIN}/": 200}
@@ -124,16 +69,16 @@ def test_a_retry_waits_out_its_backoff_in_fake_time(tmp_path: Path) -> None:
 def test_retry_after_is_waited_out_in_full(tmp_path: Path) -> None:
     clock = FakeClock()
     answers = iter([reply(429, b"slow down", {"retry-after": "45"}), page()])
-    server = Server(clock, {"/": lambda: next(answers)})
+    server = FakeWeb(clock, {"/": lambda: next(answers)})
     settings = make_settings(tmp_path, retries=1, retry_backoff=0.1, retry_after_max=60.0)
     run(crawl(settings, server))
-    (t0, _), (t1, _) = server.log
+    t0, t1 = server.times()
     assert t1 - t0 == pytest.approx(45.0)
 
 
 def test_retries_run_out_and_the_last_answer_is_stored(tmp_path: Path) -> None:
     clock = FakeClock()
-    server = Server(clock, {"/": lambda: reply(503, b"down")})
+    server = FakeWeb(clock, {"/": lambda: reply(503, b"down")})
     settings = make_settings(tmp_path, retries=3)
     stats = run(crawl(settings, server))
     assert server.paths() == ["/"] * 4   # 1 + retries
@@ -154,7 +99,7 @@ class StopWhenWaiting(FakeClock):
 
 def test_a_stop_during_a_backoff_ends_the_run_without_waiting_it_out(tmp_path: Path) -> None:
     clock = StopWhenWaiting()
-    server = Server(clock, {"/": lambda: reply(503, b"busy", {"retry-after": "3600"})})
+    server = FakeWeb(clock, {"/": lambda: reply(503, b"busy", {"retry-after": "3600"})})
     settings = make_settings(tmp_path, retries=2, retry_after_max=3600.0)
     job = clock.job = crawl(settings, server)
     stats = run(job)
@@ -167,7 +112,7 @@ def test_a_stop_during_a_backoff_ends_the_run_without_waiting_it_out(tmp_path: P
 
 def test_max_pages_stops_at_exactly_n(tmp_path: Path) -> None:
     clock = FakeClock()
-    server = Server(clock, fan_out(40))
+    server = FakeWeb(clock, fan_out(40))
     settings = make_settings(tmp_path, max_pages=7, concurrency=4)
     stats = run(crawl(settings, server))
     assert stats.outcome == "limit"
@@ -243,7 +188,7 @@ def test_pages_are_stored_before_their_links_are_added_and_acknowledged_last(tmp
     spy(PageStore, "store")
     spy(SqliteFrontier, "add")
     spy(SqliteFrontier, "ack")
-    server = Server(FakeClock(), {"/": lambda: page("/a"), "/a": lambda: page()})
+    server = FakeWeb(FakeClock(), {"/": lambda: page("/a"), "/a": lambda: page()})
     run(crawl(make_settings(tmp_path), server))
     assert calls[0] == "add"                      # the seed
     batches = calls[1:]
@@ -261,7 +206,7 @@ def test_an_error_in_a_visit_ends_the_crawl_as_one_internal_error(tmp_path: Path
         return await original(item, response, *args)
 
     monkeypatch.setattr(visit, "record_of", broken)
-    server = Server(FakeClock(), {"/": lambda: page("/bug")})
+    server = FakeWeb(FakeClock(), {"/": lambda: page("/bug")})
     settings = make_settings(tmp_path)
     with pytest.raises(InternalError, match="unexpected RuntimeError in the crawl: boom") as caught:
         run(crawl(settings, server))
@@ -300,7 +245,7 @@ def test_a_failing_job_file_ends_the_crawl_with_a_storage_error_and_loses_nothin
             await db.execute("INSERT INTO no_such_table VALUES (1)")
 
     monkeypatch.setattr(PageStore, "store", fails_on_the_second_batch)
-    server = Server(FakeClock(), {"/": lambda: page("/a", "/b"), "/a": page, "/b": page})
+    server = FakeWeb(FakeClock(), {"/": lambda: page("/a", "/b"), "/a": page, "/b": page})
     settings = make_settings(tmp_path, concurrency=1)
     with pytest.raises(StorageError, match=r"cannot write to job file .*job\.db: no such table: no_such_table"):
         run(crawl(settings, server))
@@ -319,7 +264,7 @@ def test_a_failing_job_file_ends_the_crawl_with_a_storage_error_and_loses_nothin
 
 def test_a_job_resumes_where_it_stopped_without_refetching(tmp_path: Path) -> None:
     clock = FakeClock()
-    server = Server(clock, fan_out(10))
+    server = FakeWeb(clock, fan_out(10))
     settings = make_settings(tmp_path, max_pages=4, concurrency=2)
     assert run(crawl(settings, server)).outcome == "limit"
     more = replace(settings, max_pages=0)
@@ -377,11 +322,11 @@ def test_a_retryable_failure_during_a_stop_is_no_verdict_and_the_resume_fetches_
         job.request_stop()
         return reply(503, b"busy")
 
-    job = crawl(settings, Server(clock, {"/": stopped_mid_request}))
+    job = crawl(settings, FakeWeb(clock, {"/": stopped_mid_request}))
     assert run(job).outcome == "stopped"
     assert stored(settings) == {}
     assert queue(settings) == {f"{ORIGIN}/": 0}   # pending again: the next run fetches it
-    assert run(crawl(settings, Server(clock, {"/": page}))).outcome == "finished"
+    assert run(crawl(settings, FakeWeb(clock, {"/": page}))).outcome == "finished"
     assert stored(settings) == {f"{ORIGIN}/": 200}
 
 
@@ -397,5 +342,5 @@ def test_a_url_whose_worker_died_on_every_try_is_recorded_and_fetched_again_by_t
     with JobReader(settings.db) as reader:
         assert [r["error"] for r in reader.records(("error",))] == ["worker_died"]   # what this run saw
     assert queue(settings) == {f"{ORIGIN}/": 0}   # and not the URL's verdict: the next run tries again
-    assert run(crawl(settings, Server(clock, {"/": page}))).outcome == "finished"
+    assert run(crawl(settings, FakeWeb(clock, {"/": page}))).outcome == "finished"
     assert stored(settings) == {f"{ORIGIN}/": 200}

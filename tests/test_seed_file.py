@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from conftest import FAST
 from site_server import Site, html
 
-FAST = ("--timeout", "1", "--retries", "0", "--no-robots", "--workers", "1")   # in this process: fork no worker
+QUICK = (*FAST, "--no-robots")
 
 
 def crawl_seeds(cli: Any, tmp_path: Path, text: str, *, encoding: str = "utf-8",
@@ -16,7 +17,7 @@ def crawl_seeds(cli: Any, tmp_path: Path, text: str, *, encoding: str = "utf-8",
     """Crawl the seeds file ``text`` in this process, into a new job ``job``: the URLs the job
     fetched, and the lines on stderr."""
     (tmp_path / "seeds.txt").write_text(text, encoding=encoding)
-    done = cli.in_process("crawl", "--seeds", "seeds.txt", "--db", job, *FAST)
+    done = cli.in_process("crawl", "--seeds", "seeds.txt", "--db", job, *QUICK)
     assert done.returncode == 0, done.stderr
     return sorted(rec["url"] for rec in cli.export(tmp_path / job)), done.stderr.splitlines()
 

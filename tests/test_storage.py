@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import CLI, cli_command, cli_env
+from job_files import small_job
 from site_server import Site, html
-from test_export import job
 
 from crawler.errors import JobLocked, StorageError
 from crawler.storage.jobfile import JobFile, JobLock
@@ -171,7 +171,7 @@ def test_a_full_disk_ends_the_crawl_in_one_line_and_the_job_resumes_elsewhere(
     assert acknowledged <= stored_before
 
     hits_before = len(site.hits)
-    done = cli("crawl", "--db", bigger / "job.db")
+    done = cli.in_process("crawl", "--db", bigger / "job.db")
     assert done.returncode == 0, done.stderr
     stats = cli.stats(bigger / "job.db")
     assert stats["pages"] == 151
@@ -197,7 +197,7 @@ JOB_COMMANDS = {
 
 def damaged(path: Path, sql: str) -> Path:
     """A job file of three pages, then ``sql`` run on it."""
-    job(path)
+    small_job(path)
     conn = sqlite3.connect(path)
     conn.execute(sql)
     conn.commit()

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from big_site import PAGES, bigger_site, check_complete, total_requests, wait_until
 from site_server import Site, Slow, html, reply
-from test_resume import PAGES, bigger_site, check_complete, total_requests, wait_until
 
 
 def worker_pids(pid: int) -> list[int]:
@@ -122,10 +122,11 @@ def test_sigterm_to_the_process_group_five_times_then_a_resume_stores_every_page
 
 def test_a_stopped_worker_is_replaced_after_its_deadline_and_the_crawl_finishes(
         site: Site, cli: Any, db: Path) -> None:
-    bigger_site(site, delay=0.05)
-    # --timeout 1: a worker holding visits and silent for 1 + WEDGED_MARGIN seconds is killed.
+    bigger_site(site, delay=0.02)
+    # A worker holding visits and silent for --timeout + WEDGED_MARGIN seconds is killed. The margin (10 s,
+    # for parsing the largest page) is 1.5 s here: the pages are small, and the test need not wait it out.
     proc = cli.popen("crawl", site.url("/"), "--db", db, "--workers", 2, "--concurrency", 4, "--per-host", 4,
-                     "--timeout", 1)
+                     "--timeout", 0.5, prelude="import crawler.workers\ncrawler.workers.WEDGED_MARGIN = 1.5")
     stopped = 0
     try:
         wait_until(lambda: total_requests(site) >= PAGES // 4 or proc.poll() is not None)

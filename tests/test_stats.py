@@ -1,61 +1,20 @@
-"""``crawler stats --hosts``: the job's hosts by pages, with errors, queued URLs and state."""
+"""``crawler stats --hosts`` (crawler/stats.py): the job's hosts by pages, with errors, queued URLs and state."""
 
 from __future__ import annotations
 
 import json
 import socket
-import sqlite3
 from pathlib import Path
 from typing import Any
 
+from job_files import hosts_job
 from site_server import Site, html
 
 from crawler.storage.read import JobReader
-from crawler.storage.schema import DONE, EXCLUDED, LEASED, PENDING, SCHEMA
-
-# host: (pages as (status, error), pending, leased, excluded as exclusion codes, row of the hosts table)
-HOSTS: dict[str, tuple[list[tuple[int | None, str | None]], int, int, list[str], tuple[Any, ...] | None]] = {
-    "busy.test": ([(200, None), (200, None), (404, "http_error")], 2, 1, [], ("active", None, None)),
-    "done.test": ([(200, None)] * 5, 0, 0, ["nofollow"], ("active", None, None)),
-    "dead.test:8080": ([(None, "connect")], 1, 0, [], ("parked", "2026-11-30T10:00:00Z", "connect")),
-    "capped.test": ([(200, None)] * 2, 0, 0, ["host_budget"] * 3, ("budget", None, None)),
-    "capped-no-row.test": ([(200, None)], 0, 0, ["host_budget"], None),
-    "new.test": ([], 2, 0, [], None),
-    "elsewhere.test": ([], 0, 0, ["off_host", "off_host"], None),   # only seen in links: not a host of the job
-}
-
-
-def job(path: Path, hosts: dict[str, Any] = HOSTS) -> Path:
-    """A job file written straight through the schema, as a crawl would have left it."""
-    conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA)
-    next_id = iter(range(1, 1_000_000))
-
-    def url(host: str, state: int, exclusion: str | None = None) -> int:
-        n = next(next_id)
-        conn.execute("INSERT INTO urls (id, url, host, depth, state, exclusion) VALUES (?, ?, ?, 0, ?, ?)",
-                     (n, f"http://{host}/{n}", host, state, exclusion))
-        return n
-
-    for host, (pages, pending, leased, excluded, row) in hosts.items():
-        for status, error in pages:
-            conn.execute("INSERT INTO pages (url_id, status, error, fetched_at) VALUES (?, ?, ?, '2026-11-29T00:00:00Z')",
-                         (url(host, DONE), status, error))
-        for _ in range(pending):
-            url(host, PENDING)
-        for _ in range(leased):
-            url(host, LEASED)
-        for code in excluded:
-            url(host, EXCLUDED, code)
-        if row is not None:
-            conn.execute("INSERT INTO hosts VALUES (?, ?, ?, ?, ?)", (host, len(pages), *row))
-    conn.commit()
-    conn.close()
-    return path
 
 
 def test_hosts_come_most_pages_first_with_errors_queued_and_state(cli: Any, tmp_path: Path) -> None:
-    db = job(tmp_path / "job.db")
+    db = hosts_job(tmp_path / "job.db")
     done = cli.in_process("stats", "--db", db, "--hosts", "--json")
     assert done.returncode == 0, done.stderr
     hosts = json.loads(done.stdout)
@@ -73,7 +32,7 @@ def test_hosts_come_most_pages_first_with_errors_queued_and_state(cli: Any, tmp_
 
 
 def test_the_hosts_listed_are_the_hosts_stats_counts(cli: Any, tmp_path: Path) -> None:
-    db = job(tmp_path / "job.db")
+    db = hosts_job(tmp_path / "job.db")
     with JobReader(db) as reader:
         assert len(reader.hosts()) == reader.host_count() == reader.summary()["hosts"] == 6
         assert [h["host"] for h in reader.hosts(limit=2)] == ["done.test", "busy.test"]
@@ -81,7 +40,7 @@ def test_the_hosts_listed_are_the_hosts_stats_counts(cli: Any, tmp_path: Path) -
 
 
 def test_the_text_table_has_aligned_columns(cli: Any, tmp_path: Path) -> None:
-    db = job(tmp_path / "job.db")
+    db = hosts_job(tmp_path / "job.db")
     done = cli.in_process("stats", "--db", db, "--hosts")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -102,7 +61,7 @@ def test_the_text_table_has_aligned_columns(cli: Any, tmp_path: Path) -> None:
 def test_a_long_table_shows_the_top_50_and_says_how_many_were_left_out(cli: Any, tmp_path: Path) -> None:
     many = {f"h{n:02}.test": ([(200, None)] * n, 0, 0, [], ("active", None, None)) for n in range(1, 61)}
     many["big.test"] = ([(200, None)] * 1234, 0, 0, [], ("active", None, None))
-    db = job(tmp_path / "job.db", many)
+    db = hosts_job(tmp_path / "job.db", many)
     text = cli.in_process("stats", "--db", db, "--hosts").stdout.splitlines()
     assert len(text) == 1 + 50 + 1
     assert text[1].split()[:2] == ["big.test", "1,234"]
@@ -113,7 +72,7 @@ def test_a_long_table_shows_the_top_50_and_says_how_many_were_left_out(cli: Any,
 
 
 def test_a_job_with_no_hosts_yet(cli: Any, tmp_path: Path) -> None:
-    db = job(tmp_path / "job.db", {})
+    db = hosts_job(tmp_path / "job.db", {})
     assert cli.in_process("stats", "--db", db, "--hosts").stdout.splitlines() == [
         "host  pages  errors  queued  state", "(no hosts yet)"]
     assert json.loads(cli.in_process("stats", "--db", db, "--hosts", "--json").stdout) == []
@@ -124,7 +83,7 @@ def test_a_real_crawl_over_a_live_and_a_dead_host(site: Site, cli: Any, tmp_path
     with socket.socket() as closed:   # a port that was free a moment ago: nothing listens there
         closed.bind(("127.0.0.1", 0))
         dead = f"127.0.0.1:{closed.getsockname()[1]}"
-    done = cli("crawl", site.url("/"), f"http://{dead}/", "--db", "job.db", "--timeout", "2", "--retries", "0")
+    done = cli.in_process("crawl", site.url("/"), f"http://{dead}/", "--db", "job.db", "--timeout", "2", "--retries", "0")
     assert done.returncode == 0, done.stderr
     hosts = {h["host"]: h for h in json.loads(cli.in_process("stats", "--db", "job.db", "--hosts", "--json").stdout)}
     live = hosts[f"127.0.0.1:{site.port}"]

@@ -1,5 +1,6 @@
-"""``crawler add``: more seeds queued in a job, idle or being crawled, and ``crawler crawl`` with seeds
-on a job that another process is crawling (issue 9, "Adding seeds to a job, even while it runs").
+"""``crawler add`` (crawler/seeding.py): more seeds queued in a job, idle or being crawled, and
+``crawler crawl`` with seeds on a job that another process is crawling (issue 9, "Adding seeds to a
+job, even while it runs").
 
 A second host is a second ``Site`` addressed as ``localhost``: scope compares host names without
 ports, so a second site on 127.0.0.1 would already be in scope.
@@ -52,7 +53,7 @@ def meta(db: Path, key: str) -> str | None:
 @pytest.fixture
 def finished_job(site: Site, cli: Any, db: Path) -> Path:
     site.routes.update({"/": html("Home"), "/more": html("More")})
-    done = cli("crawl", site.url("/"), "--db", db, *FAST)
+    done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST)
     assert done.returncode == 0, done.stderr
     assert cli.stats(db)["state"] == "finished"
     return db
@@ -74,7 +75,7 @@ def slow_crawl(site: Site, cli: Any, db: Path, seconds: float = 30.0) -> subproc
 def resume_to_the_end(site: Site, cli: Any, db: Path) -> None:
     """Resume the job once /slow answers at once: it ends with both sites' pages, the added ones too."""
     site.routes["/slow"] = html("Slow, but now")
-    resumed = cli("crawl", "--db", db, *FAST)
+    resumed = cli.in_process("crawl", "--db", db, *FAST)
     assert resumed.returncode == 0, resumed.stderr
     assert set(titles(cli, db).values()) == {"Home", "Slow, but now", "Other", "Linked"}
 
@@ -82,12 +83,12 @@ def resume_to_the_end(site: Site, cli: Any, db: Path) -> None:
 def test_add_to_a_finished_job_says_how_many_were_new_and_the_next_crawl_fetches_them(
         site: Site, other: Site, cli: Any, finished_job: Path) -> None:
     db = finished_job
-    done = cli("add", "--db", db, site.url("/more"), site.url("/"), on_localhost(other))
+    done = cli.in_process("add", "--db", db, site.url("/more"), site.url("/"), on_localhost(other))
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"2 new URLs queued in {db} (1 already known)\n"
     assert done.stderr == ""
     assert cli.stats(db)["state"] != "finished"
-    resumed = cli("crawl", "--db", db, *FAST)
+    resumed = cli.in_process("crawl", "--db", db, *FAST)
     assert resumed.returncode == 0, resumed.stderr
     assert "already finished" not in resumed.stdout
     # The added host joined the job's scope: the page it links on that host was crawled too.
@@ -99,11 +100,11 @@ def test_add_to_a_finished_job_says_how_many_were_new_and_the_next_crawl_fetches
 
 def test_add_of_urls_the_job_knows_changes_nothing(site: Site, cli: Any, finished_job: Path) -> None:
     db = finished_job
-    done = cli("add", "--db", db, site.url("/"), site.url("/#again"))
+    done = cli.in_process("add", "--db", db, site.url("/"), site.url("/#again"))
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"0 new URLs queued in {db} (1 already known)\n"
     assert cli.stats(db)["state"] == "finished"
-    again = cli("crawl", "--db", db, *FAST)
+    again = cli.in_process("crawl", "--db", db, *FAST)
     assert again.returncode == 0, again.stderr
     assert "already finished" in again.stdout
 
@@ -114,7 +115,7 @@ def test_add_to_an_unfinished_job_keeps_it_resumable(site: Site, other: Site, cl
     first = slow_crawl(site, cli, db)
     cli.stop(first)
     state = meta(db, "state")
-    done = cli("add", "--db", db, on_localhost(other))
+    done = cli.in_process("add", "--db", db, on_localhost(other))
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"1 new URL queued in {db} (0 already known)\n"
     assert meta(db, "state") == state
@@ -125,17 +126,17 @@ def test_add_reads_a_seeds_file_as_crawl_does(site: Site, cli: Any, finished_job
     db = finished_job
     seeds = tmp_path / "more.txt"
     seeds.write_text(f"# more\n\n{site.url('/more')}\nnot a url\n{site.url('/')}\n", encoding="utf-8")
-    done = cli("add", "--db", db, "--seeds", seeds)
+    done = cli.in_process("add", "--db", db, "--seeds", seeds)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [f"crawler: {seeds}:4: not an absolute http(s) URL: 'not a url' (skipped)"]
     assert done.stdout == f"1 new URL queued in {db} (1 already known)\n"
-    from_stdin = cli("add", "--db", db, "--seeds", "-", stdin=site.url("/third") + "\n")
+    from_stdin = cli.in_process("add", "--db", db, "--seeds", "-", stdin=site.url("/third") + "\n")
     assert from_stdin.returncode == 0, from_stdin.stderr
     assert from_stdin.stdout == f"1 new URL queued in {db} (0 already known)\n"
 
 
 def test_seeds_given_twice_count_once(site: Site, cli: Any, finished_job: Path) -> None:
-    done = cli("add", "--db", finished_job, site.url("/more"), site.url("/more"))
+    done = cli.in_process("add", "--db", finished_job, site.url("/more"), site.url("/more"))
     assert done.stdout == f"1 new URL queued in {finished_job} (0 already known)\n"
 
 
@@ -211,7 +212,7 @@ def test_add_beside_a_job_file_open_for_crawling(tmp_path: Path) -> None:
 def test_add_while_another_process_crawls_the_job(site: Site, other: Site, cli: Any, db: Path) -> None:
     first = slow_crawl(site, cli, db)
     try:
-        done = cli("add", "--db", db, on_localhost(other))
+        done = cli.in_process("add", "--db", db, on_localhost(other))
         assert done.returncode == 0, done.stderr
         assert done.stdout == f"1 new URL queued in {db} (0 already known)\n"
         assert first.poll() is None, "add disturbed the running crawl"
@@ -226,7 +227,7 @@ def test_crawl_with_seeds_on_a_job_another_process_crawls_queues_them(site: Site
     seeds = tmp_path / "more.txt"
     seeds.write_text(f"{on_localhost(other)}\n{site.url('/')}\n", encoding="utf-8")
     try:
-        done = cli("crawl", "--db", db, "--seeds", seeds, *FAST)
+        done = cli.in_process("crawl", "--db", db, "--seeds", seeds, *FAST)
         assert done.returncode == 0, done.stderr
         assert done.stdout == f"1 new URL queued in {db} (1 already known)\n"
         assert done.stderr == (f"crawler: job {db} is being crawled by process {first.pid}, which picks them up\n"
@@ -245,7 +246,7 @@ def test_flags_given_to_a_crawl_of_a_job_another_process_runs_are_named_as_ignor
         site: Site, other: Site, cli: Any, db: Path) -> None:
     first = slow_crawl(site, cli, db)
     try:
-        done = cli("crawl", on_localhost(other), "--db", db, "--recrawl", "--max-depth", "0")
+        done = cli.in_process("crawl", on_localhost(other), "--db", db, "--recrawl", "--max-depth", "0")
         assert done.returncode == 0, done.stderr
         assert done.stdout == f"1 new URL queued in {db} (0 already known)\n"
         assert done.stderr.splitlines()[1:] == [
@@ -258,10 +259,10 @@ def test_flags_given_to_a_crawl_of_a_job_another_process_runs_are_named_as_ignor
 
 def test_a_running_crawl_picks_up_added_seeds_within_a_second_and_widens_its_scope(
         site: Site, other: Site, cli: Any, db: Path) -> None:
-    # /slow holds the first crawl open for 8 s; the added seed must be fetched long before that.
-    first = slow_crawl(site, cli, db, seconds=8.0)
+    # /slow holds the first crawl open for 5 s; the added seed must be fetched long before that.
+    first = slow_crawl(site, cli, db, seconds=5.0)
     try:
-        done = cli("add", "--db", db, on_localhost(other))
+        done = cli.in_process("add", "--db", db, on_localhost(other))
         assert done.returncode == 0, done.stderr
         added_at = time.monotonic()
         assert other.wait_for("/", timeout=5), "the running crawl did not pick up the added seed"
