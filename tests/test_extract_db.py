@@ -184,3 +184,9 @@ def test_a_missing_job_a_file_that_is_no_job_and_a_job_without_bodies_are_refuse
     assert "is not a database" in cli.fails(2, "extract", "--db", rules, "--rules", rules)
     db = crawl(cli, tmp_path, shop, RULES_A, "--no-bodies")
     assert "was crawled with --no-bodies" in cli.fails(2, "extract", "--db", db, "--rules", rules)
+
+
+def test_the_progress_line_gives_pages_done_of_all_the_rate_and_the_time_left() -> None:
+    from crawler.extract_db import progress_line
+    assert progress_line(500, 2_000, 10.0) == "0:00:10  pages 500 / 2,000  50/s  0:00:30 left"
+    assert progress_line(0, 2_000, 0.0) == "0:00:00  pages 0 / 2,000  0/s  starting"
