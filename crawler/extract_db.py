@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -34,9 +35,8 @@ from rich.text import Text
 from crawler.errors import StorageError, UsageError
 from crawler.extraction.apply import Extraction, extract_body
 from crawler.extraction.rules import Rules
-from crawler.models import Extracted
 from crawler.progress import clock
-from crawler.storage.extracted import Rerun
+from crawler.storage.extracted import Rerun, staged_row
 from crawler.storage.extracted_read import html_bodies, html_body_count
 from crawler.storage.jobfile import JobFile
 from crawler.storage.read import JobReader
@@ -60,20 +60,21 @@ class Tally:
     missing: int = 0
     failed: int = 0
 
-    def count(self, found: Extracted | None) -> None:
+    def count(self, row: tuple[Any, ...]) -> None:
+        """Count a page by its staged row (``storage.extracted.staged_row``)."""
         self.pages += 1
-        if found is not None:
-            self.typed += found.page_type is not None
-            self.missing += found.error == "extract_missing"
-            self.failed += found.error == "extract_failed"
+        self.typed += row[1] is not None
+        self.missing += row[9] == "extract_missing"
+        self.failed += row[9] == "extract_failed"
 
 
-def extract_batch(how: Extraction, rows: list[Row]) -> list[tuple[int, Extracted | None]]:
-    """What extraction makes of each stored page of a batch (in a worker process)."""
+def extract_batch(how: Extraction, rows: list[Row]) -> list[tuple[Any, ...]]:
+    """What extraction makes of each stored page of a batch, as the rows ``Rerun`` stages (in a worker
+    process: the JSON text is made here, so that the parent, the one writer, only writes)."""
     found = []
     for url_id, url, status, headers, body in rows:
         lower = {k.lower(): v for k, v in headers}   # as the crawl hands them to its parse stage
-        found.append((url_id, extract_body(how, url, status, lower, zlib.decompress(body))))
+        found.append(staged_row(url_id, extract_body(how, url, status, lower, zlib.decompress(body))))
     return found
 
 
@@ -128,13 +129,13 @@ async def _rerun(path: Path, how: Extraction, remembered: dict[str, str], worker
             settings = dict(await job.get_meta("job_settings") or {})
             settings.update(remembered)   # the rules the user fixed are the ones the job crawls with next
             async with Rerun(job, remember={"job_settings": settings}) as rerun, _shown(tally, total):
-                pending: deque[asyncio.Future[list[tuple[int, Extracted | None]]]] = deque()
+                pending: deque[asyncio.Future[list[tuple[Any, ...]]]] = deque()
 
                 async def take_one() -> None:
-                    results = await pending.popleft()
-                    await rerun.add(results)
-                    for _, found in results:
-                        tally.count(found)
+                    rows = await pending.popleft()
+                    await rerun.add_rows(rows)
+                    for row in rows:
+                        tally.count(row)
 
                 with JobReader(path) as reader:
                     for stored in html_bodies(reader, batch, decompress=False):

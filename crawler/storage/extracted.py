@@ -124,6 +124,13 @@ _SWAP = (
 )
 
 
+def staged_row(url_id: int, e: Extracted | None) -> tuple[Any, ...]:
+    """The row ``Rerun`` stages for a page: ``(url_id, page_type, data, empty, bad_type, jsonld,
+    jsonld_error, opengraph, microdata, error, error_message)``, values as JSON text; all None when
+    nothing applied to the page."""
+    return (url_id, *_extracted_values(e), e.error, e.error_message) if e is not None else (url_id, *(None,) * 10)
+
+
 class Rerun:
     """The rules run again over a whole job, all or nothing: ``async with Rerun(job) as run: await
     run.add(batch)`` for each batch; the new values replace the old ones in one transaction when the
@@ -143,8 +150,10 @@ class Rerun:
         return self
 
     async def add(self, batch: Sequence[tuple[int, Extracted | None]]) -> None:
-        rows = [(url_id, *_extracted_values(e), e.error, e.error_message) if e is not None else (url_id, *(None,) * 10)
-                for url_id, e in batch]
+        await self.add_rows([staged_row(url_id, e) for url_id, e in batch])
+
+    async def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``add`` of rows made by ``staged_row`` (in a worker process, so that the one writer only writes)."""
         async with self.job.transaction() as db:
             await db.executemany(f"INSERT OR REPLACE INTO {_STAGED} VALUES ({', '.join('?' * 11)})", rows)
 
