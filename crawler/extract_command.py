@@ -1,8 +1,11 @@
-"""``crawler extract``: try extraction rules on one page and print its record as JSON, for writing rules.
+"""``crawler extract``: try extraction rules on one page and print its record as JSON, for writing
+rules; or run them again over every page a job stored.
 
     crawler extract URL --rules FILE                    fetch URL (the crawler's fetcher: timeouts,
                                                         the SSRF guard) and extract
     crawler extract --html FILE --url URL --rules FILE  read the page from a file: no request at all
+    crawler extract --db JOB --rules FILE               every stored body of JOB, no request
+                                                        (``crawler.extract_db``)
 
 The page goes through the crawl's own parse stage (``visit.record_of``), so what is printed is
 what a crawl with ``--extract FILE`` would store for it. robots.txt is not read: this is one page a
@@ -40,11 +43,24 @@ def extract(
     plugin: Annotated[str | None, typer.Option(metavar="MODULE:FUNCTION", help="A Python function called with the "
                                                "page; its dict is merged into data.")] = None,
     timeout: Annotated[float, typer.Option(metavar="SECONDS", help="Deadline for the request.")] = 30.0,
+    db: Annotated[str | None, typer.Option(metavar="PATH", help="Run the rules again over every page this job "
+                                           "stored (no request); the job keeps the new values and rules.",
+                                           show_default=False)] = None,
+    workers: Annotated[str, typer.Option(metavar="N", help="With --db: worker processes (auto: one per "
+                                         "core).")] = "auto",
 ) -> None:
-    """Try extraction rules on one page and print its record as JSON."""
+    """Try extraction rules on one page and print its record as JSON; with --db, run them again over
+    every page a job stored."""
     if not rules and not plugin:
         raise UsageError("crawler extract needs --rules FILE (or --plugin MODULE:FUNCTION)")
     found_rules = check_extraction(rules or "", plugin or "")
+    if db is not None:
+        if url is not None or html is not None or page_url is not None:
+            raise UsageError("crawler extract --db JOB reads the job's stored pages: give no URL, --html or --url")
+        from crawler import extract_db
+        count = extract_db.workers_of(workers)
+        print(extract_db.run(db, found_rules, rules or "", plugin or "", count))
+        return
     if html is not None:
         if url is not None or page_url is None:
             raise UsageError("crawler extract --html FILE needs --url URL (the page's address), and no URL argument")

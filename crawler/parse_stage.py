@@ -28,15 +28,14 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from functools import partial
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Protocol
 
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.errors import ParseFailed
-from crawler.extraction import fields, plugin
+from crawler.extraction.apply import Extraction, extract_page
 from crawler.extraction.rules import Rules
-from crawler.extraction.structured import structured
 from crawler.models import Extracted, Link, Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
 from crawler.scope import Scope
@@ -57,6 +56,11 @@ class ParseOptions:
     structured_data: bool = True     # JSON-LD, OpenGraph/Twitter meta (crawler.extraction.structured)
     microdata: bool = False          # and microdata (extruct), with structured_data
 
+    @property
+    def extraction(self) -> Extraction:
+        """What the extraction step reads from each page (the same as ``crawler extract --db``)."""
+        return Extraction(self.rules, self.plugin, self.structured_data, self.microdata)
+
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
@@ -68,9 +72,6 @@ class Analysis:
     extracted: Extracted | None = None   # the user's fields (rules, plugin) and the page's structured data
 
 
-_NOTHING_DECLARED = Extracted()   # a page without JSON-LD, OpenGraph or microdata: no Extracted for it
-
-
 def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html: bool,
             options: ParseOptions, status: int = 200) -> Analysis:
     """Parse one response and judge its links. Pure: safe in any thread or process."""
@@ -80,26 +81,11 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
     extracted: list[Extracted | None] = []
 
     def extract(tree: LexborHTMLParser, text: str) -> None:
-        found = None
-        if options.rules is not None:
-            try:
-                found = fields.extract(options.rules, url, tree)
-            except Exception as exc:   # a bug on one page's extraction must not cost the page its links
-                found = Extracted(error="extract_failed", error_message=f"rules: {type(exc).__name__}: {exc}"[:500])
-        if options.plugin:
-            found = plugin.apply(options.plugin, plugin.Page(url, status, MappingProxyType(headers), tree, text), found)
-        if options.structured_data:
-            declared = structured(tree, url, microdata=options.microdata)
-            if found is None:
-                found = None if declared == _NOTHING_DECLARED else declared
-            else:
-                found = replace(found, jsonld=declared.jsonld, jsonld_error=declared.jsonld_error,
-                                opengraph=declared.opengraph, microdata=declared.microdata)
-        extracted.append(found)
+        extracted.append(extract_page(how, url, status, headers, tree, text))
 
-    wanted = options.rules is not None or bool(options.plugin) or options.structured_data
+    how = options.extraction
     page = parse(url, headers, body, sort_query=options.sort_query, extract_text=options.extract_text,
-                 on_tree=extract if wanted else None)
+                 on_tree=extract if how.wanted else None)
     decide = options.scope.decide
     next_depth = depth + 1
     skip_all = page.nofollow and not options.follow_nofollow

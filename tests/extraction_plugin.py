@@ -3,6 +3,8 @@ a parse process can import it by name."""
 
 from __future__ import annotations
 
+import os
+import time
 from typing import Any
 
 from crawler.extraction.plugin import Page
@@ -20,3 +22,10 @@ def sizes(page: Page) -> dict[str, Any]:
 
 def not_a_dict(page: Page) -> Any:
     return [page.url]
+
+
+def stall(page: Page) -> dict[str, Any]:
+    """Hangs on the page whose URL ends with $STALL_ON (a run the test kills midway); else adds nothing."""
+    if page.url.endswith(os.environ.get("STALL_ON", "\0")):
+        time.sleep(120)
+    return {}

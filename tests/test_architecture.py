@@ -179,3 +179,7 @@ def test_extraction_reads_pages_as_the_parser_does_and_knows_no_stage_around_it(
         assert not theirs & IO_MODULES, f"{module} imports {theirs & IO_MODULES}"
         assert ours <= FOUNDATIONS | {"urls"}, f"{module} imports {ours - FOUNDATIONS - {'urls'}}"
     assert "extraction" not in imports_of("parser")[0]   # the parser hands its tree over, it calls nothing
+    # The one step the crawl and ``crawler extract --db`` share reads a stored body as the parser does.
+    ours, theirs = imports_of("extraction.apply")
+    assert not theirs & IO_MODULES, f"extraction.apply imports {theirs & IO_MODULES}"
+    assert ours <= FOUNDATIONS | {"urls", "parser"}, f"extraction.apply imports {ours - FOUNDATIONS - {'urls', 'parser'}}"

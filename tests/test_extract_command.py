@@ -87,8 +87,11 @@ def test_extract_needs_a_page_and_rules(cli: Any, tmp_path: Path) -> None:
                                                             rules(tmp_path))
 
 
-def test_extract_has_no_db_option_yet(cli: Any, tmp_path: Path) -> None:
-    assert "No such option: --db" in cli.fails(2, "extract", "--db", tmp_path / "job.db", "--rules", rules(tmp_path))
+def test_extract_db_takes_no_page_of_its_own(cli: Any, tmp_path: Path) -> None:
+    assert "give no URL, --html or --url" in cli.fails(2, "extract", "http://docs.test/", "--db", tmp_path / "job.db",
+                                                       "--rules", rules(tmp_path))
+    assert "--workers 'none'" in cli.fails(2, "extract", "--db", tmp_path / "job.db", "--workers", "none",
+                                           "--rules", rules(tmp_path))
 
 
 def test_extract_url_keeps_the_ssrf_guard_for_a_redirect_to_another_private_host(cli: Any, tmp_path: Path) -> None:

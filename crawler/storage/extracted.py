@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from crawler.errors import CrawlError
@@ -124,14 +124,24 @@ _SWAP = (
 )
 
 
+def staged_row(url_id: int, e: Extracted | None) -> tuple[Any, ...]:
+    """The row ``Rerun`` stages for a page: ``(url_id, page_type, data, empty, bad_type, jsonld,
+    jsonld_error, opengraph, microdata, error, error_message)``, values as JSON text; all None when
+    nothing applied to the page."""
+    return (url_id, *_extracted_values(e), e.error, e.error_message) if e is not None else (url_id, *(None,) * 10)
+
+
 class Rerun:
     """The rules run again over a whole job, all or nothing: ``async with Rerun(job) as run: await
     run.add(batch)`` for each batch; the new values replace the old ones in one transaction when the
     block ends without an error. Each ``add`` commits to a staging table (so memory holds one batch);
-    an error in the block, or a kill, leaves the job's values as they were."""
+    an error in the block, or a kill, leaves the job's values as they were. A page given None (no page
+    type applied) loses what it had. ``remember`` is job metadata (key -> value) set in that same
+    transaction: the rules the job extracts with from then on."""
 
-    def __init__(self, job: JobFile) -> None:
+    def __init__(self, job: JobFile, remember: Mapping[str, Any] | None = None) -> None:
         self.job = job
+        self.remember = dict(remember or {})
 
     async def __aenter__(self) -> Rerun:
         async with self.job.transaction() as db:
@@ -139,8 +149,11 @@ class Rerun:
             await db.execute(_STAGING)
         return self
 
-    async def add(self, batch: Sequence[tuple[int, Extracted]]) -> None:
-        rows = [(url_id, *_extracted_values(e), e.error, e.error_message) for url_id, e in batch]
+    async def add(self, batch: Sequence[tuple[int, Extracted | None]]) -> None:
+        await self.add_rows([staged_row(url_id, e) for url_id, e in batch])
+
+    async def add_rows(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``add`` of rows made by ``staged_row`` (in a worker process, so that the one writer only writes)."""
         async with self.job.transaction() as db:
             await db.executemany(f"INSERT OR REPLACE INTO {_STAGED} VALUES ({', '.join('?' * 11)})", rows)
 
@@ -152,3 +165,5 @@ class Rerun:
                 return
             for sql in _SWAP:
                 await db.execute(sql)
+            for key, value in self.remember.items():
+                await self.job.set_meta(key, value)   # joins this transaction

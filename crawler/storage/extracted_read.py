@@ -29,20 +29,26 @@ class StoredBody(NamedTuple):
     body: bytes
 
 
-def html_bodies(job: JobReader, batch: int = 500) -> Iterator[list[StoredBody]]:
-    """The stored HTML pages with a body, ``batch`` at a time, in url_id order. Each batch is its own
-    short read (keyset pagination), so a writer on the job (the rules' results) is never held back by
-    one long read, and memory holds one batch of bodies."""
+# The pages the crawl's parse stage extracts from: a 2xx answer of an HTML type with a stored body.
+_HTML_PAGES = (f"p.body IS NOT NULL AND p.status BETWEEN 200 AND 299 "
+               f"AND p.content_type IN ({', '.join(repr(t) for t in HTML_TYPES)})")
+
+
+def html_bodies(job: JobReader, batch: int = 500, *, decompress: bool = True) -> Iterator[list[StoredBody]]:
+    """The stored HTML pages with a body (2xx answers: those the crawl extracted from), ``batch`` at a
+    time, in url_id order. Each batch is its own short read (keyset pagination), so a writer on the
+    job (the rules' results) is never held back by one long read, and memory holds one batch of
+    bodies. ``decompress=False`` leaves each body as stored (zlib), for a worker process to inflate."""
     after = -1
     sql = ("SELECT p.url_id, u.url, COALESCE(p.final_url, u.url), p.status, p.headers, p.body FROM pages p "
-           "JOIN urls u ON u.id = p.url_id WHERE p.url_id > ? AND p.body IS NOT NULL "
-           f"AND p.content_type IN ({', '.join('?' * len(HTML_TYPES))}) ORDER BY p.url_id LIMIT ?")
+           f"JOIN urls u ON u.id = p.url_id WHERE p.url_id > ? AND {_HTML_PAGES} ORDER BY p.url_id LIMIT ?")
     while True:
         with sqlite_errors(job.path, "read"):
-            rows = job.conn.execute(sql, (after, *HTML_TYPES, batch)).fetchall()
+            rows = job.conn.execute(sql, (after, batch)).fetchall()
         if not rows:
             return
-        yield [StoredBody(url_id, url, final, status, decode_headers(headers), zlib.decompress(body))
+        yield [StoredBody(url_id, url, final, status, decode_headers(headers),
+                          zlib.decompress(body) if decompress else body)
                for url_id, url, final, status, headers, body in rows]
         after = rows[-1][0]
 
@@ -54,6 +60,12 @@ def html_pages(job: JobReader) -> int:
             f"SELECT COUNT(*) FROM pages WHERE status BETWEEN 200 AND 299 AND content_type IN "
             f"({', '.join('?' * len(HTML_TYPES))})", HTML_TYPES).fetchone()[0]
     return count
+
+
+def html_body_count(job: JobReader) -> int:
+    """How many pages ``html_bodies`` gives."""
+    with sqlite_errors(job.path, "read"):
+        return int(job.conn.execute(f"SELECT COUNT(*) FROM pages p WHERE {_HTML_PAGES}").fetchone()[0])
 
 
 def has_extraction(job: JobReader) -> bool:
