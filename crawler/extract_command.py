@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,6 +61,9 @@ def extract(
         from crawler import extract_db
         count = extract_db.workers_of(workers)
         print(extract_db.run(db, found_rules, rules or "", plugin or "", count))
+        # What the new rules matched, said as a crawl's summary says it.
+        from crawler import coverage
+        coverage.tell(db, lambda line: print(line, file=sys.stderr), rules=rules or "")
         return
     if html is not None:
         if url is not None or page_url is None:

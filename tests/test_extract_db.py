@@ -103,6 +103,16 @@ def test_fixed_rules_run_over_a_stored_job_give_the_new_values_and_the_job_keeps
         assert job.meta()["job_settings"]["extract"] == str(fixed.resolve())
 
 
+def test_a_rerun_says_what_its_rules_matched_and_names_a_field_that_matched_nothing(
+        cli: Any, tmp_path: Path, shop: Site) -> None:
+    db = crawl(cli, tmp_path, shop, RULES_B)
+    wrong = rules_file(tmp_path, RULES_B.replace('".price"', '".cost"'), "wrong.toml")
+    done = cli.in_process("extract", "--db", db, "--rules", wrong, "--workers", 1)
+    assert done.returncode == 0, done.stderr
+    assert 'page type "product"' in done.stdout
+    assert f'crawler: field "price" of page type "product" matched nothing on {PAGES + 1} pages' in done.stderr
+
+
 @pytest.mark.parametrize("plugin", [(), ("--plugin", "extraction_plugin:sizes")], ids=["rules", "rules and plugin"])
 def test_the_rules_run_again_give_exactly_what_the_crawl_stored(cli: Any, tmp_path: Path, shop: Site,
                                                                  plugin: tuple[str, ...]) -> None:
