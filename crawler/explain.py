@@ -139,6 +139,8 @@ def render(answer: dict[str, Any]) -> str:
         fetched += f", pass {page['pass']}" + (f" ({page['earlier_fetches']} earlier versions)"
                                                if page["earlier_fetches"] else "")
         lines.append(f"fetched  {fetched}")
+        if page.get("rendered"):
+            lines.append(f"rendered {page['rendered']}")
     if answer["lastmod"]:
         lines.append(f"lastmod  {answer['lastmod']} (sitemap)")
     return "\n".join(printable(line) for line in lines)   # URLs, redirect targets, error messages: a server's words

@@ -19,7 +19,6 @@ the ``Clock`` and ``random.Random`` the crawl is given, so tests drive it in fak
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -214,7 +213,9 @@ class Crawl:
             from crawler.workers import WorkerPool
             return WorkerPool(self.settings, options, workers, self.forked,
                               lambda: self._robots if self.settings.robots else None)
-        return contextlib.nullcontext(local_visitor(fetcher, stage, self.settings, lambda: self._scope, lambda: self._robots))
+        from crawler.render import visiting  # --render: a browser behind the fetcher (crawler[render])
+        return visiting(local_visitor(fetcher, stage, self.settings, lambda: self._scope, lambda: self._robots),
+                        self.settings, lambda: self._scope, lambda: self._robots)
 
     def _scope_of(self, seed_hosts: frozenset[str]) -> Scope:
         settings = self.settings

@@ -118,10 +118,17 @@ class LocalVisitor:
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         try:
-            response = await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
-                                                headers=conditional_headers(item))
+            response = await self.fetch(item)
         finally:
             fetched()
+        return await self.record(item, response)
+
+    async def fetch(self, item: FrontierItem) -> Response:
+        """The request: redirects followed, each hop checked; conditional on a recrawl."""
+        return await self.fetcher.fetch(item.url, check=self.hop_check(item.depth), headers=conditional_headers(item))
+
+    async def record(self, item: FrontierItem, response: Response) -> PageRecord:
+        """The page record of ``response``, through the parse stage."""
         return await record_of(item, response, self.stage, self.keep_bodies)
 
     def update(self, options: ParseOptions) -> None:

@@ -321,13 +321,16 @@ class JobReader:
         linked_from = self._all("SELECT url FROM urls WHERE id = ?", (source,)) if source is not None else []
         page_row = self._all(
             "SELECT p.status, p.fetched_at, p.final_url, p.error, p.error_message, p.canonical, p.noindex, "
-            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass FROM pages p WHERE p.url_id = ?", (url_id,))
+            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass, p.rendered, p.render_blocked "
+            "FROM pages p WHERE p.url_id = ?", (url_id,))
         page = None
         if page_row:
-            status, fetched_at, final_url, error, message, canonical, noindex, duplicate_of, crawl_pass = page_row[0]
+            (status, fetched_at, final_url, error, message, canonical, noindex, duplicate_of, crawl_pass, rendered,
+             render_blocked) = page_row[0]
             page = {"status": status, "fetched_at": fetched_at, "final_url": final_url, "error": error,
                     "error_message": message, "canonical": canonical, "noindex": bool(noindex),
-                    "duplicate_of": duplicate_of, "pass": crawl_pass,
+                    "duplicate_of": duplicate_of, "pass": crawl_pass, "rendered": rendered,
+                    "render_blocked": render_blocked or 0,
                     "earlier_fetches": self._one("SELECT COUNT(*) FROM history WHERE url_id = ?", (url_id,))}
         host_row = self._all("SELECT state, fetched, until, error FROM hosts WHERE host = ?", (host,))
         states = {PENDING: "pending", LEASED: "leased", DONE: "done", EXCLUDED: "excluded"}
