@@ -36,6 +36,7 @@ from crawler.config import Settings
 RECYCLE_PAGES = 200                 # pages a browser renders before a fresh one takes over
 MEMORY_CAP = 1024 * 1024 * 1024     # bytes of RSS, summed over the browser's processes (see docs/rendering.md)
 CLOSE_WITHIN = 5.0                  # seconds a browser gets to close before its processes are killed
+OPEN_WITHIN = 60.0                  # seconds to launch a browser and open a page in it, however loaded the machine
 LAUNCH_ARGS = (
     "--host-resolver-rules=MAP * ~NOTFOUND",       # no name resolves inside the browser ...
     "--proxy-server=socks5://127.0.0.1:9",        # ... and no connection leaves it (port 9: discard, closed)
@@ -90,14 +91,16 @@ class Browser:
         async with self.open_pages:
             browser = await self._take()
             try:
-                context = await browser.new_context(accept_downloads=False, service_workers="block",
-                                                    user_agent=self.settings.user_agent)
-            except PlaywrightError as exc:
+                async with asyncio.timeout(OPEN_WITHIN):
+                    context = await browser.new_context(accept_downloads=False, service_workers="block",
+                                                        user_agent=self.settings.user_agent)
+                    page = await context.new_page()
+            except (PlaywrightError, TimeoutError) as exc:
                 await self._give_back(broken=True)
-                raise BrowserBroken(f"the browser could not open a page: {exc.message[:200]}") from None
+                raise BrowserBroken(f"the browser could not open a page: {str(exc)[:200]}") from None
             broken = False
             try:
-                yield await context.new_page()
+                yield page
             except BaseException:
                 broken = not browser.is_connected()
                 raise
@@ -148,7 +151,7 @@ class Browser:
         args = [*LAUNCH_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]   # root has no user namespace sandbox
         try:
             browser = await self._playwright.chromium.launch(executable_path=executable, headless=True, args=args,
-                                                             timeout=max(self.settings.timeout, 30) * 1000)
+                                                             timeout=OPEN_WITHIN * 1000)
         except PlaywrightError as exc:
             raise BrowserBroken(f"the browser did not start: {exc.message.splitlines()[0][:200]}") from None
         self.launches += 1

@@ -1,7 +1,8 @@
 """Render one page: its HTTP response into a browser page, every request through the router, wait
 until it settles, take the DOM.
 
-The deadline of the whole render is ``--timeout``. The page is loaded from the response already
+The deadline of the render is ``--timeout``, from the page's opening (a browser launched for it
+has its own limit, ``browser.OPEN_WITHIN``). The page is loaded from the response already
 fetched (no second request for it), then given until ``SETTLE`` of the deadline has passed to
 settle: its load event fired and no request of its own under way for ``QUIET`` seconds. A page
 that never settles (a poll every second, a stream) is taken as it is then, and its note says so.
@@ -50,9 +51,9 @@ async def render(browser: Browser, fetcher: Fetcher, response: Response, *, bloc
     timeout = deadline
     url = response.final_url
     router = Router(fetcher, response, blocked_kinds, navigation)
-    started = time.monotonic()
     try:
-        async with asyncio.timeout(timeout), browser.page() as page:
+        async with browser.page() as page, asyncio.timeout(timeout):   # the deadline starts with the page open
+            started = time.monotonic()
             loaded = asyncio.Event()
             page.on("load", lambda _: loaded.set())
             await page.route("**/*", router.handle)
