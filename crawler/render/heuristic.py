@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from crawler.models import RenderMode, Response
+from crawler.parser import is_html
 from crawler.wording import plural
 
 ROOT_TEXT = 1000        # an empty app root counts on a page with less text than this
@@ -102,3 +104,14 @@ def _visible_text(tree: LexborHTMLParser) -> str:
     for node in body.css(",".join(_HIDDEN)):
         node.decompose()
     return " ".join((body.text(separator=" ") or "").split())
+
+
+def why_render(mode: RenderMode, response: Response) -> str | None:
+    """Why ``response`` is to be rendered (the start of the record's ``rendered`` note), or None:
+    ``always`` renders every 2xx HTML page, ``auto`` those that look built by script."""
+    if mode == "never" or not 200 <= response.status < 300 or not is_html(response.header("content-type")):
+        return None
+    if mode == "always":
+        return "always"
+    looks = looks_scripted(response.body)
+    return None if looks.why is None else looks.note()

@@ -17,28 +17,17 @@ from dataclasses import replace
 
 from crawler.config import Settings
 from crawler.errors import FetchError
-from crawler.models import FrontierItem, PageRecord, Response
+from crawler.models import FrontierItem, PageRecord
 from crawler.parse_stage import ParseOptions
-from crawler.parser import is_html
 from crawler.render.available import check_available
 from crawler.render.browser import Browser
-from crawler.render.heuristic import looks_scripted
+from crawler.render.heuristic import why_render
 from crawler.render.rendering import render
 from crawler.render.router import NavigationCheck
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
 from crawler.urls import canonicalize, origin
 from crawler.visit import LocalVisitor, Visitor, record_of
-
-
-def why_render(mode: str, response: Response) -> str | None:
-    """Why ``response`` is to be rendered (the start of the record's ``rendered`` note), or None."""
-    if mode == "never" or not 200 <= response.status < 300 or not is_html(response.header("content-type")):
-        return None
-    if mode == "always":
-        return "always"
-    looks = looks_scripted(response.body)
-    return None if looks.why is None else looks.note()
 
 
 class RenderingVisitor:
