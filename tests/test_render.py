@@ -117,3 +117,26 @@ def test_render_without_playwright_is_one_line_naming_the_extra_and_exit_2(cli: 
 def test_render_without_a_browser_is_one_line_naming_it_and_exit_2(cli: Any, site: Site) -> None:
     line = cli.fails(2, "crawl", site.url("/"), "--render", "always", "--browser", "/nowhere/chromium")
     assert "no browser at /nowhere/chromium" in line
+
+
+def test_a_rendered_page_is_archived_as_its_response_and_a_conversion_record_and_counted_by_stats(
+        tmp_path: Path, private: Site, cli: Any) -> None:
+    from warcio.archiveiterator import ArchiveIterator
+    with Site(js_site(2, private.origin)) as site:
+        home = site.url("/")
+        crawl(tmp_path, home, render="auto")
+    db, archive = tmp_path / "job.db", tmp_path / "job.warc"
+    assert cli.in_process("export", "--db", db, "--format", "warc", "--out", archive).returncode == 0
+    records = {}
+    with archive.open("rb") as stream:
+        for record in ArchiveIterator(stream):
+            if record.rec_headers.get_header("WARC-Target-URI") == home:
+                records[record.rec_type] = (record.rec_headers, record.content_stream().read())
+    response, conversion = records["response"], records["conversion"]
+    assert b'<div id="app"></div>' in response[1]
+    assert b"<title>Loading</title>" in response[1]
+    assert "<title>Page 0 (by script)</title>" in conversion[1].decode("utf-8-sig")
+    assert conversion[0].get_header("WARC-Refers-To") == response[0].get_header("WARC-Record-ID")
+    assert conversion[0].get_header("Content-Type") == "text/html; charset=utf-8"
+    assert cli.stats(db)["rendered"] == {"pages": 2, "blocked": 1}
+    assert "rendered     2 pages by a browser, 1 request of theirs blocked" in cli.in_process("stats", "--db", db).stdout
