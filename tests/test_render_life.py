@@ -90,18 +90,19 @@ def test_a_browser_that_dies_mid_page_is_replaced_and_the_page_retried(tmp_path:
     killed = threading.Event()
 
     def kill_browser_soon() -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed.is_set():
-            main = [p for p in browsers() if "--type=" not in " ".join(_cmdline(p))]
-            if main:
-                time.sleep(1.0)   # the page is open and busy by now
+            found = browsers()
+            main = [p for p in found if "--type=" not in " ".join(_cmdline(p))]
+            if main and any("--type=renderer" in " ".join(_cmdline(p)) for p in found):
+                time.sleep(0.5)   # the page is open and busy by now (it polls for 6 s)
                 for process in main:
                     process.kill()
                 killed.set()
             time.sleep(0.05)
 
     with Site({"/": BUSY, "/api/0.json": reply(200, "{}", "application/json")}) as site:
-        config = settings(tmp_path, timeout=4.0, retries=1, retry_backoff=0.01)
+        config = settings(tmp_path, timeout=8.0, retries=1, retry_backoff=0.01)
         killer = threading.Thread(target=kill_browser_soon)
         killer.start()
         job = run(config, site.url("/"))
@@ -175,3 +176,23 @@ def _alive(pid: int) -> bool:
 def _number(url: str) -> int:
     path = url.split("/", 3)[3]
     return int(path.rsplit("/", 1)[1]) if path else 0
+
+
+@pytest.mark.parametrize(("pages", "cap", "launches"), [(2, 1 << 40, 2), (1000, 1, 3)])
+def test_a_browser_is_replaced_after_its_pages_or_past_its_memory_cap(monkeypatch: pytest.MonkeyPatch, pages: int,
+                                                                      cap: int, launches: int) -> None:
+    from crawler.render import browser as module
+    monkeypatch.setattr(module, "RECYCLE_PAGES", pages)
+    monkeypatch.setattr(module, "MEMORY_CAP", cap)
+    monkeypatch.setattr(module, "MEMORY_EVERY", 0.0)
+
+    async def go() -> tuple[int, int]:
+        async with module.Browser(Settings(), shutil.which("chromium") or "", 1) as browser:
+            for _ in range(3):
+                async with browser.page() as page:
+                    await page.set_content("<title>x</title>")
+            return browser.launches, browser.peak_memory
+    launched, peak = asyncio.run(go())
+    assert launched == launches
+    assert peak > 0 if cap == 1 else True
+    assert not browsers()

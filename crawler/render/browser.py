@@ -6,10 +6,10 @@
 - The browser has no network of its own: every host name resolves to nothing and every
   connection would go to a proxy where nothing listens (``LAUNCH_ARGS``). What a page loads is
   what the router fetched for it through the crawler's gate (``gate.py``).
-- Recycled: after ``RECYCLE_PAGES`` pages, or once its process tree's memory passes
-  ``MEMORY_CAP``, the browser takes no new page, and is replaced when its open pages are done. A
-  browser that crashed or hung is replaced at once (``broken``): its pages fail with the retryable
-  ``render_failed``.
+- Recycled: after ``RECYCLE_PAGES`` pages, or once its process tree's memory (PSS, read every
+  ``MEMORY_EVERY`` seconds at most) passes ``MEMORY_CAP``, the browser takes no new page, and is
+  replaced when its open pages are done. A browser that crashed or hung is replaced at once
+  (``broken``): its pages fail with the retryable ``render_failed``.
 - It dies with the crawl: Playwright's driver closes it when its stdin closes (the crawl died),
   and Chromium itself is started under ``setpriv --pdeathsig KILL``, so a driver killed with -9
   takes the browser with it. ``__aexit__`` closes it on every other way out.
@@ -22,6 +22,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +35,8 @@ from playwright.async_api import Page, Playwright, async_playwright
 from crawler.config import Settings
 
 RECYCLE_PAGES = 200                 # pages a browser renders before a fresh one takes over
-MEMORY_CAP = 1024 * 1024 * 1024     # bytes of RSS, summed over the browser's processes (see docs/rendering.md)
+MEMORY_CAP = 1024 * 1024 * 1024     # bytes of PSS, summed over the browser's processes (see docs/rendering.md)
+MEMORY_EVERY = 5.0                  # seconds between two readings of the browser's memory (each costs a few ms)
 CLOSE_WITHIN = 5.0                  # seconds a browser gets to close before its processes are killed
 OPEN_WITHIN = 60.0                  # seconds to launch a browser and open a page in it, however loaded the machine
 LAUNCH_ARGS = (
@@ -65,6 +67,7 @@ class Browser:
         self._served = 0                     # pages since this browser was launched
         self._open = 0
         self._retiring = False
+        self._measured = 0.0                 # when the memory was last read (monotonic)
         self._changed = asyncio.Condition()
         self._dir = Path(tempfile.mkdtemp(prefix="crawler-render-"))
 
@@ -132,7 +135,8 @@ class Browser:
             self._open -= 1
             if broken:
                 self._retiring = True
-            elif not self._retiring:
+            elif not self._retiring and time.monotonic() >= self._measured + MEMORY_EVERY:
+                self._measured = time.monotonic()
                 memory = self.memory()
                 self.peak_memory = max(self.peak_memory, memory)
                 self._retiring = memory > MEMORY_CAP
@@ -168,14 +172,15 @@ class Browser:
             self._kill_leftovers()
 
     def memory(self) -> int:
-        """Bytes of RSS of the browser's processes (every descendant of this process but worker
-        processes of the crawl: the driver, Chromium and its helpers). RSS counts shared pages
-        once per process: an overestimate, which is the safe side of a cap."""
+        """Bytes of memory of the browser's processes (Playwright's driver, Chromium and its
+        helpers, under this process): their proportional set sizes summed, so that the pages they
+        share (Chromium's code, mapped by each of its ten or so processes) count once, as the
+        machine pays for them. Summed RSS would count them ten times over: about 2.5 times PSS."""
         total = 0
         for child in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):
                 if _is_browser(child):
-                    total += child.memory_info().rss
+                    total += child.memory_full_info().pss
         return total
 
     @staticmethod
@@ -191,4 +196,4 @@ class Browser:
 def _is_browser(process: psutil.Process, *, driver: bool = True) -> bool:
     """Chromium's processes (the browser, renderers, helpers) and, with ``driver``, Playwright's node."""
     name = process.name().lower()
-    return "chrom" in name or name == "setpriv" or (driver and name == "node")
+    return "chrom" in name or name == "setpriv" or (driver and name.startswith("node"))   # node-MainThread
