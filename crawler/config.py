@@ -262,6 +262,7 @@ _FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "older_than": ("older_than", parse_duration),
     "job_name": ("job", None),
     "workers": ("workers", _workers_flag),
+    "render_block": ("render_block", lambda kinds: [k.strip() for k in kinds.split(",") if k.strip()]),
 }
 # Parameters of ``crawler crawl`` that are no settings.
 _NOT_SETTINGS = frozenset({"urls", "seeds", "config_file"})

@@ -4,6 +4,7 @@ page may make. No browser, no network."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -109,3 +110,11 @@ def test_the_gate_judges_each_request_of_a_rendered_page(request_: Ask, served: 
 def test_what_a_page_requests_is_told_in_a_few_words() -> None:
     tally = Tally(fetched=3, skipped=2, blocked=["http://127.0.0.2/secret: private"])
     assert tally.note() == "3 requests, 1 blocked, 2 not loaded"
+
+
+def test_bad_render_settings_are_one_line_naming_the_choices(cli: Any) -> None:
+    line = cli.fails(2, "crawl", "http://127.0.0.1:9/", "--render", "sometimes")
+    assert "render must be one of never, auto, always" in line
+    line = cli.fails(2, "crawl", "http://127.0.0.1:9/", "--render", "auto", "--render-block", "image,pictures")
+    assert "render_block takes document, stylesheet, image" in line
+    assert "'pictures'" in line
