@@ -140,3 +140,22 @@ def test_a_rendered_page_is_archived_as_its_response_and_a_conversion_record_and
     assert conversion[0].get_header("Content-Type") == "text/html; charset=utf-8"
     assert cli.stats(db)["rendered"] == {"pages": 2, "blocked": 1}
     assert "rendered     2 pages by a browser, 1 request of theirs blocked" in cli.in_process("stats", "--db", db).stdout
+
+
+def test_a_frame_is_loaded_only_in_scope_and_where_robots_txt_allows_it(tmp_path: Path) -> None:
+    from js_site import shell
+    script = ("document.title = 'Framed';"
+              "for (const src of ['/private/page', 'http://localhost:' + location.port + '/other', '/open']) {"
+              " const frame = document.createElement('iframe'); frame.src = src; document.body.appendChild(frame); }")
+    routes = {"/": shell(script), "/robots.txt": reply(200, "User-agent: *\nDisallow: /private/\n", "text/plain"),
+              "/private/page": reply(200, "<p>private</p>", "text/html"), "/open": reply(200, "<p>open</p>", "text/html"),
+              "/other": reply(200, "<p>other</p>", "text/html")}
+    with Site(routes) as site:
+        home = site.url("/")
+        pages = crawl(tmp_path, home, render="auto")
+        counts = site.counts()
+    assert pages[home]["title"] == "Framed"
+    assert pages[home]["render_blocked"] == 2   # the disallowed frame, and the one on another host
+    assert counts.get("/open") == 1
+    assert "/private/page" not in counts
+    assert "/other" not in counts
