@@ -115,7 +115,7 @@ def test_a_browser_that_dies_mid_page_is_replaced_and_the_page_retried(tmp_path:
 
 
 def test_kill_9_mid_crawl_leaves_no_chromium_and_the_resume_stores_every_page_once(tmp_path: Path, cli: Any) -> None:
-    count = 40
+    count = 24
     routes: dict[str, Any] = js_site(count)
     for path, route in list(routes.items()):
         if path.startswith("/api/") and isinstance(route, Reply):
@@ -140,7 +140,7 @@ def test_kill_9_mid_crawl_leaves_no_chromium_and_the_resume_stores_every_page_on
             assert not [pid for pid in seen if psutil.pid_exists(pid) and _alive(pid)], "Chromium outlived the crawl"
         finally:
             cli.stop(crawl)
-        done = cli("crawl", "--db", db, "--render", "always", "--quiet")
+        done = cli("crawl", "--db", db, "--render", "always", "--quiet", timeout=180)
         assert done.returncode == 0, done.stderr
         found = pages(db)
         urls = {site.url("/")} | {site.url(f"/p/{n}") for n in range(1, count)}

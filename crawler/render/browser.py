@@ -1,8 +1,9 @@
 """One Chromium per process, bounded and recycled (Playwright for Python, the system's browser).
 
-- At most ``concurrency`` pages open at once; each page gets a fresh browser context (no cookies,
-  storage or cache shared between pages), with downloads refused and service workers blocked (so
-  that every request of the page passes through ``page.route``).
+- At most ``concurrency`` pages open at once, each a new page of the browser's one context (as
+  tabs of one browser window: a fresh context per page cost 2.5 times as much time, measured),
+  with downloads refused and service workers blocked (so that every request of the page passes
+  through ``page.route``). The context goes with the browser, at the latest after ``RECYCLE_PAGES``.
 - The browser has no network of its own: every host name resolves to nothing and every
   connection would go to a proxy where nothing listens (``LAUNCH_ARGS``). What a page loads is
   what the router fetched for it through the crawler's gate (``gate.py``).
@@ -29,8 +30,8 @@ from types import TracebackType
 
 import psutil
 from playwright.async_api import Browser as PlaywrightBrowser
+from playwright.async_api import BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Page, Playwright, async_playwright
 
 from crawler.config import Settings
 
@@ -61,9 +62,10 @@ class Browser:
         self.path = path
         self.open_pages = asyncio.Semaphore(concurrency)
         self.launches = 0
-        self.peak_memory = 0                 # the most RSS seen summed over the browser's processes
+        self.peak_memory = 0                 # the most memory seen (``memory``)
         self._playwright: Playwright | None = None
         self._browser: PlaywrightBrowser | None = None
+        self._context: BrowserContext | None = None   # the browser's one context: every page opens in it
         self._served = 0                     # pages since this browser was launched
         self._open = 0
         self._retiring = False
@@ -89,14 +91,12 @@ class Browser:
 
     @contextlib.asynccontextmanager
     async def page(self) -> AsyncIterator[Page]:
-        """A page in a fresh context of a live browser; closed on the way out. A browser that turns
-        out to be broken is retired (the caller raises ``BrowserBroken`` or the page's error)."""
+        """A new page of a live browser; closed on the way out. A browser that turns out to be
+        broken is retired (the caller raises ``BrowserBroken`` or the page's error)."""
         async with self.open_pages:
-            browser = await self._take()
+            browser, context = await self._take()
             try:
                 async with asyncio.timeout(OPEN_WITHIN):
-                    context = await browser.new_context(accept_downloads=False, service_workers="block",
-                                                        user_agent=self.settings.user_agent)
                     page = await context.new_page()
             except (PlaywrightError, TimeoutError) as exc:
                 await self._give_back(broken=True)
@@ -109,26 +109,27 @@ class Browser:
                 raise
             finally:
                 try:
-                    await asyncio.wait_for(context.close(), CLOSE_WITHIN)
+                    await asyncio.wait_for(page.close(), CLOSE_WITHIN)
                 except (PlaywrightError, TimeoutError):
                     broken = True   # a renderer that cannot even close its page: hung
                 await self._give_back(broken=broken)
 
-    async def _take(self) -> PlaywrightBrowser:
-        """The live browser, launched or replaced first where needed; counts one more open page."""
+    async def _take(self) -> tuple[PlaywrightBrowser, BrowserContext]:
+        """The live browser and its context, launched or replaced first where needed; counts one
+        more open page."""
         async with self._changed:
             # A retiring browser takes no new page; it goes once its open pages are done.
             await self._changed.wait_for(lambda: not self._retiring or self._open == 0)
             if self._retiring or (self._browser is not None and not self._browser.is_connected()):
                 await self._close()
-            if self._browser is None:
-                self._browser = await self._launch()
+            if self._browser is None or self._context is None:
+                self._browser, self._context = await self._launch()
                 self._served, self._retiring = 0, False
             self._open += 1
             self._served += 1
             if self._served >= RECYCLE_PAGES:
                 self._retiring = True
-            return self._browser
+            return self._browser, self._context
 
     async def _give_back(self, *, broken: bool) -> None:
         async with self._changed:
@@ -144,7 +145,7 @@ class Browser:
                 await self._close()
             self._changed.notify_all()
 
-    async def _launch(self) -> PlaywrightBrowser:
+    async def _launch(self) -> tuple[PlaywrightBrowser, BrowserContext]:
         assert self._playwright is not None, "use Browser in an async with"
         # Chromium gets SIGKILL when its parent (Playwright's driver) dies, however it dies.
         wrapper = self._dir / "chromium"
@@ -156,14 +157,17 @@ class Browser:
         try:
             browser = await self._playwright.chromium.launch(executable_path=executable, headless=True, args=args,
                                                              timeout=OPEN_WITHIN * 1000)
-        except PlaywrightError as exc:
-            raise BrowserBroken(f"the browser did not start: {exc.message.splitlines()[0][:200]}") from None
+            context = await asyncio.wait_for(browser.new_context(
+                accept_downloads=False, service_workers="block", user_agent=self.settings.user_agent), OPEN_WITHIN)
+        except (PlaywrightError, TimeoutError) as exc:
+            self._kill_leftovers()
+            raise BrowserBroken(f"the browser did not start: {str(exc).splitlines()[0][:200]}") from None
         self.launches += 1
-        return browser
+        return browser, context
 
     async def _close(self) -> None:
         """Close the browser (if any); kill its processes if it does not close in time."""
-        browser, self._browser = self._browser, None
+        browser, self._browser, self._context = self._browser, None, None
         if browser is None:
             return
         try:
