@@ -74,8 +74,7 @@ class Browser:
         self._dir = Path(tempfile.mkdtemp(prefix="crawler-render-"))
 
     async def __aenter__(self) -> Browser:
-        self._playwright = await async_playwright().start()
-        return self
+        return self   # Playwright's driver (a node process, ~100 MB) starts with the first page that needs it
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -146,7 +145,11 @@ class Browser:
             self._changed.notify_all()
 
     async def _launch(self) -> tuple[PlaywrightBrowser, BrowserContext]:
-        assert self._playwright is not None, "use Browser in an async with"
+        if self._playwright is None:
+            try:
+                self._playwright = await async_playwright().start()
+            except Exception as exc:   # the driver would not start: no page can be rendered now
+                raise BrowserBroken(f"Playwright's driver did not start: {str(exc)[:200]}") from None
         # Chromium gets SIGKILL when its parent (Playwright's driver) dies, however it dies.
         wrapper = self._dir / "chromium"
         if not wrapper.exists():
