@@ -101,6 +101,14 @@ def crawl(
                         ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress; without a terminal a progress line is "
                                         "printed about once a minute.")] = False,
+    render: Annotated[str | None, typer.Option(metavar="WHEN", help="never (default), auto "
+                                               "(pages that look built by script) or always: a browser renders them.")] = None,
+    browser: Annotated[str | None, typer.Option(metavar="PATH",
+                                                help="Chromium to render with [default: chromium on PATH].")] = None,
+    render_concurrency: Annotated[int | None, typer.Option(
+        metavar="N", help="Pages open in the browser at once [default: one per core].")] = None,
+    render_block: Annotated[str | None, typer.Option(metavar="KINDS",
+                                                     help="Resource types not loaded [default: image,media,font].")] = None,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -113,6 +121,9 @@ def crawl(
     from crawler.extraction.check import check_extraction
     check_extraction(settings.extract, settings.plugin)   # before the job file or a request: one line, exit 2
 
+    if settings.render != "never":   # before any job file or worker: one line naming what to install
+        from crawler.render.available import check_available
+        check_available(settings)
     seed_urls = seed_file.seed_urls(urls, seeds, _say)
     from crawler import job as jobs
     if "db" not in explicit and (note := jobs.new_site_note(settings.db, seed_urls)):

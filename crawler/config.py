@@ -20,7 +20,7 @@ from typing import Any, get_args
 
 from crawler import __version__
 from crawler.errors import ConfigError
-from crawler.models import EventLoopKind, ParseMode, ScopeMode, TransportKind
+from crawler.models import EventLoopKind, ParseMode, RenderMode, ScopeMode, TransportKind
 
 DEFAULT_USER_AGENT = f"crawler/{__version__} (+https://github.com/crawler/crawler)"
 
@@ -29,7 +29,11 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "parse_mode": get_args(ParseMode),
     "transport": get_args(TransportKind),
     "event_loop": get_args(EventLoopKind),
+    "render": get_args(RenderMode),
 }
+# What --render-block may name: Playwright's resource types (request.resource_type).
+RESOURCE_KINDS = ("document", "stylesheet", "image", "media", "font", "script", "texttrack", "xhr", "fetch",
+                  "eventsource", "websocket", "manifest", "other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +95,11 @@ class Settings:
     host_park_time: float = 120.0
     ca_bundle: str = ""
     insecure: bool = False
+    # pages built by JavaScript (crawler.render)
+    render: RenderMode = "never"
+    browser: str = ""              # "" finds chromium, chromium-browser or google-chrome on PATH
+    render_concurrency: int = 0    # pages open in the browser at once (0: one per core)
+    render_block: tuple[str, ...] = ("image", "media", "font")
 
     @property
     def session_names(self) -> frozenset[str]:
@@ -119,7 +128,7 @@ class Settings:
                 return name, f"{name} must be at least 1, got {getattr(self, name)}"
         for name in ("max_pages", "max_pages_per_host", "retries", "parse_workers", "workers", "trap_max_url_length",
                      "trap_max_segment_repeats", "trap_max_query_variants", "trap_max_pattern_chain",
-                     "host_park_after"):
+                     "host_park_after", "render_concurrency"):
             if getattr(self, name) < 0:
                 return name, f"{name} must not be negative, got {getattr(self, name)}"
         if self.timeout <= 0:
@@ -129,6 +138,8 @@ class Settings:
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 return name, f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}"
+        if unknown := [k for k in self.render_block if k not in RESOURCE_KINDS]:
+            return "render_block", f"render_block takes {', '.join(RESOURCE_KINDS)}; got {unknown[0]!r}"
         if not self.user_agent.strip():
             return "user_agent", "user_agent must not be empty"
         if self.ca_bundle and not Path(self.ca_bundle).is_file():
@@ -259,6 +270,7 @@ _FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "older_than": ("older_than", parse_duration),
     "job_name": ("job", None),
     "workers": ("workers", _workers_flag),
+    "render_block": ("render_block", lambda kinds: [k.strip() for k in kinds.split(",") if k.strip()]),
 }
 # Parameters of ``crawler crawl`` that are no settings.
 _NOT_SETTINGS = frozenset({"urls", "seeds", "config_file"})

@@ -6,7 +6,8 @@
     │   ├── ConfigError             an unknown key or a bad value in config, environment or flags
     │   ├── RulesError              an extraction rules file that cannot be used (file, page type, field)
     │   ├── PluginError             an extraction plugin (--plugin module:function) that cannot be loaded
-    │   └── JobLocked               another live process is crawling the same job file
+    │   ├── JobLocked               another live process is crawling the same job file
+    │   └── RenderUnavailable       --render without Playwright for Python or without a browser
     ├── StorageError                the job file cannot be opened, read or written: exit code 1
     ├── InternalError               a bug: an exception the crawler did not expect, raised in a
     │                               visit or the writer; exit code 1, the job file intact
@@ -14,7 +15,7 @@
         ├── ParseFailed             the parse stage could not handle it (its worker died)
         └── FetchError              its request failed
             ├── retryable = True:  Timeout, ConnectFailed (and its DnsFailed), ServerBusy (429 / 5xx),
-            │                      WorkerDied, RobotsUnavailable
+            │                      WorkerDied, RobotsUnavailable, RenderFailed
             └── retryable = False: TlsFailed, TooLarge, HeaderTooLarge, TooManyRedirects, BlockedScheme,
                                    BlockedAddress, OutOfScope, RobotsDisallowed, ProtocolFailed
 
@@ -64,6 +65,10 @@ class PluginError(UsageError):
 
 class JobLocked(UsageError):
     """The job file is being crawled by another live process."""
+
+
+class RenderUnavailable(UsageError):
+    """``--render auto|always`` cannot run here: Playwright for Python or the browser is missing."""
 
 
 class StorageError(CrawlError):
@@ -222,6 +227,14 @@ class ProtocolFailed(FetchError):
     """The server broke HTTP: a malformed response, a bad encoding, a redirect without Location."""
 
     code = "protocol"
+
+
+class RenderFailed(FetchError):
+    """The browser rendering the page crashed, hung or missed the deadline (``--timeout``): the page
+    is tried again, by a fresh browser where this one was broken."""
+
+    code = "render_failed"
+    retryable = True
 
 
 def _rebuild(cls: type[PageError], args: tuple[object, ...], fields: dict[str, object]) -> PageError:

@@ -155,6 +155,8 @@ def render(answer: dict[str, Any]) -> str:
         fetched += f", pass {page['pass']}" + (f" ({page['earlier_fetches']} earlier versions)"
                                                if page["earlier_fetches"] else "")
         lines.append(f"fetched  {fetched}")
+        if page.get("rendered"):
+            lines.append(f"rendered {page['rendered']}")
     if (extraction := answer.get("extraction")) is not None:
         kind = f"page type {extraction['page_type']}" if extraction["page_type"] is not None else "no page type"
         for what, names in (("empty", extraction["empty"]), ("failed its type", extraction["bad_type"])):

@@ -19,6 +19,7 @@ CRAWL: dict[str, tuple[str, ...]] = {
     "Politeness": ("concurrency", "per_host", "delay", "no_robots", "user_agent"),
     "Requests": ("timeout", "retries", "max_bytes", "allow_private", "ca_bundle", "insecure"),
     "Parsing": ("parse_mode", "parse_workers", "extract", "plugin", "no_structured_data"),
+    "Rendering": ("render", "browser", "render_concurrency", "render_block"),
     "Workers & sharing": ("workers", "frontier", "job_name", "lease"),
     "Output": ("no_bodies", "quiet"),
 }

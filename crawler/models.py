@@ -167,6 +167,9 @@ class PageRecord:
     lang: str | None = None
     word_count: int | None = None
     extracted: Extracted | None = None   # the extraction step's result, when rules or structured data are on
+    rendered: str | None = None       # --render: why a browser rendered the page ("auto: ..."); None: not rendered
+    render_blocked: int = 0           # the rendered page's requests that the crawler's rules refused
+    response_body: bytes | None = None   # a rendered page's HTTP body (``body`` is then the rendered DOM)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Its links travel as plain tuples: pickle handles those in C, named tuples with a Python
@@ -194,5 +197,6 @@ ScopeMode = Literal["host", "domain", "any"]
 ParseMode = Literal["async", "thread", "process"]
 TransportKind = Literal["aiohttp", "httpcore"]
 EventLoopKind = Literal["auto", "asyncio", "uvloop"]
+RenderMode = Literal["never", "auto", "always"]   # --render: which HTML pages a browser renders
 # How a run of a crawl ended (``crawl`` prints it in its summary).
 Outcome = Literal["running", "finished", "stopped", "limit", "already_finished", "already_at_limit"]

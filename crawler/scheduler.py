@@ -186,9 +186,13 @@ class Crawl:
 @contextlib.asynccontextmanager
 async def _local_visitor(fetcher: Fetcher, settings: Settings, options: ParseOptions,
                          robots: RobotsCache | None) -> AsyncIterator[Visitor]:
-    """Visits in this process: the crawl's fetcher, and a parse stage of ``--parse-mode``."""
+    """Visits in this process: the crawl's fetcher, a parse stage of ``--parse-mode``, and with
+    ``--render`` a browser behind the fetcher (``crawler.render``, the extra ``crawler[render]``)."""
+    from crawler.render import visiting
     async with ParseStage(settings.parse_mode, settings.parse_workers, options) as stage:
-        yield local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots)
+        visitor = local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots)
+        async with visiting(visitor, settings, lambda: stage.options.scope, lambda: robots) as chosen:
+            yield chosen
 
 
 def scope_of(settings: Settings, seed_hosts: frozenset[str]) -> Scope:

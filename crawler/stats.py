@@ -8,7 +8,7 @@ from typing import Any
 
 from crawler.printable import printable
 from crawler.storage.read import JobReader
-from crawler.wording import size
+from crawler.wording import plural, size
 
 
 def job_stats(path: str | Path) -> dict[str, Any]:
@@ -46,6 +46,9 @@ def render_text(stats: dict[str, Any]) -> str:
         f"fetched      {stats['first_fetch'] or '-'} .. {stats['last_fetch'] or '-'}",
         f"pass {stats['pass']:<7} " + ", ".join(f"{k} {v:,}" for k, v in stats["this_pass"].items()),
     ]
+    if (rendered := stats.get("rendered")) and rendered["pages"]:   # --render
+        lines.insert(8, f"rendered     {plural(rendered['pages'], 'page')} by a browser, "
+                        f"{plural(rendered['blocked'], 'request')} of theirs blocked")
     return "\n".join(printable(line) for line in lines)
 
 

@@ -127,16 +127,26 @@ class LocalVisitor:
         self.settings = settings
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
+        response = await self.fetch(item, fetched)
+        return await self.record(item, response)
+
+    async def fetch(self, item: FrontierItem, fetched: Callable[[], None]) -> Response:
+        """The request (redirects followed, each hop checked; conditional on a recrawl), then
+        ``fetched()``. A 5xx on the URL's last attempt is raised with its record, made as every
+        answer's is (``record``)."""
         try:
             try:
-                response = await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
-                                                    headers=conditional_headers(item))
+                return await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
+                                                headers=conditional_headers(item))
             finally:
                 fetched()
         except ServerBusy as busy:
             if busy.response is not None and gives_up(busy, item.attempt, self.settings):
-                busy.record = await record_of(item, busy.response, self.stage, self.settings.bodies)
+                busy.record = await self.record(item, busy.response)
             raise
+
+    async def record(self, item: FrontierItem, response: Response) -> PageRecord:
+        """The page record of ``response``, through the parse stage."""
         return await record_of(item, response, self.stage, self.settings.bodies)
 
     def update(self, options: ParseOptions) -> None:

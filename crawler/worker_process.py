@@ -28,6 +28,7 @@ dies takes its workers with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
 import signal
 import socket
@@ -44,6 +45,7 @@ from crawler.fetcher import Fetcher
 from crawler.loop import event_loop_factory
 from crawler.models import FrontierItem
 from crawler.parse_stage import ParseOptions, ParseStage
+from crawler.render import visiting
 from crawler.visit import local_visitor, robots_reader
 
 ALIVE_EVERY = 1.0        # seconds between a worker's ("alive", 0) messages
@@ -94,9 +96,11 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
     # The SSRF guard, as the coordinator's: a seed's hosts may be private, no other may.
     policy = AddressPolicy(seed_hosts=options.scope.hosts, allow_private=settings.allow_private)
     async with (Fetcher(settings, policy=policy) as fetcher, ParseStage("async", 1, options) as stage,
-                asyncio.TaskGroup() as group):
+                contextlib.AsyncExitStack() as group_exit, asyncio.TaskGroup() as group):
         robots = robots_reader(fetcher, settings, time.monotonic) if settings.robots else None
-        visitor = local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots)
+        visitor = await group_exit.enter_async_context(visiting(   # --render: this process's browser
+            local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots),
+            settings, lambda: stage.options.scope, lambda: robots, settings.processes))
         tasks: dict[int, asyncio.Task[None]] = {}
         outbox.put(("ready", 0))
 

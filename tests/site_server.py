@@ -198,10 +198,11 @@ class _Server(ThreadingHTTPServer):
 
 
 class Site:
-    """Routes served on ``127.0.0.1:<free port>`` while the ``with`` block runs."""
+    """Routes served on ``127.0.0.1:<free port>`` (or ``host``) while the ``with`` block runs."""
 
-    def __init__(self, routes: Mapping[str, Route] | None = None) -> None:
+    def __init__(self, routes: Mapping[str, Route] | None = None, host: str = "127.0.0.1") -> None:
         self.routes: dict[str, Route] = dict(routes or {})
+        self.host = host   # another loopback address (127.0.0.2) stands in for a private one
         self.hits: list[Hit] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -214,7 +215,7 @@ class Site:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Site:
-        server = _Server(("127.0.0.1", 0), _Handler)
+        server = _Server((self.host, 0), _Handler)
         server.site = self
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -247,7 +248,7 @@ class Site:
 
     @property
     def origin(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str = "/") -> str:
         return self.origin + path

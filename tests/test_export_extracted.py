@@ -27,7 +27,7 @@ from crawler.storage import extracted, extracted_read
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.read import JobReader
-from crawler.storage.schema import SCHEMA
+from crawler.storage.schema import SCHEMA, SCHEMA_VERSION
 
 PRODUCT = Extracted(
     page_type="product",
@@ -186,7 +186,7 @@ def test_a_schema_5_job_migrates_and_exports_as_before(tmp_path: Path) -> None:
     assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()[0] == ",".join(FIELDS)
     assert pq.read_table(tmp_path / "out.parquet").column_names == list(FIELDS)
     conn = sqlite3.connect(db)
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "6"
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     assert conn.execute("SELECT COUNT(*) FROM extracted").fetchone()[0] == 0
     conn.close()
 

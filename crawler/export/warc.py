@@ -1,5 +1,6 @@
 """WARC 1.1 through warcio: a ``warcinfo`` record, then a ``response`` and a ``request`` record for
-every stored fetch, or a ``revisit`` and a ``request`` where the payload was archived already.
+every stored fetch, or a ``revisit`` and a ``request`` where the payload was archived already
+(and a ``conversion`` record for a rendered page).
 
 - Every fetch of every job is kept (merging jobs does not apply: an archive keeps what happened),
   each job in fetch order; the status and time filters apply.
@@ -17,6 +18,8 @@ every stored fetch, or a ``revisit`` and a ``request`` where the payload was arc
   ``Content-Length`` is the decoded length (the server's, if it sent one, is kept as
   ``X-Archive-Orig-Content-Length``). So the record is self-consistent and a replay tool serves it
   as it is, instead of trying to inflate bytes that are no longer compressed.
+- A page rendered by a browser (``--render``) has its HTTP response in the ``response`` record and
+  the rendered DOM (UTF-8) in a ``conversion`` record whose ``WARC-Refers-To`` names that response.
 - ``warc.gz`` (chosen by an ``--out`` ending in ``.gz``) compresses each record as its own gzip
   member, so readers can seek to any record.
 """
@@ -89,7 +92,8 @@ def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex) -
         warc_headers["WARC-IP-Address"] = capture.ip
     http_headers = StatusAndHeaders(f"{capture.status} {capture.reason_phrase}".rstrip(),
                                     _as_stored(capture.headers, len(capture.body)), protocol=capture.http_version)
-    first = archived.get(capture.content_hash) if capture.content_hash else None
+    # A rendered page's content hash is its DOM's: its HTTP body is archived in full, never as a revisit.
+    first = archived.get(capture.content_hash) if capture.content_hash and capture.rendered is None else None
     if first is not None:
         first_uri, first_date, digest = first
         record = writer.create_revisit_record(uri, digest, first_uri, first_date, http_headers=http_headers,
@@ -98,9 +102,14 @@ def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex) -
         record = writer.create_warc_record(uri, "response", payload=io.BytesIO(capture.body),
                                            length=len(capture.body), http_headers=http_headers,
                                            warc_headers_dict=warc_headers)
-        if capture.content_hash:
+        if capture.content_hash and capture.rendered is None:
             archived.add(capture.content_hash, uri, date, record.rec_headers.get_header("WARC-Payload-Digest"))
     writer.write_record(record)
+    if capture.rendered is not None:   # the DOM a browser made of the response (--render)
+        writer.write_record(writer.create_warc_record(
+            uri, "conversion", payload=io.BytesIO(capture.rendered), length=len(capture.rendered),
+            warc_content_type="text/html; charset=utf-8",
+            warc_headers_dict={"WARC-Date": date, "WARC-Refers-To": record.rec_headers.get_header("WARC-Record-ID")}))
     if capture.request_headers:   # pages crawled before request headers were kept have none
         target = urlsplit(uri)
         path = (target.path or "/") + (f"?{target.query}" if target.query else "")

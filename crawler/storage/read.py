@@ -66,6 +66,7 @@ class Capture(NamedTuple):
     ip: str | None
     content_hash: str | None
     body: bytes
+    rendered: bytes | None = None   # --render: the rendered DOM (``body`` is then the HTTP body)
 
 
 def decode_headers(blob: bytes | None) -> list[tuple[str, str]]:
@@ -199,6 +200,8 @@ class JobReader:
             "bytes": self._one("SELECT COALESCE(SUM(bytes), 0) FROM pages"),
             "duplicates": self._one("SELECT COUNT(*) FROM pages WHERE duplicate_of IS NOT NULL"),
             "links": self._one("SELECT COUNT(*) FROM links"),
+            "rendered": dict(zip(("pages", "blocked"), self._all(   # --render: pages a browser rendered, requests refused
+                "SELECT COUNT(rendered), COALESCE(SUM(render_blocked), 0) FROM pages")[0], strict=True)),
             "queue": {"pending": states.get(PENDING, 0) + states.get(LEASED, 0), "excluded": states.get(EXCLUDED, 0)},
             "pass": crawl_pass,
             "this_pass": {"fetched": sum(changes.values()),
@@ -302,13 +305,14 @@ class JobReader:
         """Every stored fetch that got a response, in fetch order, as a WARC writes it."""
         where, args = _filter(statuses, since)
         sql = ("SELECT u.url, COALESCE(p.final_url, u.url), p.fetched_at, p.status, COALESCE(p.http_version, 'HTTP/1.1'), "
-               "COALESCE(p.reason_phrase, ''), p.headers, p.request_headers, p.ip, p.content_hash, p.body "
+               "COALESCE(p.reason_phrase, ''), p.headers, p.request_headers, p.ip, p.content_hash, p.body, p.response_body "
                "FROM pages p JOIN urls u ON u.id = p.url_id"
                + (where + " AND" if where else " WHERE") + " p.status IS NOT NULL ORDER BY p.fetched_at, p.url_id")
         with sqlite_errors(self.path, "read"):
-            for url, final, at, status, version, phrase, headers, request, ip, digest, body in self.conn.execute(sql, args):
-                yield Capture(url, final, at, status, version, phrase, decode_headers(headers),
-                              decode_headers(request), ip, digest, zlib.decompress(body) if body else b"")
+            for url, final, at, status, version, phrase, headers, request, ip, digest, body, http in self.conn.execute(sql, args):
+                body = zlib.decompress(body) if body else b""
+                yield Capture(url, final, at, status, version, phrase, decode_headers(headers), decode_headers(request),
+                              ip, digest, *((zlib.decompress(http), body) if http is not None else (body, None)))
 
 
     def url_facts(self, url: str) -> dict[str, Any] | None:
@@ -328,13 +332,16 @@ class JobReader:
         linked_from = self._all("SELECT url FROM urls WHERE id = ?", (source,)) if source is not None else []
         page_row = self._all(
             "SELECT p.status, p.fetched_at, p.final_url, p.error, p.error_message, p.canonical, p.noindex, "
-            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass FROM pages p WHERE p.url_id = ?", (url_id,))
+            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass, p.rendered, p.render_blocked "
+            "FROM pages p WHERE p.url_id = ?", (url_id,))
         page = None
         if page_row:
-            status, fetched_at, final_url, error, message, canonical, noindex, duplicate_of, crawl_pass = page_row[0]
+            (status, fetched_at, final_url, error, message, canonical, noindex, duplicate_of, crawl_pass, rendered,
+             render_blocked) = page_row[0]
             page = {"status": status, "fetched_at": fetched_at, "final_url": final_url, "error": error,
                     "error_message": message, "canonical": canonical, "noindex": bool(noindex),
-                    "duplicate_of": duplicate_of, "pass": crawl_pass,
+                    "duplicate_of": duplicate_of, "pass": crawl_pass, "rendered": rendered,
+                    "render_blocked": render_blocked or 0,
                     "earlier_fetches": self._one("SELECT COUNT(*) FROM history WHERE url_id = ?", (url_id,))}
         host_row = self._all("SELECT state, fetched, until, error FROM hosts WHERE host = ?", (host,))
         states = {PENDING: "pending", LEASED: "leased", DONE: "done", EXCLUDED: "excluded"}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -95,7 +95,10 @@ CREATE TABLE pages (
     headers BLOB,                    -- zlib-compressed "Name: value\\r\\n" lines, in the order received
     request_headers BLOB,            -- the same, of the request as sent (for WARC request records)
     ip TEXT,                         -- the server's IP address, where the transport told it
-    body BLOB                        -- zlib-compressed raw body (after Content-Encoding), unless --no-bodies
+    body BLOB,                       -- zlib-compressed raw body (after Content-Encoding), unless --no-bodies
+    rendered TEXT,                   -- --render: why a browser rendered the page, and what its requests came to
+    render_blocked INTEGER,          -- the rendered page's requests the crawler's rules refused
+    response_body BLOB               -- a rendered page's HTTP body, zlib-compressed (body is then the rendered DOM)
 );
 CREATE INDEX pages_hash ON pages(content_hash) WHERE content_hash IS NOT NULL;
 CREATE TABLE history (
@@ -203,6 +206,13 @@ CREATE TABLE extracted (           -- no row: nothing was extracted (a job of sc
     opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
     microdata TEXT                   -- JSON array: microdata items
 );
+""",
+    # 6 -> 7: pages rendered by a browser (--render): why, the requests refused, and the HTTP body
+    # kept beside the rendered DOM (a WARC export holds both).
+    6: """
+ALTER TABLE pages ADD COLUMN rendered TEXT;
+ALTER TABLE pages ADD COLUMN render_blocked INTEGER;
+ALTER TABLE pages ADD COLUMN response_body BLOB;
 """,
 }
 
