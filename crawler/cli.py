@@ -22,7 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from crawler import __version__, config, extract_command, run_end, seed_file
+from crawler import __version__, bench_command, config, extract_command, run_end, seed_file
 from crawler.errors import CrawlError, InternalError, JobLocked, StorageError, UsageError
 from crawler.help_panels import CrawlHelp, PlainHelp
 from crawler.loop import event_loop_factory, raise_open_files_limit
@@ -329,22 +329,7 @@ def _existing(db: str) -> str:
     return db
 
 
-@app.command(cls=PlainHelp)
-def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="Smaller sites, fewer levels and one run of each (under a "
-                                                        "minute), not the median of three (under 10 minutes).")] = False,
-    out: Annotated[str | None, typer.Option(metavar="FILE", help="Write the results as JSON to this file.")] = None,
-    plot: Annotated[str | None, typer.Option(metavar="FILE", help="Draw a PNG chart to this file (needs matplotlib).")] = None,
-) -> None:
-    """Measure asyncio, threads and processes: parse modes and worker processes on an I/O-bound and a
-    CPU-bound workload, and blocking (sequential, thread pool) against asyncio fetching at 1 to 2,048
-    requests in flight."""
-    from crawler.bench.plot import can_plot
-    if plot is not None and not can_plot():
-        _say("crawler: --plot needs matplotlib: pip install 'crawler[plot]'")
-        raise typer.Exit(EXIT_USAGE)
-    from crawler.bench.command import run as run_bench
-    run_bench(quick, out, plot, Console(), Console(stderr=True))
+app.command(cls=PlainHelp, name="bench")(bench_command.bench)   # the concurrency lesson
 
 
 @app.command(cls=PlainHelp)

@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import sqlite3
 import subprocess
 import sys
@@ -168,10 +169,15 @@ def test_merged_jobs_take_the_latest_fetchs_data_and_the_union_of_fields(tmp_pat
 
 
 def schema_5_job(path: Path) -> Path:
-    """A job file as schema 5 wrote it: no extracted table."""
+    """A job file as schema 5 wrote it: no extracted table, no rendering columns."""
     conn = sqlite3.connect(path)
-    conn.executescript(SCHEMA)
-    conn.executescript("DROP TABLE extracted; UPDATE meta SET value = '5' WHERE key = 'schema_version';"
+    # The pages table without schema 7's rendering columns (after its last column, body).
+    schema_5, found = re.subn(r"(body BLOB),(\s+--[^\n]*)\n\s+rendered TEXT,[^\n]*\n\s+render_blocked INTEGER,"
+                              r"[^\n]*\n\s+response_body BLOB[^\n]*\n", r"\1 \2\n", SCHEMA)
+    assert found == 1
+    conn.executescript(schema_5)
+    conn.executescript("DROP TABLE extracted; "
+                       "UPDATE meta SET value = '5' WHERE key = 'schema_version';"
                        "INSERT INTO urls (id, url, host, depth, state) VALUES (1, 'http://a.test/', 'a.test', 0, 2);"
                        "INSERT INTO pages (url_id, status, title, fetched_at) VALUES (1, 200, 'home', '2026-11-01T00:00:00Z');")
     conn.close()

@@ -38,7 +38,8 @@ from warcio.warcwriter import WARCWriter
 
 from crawler.errors import UsageError
 from crawler.export.base import Selection
-from crawler.storage.read import Capture, JobReader, PayloadIndex
+from crawler.storage.payload_index import PayloadIndex
+from crawler.storage.read import Capture, JobReader
 
 # Headers that describe the bytes on the wire, not the decoded body the record holds.
 _WIRE_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})

@@ -162,7 +162,7 @@ SELECT page_type, COUNT(*), SUM(error IS 'extract_missing'), SUM(error IS 'extra
 # Per page type and field: (page_type, field, pages, empty, bad_type, place). ``place`` orders a page
 # type's fields as its rules do: every page holds them in that order, so the smallest json_each id of
 # a later field is larger than that of an earlier one.
-_FIELDS = """WITH {x},
+_FIELD_COVERAGE = """WITH {x},
 fields AS (
     SELECT x.page_type, j.key AS field, COUNT(*) AS pages, MIN(j.id) AS place FROM x, json_each(x.data) j
      WHERE x.data IS NOT NULL GROUP BY 1, 2),
@@ -179,7 +179,7 @@ def coverage_queries(extracted: str = "extracted", pages: str = "pages", only: s
     """The two coverage queries (page types, fields) over the tables named: a job's own, or (the
     report's merge) an attached job's ``extracted`` and the winning fetches."""
     x = _EXTRACTED_PAGES.format(extracted=extracted, pages=pages, only=only)
-    return _PAGE_TYPES.format(x=x), _FIELDS.format(x=x)
+    return _PAGE_TYPES.format(x=x), _FIELD_COVERAGE.format(x=x)
 
 
 _JOB_PAGE_TYPES, _JOB_FIELDS = coverage_queries()

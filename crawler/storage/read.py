@@ -367,31 +367,6 @@ def _filter(statuses: StatusRanges, since: str | None, first: str | None = None)
     return (" WHERE " + " AND ".join(where) if where else ""), args
 
 
-class PayloadIndex:
-    """The payloads a WARC export has written so far, by content hash: where and when each was
-    archived and its payload digest, for the ``revisit`` records of later copies. A temporary
-    SQLite file (``sqlite3.connect("")``), so that a million pages cost disk, not memory."""
-
-    def __init__(self) -> None:
-        self.conn = sqlite3.connect("", isolation_level=None)
-        self.conn.execute("PRAGMA cache_size=-2048")   # 2 MiB: the index stays small in memory
-        self.conn.execute("CREATE TABLE seen (hash TEXT PRIMARY KEY, uri TEXT, date TEXT, digest TEXT) WITHOUT ROWID")
-
-    def __enter__(self) -> PayloadIndex:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()
-
-    def get(self, content_hash: str) -> tuple[str, str, str] | None:
-        """``(uri, date, payload digest)`` of the first archived copy, or None."""
-        row = self.conn.execute("SELECT uri, date, digest FROM seen WHERE hash = ?", (content_hash,)).fetchone()
-        return None if row is None else (row[0], row[1], row[2])
-
-    def add(self, content_hash: str, uri: str, date: str, digest: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?, ?)", (content_hash, uri, date, digest))
-
-
 def _host_state(queued: int, over_budget: int, table_state: str | None) -> HostState:
     """The frontier's word first (a parked host keeps its queue but is not crawled; a host at its
     budget has URLs excluded with ``host_budget``), then whether the host still has work."""
