@@ -133,17 +133,17 @@ class LocalVisitor:
     async def fetch(self, item: FrontierItem, fetched: Callable[[], None]) -> Response:
         """The request (redirects followed, each hop checked; conditional on a recrawl), then
         ``fetched()``. A 5xx on the URL's last attempt is raised with its record, made as every
-        answer's is (``record``)."""
+        answer's is (``record``), before ``fetched()``: the caller notes the host's strain as soon
+        as this raises, before the host's slot can go to another URL."""
         try:
-            try:
-                return await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
-                                                headers=conditional_headers(item))
-            finally:
-                fetched()
+            return await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
+                                            headers=conditional_headers(item))
         except ServerBusy as busy:
             if busy.response is not None and gives_up(busy, item.attempt, self.settings):
                 busy.record = await self.record(item, busy.response)
             raise
+        finally:
+            fetched()
 
     async def record(self, item: FrontierItem, response: Response) -> PageRecord:
         """The page record of ``response``, through the parse stage."""
