@@ -41,6 +41,24 @@ PRAGMAS = (
     "PRAGMA cache_size=-16384",     # 16 MiB page cache: the url index stays hot without unbounded growth
 )
 
+# The extraction table (issue 21): in a new job, and added to a job of schema 5.
+_EXTRACTED = """
+CREATE TABLE extracted (           -- no row: nothing was extracted (a job of schema 5 or before, a non-HTML page)
+    url_id INTEGER PRIMARY KEY,      -- the page's (pages.url_id)
+    h1 TEXT,                         -- built-in fields: the first <h1>'s text,
+    lang TEXT,                       -- the page's language,
+    word_count INTEGER,              -- the words of its main text
+    page_type TEXT,                  -- the [[page]] of the rules that applied
+    data TEXT,                       -- JSON object: field -> value (null where nothing matched)
+    empty TEXT,                      -- JSON array: the fields that matched nothing (NULL: none)
+    bad_type TEXT,                   -- JSON array: the fields whose value did not convert (NULL: none)
+    jsonld TEXT,                     -- JSON array: every JSON-LD block that parsed
+    jsonld_error TEXT,               -- the first block that did not, in words
+    opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
+    microdata TEXT                   -- JSON array: microdata items
+);
+"""
+
 # The current schema, as a new job file gets it.
 SCHEMA = f"""
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -122,21 +140,7 @@ CREATE TABLE links (
     anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
-CREATE TABLE extracted (           -- no row: nothing was extracted (a job of schema 5 or before, a non-HTML page)
-    url_id INTEGER PRIMARY KEY,      -- the page's (pages.url_id)
-    h1 TEXT,                         -- built-in fields: the first <h1>'s text,
-    lang TEXT,                       -- the page's language,
-    word_count INTEGER,              -- the words of its main text
-    page_type TEXT,                  -- the [[page]] of the rules that applied
-    data TEXT,                       -- JSON object: field -> value (null where nothing matched)
-    empty TEXT,                      -- JSON array: the fields that matched nothing (NULL: none)
-    bad_type TEXT,                   -- JSON array: the fields whose value did not convert (NULL: none)
-    jsonld TEXT,                     -- JSON array: every JSON-LD block that parsed
-    jsonld_error TEXT,               -- the first block that did not, in words
-    opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
-    microdata TEXT                   -- JSON array: microdata items
-);
-INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+{_EXTRACTED}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 # MIGRATIONS[n] takes a job file from version n to n + 1.
@@ -191,22 +195,7 @@ ALTER TABLE urls ADD COLUMN lastmod TEXT;
     # 5 -> 6: extraction (issue 21) in a table of its own, so that rules re-run over stored bodies
     # rewrite small rows, and coverage counts scan no page bodies. A job of schema 5 has no row in
     # it: its exports are what they were (no data, jsonld, opengraph, h1, lang or word_count).
-    5: """
-CREATE TABLE extracted (           -- no row: nothing was extracted (a job of schema 5 or before, a non-HTML page)
-    url_id INTEGER PRIMARY KEY,      -- the page's (pages.url_id)
-    h1 TEXT,                         -- built-in fields: the first <h1>'s text,
-    lang TEXT,                       -- the page's language,
-    word_count INTEGER,              -- the words of its main text
-    page_type TEXT,                  -- the [[page]] of the rules that applied
-    data TEXT,                       -- JSON object: field -> value (null where nothing matched)
-    empty TEXT,                      -- JSON array: the fields that matched nothing (NULL: none)
-    bad_type TEXT,                   -- JSON array: the fields whose value did not convert (NULL: none)
-    jsonld TEXT,                     -- JSON array: every JSON-LD block that parsed
-    jsonld_error TEXT,               -- the first block that did not, in words
-    opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
-    microdata TEXT                   -- JSON array: microdata items
-);
-""",
+    5: _EXTRACTED,
     # 6 -> 7: pages rendered by a browser (--render): why, the requests refused, and the HTTP body
     # kept beside the rendered DOM (a WARC export holds both).
     6: """
