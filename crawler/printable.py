@@ -11,6 +11,7 @@ every command's text output passes through it where it may hold what a server se
 from __future__ import annotations
 
 import re
+import sys
 
 # C0 controls (newline and tab included: a value is printed on one line), DEL, C1 controls (0x9b is
 # CSI on terminals that take 8-bit controls), and the bidirectional embeddings, overrides and isolates.
@@ -25,3 +26,8 @@ def printable(text: str) -> str:
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def say(message: str) -> None:
+    """One plain line on stderr: no markup, no wrapping, no control character, whatever the message holds."""
+    print(printable(message), file=sys.stderr, flush=True)

@@ -9,6 +9,7 @@ transaction. A running crawl picks the new URLs up from the frontier; an idle on
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from crawler.frontier import Frontier, NewURL
 from crawler.frontier.sqlite import SqliteFrontier
 from crawler.storage.jobfile import JobFile, JobLock
 from crawler.urls import host_key, hostname
+from crawler.wording import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +67,9 @@ def crawled_by_another(db: str | Path) -> JobLocked | None:
         return exc
     lock.release()
     return None
+
+
+def queue_seeds_line(db: str, seed_urls: list[str]) -> str:
+    """Queue the seeds in the job ``db``; the one line that says how many were new."""
+    added = asyncio.run(add_seeds(db, seed_urls))
+    return f"{plural(added.queued, 'new URL')} queued in {db} ({added.known:,} already known)"

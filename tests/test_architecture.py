@@ -121,9 +121,9 @@ def test_pure_stages_do_no_io() -> None:
         assert not ours - PURE - FOUNDATIONS, f"{module} imports {ours - PURE - FOUNDATIONS}"
 
 
-def test_only_the_cli_and_bench_import_the_scheduler() -> None:
+def test_only_the_crawl_command_and_bench_import_the_scheduler() -> None:
     importers = {m for m in modules() if "scheduler" in imports_of(m)[0]}
-    assert importers <= {"cli", "bench"}, importers
+    assert importers <= {"crawl_command", "bench"}, importers
 
 
 def test_no_stage_imports_the_cli() -> None:

@@ -469,7 +469,7 @@ def test_crawl_lifts_the_soft_open_files_limit_to_the_hard_one() -> None:
         "import resource\n"
         "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
-        "from crawler.cli import raise_open_files_limit\n"
+        "from crawler.crawl_command import raise_open_files_limit\n"
         "print(*raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     before, after, soft_now, hard = (int(x) for x in done.stdout.split())

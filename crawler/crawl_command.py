@@ -1,0 +1,161 @@
+"""``crawler crawl``: the command that runs or resumes a job. Its options are settings (crawler.config
+reads them from the command's parameters by name); the command checks what it can before the job file
+or a request, then runs the crawl with signal handlers and progress."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from crawler import config, run_end, seed_file
+from crawler.errors import JobLocked
+from crawler.loop import event_loop_factory, raise_open_files_limit
+from crawler.printable import say as _say
+from crawler.seeding import queue_seeds_line as _queue_seeds
+
+EXIT_OK = 0
+
+
+def crawl(
+    ctx: typer.Context,
+    urls: Annotated[list[str] | None, typer.Argument(metavar="URL",
+                                                     help="Seed URLs (http and https only).", show_default=False)] = None,
+    seeds: Annotated[str | None, typer.Option("--seeds", metavar="FILE",
+                                              help="File of seed URLs, one a line; - reads stdin.")] = None,
+    db: Annotated[str | None, typer.Option(metavar="FILE", help="The job's SQLite file [default: data/crawl.db].")] = None,
+    config_file: Annotated[Path | None, typer.Option("--config", metavar="FILE",
+                                                     help="TOML file with keys of config/default.toml.")] = None,
+    max_pages: Annotated[int | None, typer.Option(metavar="N", help="Stop after N fetched pages (0: no limit).")] = None,
+    max_pages_per_host: Annotated[int | None, typer.Option(metavar="N",
+                                                           help="Stop each host after N fetched pages (0: no limit).")] = None,
+    max_depth: Annotated[int | None, typer.Option(metavar="N",
+                                                  help="Link hops from a seed (0: seeds only; -1: no limit).")] = None,
+    concurrency: Annotated[int | None, typer.Option(metavar="N", help="Requests in flight in total [default: 32].")] = None,
+    per_host: Annotated[int | None, typer.Option(metavar="N", help="Requests in flight to one host [default: 8].")] = None,
+    delay: Annotated[float | None, typer.Option(metavar="SECONDS",
+                                                help="Least seconds between two requests to one host.")] = None,
+    scope: Annotated[str | None, typer.Option(metavar="SCOPE", help="host (default), domain or any.")] = None,
+    allow_domain: Annotated[list[str] | None, typer.Option(metavar="DOMAIN", help="Also allow this domain (repeatable).")] = None,
+    include: Annotated[list[str] | None, typer.Option(metavar="REGEX",
+                                                      help="Only URLs matching this regex (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(metavar="REGEX",
+                                                      help="Never URLs matching this regex (repeatable).")] = None,
+    parse_mode: Annotated[str | None, typer.Option(metavar="MODE", help="async (default), thread or process.")] = None,
+    parse_workers: Annotated[int | None, typer.Option(metavar="N", help="Parse workers (0: one per core).")] = None,
+    extract: Annotated[str | None, typer.Option(metavar="FILE", help="Extraction rules (TOML): each page's fields, "
+                                                "exported as data (docs/extraction.md).")] = None,
+    plugin: Annotated[str | None, typer.Option(metavar="MODULE:FUNCTION", help="A Python function called with each "
+                                               "HTML page; its dict is merged into data.")] = None,
+    no_structured_data: Annotated[bool, typer.Option("--no-structured-data", help="Do not read JSON-LD, OpenGraph "
+                                                     "and Twitter meta.")] = False,
+    workers: Annotated[str | None, typer.Option(metavar="N|auto",
+                                                help="Processes that fetch and parse: N, or auto (one per core).")] = None,
+    frontier: Annotated[str | None, typer.Option(metavar="URL",
+                                                 help="A frontier shared by crawls on many machines: redis://H:P/N.")] = None,
+    job_name: Annotated[str | None, typer.Option("--job", metavar="NAME",
+                                                 help="The job's name in the shared --frontier.")] = None,
+    lease: Annotated[float | None, typer.Option(metavar="SECONDS",
+                                                help="Seconds a shared lease lasts unless renewed [default: 60].")] = None,
+    timeout: Annotated[float | None, typer.Option(metavar="SECONDS",
+                                                  help="Deadline for one whole request, seconds [default: 30].")] = None,
+    retries: Annotated[int | None, typer.Option(metavar="N",
+                                                help="Retries for connection errors, timeouts, 429, 5xx [default: 2].")] = None,
+    max_bytes: Annotated[int | None, typer.Option(metavar="BYTES",
+                                                  help="Largest body kept, after decompression [default: 10 MiB].")] = None,
+    user_agent: Annotated[str | None, typer.Option(metavar="TEXT",
+                                                   help="User-Agent header (default names crawler and version).")] = None,
+    no_robots: Annotated[bool, typer.Option("--no-robots", help="Do not obey robots.txt.")] = False,
+    no_bodies: Annotated[bool, typer.Option("--no-bodies", help="Do not keep response bodies.")] = False,
+    recrawl: Annotated[bool, typer.Option("--recrawl", help="Start a new pass over a job's stored pages.")] = False,
+    older_than: Annotated[str | None, typer.Option(metavar="AGE",
+                                                   help="With --recrawl: only pages fetched longer ago (7d, 12h).")] = None,
+    sitemaps: Annotated[bool, typer.Option("--sitemaps", help="Also seed from robots.txt Sitemap: lines and "
+                                           "/sitemap.xml.")] = False,
+    allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private and loopback addresses that "
+                                                "the seeds did not name (the SSRF guard refuses them).")] = False,
+    ca_bundle: Annotated[str | None, typer.Option(metavar="FILE",
+                                                  help="Also trust the certificate authorities of this PEM file.")] = None,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates (the summary says so).")
+                        ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress; without a terminal a progress line is "
+                                        "printed about once a minute.")] = False,
+    render: Annotated[str | None, typer.Option(metavar="WHEN", help="never (default), auto "
+                                               "(pages that look built by script) or always: a browser renders them.")] = None,
+    browser: Annotated[str | None, typer.Option(metavar="PATH",
+                                                help="Chromium to render with [default: chromium on PATH].")] = None,
+    render_concurrency: Annotated[int | None, typer.Option(
+        metavar="N", help="Pages open in the browser at once [default: one per core].")] = None,
+    render_block: Annotated[str | None, typer.Option(metavar="KINDS",
+                                                     help="Resource types not loaded [default: image,media,font].")] = None,
+) -> None:
+    """Run or resume a crawl job."""
+    # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
+    err = Console(stderr=True)
+    out = Console()
+    settings, explicit = config.load_explicit(config_file, config.from_flags(ctx.params))
+    from crawler.scope import validate_patterns
+    validate_patterns(settings.include, "--include")
+    validate_patterns(settings.exclude, "--exclude")
+    from crawler.extraction.check import check_extraction
+    check_extraction(settings.extract, settings.plugin)   # before the job file or a request: one line, exit 2
+
+    if settings.render != "never":   # before any job file or worker: one line naming what to install
+        from crawler.render.available import check_available
+        check_available(settings)
+    seed_urls = seed_file.seed_urls(urls, seeds, _say)
+    from crawler import job as jobs
+    if "db" not in explicit and (note := jobs.new_site_note(settings.db, seed_urls)):
+        _say(f"crawler: {note}")   # the default job file holds another site: before the crawl, not lost in its output
+
+    from crawler.scheduler import Crawl
+    raise_open_files_limit()
+    processes = settings.processes
+    forked = []
+    if processes > 1:   # forked now, while this process has no event loop and no thread
+        from crawler.workers import fork_workers
+        forked = fork_workers(processes)
+    job = Crawl(settings, seed_urls, explicit=explicit, forked=forked)
+    try:
+        with contextlib.ExitStack() as owned:
+            for worker in forked:   # a crawl that fails before its worker pool takes them: they exit on EOF
+                owned.callback(worker.sock.close)
+            with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
+                stats = runner.run(_run(job, err))
+    except JobLocked:
+        # Another live process crawls this job: new seeds are not refused but queued for it, as
+        # ``crawler add`` does. (JobLocked may also be SQLite's busy timeout: then nobody holds the
+        # job lock now, and the error stands.)
+        from crawler.seeding import crawled_by_another
+        holder = crawled_by_another(settings.db) if seed_urls else None
+        if holder is None:
+            raise
+        print(_queue_seeds(settings.db, seed_urls))
+        _say(f"crawler: {holder}, which picks them up")
+        if note := jobs.ignored_flags_note([p.opts[0] for p in ctx.command.params if p.name not in ("urls", "seeds", "db")
+                                            and getattr(ctx.get_parameter_source(p.name or ""), "name", "") == "COMMANDLINE"]):
+            _say(f"crawler: {note}")
+        return
+    code = run_end.tell(job.settings, stats, explicit, out, _say)
+    if code != EXIT_OK:
+        raise typer.Exit(code)
+
+
+async def _run(job: Any, err: Console) -> Any:
+    """Run the crawl with signal handlers, showing its progress (unless quiet)."""
+    from crawler.progress import shown
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, job.request_stop)
+    try:
+        crawl_task = asyncio.create_task(job.run())
+        async with shown(job.stats, err, quiet=job.settings.quiet, period=job.settings.progress_every):
+            return await crawl_task
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
