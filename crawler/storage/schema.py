@@ -39,6 +39,11 @@ PRAGMAS = (
     "PRAGMA busy_timeout=5000",     # wait out a reader's short lock instead of failing
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-16384",     # 16 MiB page cache: the url index stays hot without unbounded growth
+    # Deleted rows are zeroed in their pages, but freed pages are not overwritten. Debian's SQLite
+    # overwrites them (secure_delete on): a DROP or DELETE in a transaction then keeps a statement
+    # journal of every freed page, in memory with temp_store=MEMORY (crawler extract --db's staging
+    # table: 82 MB at 20,000 pages, growing with the job).
+    "PRAGMA secure_delete=FAST",
 )
 
 # The extraction table (issue 21): in a new job, and added to a job of schema 5.
