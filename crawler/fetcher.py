@@ -31,6 +31,7 @@ from types import TracebackType
 
 import httpx2
 
+from crawler.access import Access, proxies
 from crawler.addresses import AddressPolicy
 from crawler.config import Settings
 from crawler.errors import (
@@ -278,9 +279,12 @@ class Fetcher:
         place of getaddrinfo (tests map public-looking names to loopback addresses with it)."""
         self.settings = settings
         self.policy = policy
+        self.access = Access(settings)   # --header, --auth: per request, by its origin; --proxy, --proxies
+        self._proxies = None if transport else proxies.router(settings, settings.concurrency + 8, policy, resolver,
+                                                              self._tls(settings))
         self._client = httpx2.AsyncClient(
-            transport=transport or make_transport(settings.transport, settings.concurrency + 8, policy, resolver,
-                                                  self._tls(settings)),
+            transport=transport or self._proxies or make_transport(settings.transport, settings.concurrency + 8,
+                                                                   policy, resolver, self._tls(settings)),
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate",
                      "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"},
             follow_redirects=False,
@@ -353,10 +357,15 @@ class Fetcher:
             refusal = self.policy.refusal(hostname(url))
             if refusal is not None:
                 raise BlockedAddress(url, refusal)
+        extra, auth = self.access.for_url(url)   # this hop's origin decides, not the first URL's
+        if extra:
+            headers = {**extra, **headers} if headers else extra
+        if self._proxies is not None:   # a wait for a resting proxy is no part of the request's deadline
+            await self._proxies.pool.wait_for(hostname(url))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                async with self._client.stream("GET", url, headers=headers) as r:
+                async with self._client.stream("GET", url, headers=headers, auth=auth) as r:
                     waited = int((time.perf_counter() - started) * 1000)
                     ip = peer_address(r)
                     encoding = r.headers.get("content-encoding", "").strip().lower()
@@ -381,8 +390,8 @@ class Fetcher:
                         url, url, r.status_code, r.reason_phrase, r.http_version,
                         tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.headers.raw),
                         b"".join(chunks), int((time.perf_counter() - started) * 1000),
-                        tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.request.headers.raw), ip,
-                        waited)
+                        self.access.recorded(tuple((k.decode("latin-1"), v.decode("latin-1"))
+                                                   for k, v in r.request.headers.raw)), ip, waited)
         except FetchError:
             raise
         except TimeoutError:
