@@ -361,7 +361,7 @@ class Fetcher:
         if extra:
             headers = {**extra, **headers} if headers else extra
         if self._proxies is not None:   # a wait for a resting proxy is no part of the request's deadline
-            await self._proxies.pool.wait_for(hostname(url))
+            await self._proxies.pool.wait_for(proxies.host_of(url))
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):

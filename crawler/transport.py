@@ -35,6 +35,7 @@ Two things every transport here does, because the crawler counts on them:
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any
@@ -199,7 +200,15 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
             does, and the HTTP version the server answered in (httpx-aiohttp says HTTP/1.1 always)."""
 
             async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-                response: httpx2.Response = await super().handle_async_request(request)
+                proxy_auth = self.proxy.headers.get("Proxy-Authorization") if self.proxy is not None else None
+                if proxy_auth is not None and request.url.scheme == "http":
+                    # aiohttp sends proxy_headers on a CONNECT only: a plain request to the proxy
+                    # carries them itself. Taken off again: the request as recorded never has it.
+                    request.headers["Proxy-Authorization"] = proxy_auth
+                try:
+                    response: httpx2.Response = await super().handle_async_request(request)
+                finally:
+                    request.headers.pop("Proxy-Authorization", None)
                 # httpx-aiohttp keeps the aiohttp response on the stream it hands to httpx.
                 answered = getattr(response.stream, "_aiohttp_response", None)
                 peer = getattr(answered, "peer", None)
@@ -225,8 +234,9 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
             client._retry_connection = False
             return client
 
-        through = httpx2.Proxy(proxy) if proxy is not None and not socks else None
-        return PeerAwareTransport(client=session, limits=limits, proxy=through)
+        through = _aiohttp_proxy(proxy) if proxy is not None and not socks else None
+        # (Its own TLS context goes unused, the session's connector has one: ``tls`` saves loading another.)
+        return PeerAwareTransport(client=session, limits=limits, proxy=through, verify=tls if tls is not None else True)
     transport = (httpx2.AsyncHTTPTransport(limits=limits, retries=0, verify=tls, proxy=proxy) if tls is not None
                  else httpx2.AsyncHTTPTransport(limits=limits, retries=0, proxy=proxy))
     if proxy is not None:
@@ -236,6 +246,17 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
         pool = transport._pool
         pool._network_backend = guarded_backend(pool._network_backend, policy, resolver)
     return transport
+
+
+def _aiohttp_proxy(url: str) -> httpx2.Proxy:
+    """The proxy as httpx-aiohttp hands it to aiohttp: its credentials as a ``Proxy-Authorization``
+    header (httpx-aiohttp would pass them as aiohttp's ``BasicAuth``, deprecated since aiohttp 3.14)."""
+    proxy = httpx2.Proxy(url)
+    if proxy.raw_auth is None:
+        return proxy
+    user, password = (part.decode() for part in proxy.raw_auth)
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return httpx2.Proxy(proxy.url, headers={"Proxy-Authorization": f"Basic {credentials}"})
 
 
 def _socks_connector(proxy: str, connections: int, tls: ssl.SSLContext | None) -> Any:

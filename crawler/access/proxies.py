@@ -94,6 +94,11 @@ def check(settings: Settings) -> None:
     proxy_urls(settings)
 
 
+def host_of(url: str) -> str:
+    """What keeps a proxy: the URL's host and port."""
+    return urlsplit(url).netloc.lower()
+
+
 @dataclass(slots=True)
 class _Proxy:
     url: str
@@ -111,11 +116,15 @@ class ProxyPool:
         self._rest = rest
         self._clock = clock
 
+    @property
+    def urls(self) -> list[str]:
+        return [p.url for p in self._proxies]
+
     def _usable(self, proxy: _Proxy, now: float) -> bool:
         return proxy.failures < GIVE_UP and proxy.resting_until <= now
 
     def now(self, host: str) -> str | None:
-        """The proxy for ``host`` now, assigning one if it has none usable; None if none is."""
+        """The proxy for ``host`` (``host_of``) now, assigning one if it has none usable; None if none is."""
         now = self._clock()
         kept = self._of.get(host)
         if kept is not None and self._usable(kept, now):
@@ -134,13 +143,17 @@ class ProxyPool:
         """The proxy for ``host``, waiting while every proxy rests; ``NoProxyLeft`` when every one
         was dropped."""
         while (url := self.now(host)) is None:
+            self.check_left()
             alive = [p for p in self._proxies if p.failures < GIVE_UP]
-            if not alive:
-                names = ", ".join(shown(p.url) for p in self._proxies)
-                raise NoProxyLeft(f"every proxy failed to connect {GIVE_UP} times in a row ({names}): the crawl "
-                                  "stopped rather than connect directly; run it again to resume")
             await asyncio.sleep(max(0.01, min(p.resting_until for p in alive) - self._clock()))
         return url
+
+    def check_left(self) -> None:
+        """``NoProxyLeft`` when every proxy was dropped."""
+        if all(p.failures >= GIVE_UP for p in self._proxies):
+            names = ", ".join(shown(p.url) for p in self._proxies)
+            raise NoProxyLeft(f"every proxy failed to connect {GIVE_UP} times in a row ({names}): the crawl "
+                              "stopped rather than connect directly; run it again to resume")
 
     def failed(self, url: str) -> None:
         """``url`` could not be connected to: it rests, and its hosts move on."""
@@ -171,22 +184,21 @@ class ProxyRouter(httpx2.AsyncBaseTransport):
     def __init__(self, pool: ProxyPool, make: Callable[[str], httpx2.AsyncBaseTransport],
                  guard: Guard | None = None) -> None:
         self.pool = pool
-        self._make = make
         self._guard = guard
-        self._transports: dict[str, httpx2.AsyncBaseTransport] = {}
+        # Built now, not inside a request's deadline.
+        self._transports = {url: make(url) for url in pool.urls}
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         host = request.url.host
-        url = await self.pool.wait_for(host)
+        url = await self.pool.wait_for(host_of(str(request.url)))
         if self._guard is not None:
             await self._guard(host, request.url.port or (443 if request.url.scheme == "https" else 80))
-        transport = self._transports.get(url)
-        if transport is None:
-            transport = self._transports[url] = self._make(url)
+        transport = self._transports[url]
         try:
             response = await transport.handle_async_request(request)
         except PROXY_FAILURES as exc:
             self.pool.failed(url)
+            self.pool.check_left()   # the last proxy gave up: the crawl stops here, not at the next request
             cause = exc.__cause__ or exc
             raise ConnectFailed(str(request.url), f"proxy {shown(url)}: {type(cause).__name__}: {cause}") from exc
         self.pool.worked(url)
@@ -203,10 +215,12 @@ def router(settings: Settings, connections: int, policy: AddressPolicy | None, r
     urls = proxy_urls(settings)
     if not urls:
         return None
-    from crawler.transport import make_transport
+    from crawler.transport import make_transport, tls_context
+
+    shared = tls or tls_context()   # one TLS context for every proxy's transport: loading the roots takes a while
 
     def make(url: str) -> httpx2.AsyncBaseTransport:
-        return make_transport(settings.transport, connections, None, resolver, tls, proxy=url)
+        return make_transport(settings.transport, connections, None, resolver, shared, proxy=url)
 
     return ProxyRouter(ProxyPool(urls, settings.proxy_rest), make,
                        _guard(policy, resolver) if policy is not None else None)

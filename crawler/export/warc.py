@@ -20,6 +20,10 @@ every stored fetch, or a ``revisit`` and a ``request`` where the payload was arc
   as it is, instead of trying to inflate bytes that are no longer compressed.
 - A page rendered by a browser (``--render``) has its HTTP response in the ``response`` record and
   the rendered DOM (UTF-8) in a ``conversion`` record whose ``WARC-Refers-To`` names that response.
+- A request record's ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` values (and any
+  other secret-looking header's: ``crawler.access.headers.is_secret``) are ``[redacted]``: a WARC
+  is often shared. ``--warc-keep-secrets`` keeps what the job file holds (the crawl never stores
+  the credentials it sends: ``crawler.access.redact``).
 - ``warc.gz`` (chosen by an ``--out`` ending in ``.gz``) compresses each record as its own gzip
   member, so readers can seek to any record.
 """
@@ -36,6 +40,7 @@ from urllib.parse import urlsplit
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from crawler.access.redact import for_warc
 from crawler.errors import UsageError
 from crawler.export.base import Selection
 from crawler.storage.payload_index import PayloadIndex
@@ -64,7 +69,7 @@ def write_warc(out: BinaryIO, jobs: Sequence[JobReader], selection: Selection, *
     with PayloadIndex() as archived:
         for job in jobs:
             for capture in job.captures(selection.statuses, selection.since):
-                _write_fetch(writer, capture, archived)
+                _write_fetch(writer, capture, archived, selection.warc_keep_secrets)
                 n += 1
     return n
 
@@ -86,7 +91,7 @@ def _version() -> str:
         return "unknown"
 
 
-def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex) -> None:
+def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex, keep_secrets: bool) -> None:
     uri, date = capture.final_url, capture.fetched_at
     warc_headers = {"WARC-Date": date}
     if capture.ip:
@@ -116,7 +121,8 @@ def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex) -
         path = (target.path or "/") + (f"?{target.query}" if target.query else "")
         request = writer.create_warc_record(
             uri, "request", http_headers=StatusAndHeaders(f"GET {path} {_request_version(capture.http_version)}",
-                                                          capture.request_headers, is_http_request=True),
+                                                          for_warc(capture.request_headers, keep_secrets),
+                                                          is_http_request=True),
             warc_headers_dict={**warc_headers, "WARC-Concurrent-To": record.rec_headers.get_header("WARC-Record-ID")})
         writer.write_record(request)
 
