@@ -17,6 +17,7 @@ import base64
 import contextlib
 import http.client
 import socket
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -135,3 +136,60 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class Socks5Proxy:
+    """A SOCKS5 proxy on loopback (no authentication, CONNECT only) that counts the connections it
+    carried: ``with Socks5Proxy() as proxy: proxy.url`` is ``socks5://127.0.0.1:PORT``."""
+
+    def __init__(self) -> None:
+        self.carried = 0
+        self.lock = threading.Lock()
+        self._server: socketserver.ThreadingTCPServer | None = None
+
+    def __enter__(self) -> Socks5Proxy:
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                client: socket.socket = self.request
+                reader = client.makefile("rb")
+                _version, methods = reader.read(2)
+                reader.read(methods)
+                client.sendall(b"\x05\x00")                      # no authentication
+                _version, _command, _reserved, kind = reader.read(4)
+                # a name (resolved here: loopback only) or an IPv4 address
+                host = reader.read(reader.read(1)[0]).decode() if kind == 3 else socket.inet_ntoa(reader.read(4))
+                port = int.from_bytes(reader.read(2), "big")
+                with socket.create_connection((host, port), timeout=10) as upstream:
+                    with proxy.lock:
+                        proxy.carried += 1
+                    client.sendall(b"\x05\x00\x00\x01" + bytes(4) + bytes(2))
+                    pump = threading.Thread(target=_pump, args=(upstream, client), daemon=True)
+                    pump.start()
+                    _pump(client, upstream)
+                    pump.join(10)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self.port = int(server.server_address[1])
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        return f"socks5://127.0.0.1:{self.port}"
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    """Copy bytes until ``source`` ends, then end ``sink``'s writing side."""
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import FAST
 from fake_web import stored
-from forward_proxy import ForwardProxy, closed_port
+from forward_proxy import ForwardProxy, Socks5Proxy, closed_port
 from site_server import Behaviour, Hit, Reply, Site, html, redirect, reply
 from test_hostile_net import NAMES, StubResolver, forbidden, settings
 
@@ -274,3 +274,15 @@ def test_the_ssrf_guard_still_judges_the_target_behind_a_proxy(tmp_path: Path, t
     assert stored(config)[public + "/"] == 200
     for url in (f"{internal}/secret", public + "/to-name"):
         assert explain(db, url)["decision"] == "blocked_address", url
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+def test_a_socks5_proxy_carries_every_connection(site: Site, cli: Any, db: Path, transport: str) -> None:
+    site_of(site, 3)
+    with Socks5Proxy() as proxy:
+        done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST, "--proxy", proxy.url,
+                              env={"CRAWLER_TRANSPORT": transport})
+        assert done.returncode == 0, done.stderr
+        assert proxy.carried >= 1
+    assert set(statuses(cli, db).values()) == {200}
+    assert len(site.hits) == 5
