@@ -126,19 +126,20 @@ def test_auth_origin_adds_an_origin_that_gets_the_credentials(site: Site, cli: A
         assert [hit.header("Authorization") for hit in other.requests("/landing")] == [BASIC]
 
 
-@pytest.mark.parametrize(("args", "env", "names"), [
-    (("--header", "no colon here"), {}, "--header"),
-    (("--header", "X-Bad Name: v"), {}, "--header"),
-    (AUTH, {}, "--auth-password-env CRAWL_PASSWORD"),
-    (("--auth", USER), {}, "--auth-password-env"),
-    (("--auth-password-env", "CRAWL_PASSWORD"), ENV, "--auth"),
-    (("--proxy", "ftp://127.0.0.1:21"), {}, "--proxy"),
-    (("--proxies", "missing.txt"), {}, "--proxies"),
+@pytest.mark.parametrize(("args", "env", "says"), [
+    (("--header", "no colon here"), {}, '--header must be "Name: value"'),
+    (("--header", "X-Bad Name: v"), {}, '--header must be "Name: value"'),
+    (("--header", "Host: elsewhere"), {}, "--header Host: the crawler sets this header itself"),
+    (AUTH, {}, "--auth-password-env CRAWL_PASSWORD: no such environment variable"),
+    (("--auth", USER), {}, "--auth needs a password: give --auth-password-env VAR (no terminal to ask on)"),
+    (("--auth-password-env", "CRAWL_PASSWORD"), ENV, "--auth-password-env needs --auth USER"),
+    (("--proxy", "ftp://127.0.0.1:21"), {}, "--proxy must be an http://, https:// or socks5:// URL"),
+    (("--proxies", "missing.txt"), {}, "--proxies missing.txt: cannot read it"),
 ])
 def test_an_access_option_that_cannot_be_used_is_one_line_and_exit_2(
-        site: Site, cli: Any, db: Path, args: tuple[str, ...], env: dict[str, str], names: str) -> None:
+        site: Site, cli: Any, db: Path, args: tuple[str, ...], env: dict[str, str], says: str) -> None:
     line = cli.fails(2, "crawl", site.url("/"), "--db", db, *FAST, *args, env=env)
-    assert names in line
+    assert says in line
     assert not db.exists()
     assert site.hits == []
 
