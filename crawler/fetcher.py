@@ -31,7 +31,7 @@ from types import TracebackType
 
 import httpx2
 
-from crawler.access import Access, proxies
+from crawler.access import Access, NoProxyLeft, proxies
 from crawler.addresses import AddressPolicy
 from crawler.config import Settings
 from crawler.errors import (
@@ -279,12 +279,12 @@ class Fetcher:
         place of getaddrinfo (tests map public-looking names to loopback addresses with it)."""
         self.settings = settings
         self.policy = policy
-        self.access = Access(settings)   # --header, --auth: per request, by its origin; --proxy, --proxies
-        self._proxies = None if transport else proxies.router(settings, settings.concurrency + 8, policy, resolver,
-                                                              self._tls(settings))
+        # --header, --auth: per request, by its origin; --proxy, --proxies: a transport through them
+        self.access = Access(settings, None if transport else proxies.router(settings, settings.concurrency + 8, policy,
+                                                                             resolver, self._tls(settings)))
         self._client = httpx2.AsyncClient(
-            transport=transport or self._proxies or make_transport(settings.transport, settings.concurrency + 8,
-                                                                   policy, resolver, self._tls(settings)),
+            transport=transport or self.access.router or make_transport(settings.transport, settings.concurrency + 8,
+                                                                        policy, resolver, self._tls(settings)),
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate",
                      "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"},
             follow_redirects=False,
@@ -357,11 +357,7 @@ class Fetcher:
             refusal = self.policy.refusal(hostname(url))
             if refusal is not None:
                 raise BlockedAddress(url, refusal)
-        extra, auth = self.access.for_url(url)   # this hop's origin decides, not the first URL's
-        if extra:
-            headers = {**extra, **headers} if headers else extra
-        if self._proxies is not None:   # a wait for a resting proxy is no part of the request's deadline
-            await self._proxies.pool.wait_for(proxies.host_of(url))
+        headers, auth = await self.access.before(url, headers)   # this hop's origin decides, not the first URL's
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):
@@ -392,7 +388,7 @@ class Fetcher:
                         b"".join(chunks), int((time.perf_counter() - started) * 1000),
                         self.access.recorded(tuple((k.decode("latin-1"), v.decode("latin-1"))
                                                    for k, v in r.request.headers.raw)), ip, waited)
-        except FetchError:
+        except (FetchError, NoProxyLeft):
             raise
         except TimeoutError:
             raise Timeout(url, f"no complete response within {self.settings.timeout:g}s") from None

@@ -240,7 +240,7 @@ def test_a_proxy_that_dies_mid_crawl_hands_its_hosts_to_another_and_the_crawl_fi
 def test_with_no_proxy_left_the_crawl_stops_with_one_line_and_never_connects_directly(
         site: Site, cli: Any, db: Path) -> None:
     site_of(site, 2)
-    line = cli.fails(1, "crawl", site.url("/"), "--db", db, "--timeout", "1", "--retries", "5",
+    line = cli.fails(1, "crawl", site.url("/"), "--db", db, "--timeout", "1", "--retries", "2",
                      "--proxy", f"http://127.0.0.1:{closed_port()}", env={"CRAWLER_PROXY_REST": "0.05",
                                                                            "CRAWLER_RETRY_BACKOFF": "0.01"})
     assert "every proxy failed" in line

@@ -17,5 +17,6 @@ from __future__ import annotations
 
 from crawler.access.headers import AccessError
 from crawler.access.origins import Access, check
+from crawler.access.proxies import NoProxyLeft
 
-__all__ = ["Access", "AccessError", "check"]
+__all__ = ["Access", "AccessError", "NoProxyLeft", "check"]

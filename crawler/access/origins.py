@@ -58,7 +58,8 @@ async def remember_origins(job: JobFile, settings: Settings, seeds: Sequence[str
 class Access:
     """What goes with a request besides the crawler's own headers (see the module docstring)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, router: proxies.ProxyRouter | None = None) -> None:
+        self.router = router   # the transport through --proxy or --proxies, if any
         self.headers = parse_headers(settings.header)
         self.origins = frozenset(filter(None, map(origin_of, settings.auth_origin)))
         self._user, self._password = settings.auth, settings.auth_password
@@ -70,6 +71,16 @@ class Access:
         self.secret = frozenset({"authorization", "proxy-authorization",
                                  *(name.lower() for name in self.headers if is_secret(name))})
         self.active = bool(self.headers) or self._digest
+
+    async def before(self, url: str, headers: dict[str, str] | None) -> tuple[dict[str, str] | None, httpx2.Auth | None]:
+        """The headers (``headers`` and this origin's) and the auth flow of a request to ``url``,
+        once its host has a proxy (waiting, outside the request's deadline, while every proxy rests)."""
+        extra, auth = self.for_url(url)
+        if extra:
+            headers = {**extra, **headers} if headers else extra
+        if self.router is not None:
+            await self.router.pool.wait_for(proxies.host_of(url))
+        return headers, auth
 
     def for_url(self, url: str) -> tuple[dict[str, str] | None, httpx2.Auth | None]:
         """The headers and the auth flow of a request to ``url``: (None, None) unless its origin
