@@ -19,6 +19,7 @@ from test_hostile_net import NAMES, StubResolver, forbidden, settings
 
 from crawler.explain import explain
 from crawler.scheduler import Crawl
+from crawler.storage.pages import encode_headers
 from crawler.storage.read import decode_headers
 
 USER, PASSWORD = "alice", "pw-Zq7-never-stored"
@@ -177,13 +178,24 @@ def test_the_password_and_secret_headers_are_in_no_job_file_report_log_or_defaul
     assert b"Authorization: Basic [redacted]" in warc.read_bytes()
 
 
-def test_a_warc_redacts_cookies_and_credentials_unless_asked_to_keep_them() -> None:
-    from crawler.access.redact import for_warc
-
-    sent = [("Host", "a.test"), ("Cookie", "sid=abc"), ("Authorization", "Bearer xyz"), ("Accept", "*/*")]
-    assert for_warc(sent, keep_secrets=False) == [("Host", "a.test"), ("Cookie", "[redacted]"),
-                                                  ("Authorization", "Bearer [redacted]"), ("Accept", "*/*")]
-    assert for_warc(sent, keep_secrets=True) == sent
+def test_a_warc_redacts_cookies_and_credentials_unless_asked_to_keep_them(
+        site: Site, cli: Any, db: Path, tmp_path: Path) -> None:
+    site.routes.update({"/": html("Home"), "/robots.txt": reply(404)})
+    assert cli.in_process("crawl", site.url("/"), "--db", db, *FAST).returncode == 0
+    # The request as the job keeps it once a session cookie went with it (the cookie jar's part).
+    sent = [("Host", f"127.0.0.1:{site.port}"), ("Cookie", "sid=c00kie-v4lue"), ("Authorization", "Bearer b34rer"),
+            ("Accept", "*/*")]
+    with sqlite3.connect(db) as job:
+        job.execute("UPDATE pages SET request_headers = ?", (encode_headers(sent),))
+    shared, kept = tmp_path / "shared.warc", tmp_path / "kept.warc"
+    assert cli.in_process("export", "--db", db, "--format", "warc", "--out", shared).returncode == 0
+    assert cli.in_process("export", "--db", db, "--format", "warc", "--out", kept, "--warc-keep-secrets").returncode == 0
+    assert b"Cookie: [redacted]\r\nAuthorization: Bearer [redacted]\r\nAccept: */*" in shared.read_bytes()
+    assert b"c00kie-v4lue" not in shared.read_bytes()
+    assert b"b34rer" not in shared.read_bytes()
+    assert b"Cookie: sid=c00kie-v4lue\r\nAuthorization: Bearer b34rer" in kept.read_bytes()
+    line = cli.fails(2, "export", "--db", db, "--format", "jsonl", "--warc-keep-secrets")
+    assert "--warc-keep-secrets is for --format warc" in line
 
 
 # -- proxies -------------------------------------------------------------------------------------
