@@ -5,7 +5,7 @@ seeds' origins, and proxies.
     credentials.py  ``--auth USER``: the password (environment or terminal), Basic or Digest
     origins.py      the origins that get headers and credentials: the seeds' and ``--auth-origin``
     proxies.py      ``--proxy`` / ``--proxies FILE``: each host keeps a proxy, a failed one rests
-    redact.py       secret header values kept out of the job file and a shared WARC
+    redact.py       secret header values kept out of the job file (a WARC export redacts cookies too)
 
 ``Access`` is what the fetcher asks, hop by hop: which headers and which ``httpx2.Auth`` go with a
 request to this URL. The answer depends on the URL's origin (scheme, host, port) alone, so a

@@ -1,20 +1,18 @@
-"""Secret header values out of what is written: the request headers a job file keeps (for the
-WARC's request records) and a WARC export.
+"""Secret header values out of the request headers a job file keeps (for the WARC's request
+records).
 
 The credentials the crawler sends (``--auth``'s ``Authorization``, a proxy's
 ``Proxy-Authorization``, a secret ``--header``) are redacted before the request headers reach the
 job file: no export can give them away, whatever its options. A ``Cookie`` is kept there (the job's
-cookie jar holds it anyway) and redacted by a WARC export unless ``--warc-keep-secrets``.
+cookie jar holds it anyway) and redacted by a WARC export (``crawler.export.warc``) unless
+``--warc-keep-secrets``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from crawler.access.headers import is_secret
-
 REDACTED = "[redacted]"
-WARC_REDACTED = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def redacted_value(name: str, value: str) -> str:
@@ -29,12 +27,3 @@ def redacted_value(name: str, value: str) -> str:
 def sent_headers(headers: Iterable[tuple[str, str]], secret: frozenset[str]) -> tuple[tuple[str, str], ...]:
     """The request headers as the job file keeps them: ``secret`` (lower-case names) redacted."""
     return tuple((k, redacted_value(k, v)) if k.lower() in secret else (k, v) for k, v in headers)
-
-
-def for_warc(headers: Iterable[tuple[str, str]], keep_secrets: bool) -> list[tuple[str, str]]:
-    """A WARC request record's headers: credentials and cookies redacted unless ``keep_secrets``;
-    any other secret-looking header too (a job crawled before redaction at the fetch stage)."""
-    if keep_secrets:
-        return list(headers)
-    return [(k, redacted_value(k, v)) if k.lower() in WARC_REDACTED or is_secret(k) else (k, v)
-            for k, v in headers]
