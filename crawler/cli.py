@@ -115,6 +115,8 @@ def export(
                                                                  "answered this status or class, e.g. 404 (repeatable).")] = None,
     raw_cells: Annotated[bool, typer.Option("--raw-cells", help="csv, links: write text as stored, without the ' "
                                                                 "that keeps spreadsheets from running = + - @.")] = False,
+    warc_keep_secrets: Annotated[bool, typer.Option("--warc-keep-secrets", help="warc: keep Cookie and Authorization "
+                                                    "values in request records (redacted by default).")] = False,
 ) -> None:
     """Export what a job crawled."""
     from crawler import export as exporter
@@ -124,7 +126,9 @@ def export(
     selection = exporter.Selection(chosen, exporter.parse_statuses(status or ()),
                                    exporter.parse_since(since) if since else None,
                                    exporter.parse_statuses(target_status or (), "--target-status"), raw_cells,
-                                   chosen=bool(fields))
+                                   chosen=bool(fields), warc_keep_secrets=warc_keep_secrets)
+    if warc_keep_secrets and not fmt.startswith("warc"):
+        raise UsageError(f"--warc-keep-secrets is for --format warc, not {fmt}")
     dbs = [_existing(d) for d in (db or ["data/crawl.db"])]
     try:
         if out != "-":

@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -100,6 +100,16 @@ class Settings:
     browser: str = ""              # "" finds chromium, chromium-browser or google-chrome on PATH
     render_concurrency: int = 0    # pages open in the browser at once (0: one per core)
     render_block: tuple[str, ...] = ("image", "media", "font")
+    # requests as the user needs them: headers, credentials, proxies (crawler.access)
+    header: tuple[str, ...] = ()   # "Name: value", sent to the seeds' origins only
+    auth: str = ""                 # a user name for HTTP authentication at the seeds' origins
+    auth_password_env: str = ""    # the environment variable holding its password ("": prompt on a terminal)
+    auth_scheme: str = "basic"     # "basic" or "digest"
+    auth_origin: tuple[str, ...] = ()   # more origins that get the credentials and headers
+    proxy: str = ""                # every request through this proxy (http, https, socks5)
+    proxies: str = ""              # a file of proxy URLs, one a line: each host keeps one
+    proxy_rest: float = 60.0       # seconds a proxy that failed to connect is left alone
+    auth_password: str = field(default="", repr=False, compare=False)   # no key: read by crawler.access, never stored
 
     @property
     def session_names(self) -> frozenset[str]:
@@ -117,7 +127,7 @@ class Settings:
     def problem(self) -> tuple[str, str] | None:
         """The first bad value as (key, message), or None when every value is in range."""
         for name in ("delay", "timeout", "retry_backoff", "retry_after_max", "crawl_delay_max", "robots_retry_after",
-                     "grace_period", "progress_every", "older_than", "host_backoff_max", "host_park_time"):
+                     "grace_period", "progress_every", "older_than", "host_backoff_max", "host_park_time", "proxy_rest"):
             value = getattr(self, name)
             if not math.isfinite(value):
                 return name, f"{name} must be a finite number, got {value}"
@@ -171,7 +181,8 @@ class Settings:
         return self
 
 
-KEYS: frozenset[str] = frozenset(f.name for f in fields(Settings))
+# auth_password is no key: no file, variable or flag sets it (crawler.access.credentials does).
+KEYS: frozenset[str] = frozenset(f.name for f in fields(Settings) if f.name != "auth_password")
 
 
 def _coerce(key: str, value: Any, source: str, *, text: bool = False) -> Any:

@@ -93,6 +93,19 @@ def crawl(
         metavar="N", help="Pages open in the browser at once [default: one per core].")] = None,
     render_block: Annotated[str | None, typer.Option(metavar="KINDS",
                                                      help="Resource types not loaded [default: image,media,font].")] = None,
+    header: Annotated[list[str] | None, typer.Option(metavar="'NAME: VALUE'", help="Send this header to the seeds' "
+                                                     "origins (repeatable); never to other sites.")] = None,
+    auth: Annotated[str | None, typer.Option(metavar="USER", help="HTTP authentication at the seeds' origins; the "
+                                             "password from --auth-password-env or a prompt.")] = None,
+    auth_password_env: Annotated[str | None, typer.Option(metavar="VAR",
+                                                          help="Environment variable holding --auth's password.")] = None,
+    auth_scheme: Annotated[str | None, typer.Option(metavar="SCHEME", help="basic (default) or digest.")] = None,
+    auth_origin: Annotated[list[str] | None, typer.Option(metavar="URL", help="Also send headers and credentials "
+                                                          "to this origin (repeatable).")] = None,
+    proxy: Annotated[str | None, typer.Option(metavar="URL", help="Every request through this proxy: http://, "
+                                              "https:// or socks5://[user:pass@]host:port.")] = None,
+    proxies: Annotated[str | None, typer.Option(metavar="FILE", help="Proxy URLs, one a line: each host keeps one; "
+                                                "never a direct connection.")] = None,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -104,6 +117,9 @@ def crawl(
     validate_patterns(settings.exclude, "--exclude")
     from crawler.extraction.check import check_extraction
     check_extraction(settings.extract, settings.plugin)   # before the job file or a request: one line, exit 2
+    from crawler.access import check, credentials
+    check(settings)
+    settings = credentials.with_password(settings)   # from the environment or a prompt, before workers fork
 
     if settings.render != "never":   # before any job file or worker: one line naming what to install
         from crawler.render.available import check_available

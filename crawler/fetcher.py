@@ -31,6 +31,7 @@ from types import TracebackType
 
 import httpx2
 
+from crawler.access import Access, NoProxyLeft, proxies
 from crawler.addresses import AddressPolicy
 from crawler.config import Settings
 from crawler.errors import (
@@ -278,9 +279,12 @@ class Fetcher:
         place of getaddrinfo (tests map public-looking names to loopback addresses with it)."""
         self.settings = settings
         self.policy = policy
+        # --header, --auth: per request, by its origin; --proxy, --proxies: a transport through them
+        self.access = Access(settings, None if transport else proxies.router(settings, settings.concurrency + 8, policy,
+                                                                             resolver, self._tls(settings)))
         self._client = httpx2.AsyncClient(
-            transport=transport or make_transport(settings.transport, settings.concurrency + 8, policy, resolver,
-                                                  self._tls(settings)),
+            transport=transport or self.access.router or make_transport(settings.transport, settings.concurrency + 8,
+                                                                        policy, resolver, self._tls(settings)),
             headers={"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate",
                      "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"},
             follow_redirects=False,
@@ -353,10 +357,11 @@ class Fetcher:
             refusal = self.policy.refusal(hostname(url))
             if refusal is not None:
                 raise BlockedAddress(url, refusal)
+        headers, auth = await self.access.before(url, headers)   # this hop's origin decides, not the first URL's
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                async with self._client.stream("GET", url, headers=headers) as r:
+                async with self._client.stream("GET", url, headers=headers, auth=auth) as r:
                     waited = int((time.perf_counter() - started) * 1000)
                     ip = peer_address(r)
                     encoding = r.headers.get("content-encoding", "").strip().lower()
@@ -381,9 +386,9 @@ class Fetcher:
                         url, url, r.status_code, r.reason_phrase, r.http_version,
                         tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.headers.raw),
                         b"".join(chunks), int((time.perf_counter() - started) * 1000),
-                        tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.request.headers.raw), ip,
-                        waited)
-        except FetchError:
+                        self.access.recorded(tuple((k.decode("latin-1"), v.decode("latin-1"))
+                                                   for k, v in r.request.headers.raw)), ip, waited)
+        except (FetchError, NoProxyLeft):
             raise
         except TimeoutError:
             raise Timeout(url, f"no complete response within {self.settings.timeout:g}s") from None

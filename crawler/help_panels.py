@@ -20,6 +20,7 @@ CRAWL: dict[str, tuple[str, ...]] = {
     "Requests": ("timeout", "retries", "max_bytes", "allow_private", "ca_bundle", "insecure"),
     "Parsing": ("parse_mode", "parse_workers", "extract", "plugin", "no_structured_data"),
     "Rendering": ("render", "browser", "render_concurrency", "render_block"),
+    "Access": ("header", "auth", "auth_password_env", "auth_scheme", "auth_origin", "proxy", "proxies"),
     "Workers & sharing": ("workers", "frontier", "job_name", "lease"),
     "Output": ("no_bodies", "quiet"),
 }

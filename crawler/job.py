@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler.access.origins import remember_origins
 from crawler.clock import Clock
 from crawler.config import Settings
 from crawler.errors import StorageError
@@ -120,7 +121,7 @@ async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset
     if not seeds and not settings.frontier and not _is_file(settings.db):
         raise no_job(settings.db)   # before opening it: resuming nothing creates no file
     async with JobFile(settings.db) as job, contextlib.AsyncExitStack() as stack:
-        settings = await job_settings(job, settings, explicit)
+        settings = await remember_origins(job, await job_settings(job, settings, explicit), seeds)
         shared: SharedFrontier | None = None
         frontier: Frontier = SqliteFrontier(job, settings.max_pages_per_host)
         if settings.frontier:

@@ -35,6 +35,7 @@ Two things every transport here does, because the crawler counts on them:
 
 from __future__ import annotations
 
+import base64
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any
@@ -134,7 +135,7 @@ def tls_context(ca_bundle: str = "", insecure: bool = False) -> ssl.SSLContext:
     return context
 
 
-async def _resolve(host: str, port: int, resolver: Any) -> list[str]:
+async def resolve_addresses(host: str, port: int, resolver: Any) -> list[str]:
     """The addresses of ``host``: through ``resolver`` (an aiohttp resolver: a test's stub) if given,
     else getaddrinfo in a thread."""
     if resolver is not None:
@@ -153,7 +154,7 @@ def guarded_backend(inner: Any, policy: AddressPolicy, resolver: Any = None) -> 
         # httpcore's interface names the parameter ``timeout``; it is passed on, not awaited here.
         async def connect_tcp(self, host: str, port: int, timeout: float | None = None,  # noqa: ASYNC109
                               local_address: str | None = None, socket_options: Any = None) -> Any:
-            found = await _resolve(host, port, resolver)
+            found = await resolve_addresses(host, port, resolver)
             kept = policy.allowed(host, found)
             if not kept:
                 raise AddressRefused.of(host, found)
@@ -171,11 +172,13 @@ def guarded_backend(inner: Any, policy: AddressPolicy, resolver: Any = None) -> 
 
 
 def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy | None = None,
-                   resolver: Any = None, tls: ssl.SSLContext | None = None) -> httpx2.AsyncBaseTransport:
+                   resolver: Any = None, tls: ssl.SSLContext | None = None,
+                   proxy: str | None = None) -> httpx2.AsyncBaseTransport:
     """A transport of ``kind`` that keeps at most ``connections`` connections open. With ``policy``
     it connects only to addresses the policy permits; ``resolver`` (an aiohttp
     ``AbstractResolver``) replaces getaddrinfo, for tests; ``tls`` is the TLS context (default:
-    the system's)."""
+    the system's). With ``proxy`` (http, https or socks5 URL) every request goes through it: the
+    connections are the proxy's (``crawler.access.proxies`` judges the targets)."""
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     if kind == "aiohttp":
         import aiohttp
@@ -197,7 +200,15 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
             does, and the HTTP version the server answered in (httpx-aiohttp says HTTP/1.1 always)."""
 
             async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-                response: httpx2.Response = await super().handle_async_request(request)
+                proxy_auth = self.proxy.headers.get("Proxy-Authorization") if self.proxy is not None else None
+                if proxy_auth is not None and request.url.scheme == "http":
+                    # aiohttp sends proxy_headers on a CONNECT only: a plain request to the proxy
+                    # carries them itself. Taken off again: the request as recorded never has it.
+                    request.headers["Proxy-Authorization"] = proxy_auth
+                try:
+                    response: httpx2.Response = await super().handle_async_request(request)
+                finally:
+                    request.headers.pop("Proxy-Authorization", None)
                 # httpx-aiohttp keeps the aiohttp response on the stream it hands to httpx.
                 answered = getattr(response.stream, "_aiohttp_response", None)
                 peer = getattr(answered, "peer", None)
@@ -208,11 +219,14 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
                     response.extensions["http_version"] = f"HTTP/{version.major}.{version.minor}".encode("ascii")
                 return response
 
+        socks = proxy is not None and proxy.startswith("socks")
+
         def session() -> aiohttp.ClientSession:
             # Created lazily, inside the running event loop, as aiohttp requires.
             names = guarded_resolver(policy, resolver) if policy is not None else resolver
             connector = bounded_connector(limit=connections, ttl_dns_cache=300, resolver=names,
-                                          ssl=tls if tls is not None else True)
+                                          ssl=tls if tls is not None else True) if not socks else \
+                _socks_connector(str(proxy), connections, tls)
             client = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
                                            response_class=PeerResponse)
             # No hidden retry of a request whose kept-alive connection dropped (see the module
@@ -220,14 +234,36 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
             client._retry_connection = False
             return client
 
-        return PeerAwareTransport(client=session, limits=limits)
-    transport = (httpx2.AsyncHTTPTransport(limits=limits, retries=0, verify=tls) if tls is not None
-                 else httpx2.AsyncHTTPTransport(limits=limits, retries=0))
+        through = _aiohttp_proxy(proxy) if proxy is not None and not socks else None
+        # (Its own TLS context goes unused, the session's connector has one: ``tls`` saves loading another.)
+        return PeerAwareTransport(client=session, limits=limits, proxy=through, verify=tls if tls is not None else True)
+    transport = (httpx2.AsyncHTTPTransport(limits=limits, retries=0, verify=tls, proxy=proxy) if tls is not None
+                 else httpx2.AsyncHTTPTransport(limits=limits, retries=0, proxy=proxy))
+    if proxy is not None:
+        return transport   # its pool's connections are the proxy's
     if policy is not None:
         # httpx2 does not take a network backend: set it on its pool (httpcore's own seam for it).
         pool = transport._pool
         pool._network_backend = guarded_backend(pool._network_backend, policy, resolver)
     return transport
+
+
+def _aiohttp_proxy(url: str) -> httpx2.Proxy:
+    """The proxy as httpx-aiohttp hands it to aiohttp: its credentials as a ``Proxy-Authorization``
+    header (httpx-aiohttp would pass them as aiohttp's ``BasicAuth``, deprecated since aiohttp 3.14)."""
+    proxy = httpx2.Proxy(url)
+    if proxy.raw_auth is None:
+        return proxy
+    user, password = (part.decode() for part in proxy.raw_auth)
+    credentials = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return httpx2.Proxy(proxy.url, headers={"Proxy-Authorization": f"Basic {credentials}"})
+
+
+def _socks_connector(proxy: str, connections: int, tls: ssl.SSLContext | None) -> Any:
+    """An aiohttp connector through a socks5 proxy (aiohttp-socks; the proxy resolves names)."""
+    from aiohttp_socks import ProxyConnector
+
+    return ProxyConnector.from_url(proxy, rdns=True, limit=connections, ssl=tls if tls is not None else True)
 
 
 def peer_address(response: httpx2.Response) -> str | None:

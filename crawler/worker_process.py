@@ -7,7 +7,8 @@ pickled tuples framed by a 4-byte length:
                     ("cancel", token)  ("options", ParseOptions)
                     ("robots", origin, RobotsRules): the crawl's copy, so a worker checks the
                     redirects of that origin without fetching robots.txt again
-    from a worker:  ("ready", 0) once its fetcher is up; ("done", token, PageRecord)  ("failed", token, FetchError)
+    from a worker:  ("ready", 0) once its fetcher is up; ("done", token, PageRecord)
+                    ("failed", token, FetchError, or a CrawlError that stops the crawl)
                     ("crashed", token, "what and where"); ("alive", 0) every ``ALIVE_EVERY`` seconds
 
 A worker parses a page as soon as its body is in, on its own loop, so "the request is over" and
@@ -40,7 +41,7 @@ from typing import Any
 
 from crawler.addresses import AddressPolicy
 from crawler.config import Settings
-from crawler.errors import FetchError
+from crawler.errors import CrawlError
 from crawler.fetcher import Fetcher
 from crawler.loop import event_loop_factory
 from crawler.models import FrontierItem
@@ -107,7 +108,7 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
         async def visit(token: int, item: FrontierItem) -> None:
             try:
                 record = await visitor.visit(item, lambda: None)
-            except FetchError as err:
+            except CrawlError as err:   # a FetchError, or one that stops the crawl (no proxy left)
                 await send(("failed", token, err))
             except Exception as exc:   # a bug: the coordinator ends the crawl with it, naming where
                 where = traceback.extract_tb(exc.__traceback__)[-1]

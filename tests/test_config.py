@@ -222,4 +222,6 @@ def test_default_toml_names_every_setting_and_loads_as_the_defaults() -> None:
 
 
 def test_keys_are_the_settings_fields() -> None:
-    assert {f.name for f in fields(Settings)} == KEYS
+    # but the password of --auth, which no file, variable or flag may set (crawler.access.credentials)
+    assert {f.name for f in fields(Settings)} == KEYS | {"auth_password"}
+    assert "s3cret" not in repr(Settings(auth_password="s3cret"))

@@ -48,6 +48,7 @@ class Selection:
     raw_cells: bool = False    # CSV cells as stored, not escaped for spreadsheets (``crawler.export.cells``)
     chosen: bool = False       # the fields were given (--fields): a job's extraction adds none
     data_kinds: tuple[tuple[str, FieldType], ...] = ()   # what each data.NAME holds, over the jobs (Parquet)
+    warc_keep_secrets: bool = False   # WARC request records keep Cookie and Authorization values
 
     def field_type(self, field: str) -> FieldType:
         return dict(self.data_kinds).get(field) or FIELD_TYPES.get(field, "text")

@@ -20,6 +20,9 @@ every stored fetch, or a ``revisit`` and a ``request`` where the payload was arc
   as it is, instead of trying to inflate bytes that are no longer compressed.
 - A page rendered by a browser (``--render``) has its HTTP response in the ``response`` record and
   the rendered DOM (UTF-8) in a ``conversion`` record whose ``WARC-Refers-To`` names that response.
+- A request record's ``Authorization``, ``Proxy-Authorization`` and ``Cookie`` values are
+  ``[redacted]``: a WARC is often shared. ``--warc-keep-secrets`` keeps what the job file holds (the crawl never stores
+  the credentials it sends: ``crawler.access.redact``).
 - ``warc.gz`` (chosen by an ``--out`` ending in ``.gz``) compresses each record as its own gzip
   member, so readers can seek to any record.
 """
@@ -43,6 +46,8 @@ from crawler.storage.read import Capture, JobReader
 
 # Headers that describe the bytes on the wire, not the decoded body the record holds.
 _WIRE_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
+# Request headers whose values a shared WARC leaves out (``--warc-keep-secrets`` keeps them).
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def export(out: BinaryIO, jobs: Sequence[JobReader], selection: Selection) -> int:
@@ -64,7 +69,7 @@ def write_warc(out: BinaryIO, jobs: Sequence[JobReader], selection: Selection, *
     with PayloadIndex() as archived:
         for job in jobs:
             for capture in job.captures(selection.statuses, selection.since):
-                _write_fetch(writer, capture, archived)
+                _write_fetch(writer, capture, archived, selection.warc_keep_secrets)
                 n += 1
     return n
 
@@ -86,7 +91,7 @@ def _version() -> str:
         return "unknown"
 
 
-def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex) -> None:
+def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex, keep_secrets: bool) -> None:
     uri, date = capture.final_url, capture.fetched_at
     warc_headers = {"WARC-Date": date}
     if capture.ip:
@@ -116,9 +121,25 @@ def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex) -
         path = (target.path or "/") + (f"?{target.query}" if target.query else "")
         request = writer.create_warc_record(
             uri, "request", http_headers=StatusAndHeaders(f"GET {path} {_request_version(capture.http_version)}",
-                                                          capture.request_headers, is_http_request=True),
+                                                          _shared(capture.request_headers, keep_secrets),
+                                                          is_http_request=True),
             warc_headers_dict={**warc_headers, "WARC-Concurrent-To": record.rec_headers.get_header("WARC-Record-ID")})
         writer.write_record(request)
+
+
+def _shared(headers: list[tuple[str, str]], keep_secrets: bool) -> list[tuple[str, str]]:
+    """A request record's headers: ``Authorization``, ``Proxy-Authorization`` and ``Cookie``
+    values redacted (an authorization's scheme kept: ``Basic [redacted]``) unless ``keep_secrets``.
+    The crawl redacted the credentials it sent already (``crawler.access.redact``)."""
+    if keep_secrets:
+        return headers
+    shared = []
+    for name, value in headers:
+        if name.lower() in _SECRET_HEADERS:
+            scheme, space, _ = value.partition(" ")
+            value = f"{scheme} [redacted]" if name.lower() != "cookie" and space and scheme.isalpha() else "[redacted]"
+        shared.append((name, value))
+    return shared
 
 
 def _request_version(answered: str) -> str:
