@@ -100,6 +100,9 @@ class Settings:
     browser: str = ""              # "" finds chromium, chromium-browser or google-chrome on PATH
     render_concurrency: int = 0    # pages open in the browser at once (0: one per core)
     render_block: tuple[str, ...] = ("image", "media", "font")
+    # watching a crawl (crawler.observe): a Prometheus endpoint and a stream of JSON events
+    metrics: str = ""              # HOST:PORT to serve /metrics on while the crawl runs; "" none
+    events: str = ""               # a file the events are appended to, "-" for stdout; "" none
 
     @property
     def session_names(self) -> frozenset[str]:

@@ -21,7 +21,7 @@ CRAWL: dict[str, tuple[str, ...]] = {
     "Parsing": ("parse_mode", "parse_workers", "extract", "plugin", "no_structured_data"),
     "Rendering": ("render", "browser", "render_concurrency", "render_block"),
     "Workers & sharing": ("workers", "frontier", "job_name", "lease"),
-    "Output": ("no_bodies", "quiet"),
+    "Output": ("no_bodies", "quiet", "metrics", "events"),
 }
 
 
