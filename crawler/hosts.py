@@ -88,11 +88,11 @@ class Hosts:
         limit, delay, _ = self.pool.pace(host)
         if state == "parked":
             wall = stored_time(datetime.now(UTC) + timedelta(seconds=max(0.0, (until or 0.0) - self._clock.time())))
-            self._observer.host(host, "parked", f"{reason}, failing", wall)
-            await self._frontier.park(host, wall, f"{reason}, failing")
+            self._observer.host(host, "parked", detail := f"{reason}, failing", wall)
+            await self._frontier.park(host, wall, detail)
         else:
-            self._observer.host(host, "backoff", f"{reason}: {limit} in flight, {delay:.3g} s apart", None)
-            await self._frontier.back_off(host, f"{reason}: {limit} in flight, {delay:.3g} s apart")
+            self._observer.host(host, "backoff", detail := f"{reason}: {limit} in flight, {delay:.3g} s apart", None)
+            await self._frontier.back_off(host, detail)
 
     def answered(self, host: str) -> None:
         """The host is reachable: lift its one-request probe (robots.txt lifts it first, when read)."""

@@ -17,6 +17,7 @@ from big_site import wait_until
 from conftest import cli_command, cli_env
 from redis_server import free_port
 from site_server import Reply, Site, Slow, html, reply
+from site_server import Sequence as SequenceOf
 
 from crawler.observe.events import VERSION, shown
 
@@ -169,3 +170,15 @@ def test_every_event_and_field_written_is_documented() -> None:
                   "ms", "host", "reason", "until", "outcome", "pages", "errors", "retries", "unchanged", "seconds",
                   "parked", "kind"):
         assert f"`{field}`" in doc, field
+
+
+def test_a_host_slowed_down_by_a_429_is_a_host_backed_off_event(site: Site, cli: Any, db: Path, tmp_path: Path) -> None:
+    site.routes.update({"/": html("Home", "/busy"), "/busy": SequenceOf((reply(429, "slow down"), html("Busy")))})
+    events = tmp_path / "events.jsonl"
+    done = cli.in_process("crawl", site.url("/"), "--db", db, "--events", events, "--retries", 1,
+                          env={"CRAWLER_RETRY_BACKOFF": "0.01", "CRAWLER_RETRY_AFTER_MAX": "0.1"})
+    assert done.returncode == 0, done.stderr
+    backed_off = [e for e in read_events(events) if e["event"] == "host_backed_off"]
+    assert [e["host"] for e in backed_off] == [site.url("/").removeprefix("http://").rstrip("/")]
+    assert backed_off[0]["reason"].startswith("429: ")
+    assert [e["status"] for e in read_events(events) if e["event"] == "page"] == [200, 200]   # the retry's answer

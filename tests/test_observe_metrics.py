@@ -22,7 +22,7 @@ from site_server import Site, Slow, html, reply
 
 from crawler.config import Settings
 from crawler.errors import UsageError
-from crawler.observe.metrics import listen_address
+from crawler.observe.metrics import Metrics, listen_address
 from crawler.observe.watch import watching
 from crawler.run_stats import RunStats
 from crawler.scheduler import Crawl
@@ -180,3 +180,15 @@ def test_two_runs_in_one_process_do_not_share_figures(site: Site, cli: Any, tmp_
         settings = Settings(db=str(tmp_path / name), metrics=f"127.0.0.1:{free_port()}", workers=1)
         with crawl_watched(settings, [site.url("/")]):
             assert scrape(int(settings.metrics.rpartition(":")[2]))["crawler_pages_total"] == 2
+
+
+def test_hosts_by_state_follow_what_the_run_says_of_each_host() -> None:
+    metrics = Metrics(RunStats())
+    metrics.host("a", "backoff", "429: 1 in flight, 2 s apart", None)
+    metrics.host("b", "backoff", "timeout: 1 in flight, 2 s apart", None)
+    metrics.host("b", "backoff", "timeout: 1 in flight, 4 s apart", None)   # still one host backed off
+    metrics.host("c", "parked", "connect", "2026-12-03T12:00:00Z")
+    assert (metrics.backoff, metrics.parked) == (2, 1)
+    metrics.host("a", "parked", "429, failing", "2026-12-03T12:00:00Z")
+    metrics.host("b", "active", None, None)
+    assert (metrics.backoff, metrics.parked) == (0, 2)
