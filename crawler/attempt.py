@@ -98,6 +98,7 @@ class Attempts:
                     self._stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
                     self._stats.errors += record.error is not None
                     self._stats.unchanged += record.unchanged
+                    self._stats.observer.page(item.url, record)
                 self._peers.settled([item])
         except StorageError:
             pass  # the writer failed: its own task reports that, through the crawl's TaskGroup

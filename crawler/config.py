@@ -110,6 +110,9 @@ class Settings:
     proxies: str = ""              # a file of proxy URLs, one a line: each host keeps one
     proxy_rest: float = 60.0       # seconds a proxy that failed to connect is left alone
     auth_password: str = field(default="", repr=False, compare=False)   # no key: read by crawler.access, never stored
+    # watching a crawl (crawler.observe): a Prometheus endpoint and a stream of JSON events
+    metrics: str = ""              # HOST:PORT to serve /metrics on while the crawl runs; "" none
+    events: str = ""               # a file the events are appended to, "-" for stdout; "" none
 
     @property
     def session_names(self) -> frozenset[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,6 +107,10 @@ def crawl(
                                               "https:// or socks5://[user:pass@]host:port.")] = None,
     proxies: Annotated[str | None, typer.Option(metavar="FILE", help="Proxy URLs, one a line: each host keeps one; "
                                                 "never a direct connection.")] = None,
+    metrics: Annotated[str | None, typer.Option(metavar="HOST:PORT", help="Serve Prometheus metrics there while the "
+                                                "crawl runs (127.0.0.1:9108; 0.0.0.0:9108 for every interface).")] = None,
+    events: Annotated[str | None, typer.Option(metavar="FILE|-", help="Write one JSON line per event (started, page, "
+                                               "host, finished, ...) to FILE, appended, or - for stdout.")] = None,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -124,6 +129,8 @@ def crawl(
     if settings.render != "never":   # before any job file or worker: one line naming what to install
         from crawler.render.available import check_available
         check_available(settings)
+    from crawler.observe import watch
+    watch.check(settings)   # --metrics: an IP address (or localhost) and the client library
     seed_urls = seed_file.seed_urls(urls, seeds, _say)
     from crawler import job as jobs
     if "db" not in explicit and (note := jobs.new_site_note(settings.db, seed_urls)):
@@ -141,6 +148,7 @@ def crawl(
         with contextlib.ExitStack() as owned:
             for worker in forked:   # a crawl that fails before its worker pool takes them: they exit on EOF
                 owned.callback(worker.sock.close)
+            owned.enter_context(watch.watching(settings, job.stats, seed_urls, _say))
             with asyncio.Runner(loop_factory=event_loop_factory(settings.event_loop)) as runner:
                 stats = runner.run(_run(job, err))
     except JobLocked:
@@ -151,15 +159,22 @@ def crawl(
         holder = crawled_by_another(settings.db) if seed_urls else None
         if holder is None:
             raise
-        print(_queue_seeds(settings.db, seed_urls))
+        with _printing(settings):
+            print(_queue_seeds(settings.db, seed_urls))
         _say(f"crawler: {holder}, which picks them up")
         if note := jobs.ignored_flags_note([p.opts[0] for p in ctx.command.params if p.name not in ("urls", "seeds", "db")
                                             and getattr(ctx.get_parameter_source(p.name or ""), "name", "") == "COMMANDLINE"]):
             _say(f"crawler: {note}")
         return
-    code = run_end.tell(job.settings, stats, explicit, out, _say)
+    with _printing(settings):
+        code = run_end.tell(job.settings, stats, explicit, out, _say)
     if code != EXIT_OK:
         raise typer.Exit(code)
+
+
+def _printing(settings: config.Settings) -> contextlib.AbstractContextManager[object]:
+    """Where what the crawl prints goes: stdout, unless ``--events -`` has it (then stderr)."""
+    return contextlib.redirect_stdout(sys.stderr) if settings.events == "-" else contextlib.nullcontext()
 
 
 async def _run(job: Any, err: Console) -> Any:

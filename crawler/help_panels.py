@@ -22,7 +22,7 @@ CRAWL: dict[str, tuple[str, ...]] = {
     "Rendering": ("render", "browser", "render_concurrency", "render_block"),
     "Access": ("header", "auth", "auth_password_env", "auth_scheme", "auth_origin", "proxy", "proxies"),
     "Workers & sharing": ("workers", "frontier", "job_name", "lease"),
-    "Output": ("no_bodies", "quiet"),
+    "Output": ("no_bodies", "quiet", "metrics", "events"),
 }
 
 

@@ -17,6 +17,7 @@ from crawler.config import Settings
 from crawler.errors import ConnectFailed, FetchError, ServerBusy, Timeout
 from crawler.frontier import Frontier
 from crawler.models import FrontierItem
+from crawler.observe.base import Observer
 from crawler.pace import Parked, Recovered, Slowed
 from crawler.peers import Peers
 from crawler.politeness import HostPool
@@ -27,12 +28,14 @@ class Hosts:
     """This run's news of each host. ``reached``: hosts that answered in this run; ``parked``:
     hosts parked in this run."""
 
-    def __init__(self, settings: Settings, pool: HostPool, frontier: Frontier, peers: Peers, clock: Clock) -> None:
+    def __init__(self, settings: Settings, pool: HostPool, frontier: Frontier, peers: Peers, clock: Clock,
+                 observer: Observer | None = None) -> None:
         self._settings = settings
         self.pool = pool
         self._frontier = frontier
         self._peers = peers
         self._clock = clock
+        self._observer = observer or Observer()   # hears each change written to the job file
         self.reached: set[str] = set()   # hosts that answered in this run
         self.parked: set[str] = set()    # hosts parked in this run
 
@@ -79,14 +82,17 @@ class Hosts:
     async def _record_pace(self, host: str, state: str, until: float | None, reason: str | None) -> None:
         """Write a host's politeness state to the job file: backed off, parked a while, or active."""
         if state == "active":
+            self._observer.host(host, "active", None, None)
             await self._frontier.back_off(host, None)
             return
         limit, delay, _ = self.pool.pace(host)
         if state == "parked":
             wall = stored_time(datetime.now(UTC) + timedelta(seconds=max(0.0, (until or 0.0) - self._clock.time())))
-            await self._frontier.park(host, wall, f"{reason}, failing")
+            self._observer.host(host, "parked", detail := f"{reason}, failing", wall)
+            await self._frontier.park(host, wall, detail)
         else:
-            await self._frontier.back_off(host, f"{reason}: {limit} in flight, {delay:.3g} s apart")
+            self._observer.host(host, "backoff", detail := f"{reason}: {limit} in flight, {delay:.3g} s apart", None)
+            await self._frontier.back_off(host, detail)
 
     def answered(self, host: str) -> None:
         """The host is reachable: lift its one-request probe (robots.txt lifts it first, when read)."""
@@ -103,5 +109,6 @@ class Hosts:
         self.parked.add(host)
         dropped = self.pool.park(host)
         until = stored_time(datetime.now(UTC) + timedelta(seconds=self._settings.robots_retry_after))
+        self._observer.host(host, "parked", err.code, until)
         await self._frontier.park(host, until, err.code)
         await self.hand_back(dropped)

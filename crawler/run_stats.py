@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from crawler.frontier import Outage
 from crawler.models import Outcome
+from crawler.observe.base import Observer
 
 
 @dataclass(slots=True)
@@ -26,6 +27,7 @@ class RunStats:
     outage: Outage | None = None   # a shared frontier not answering, being retried
     outcome: Outcome = "running"
     parked: tuple[int, int, str | None] = (0, 0, None)   # URLs and hosts left parked at the end, until when
+    observer: Observer = field(default_factory=Observer)   # told of each page and host change (--metrics, --events)
 
     @property
     def elapsed(self) -> float:

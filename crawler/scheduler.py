@@ -237,7 +237,7 @@ class _Run:
                              scope=lambda url, depth: self.options.scope.decide(url, depth), judge=self.discovery.judge)
         self.attempts = Attempts(
             settings, pool=self.pool, robots=robots, visitor=visitor, writer=self.writer,
-            hosts=Hosts(settings, self.pool, frontier, opened.peers, clock), peers=opened.peers, stats=stats,
+            hosts=Hosts(settings, self.pool, frontier, opened.peers, clock, stats.observer), peers=opened.peers, stats=stats,
             rng=rng, permits=self.dispatcher.permits, slots=self.dispatcher.slots, wake=wake,
             stopping=stopping, unfetched=self.dispatcher.unfetched)
         self.seed_origins = sorted({origin(seed) for seed in seeds})

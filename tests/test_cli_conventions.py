@@ -113,4 +113,5 @@ def test_crawl_help_groups_its_options_in_panels_as_wget_does(cli: Any) -> None:
     assert "--include" in panels["Scope"]
     assert "--workers" in panels["Workers & sharing"]
     assert panels["Parsing"][-3:] == ["--extract", "--plugin", "--no-structured-data"]
-    assert sum(map(len, panels.values())) == 46 + 1   # each of the 46 options once, and -h
+    assert panels["Output"][-2:] == ["--metrics", "--events"]
+    assert sum(map(len, panels.values())) == 48 + 1   # each of the 48 options once, and -h
