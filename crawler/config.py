@@ -100,6 +100,9 @@ class Settings:
     browser: str = ""              # "" finds chromium, chromium-browser or google-chrome on PATH
     render_concurrency: int = 0    # pages open in the browser at once (0: one per core)
     render_block: tuple[str, ...] = ("image", "media", "font")
+    # the session: cookies and a login (crawler.session)
+    login: str = ""                # a login recipe (TOML); "" none
+    cookies: str = ""              # a Netscape cookies.txt loaded into the jar; "" none
 
     @property
     def session_names(self) -> frozenset[str]:

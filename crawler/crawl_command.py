@@ -93,6 +93,10 @@ def crawl(
         metavar="N", help="Pages open in the browser at once [default: one per core].")] = None,
     render_block: Annotated[str | None, typer.Option(metavar="KINDS",
                                                      help="Resource types not loaded [default: image,media,font].")] = None,
+    login: Annotated[str | None, typer.Option(metavar="FILE", help="A login recipe (TOML): the crawl logs in first "
+                                              "and again when a page is served logged out (docs/usage.md).")] = None,
+    cookies: Annotated[str | None, typer.Option(metavar="FILE", help="Load this Netscape cookies.txt into the "
+                                                "crawl's cookie jar.")] = None,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -104,6 +108,8 @@ def crawl(
     validate_patterns(settings.exclude, "--exclude")
     from crawler.extraction.check import check_extraction
     check_extraction(settings.extract, settings.plugin)   # before the job file or a request: one line, exit 2
+    from crawler.session.keeper import check_session
+    check_session(settings)   # the login recipe and --cookies' file, likewise
 
     if settings.render != "never":   # before any job file or worker: one line naming what to install
         from crawler.render.available import check_available
