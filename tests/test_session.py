@@ -59,16 +59,23 @@ def statuses(cli: Any, db: Path, site: LoginSite) -> dict[str, int | None]:
 PAGES = {"/home": 200, **{f"/p{n}": 200 for n in range(1, 6)}}
 
 
-def test_a_cookie_a_site_sets_is_sent_with_its_later_requests(login_site: LoginSite, cli: Any, db: Path) -> None:
-    done = cli.in_process("crawl", login_site.url("/open"), "--db", db, *QUICK)
-    assert done.returncode == 0, done.stderr
+@pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
+def test_a_cookie_a_site_set_is_sent_again_by_the_run_that_resumes_the_job(login_site: LoginSite, cli: Any, db: Path,
+                                                                           transport: str) -> None:
+    args = ("--db", db, *QUICK)
+    first = cli.in_process("crawl", login_site.url("/open"), "--max-pages", "1", *args, env={"CRAWLER_TRANSPORT": transport})
+    assert first.returncode == 0, first.stderr
+    assert statuses(cli, db, login_site) == {"/open": 200}   # /members queued, not fetched yet
+    resumed = cli.in_process("crawl", "--max-pages", "0", *args, env={"CRAWLER_TRANSPORT": transport})
+    assert resumed.returncode == 0, resumed.stderr
     assert statuses(cli, db, login_site) == {"/open": 200, "/members": 200}
 
 
+@pytest.mark.parametrize("parse_mode", ["async", "thread", "process"])
 def test_a_crawl_logs_in_through_a_form_with_a_csrf_token_before_its_first_request(
-        login_site: LoginSite, cli: Any, db: Path, tmp_path: Path) -> None:
+        login_site: LoginSite, cli: Any, db: Path, tmp_path: Path, parse_mode: str) -> None:
     done = cli.in_process("crawl", login_site.url("/home"), "--db", db, "--login", recipe(tmp_path, login_site),
-                          *QUICK, env=env())
+                          "--parse-mode", parse_mode, *QUICK, env=env())
     assert done.returncode == 0, done.stderr
     assert login_site.logins == 1
     assert statuses(cli, db, login_site) == PAGES

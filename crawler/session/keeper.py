@@ -51,12 +51,14 @@ class Keeper:
         self.session = session
         self._saved_at = float("-inf")
         self._dirty = False
+        self._stored = False   # the job file keeps a session (maybe an empty one)
         session.on_change = self.changed
 
     async def start(self) -> None:
         """Restore, load, log in (see the module's docstring), and seal what that gave."""
         restored = False
         stored = await self.job.get_meta(store.META_KEY)
+        self._stored = stored is not None
         if stored is not None:
             cookies = store.unseal(stored)
             if cookies is None:
@@ -86,7 +88,10 @@ class Keeper:
     async def save(self) -> None:
         self._saved_at = time.monotonic()
         self._dirty = False
-        await self.job.set_meta(store.META_KEY, store.seal(records(self.session.jar)))
+        cookies = records(self.session.jar)
+        if cookies or self._stored:   # a crawl that never had a cookie makes no key and writes nothing
+            await self.job.set_meta(store.META_KEY, store.seal(cookies))
+            self._stored = True
 
     async def close(self) -> None:
         """The run ends: seal the last change."""
