@@ -40,7 +40,7 @@ class LoginSite:
         self.lock = threading.Lock()
         self._tokens: set[str] = set()
         self._sessions: dict[str, int] = {}   # sid -> pages it may still serve (-1: no limit)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.site = self   # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -89,6 +89,10 @@ class LoginSite:
     def end(self, sid: str | None) -> None:
         with self.lock:
             self._sessions.pop(sid or "", None)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128   # as site_server's: a crawl opens many connections at once
 
 
 def _page(title: str, *links: str, extra: str = "") -> bytes:

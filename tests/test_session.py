@@ -247,6 +247,20 @@ def test_with_worker_processes_the_crawl_logs_in_once_and_every_worker_has_the_s
     assert statuses(cli, db, login_site) == {**PAGES, "/open": 200, "/members": 200}
 
 
+def test_with_worker_processes_a_session_that_expires_is_logged_in_again_and_the_crawl_goes_on(
+        cli: Any, db: Path, tmp_path: Path) -> None:
+    with LoginSite(PASSWORD, pages=8, expire_after=5) as site:
+        # One request at a time: a session that serves 5 requests, shared by 8 in flight, could be used
+        # up by the others between a worker's login and its page (a real session expires by time).
+        done = cli("crawl", site.url("/home"), "--db", db, "--workers", "2", "--login", recipe(tmp_path, site),
+                   "--per-host", "1", *QUICK, env={**env(), "XDG_DATA_HOME": str(tmp_path / "xdg")})
+        assert done.returncode == 0, done.stderr
+        # The crawl's login, then one in the worker that met an expired session (the other worker
+        # gets its cookies, or, meeting the expiry at the same time, logs in too).
+        assert site.logins >= 2, site.hits
+        assert statuses(cli, db, site) == {"/home": 200, **{f"/p{n}": 200 for n in range(1, 9)}}
+
+
 # -- the pure parts ----------------------------------------------------------------------------------
 
 def test_the_guard_takes_words_of_their_own_in_a_path_or_query() -> None:

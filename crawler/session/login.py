@@ -31,6 +31,7 @@ from crawler.session.jar import Records, fingerprint, put, records
 from crawler.session.recipe import Recipe
 
 OnChange = Callable[[Records, bool], Awaitable[None]]   # (the jar's cookies, urgent: a login)
+_ROUNDS = 3   # fetches of a page served logged out, while other workers' logins replace the session
 _NOT_SENT = frozenset({"submit", "button", "image", "reset", "file"})
 
 
@@ -84,17 +85,23 @@ class Session:
                       again: Callable[[], Awaitable[Response]]) -> Response:
         """``response`` if it was served logged in; else, after logging in once more (unless a
         request since ``generation``, when this one started, did already), the page fetched
-        ``again``. Still logged out: ``SessionLost``."""
+        ``again``. Still logged out with the session this process's login made: ``SessionLost``.
+        (With ``--workers``, cookies another worker's login made may replace the jar's while the
+        page is fetched again: that is no verdict, and the page is fetched again with them.)"""
+        for _ in range(_ROUNDS):
+            if not self.logged_out(url, response):
+                return response
+            async with self._lock:
+                if self.generation == generation:
+                    await self.login()
+                generation = self.generation
+            response = await again()
+            if self.generation == generation and self.logged_out(url, response):
+                break
         if not self.logged_out(url, response):
             return response
-        async with self._lock:
-            if self.generation == generation:
-                await self.login()
-        response = await again()
-        if self.logged_out(url, response):
-            raise SessionLost(f"{url} is still served logged out after logging in again: stopped rather than "
-                              f"crawl the rest logged out (check the [check] of {self._source})")
-        return response
+        raise SessionLost(f"{url} is still served logged out after logging in again: stopped rather than "
+                          f"crawl the rest logged out (check the [check] of {self._source})")
 
     # -- logging in --------------------------------------------------------------------------------
 
