@@ -24,6 +24,34 @@ Records = tuple[Record, ...]
 REDACTED = "<redacted>"
 
 
+class _Counting(http.cookiejar.CookieJar):
+    """Counts the changes made to the jar, so that "did this response set a cookie?" costs nothing
+    on the many pages that set none (a digest of the whole jar after every page would)."""
+
+    changes = 0
+
+    def set_cookie(self, cookie: http.cookiejar.Cookie) -> None:
+        super().set_cookie(cookie)
+        self.changes += 1
+
+    def clear(self, domain: str | None = None, path: str | None = None, name: str | None = None) -> None:
+        super().clear(domain, path, name)
+        self.changes += 1
+
+
+def counting_jar(like: http.cookiejar.CookieJar) -> http.cookiejar.CookieJar:
+    """A new, empty jar of ``like``'s class (httpx's own, indexed by domain) that counts its
+    changes (``changes``)."""
+    kind = type(f"Counting{type(like).__name__}", (_Counting, type(like)), {})
+    jar: http.cookiejar.CookieJar = kind()
+    return jar
+
+
+def changes(jar: http.cookiejar.CookieJar) -> int:
+    """How many times cookies were set in or cleared from ``jar`` (a ``counting_jar``)."""
+    return getattr(jar, "changes", 0)
+
+
 def records(jar: http.cookiejar.CookieJar) -> Records:
     """Every cookie of ``jar``, session cookies included, in a stable order."""
     out = [(c.domain, c.path, c.name, c.value or "", c.secure, c.expires, c.domain_specified,

@@ -27,7 +27,7 @@ from crawler.config import Settings
 from crawler.errors import SessionLost
 from crawler.models import Response
 from crawler.parser import is_html
-from crawler.session.jar import Records, fingerprint, put, records
+from crawler.session.jar import Records, changes, counting_jar, fingerprint, put, records
 from crawler.session.recipe import Recipe
 
 OnChange = Callable[[Records, bool], Awaitable[None]]   # (the jar's cookies, urgent: a login)
@@ -42,6 +42,7 @@ class Session:
     def __init__(self, client: httpx2.AsyncClient, settings: Settings, recipe: Recipe | None,
                  on_change: OnChange | None = None) -> None:
         self.client = client
+        client.cookies = counting_jar(client.cookies.jar)   # an empty jar yet: the session is just made
         self.jar = client.cookies.jar
         self.settings = settings
         self.recipe = recipe
@@ -49,16 +50,21 @@ class Session:
         self.logins = 0
         self.generation = 0
         self._lock = asyncio.Lock()
+        self._changes = changes(self.jar)
         self._seen = fingerprint(self.jar)
 
     def load(self, cookies: Records) -> None:
         """Cookies from elsewhere (the job file, a cookies.txt, another worker): a new session."""
         put(self.jar, cookies)
-        self._seen = fingerprint(self.jar)
+        self._changes, self._seen = changes(self.jar), fingerprint(self.jar)
         self.generation += 1
 
     async def noticed(self, urgent: bool = False) -> None:
-        """Tell ``on_change`` the jar's cookies if they changed since it last heard."""
+        """Tell ``on_change`` the jar's cookies if they changed since it last heard: looked at only
+        when a cookie was set or cleared since (a site may set the same one again on every page)."""
+        if changes(self.jar) == self._changes:
+            return
+        self._changes = changes(self.jar)
         now = fingerprint(self.jar)
         if now != self._seen:
             self._seen = now
