@@ -113,6 +113,9 @@ class Settings:
     # watching a crawl (crawler.observe): a Prometheus endpoint and a stream of JSON events
     metrics: str = ""              # HOST:PORT to serve /metrics on while the crawl runs; "" none
     events: str = ""               # a file the events are appended to, "-" for stdout; "" none
+    # the session: cookies and a login (crawler.session)
+    login: str = ""                # a login recipe (TOML); "" none
+    cookies: str = ""              # a Netscape cookies.txt loaded into the jar; "" none
 
     @property
     def session_names(self) -> frozenset[str]:

@@ -111,6 +111,10 @@ def crawl(
                                                 "crawl runs (127.0.0.1:9108; 0.0.0.0:9108 for every interface).")] = None,
     events: Annotated[str | None, typer.Option(metavar="FILE|-", help="Write one JSON line per event (started, page, "
                                                "host, finished, ...) to FILE, appended, or - for stdout.")] = None,
+    login: Annotated[str | None, typer.Option(metavar="FILE", help="A login recipe (TOML): the crawl logs in first "
+                                              "and again when a page is served logged out (docs/usage.md).")] = None,
+    cookies: Annotated[str | None, typer.Option(metavar="FILE", help="Load this Netscape cookies.txt into the "
+                                                "crawl's cookie jar.")] = None,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -125,6 +129,8 @@ def crawl(
     from crawler.access import check, credentials
     check(settings)
     settings = credentials.with_password(settings)   # from the environment or a prompt, before workers fork
+    from crawler.session.keeper import check_session
+    check_session(settings)   # the login recipe and --cookies' file, likewise
 
     if settings.render != "never":   # before any job file or worker: one line naming what to install
         from crawler.render.available import check_available

@@ -2,8 +2,9 @@
 an exclusion with its reason, never queued, never fetched, never a page.
 
     page links ─► parse stage (Scope.decide: host, depth, filters, URL length, repeated segment)
-               ─► Discovery.judge: SSRF guard on IP literals, robots.txt (once read), query variants,
-                  pattern chains, rel=canonical ─► frontier.add (queued, or excluded with code and detail)
+               ─► Discovery.judge: SSRF guard on IP literals, the session guard (logged in: no
+                  logout or delete links), robots.txt (once read), query variants, pattern chains,
+                  rel=canonical ─► frontier.add (queued, or excluded with code and detail)
 
 A page and its ``rel=canonical`` target count once: a fetched page that names another URL as its
 canonical stands for it, so that URL, if it is new, is excluded (``canonical``) and so is every
@@ -39,8 +40,12 @@ class Discovery:
     rules if they have been read (None otherwise: the URL is judged at its visit instead)."""
 
     def __init__(self, settings: Settings, policy: AddressPolicy,
-                 known_rules: Callable[[str], RobotsRules | None], agent: str) -> None:
+                 known_rules: Callable[[str], RobotsRules | None], agent: str,
+                 guard: Callable[[str], str | None] | None = None) -> None:
+        """``guard`` is the session guard of a logged-in crawl (``crawler.session.guard``): the
+        detail of a URL that could end the session, else None."""
         self.settings = settings
+        self._guard = guard
         self.policy = policy
         self._known_rules = known_rules
         self._agent = agent
@@ -74,6 +79,8 @@ class Discovery:
         refusal = self.policy.refusal(hostname(url))
         if refusal is not None:
             return "blocked_address", refusal
+        if self._guard is not None and (detail := self._guard(url)) is not None:
+            return "session_guard", detail
         stands_for = self._canonicals.get(url)
         if stands_for is not None and stands_for != url:
             return "canonical", f"the rel=canonical of {stands_for}, which was fetched"

@@ -9,6 +9,8 @@
     │   ├── JobLocked               another live process is crawling the same job file
     │   └── RenderUnavailable       --render without Playwright for Python or without a browser
     ├── StorageError                the job file cannot be opened, read or written: exit code 1
+    ├── SessionLost                 --login: the login failed, or a page stayed logged out after
+    │                               logging in again; exit code 1, the job file intact
     ├── InternalError               a bug: an exception the crawler did not expect, raised in a
     │                               visit or the writer; exit code 1, the job file intact
     └── PageError                   one page failed: recorded on it with a short code, never fatal
@@ -73,6 +75,11 @@ class RenderUnavailable(UsageError):
 
 class StorageError(CrawlError):
     """The job file cannot be opened, read or written (exit code 1)."""
+
+
+class SessionLost(CrawlError):
+    """The crawl cannot be logged in (``--login``): the login did not work, or a page was still served
+    logged out after logging in once more. The crawl stops rather than go on anonymously (exit 1)."""
 
 
 class InternalError(CrawlError):

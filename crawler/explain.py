@@ -44,6 +44,8 @@ RULES: dict[str, str] = {
     "trap_pattern_chain": "a trap rule: it continues a chain of more than trap_max_pattern_chain "
                           "({trap_max_pattern_chain}) pages of one URL pattern, each found on the one before",
     "canonical": "a page already fetched names it as its rel=canonical: the two count once",
+    "session_guard": "the crawl was logged in (--login, --cookies) and the URL looks like logging out or deleting "
+                     "(the login recipe's guard words, or the default list): one request could end the session",
     "blocked_address": "the SSRF guard: the address is private, loopback or reserved, no seed names the host, "
                        "and --allow-private is off",
 }

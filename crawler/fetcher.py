@@ -302,6 +302,11 @@ class Fetcher:
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot use ca_bundle {settings.ca_bundle}: {exc}") from None
 
+    @property
+    def client(self) -> httpx2.AsyncClient:
+        """The HTTP client: its cookie jar is the crawl's (``crawler.session``), which also logs in through it."""
+        return self._client
+
     async def __aenter__(self) -> Fetcher:
         return self
 

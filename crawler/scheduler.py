@@ -48,6 +48,8 @@ from crawler.politeness import HostPool
 from crawler.robots import RobotsCache
 from crawler.run_stats import RunStats
 from crawler.scope import Scope
+from crawler.session.keeper import Keeper, check_session, guard_of
+from crawler.session.login import Session
 from crawler.urls import origin
 from crawler.visit import Visitor, local_visitor, robots_reader
 from crawler.writer import Writer, batch_unit
@@ -159,38 +161,49 @@ class Crawl:
         # What tests inject (a transport, a resolver, an address rule) lives in this process: no workers then.
         injected = self.transport is not None or self._resolver is not None or self._forbidden
         workers = 1 if injected else settings.processes
+        recipe = check_session(settings)   # the login recipe a resumed job remembers, read again
         try:
             # With worker processes, this process's fetcher reads robots.txt and sitemaps only.
             async with Fetcher(settings, self.transport, policy=self._policy, resolver=self._resolver) as fetcher:
+                keeper = Keeper(opened.job, settings, Session(fetcher.client, settings, recipe))
+                await keeper.start()   # the stored session, --cookies, the login: before the first request
                 robots = robots_reader(fetcher, settings, self.clock.time)
-                async with self._visitor(workers, fetcher, robots, options) as visitor:
-                    self._run = _Run(settings, opened, fetcher, robots, visitor, options, self.seeds, clock=self.clock,
-                                     rng=self.rng, stats=self.stats, wake=self._wake, visits=self._visits,
-                                     policy=self._policy, stopping=lambda: self.stopping,
-                                     at_once=lambda: self._stop_requests >= 2)
-                    return await self._run.go()
+                try:
+                    async with self._visitor(workers, fetcher, robots, options, keeper) as visitor:
+                        self._run = _Run(settings, opened, fetcher, robots, visitor, options, self.seeds,
+                                         clock=self.clock, rng=self.rng, stats=self.stats, wake=self._wake,
+                                         visits=self._visits, policy=self._policy, stopping=lambda: self.stopping,
+                                         at_once=lambda: self._stop_requests >= 2, guard=guard_of(settings, recipe))
+                        outcome = await self._run.go()
+                except BaseException:
+                    with contextlib.suppress(CrawlError):
+                        await keeper.close()
+                    raise
+                await keeper.close()   # the session as it ends, for the next run
+                return outcome
         except BaseExceptionGroup as group:
             error = _one_error(group)
             raise error from error.__cause__   # the group itself says nothing a user needs
 
-    def _visitor(self, workers: int, fetcher: Fetcher, robots: RobotsCache,
-                 options: ParseOptions) -> AbstractAsyncContextManager[Visitor]:
-        """Where URLs are fetched and parsed: here, or in ``workers`` worker processes."""
+    def _visitor(self, workers: int, fetcher: Fetcher, robots: RobotsCache, options: ParseOptions,
+                 keeper: Keeper) -> AbstractAsyncContextManager[Visitor]:
+        """Where URLs are fetched and parsed: here, or in ``workers`` worker processes (each with a
+        session of its own, whose cookies ``keeper`` keeps and shares)."""
         obeyed = robots if self.settings.robots else None
         if workers > 1:
             from crawler.workers import WorkerPool
-            return WorkerPool(self.settings, options, workers, self.forked, lambda: obeyed)
-        return _local_visitor(fetcher, self.settings, options, obeyed)
+            return WorkerPool(self.settings, options, workers, self.forked, lambda: obeyed, keeper=keeper)
+        return _local_visitor(fetcher, self.settings, options, obeyed, keeper.session)
 
 
 @contextlib.asynccontextmanager
 async def _local_visitor(fetcher: Fetcher, settings: Settings, options: ParseOptions,
-                         robots: RobotsCache | None) -> AsyncIterator[Visitor]:
+                         robots: RobotsCache | None, session: Session) -> AsyncIterator[Visitor]:
     """Visits in this process: the crawl's fetcher, a parse stage of ``--parse-mode``, and with
     ``--render`` a browser behind the fetcher (``crawler.render``, the extra ``crawler[render]``)."""
     from crawler.render import visiting
     async with ParseStage(settings.parse_mode, settings.parse_workers, options) as stage:
-        visitor = local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots)
+        visitor = local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots, session)
         async with visiting(visitor, settings, lambda: stage.options.scope, lambda: robots) as chosen:
             yield chosen
 
@@ -207,12 +220,13 @@ class _Run:
     ``crawler add`` widens it) and the sitemap readers still at work. The rest is the crawl's:
     ``wake`` (the dispatcher's), ``visits`` (the tasks a second stop cancels), ``policy`` (the SSRF
     guard, whose seed hosts widen with the scope), ``stopping`` and ``at_once`` (one stop request,
-    or two)."""
+    or two); ``guard``, the session guard of a logged-in crawl (``crawler.session.guard``)."""
 
     def __init__(self, settings: Settings, opened: OpenJob, fetcher: Fetcher, robots: RobotsCache, visitor: Visitor,
                  options: ParseOptions, seeds: Sequence[str], *, clock: Clock, rng: random.Random, stats: RunStats,
                  wake: asyncio.Event, visits: set[asyncio.Task[None]], policy: AddressPolicy,
-                 stopping: Callable[[], bool], at_once: Callable[[], bool]) -> None:
+                 stopping: Callable[[], bool], at_once: Callable[[], bool],
+                 guard: Callable[[str], str | None] | None = None) -> None:
         self.settings = settings
         self.opened = opened
         self.fetcher = fetcher
@@ -231,7 +245,7 @@ class _Run:
         self.dispatcher = Dispatcher(settings, clock, self.pool, opened.peers, stats, wake, visits,
                                      pages_before=opened.pages_before, stopping=stopping, at_once=at_once,
                                      more_coming=lambda: self.sitemap_tasks > 0)
-        self.discovery = Discovery(settings, self.policy, robots.known, robots.agent)
+        self.discovery = Discovery(settings, self.policy, robots.known, robots.agent, guard)
         frontier, pages = opened.frontier, opened.pages
         self.writer = Writer(pages, frontier, opened.peers, self.dispatcher.committed, unit=batch_unit(frontier, pages),
                              scope=lambda url, depth: self.options.scope.decide(url, depth), judge=self.discovery.judge)

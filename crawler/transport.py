@@ -227,8 +227,10 @@ def make_transport(kind: TransportKind, connections: int, policy: AddressPolicy 
             connector = bounded_connector(limit=connections, ttl_dns_cache=300, resolver=names,
                                           ssl=tls if tls is not None else True) if not socks else \
                 _socks_connector(str(proxy), connections, tls)
+            # No cookie jar here: the cookies are httpx's (the client's jar, crawler.session), one jar
+            # for either transport; aiohttp's would add its own Cookie header beside it.
             client = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
-                                           response_class=PeerResponse)
+                                           response_class=PeerResponse, cookie_jar=aiohttp.DummyCookieJar())
             # No hidden retry of a request whose kept-alive connection dropped (see the module
             # docstring). A private attribute, and the one aiohttp's own test client sets the same way.
             client._retry_connection = False

@@ -15,8 +15,8 @@ not be stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
 
 from crawler.config import Settings
 from crawler.errors import OutOfScope, ParseFailed, ServerBusy
@@ -26,8 +26,12 @@ from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
+from crawler.session.jar import redacted
 from crawler.storage.schema import stored_time
 from crawler.urls import origin
+
+if TYPE_CHECKING:
+    from crawler.session.login import Session
 
 
 class Visitor(Protocol):
@@ -65,11 +69,12 @@ def robots_reader(fetcher: Fetcher, settings: Settings, now: Callable[[], float]
 
 
 def local_visitor(fetcher: Fetcher, stage: ParseStage, settings: Settings, scope: Callable[[], Scope],
-                  robots: Callable[[], RobotsCache | None]) -> LocalVisitor:
+                  robots: Callable[[], RobotsCache | None], session: Session | None = None) -> LocalVisitor:
     """The visitor of a crawl without worker processes, and of each worker process: every redirect
-    hop checked against the scope (``scope()``, as it is then) and, when obeyed, robots.txt."""
+    hop checked against the scope (``scope()``, as it is then) and, when obeyed, robots.txt; each
+    page checked against the ``session``'s "served logged out" (``crawler.session``)."""
     return LocalVisitor(fetcher, stage, lambda depth: redirect_check(scope, robots() if settings.robots else None, depth),
-                        settings)
+                        settings, session)
 
 
 def conditional_headers(item: FrontierItem) -> dict[str, str] | None:
@@ -93,8 +98,9 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
         content_type=media_type(ctype), size=len(response.body), elapsed_ms=response.elapsed_ms,
         error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
         last_modified=response.header("last-modified"), http_version=response.http_version,
-        reason_phrase=response.reason_phrase, headers=response.headers,
-        request_headers=response.request_headers, ip=response.ip, body=response.body if keep_bodies else None,
+        # No cookie value is kept: a job file is often shared, and a session cookie is a password.
+        reason_phrase=response.reason_phrase, headers=redacted(response.headers),
+        request_headers=redacted(response.request_headers), ip=response.ip, body=response.body if keep_bodies else None,
         waited_ms=response.waited_ms)
     html = 200 <= response.status < 300 and is_html(ctype)
     headers = {k.lower(): v for k, v in response.headers} if html else {}
@@ -120,14 +126,17 @@ class LocalVisitor:
     how many retries a URL has."""
 
     def __init__(self, fetcher: Fetcher, stage: ParseStage, hop_check: Callable[[int], HopCheck],
-                 settings: Settings) -> None:
+                 settings: Settings, session: Session | None = None) -> None:
         self.fetcher = fetcher
         self.stage = stage
         self.hop_check = hop_check
         self.settings = settings
+        self.session = session
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         response = await self.fetch(item, fetched)
+        if self.session is not None:
+            await self.session.noticed()   # the cookies the response set, kept
         return await self.record(item, response)
 
     async def fetch(self, item: FrontierItem, fetched: Callable[[], None]) -> Response:
@@ -135,9 +144,14 @@ class LocalVisitor:
         ``fetched()``. A 5xx on the URL's last attempt is raised with its record, made as every
         answer's is (``record``), before ``fetched()``: the caller notes the host's strain as soon
         as this raises, before the host's slot can go to another URL."""
+        def request() -> Awaitable[Response]:
+            return self.fetcher.fetch(item.url, check=self.hop_check(item.depth), headers=conditional_headers(item))
+
         try:
-            return await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
-                                            headers=conditional_headers(item))
+            if self.session is None:
+                return await request()
+            generation = self.session.generation
+            return await self.session.checked(item.url, await request(), generation, request)
         except ServerBusy as busy:
             if busy.response is not None and gives_up(busy, item.attempt, self.settings):
                 busy.record = await self.record(item, busy.response)

@@ -5,11 +5,13 @@ pickled tuples framed by a 4-byte length:
 
     to a worker:    ("init", Settings, ParseOptions) first, then ("visit", token, FrontierItem)
                     ("cancel", token)  ("options", ParseOptions)
+                    ("cookies", cookies): the crawl's session (first), or what another worker's responses set
                     ("robots", origin, RobotsRules): the crawl's copy, so a worker checks the
                     redirects of that origin without fetching robots.txt again
     from a worker:  ("ready", 0) once its fetcher is up; ("done", token, PageRecord)
                     ("failed", token, FetchError, or a CrawlError that stops the crawl)
                     ("crashed", token, "what and where"); ("alive", 0) every ``ALIVE_EVERY`` seconds
+                    ("cookies", 0, cookies, urgent): its jar changed (urgent: it logged in)
 
 A worker parses a page as soon as its body is in, on its own loop, so "the request is over" and
 "the record is ready" arrive together: one message, not two. Each side writes what one turn of its
@@ -47,6 +49,9 @@ from crawler.loop import event_loop_factory
 from crawler.models import FrontierItem
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.render import visiting
+from crawler.session.jar import Records
+from crawler.session.login import Session
+from crawler.session.recipe import load as load_recipe
 from crawler.visit import local_visitor, robots_reader
 
 ALIVE_EVERY = 1.0        # seconds between a worker's ("alive", 0) messages
@@ -99,8 +104,14 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
     async with (Fetcher(settings, policy=policy) as fetcher, ParseStage("async", 1, options) as stage,
                 contextlib.AsyncExitStack() as group_exit, asyncio.TaskGroup() as group):
         robots = robots_reader(fetcher, settings, time.monotonic) if settings.robots else None
+
+        async def cookies_changed(cookies: Records, urgent: bool) -> None:
+            outbox.put(("cookies", 0, cookies, urgent))
+
+        session = Session(fetcher.client, settings, load_recipe(settings.login) if settings.login else None,
+                          cookies_changed)
         visitor = await group_exit.enter_async_context(visiting(   # --render: this process's browser
-            local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots),
+            local_visitor(fetcher, stage, settings, lambda: stage.options.scope, lambda: robots, session),
             settings, lambda: stage.options.scope, lambda: robots, settings.processes))
         tasks: dict[int, asyncio.Task[None]] = {}
         outbox.put(("ready", 0))
@@ -108,7 +119,7 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
         async def visit(token: int, item: FrontierItem) -> None:
             try:
                 record = await visitor.visit(item, lambda: None)
-            except CrawlError as err:   # a FetchError, or one that stops the crawl (no proxy left)
+            except CrawlError as err:   # a FetchError, or one that stops the crawl (no proxy left, SessionLost)
                 await send(("failed", token, err))
             except Exception as exc:   # a bug: the coordinator ends the crawl with it, naming where
                 where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -136,6 +147,8 @@ async def _serve(settings: Settings, options: ParseOptions, sock: socket.socket)
                 task = tasks.get(rest[0])
                 if task is not None:
                     task.cancel()
+            elif kind == "cookies":
+                session.load(rest[0])
             elif kind == "robots" and robots is not None:
                 robots.learn(*rest)
             elif kind == "options":

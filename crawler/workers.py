@@ -54,6 +54,8 @@ from crawler.errors import InternalError, WorkerDied
 from crawler.models import FrontierItem, PageRecord
 from crawler.parse_stage import ParseOptions
 from crawler.robots import RobotsCache
+from crawler.session.jar import Records, records
+from crawler.session.keeper import Keeper
 from crawler.urls import origin
 from crawler.worker_process import Outbox, receive, run_worker
 
@@ -157,8 +159,11 @@ class WorkerPool:
     exit), waits a moment, then kills what is left."""
 
     def __init__(self, settings: Settings, options: ParseOptions, count: int, forked: Sequence[Started] = (),
-                 robots: Callable[[], RobotsCache | None] = lambda: None) -> None:
+                 robots: Callable[[], RobotsCache | None] = lambda: None, *, keeper: Keeper | None = None) -> None:
+        """``keeper`` keeps the crawl's session: each worker starts with its cookies, and the cookies
+        one worker's responses set go to it and on to the other workers."""
         self.settings = settings
+        self.keeper = keeper
         self.robots = robots   # the crawl's robots.txt rules (once it has them), handed on to the workers
         self.options = options
         self.count = count
@@ -194,9 +199,19 @@ class WorkerPool:
         reader, writer = await asyncio.open_connection(sock=started.sock, limit=2**20)
         worker = _Worker(number, started, reader, Outbox(writer))
         worker.outbox.put(("init", self.settings, self.options))
+        if self.keeper is not None:
+            worker.outbox.put(("cookies", records(self.keeper.session.jar)))
         self._workers.append(worker)
         assert self._readers is not None
         self._readers.create_task(self._read(worker), name=f"worker-{number}")
+
+    async def _share(self, source: _Worker, cookies: Records, urgent: bool) -> None:
+        """The cookies ``source``'s responses (or its login) set: kept, and sent to the others."""
+        if self.keeper is not None:
+            await self.keeper.merged(cookies, urgent)
+        for worker in self._workers:
+            if worker is not source and worker.alive:
+                worker.outbox.put(("cookies", cookies))
 
     async def _stop_all(self) -> None:
         """Close every worker's socket (they finish nothing more and exit), then wait, then kill."""
@@ -227,6 +242,9 @@ class WorkerPool:
                     continue
                 if kind == "ready":
                     worker.ready.set()
+                    continue
+                if kind == "cookies":
+                    await self._share(worker, *rest)
                     continue
                 visit = worker.visits.get(token)
                 if visit is None or visit.result.done():
