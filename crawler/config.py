@@ -21,6 +21,7 @@ from typing import Any, get_args
 from crawler import __version__
 from crawler.errors import ConfigError
 from crawler.models import EventLoopKind, ParseMode, RenderMode, ScopeMode, TransportKind
+from crawler.revisit import Bounds
 
 DEFAULT_USER_AGENT = f"crawler/{__version__} (+https://github.com/crawler/crawler)"
 
@@ -116,6 +117,12 @@ class Settings:
     # the session: cookies and a login (crawler.session)
     login: str = ""                # a login recipe (TOML); "" none
     cookies: str = ""              # a Netscape cookies.txt loaded into the jar; "" none
+    # recrawls that follow how often pages change (crawler.revisit)
+    due: bool = False              # with recrawl: only the pages whose next visit is due
+    revisit_start: float = 86_400.0
+    revisit_min: float = 3_600.0
+    revisit_max: float = 2_592_000.0
+    wait: bool = False             # a job another process crawls: wait for it instead of exit 2
 
     @property
     def session_names(self) -> frozenset[str]:
@@ -133,7 +140,8 @@ class Settings:
     def problem(self) -> tuple[str, str] | None:
         """The first bad value as (key, message), or None when every value is in range."""
         for name in ("delay", "timeout", "retry_backoff", "retry_after_max", "crawl_delay_max", "robots_retry_after",
-                     "grace_period", "progress_every", "older_than", "host_backoff_max", "host_park_time", "proxy_rest"):
+                     "grace_period", "progress_every", "older_than", "host_backoff_max", "host_park_time", "proxy_rest",
+                     "revisit_start", "revisit_min", "revisit_max"):
             value = getattr(self, name)
             if not math.isfinite(value):
                 return name, f"{name} must be a finite number, got {value}"
@@ -177,7 +185,16 @@ class Settings:
             return "microdata", "microdata needs extruct, which is not installed: pip install 'crawler[microdata]'"
         if self.lease <= 0 or not math.isfinite(self.lease):
             return "lease", f"lease must be a positive number of seconds, got {self.lease}"
+        if self.due and not self.recrawl:
+            return "due", "--due chooses the pages of a recrawl: give it with --recrawl"
+        if bad := self.revisit.problem():
+            return "revisit_min", bad
         return None
+
+    @property
+    def revisit(self) -> Bounds:
+        """The revisit interval rule's bounds (crawler.revisit)."""
+        return Bounds(self.revisit_start, self.revisit_min, self.revisit_max)
 
     def validated(self) -> Settings:
         """Return self after checking ranges and choices; raise ConfigError naming the key."""

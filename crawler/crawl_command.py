@@ -76,6 +76,10 @@ def crawl(
     recrawl: Annotated[bool, typer.Option("--recrawl", help="Start a new pass over a job's stored pages.")] = False,
     older_than: Annotated[str | None, typer.Option(metavar="AGE",
                                                    help="With --recrawl: only pages fetched longer ago (7d, 12h).")] = None,
+    due: Annotated[bool, typer.Option("--due", help="With --recrawl: only pages whose next visit is due (each page's "
+                                      "interval follows how often it changed).")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="If another process crawls the job, wait for it to end "
+                                       "instead of exit 2.")] = False,
     sitemaps: Annotated[bool, typer.Option("--sitemaps", help="Also seed from robots.txt Sitemap: lines and "
                                            "/sitemap.xml.")] = False,
     allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow private and loopback addresses that "

@@ -21,6 +21,7 @@ from crawler.addresses import AddressPolicy
 from crawler.config import Settings
 from crawler.errors import UsageError
 from crawler.printable import printable
+from crawler.revisit import in_words
 from crawler.scope import Scope
 from crawler.storage.extracted_read import page_extraction
 from crawler.storage.read import JobReader
@@ -157,6 +158,8 @@ def render(answer: dict[str, Any]) -> str:
         fetched += f", pass {page['pass']}" + (f" ({page['earlier_fetches']} earlier versions)"
                                                if page["earlier_fetches"] else "")
         lines.append(f"fetched  {fetched}")
+        if page.get("revisit_interval"):   # crawler.revisit: --recrawl --due fetches it again then
+            lines.append(f"revisit  every {in_words(page['revisit_interval'])}, next due {page['due_at']}")
         if page.get("rendered"):
             lines.append(f"rendered {page['rendered']}")
     if (extraction := answer.get("extraction")) is not None:

@@ -13,7 +13,7 @@ plugin among them: their path, read again by each run) and how hard it may
 press each site: scope, limits, politeness (delays, requests in flight, backoff, parking), retries
 and timeouts. What concerns one run on one machine is not: processes, parse mode, event loop,
 transport, grace period, the shared frontier's address and lease, TLS trust (``--ca-bundle``,
-``--insecure``), ``--recrawl``, ``--sitemaps``.
+``--insecure``), ``--recrawl`` (with ``--older-than``, ``--due``), ``--sitemaps``, ``--wait``.
 
 The notes say what a run did that a user may not expect: seeds of a new site added to an existing
 default job, a limit remembered from an earlier run, flags that a crawl of a job another process
@@ -25,13 +25,14 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from crawler import revisit
 from crawler.access.origins import remember_origins
-from crawler.clock import Clock
+from crawler.clock import Clock, pause
 from crawler.config import Settings
 from crawler.errors import StorageError
 from crawler.frontier import Frontier, Outage, SharedFrontier
@@ -42,6 +43,7 @@ from crawler.seeding import queue_seeds
 from crawler.storage.jobfile import JobFile
 from crawler.storage.pages import PageStore
 from crawler.storage.read import JobReader
+from crawler.storage.revisit import due_urls
 from crawler.storage.schema import stored_time
 from crawler.urls import host_key
 
@@ -59,6 +61,8 @@ JOB_KEYS = (
     # how hard it presses each site: politeness, retries, timeouts
     "concurrency", "per_host", "delay", "crawl_delay_max", "host_backoff_max", "host_park_after", "host_park_time",
     "timeout", "retries", "retry_backoff", "retry_after_max", "robots_retry_after", "max_redirects",
+    # how often it revisits each page (crawler.revisit)
+    "revisit_start", "revisit_min", "revisit_max",
 )
 
 
@@ -121,6 +125,8 @@ async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset
     ``clock``."""
     if not seeds and not settings.frontier and not _is_file(settings.db):
         raise no_job(settings.db)   # before opening it: resuming nothing creates no file
+    if settings.wait:
+        await _wait_for_lock(settings.db, stopping, clock)
     async with JobFile(settings.db) as job, contextlib.AsyncExitStack() as stack:
         settings = await remember_origins(job, await job_settings(job, settings, explicit), seeds)
         shared: SharedFrontier | None = None
@@ -132,14 +138,15 @@ async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset
         new, hosts = await queue_seeds(job, frontier, seeds)   # a `crawler add` may run beside us
         hosts = await peers.join(hosts, stopping)
         # A job started with --no-bodies keeps to it on resume (bodies is a job setting).
-        pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1))
+        pages = PageStore(job, keep_bodies=settings.bodies, crawl_pass=int(await job.get_meta("pass") or 1),
+                          revisit=astuple(settings.revisit), started=revisit.now())
         opened = OpenJob(job, settings, frontier, peers, pages, frozenset(hosts))
         if settings.recrawl:
             pages.crawl_pass += 1
             await job.set_meta("pass", pages.crawl_pass)
             cutoff = (stored_time(datetime.now(UTC) - timedelta(seconds=settings.older_than))
                       if settings.older_than else None)
-            await frontier.requeue(await pages.urls_fetched_before(cutoff))
+            await frontier.requeue(await (due_urls(job, pages.started) if settings.due else pages.urls_fetched_before(cutoff)))
         elif new == 0 and await peers.finished_before():
             opened.early = "already_finished"
             yield opened
@@ -149,6 +156,18 @@ async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset
         if settings.max_pages and opened.pages_before >= settings.max_pages:
             opened.early = "already_at_limit"
         yield opened
+
+
+async def _wait_for_lock(db: str, stopping: Callable[[], bool], clock: Clock, period: float = 1.0) -> None:
+    """``--wait``: until no other process holds the job's lock (or the run is asked to stop), saying so once."""
+    from crawler.printable import say
+    from crawler.seeding import crawled_by_another
+    said = False
+    while (holder := crawled_by_another(db)) is not None and not stopping():
+        if not said:
+            say(f"crawler: {holder}; waiting for it to end (--wait)")
+            said = True
+        await pause(clock, period)
 
 
 def _is_file(path: str) -> bool:

@@ -10,6 +10,7 @@ change), so a kill between any two loses nothing and doubles nothing.
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -18,6 +19,7 @@ from crawler.extract import NEAR_BITS, bands, to_signed
 from crawler.models import FrontierItem, PageRecord
 from crawler.storage import extracted
 from crawler.storage.jobfile import JobFile
+from crawler.storage.revisit import schedule
 from crawler.storage.schema import DONE
 
 _PAGE_COLUMNS = ("url_id", "final_url", "status", "content_type", "title", "description", "canonical",
@@ -77,10 +79,14 @@ def _page_rows(records: Sequence[PageRecord], keep_bodies: bool, crawl_pass: int
 class PageStore:
     """The pages of one job file. ``crawl_pass`` is the pass new pages are stored in."""
 
-    def __init__(self, job: JobFile, *, keep_bodies: bool = True, crawl_pass: int = 1) -> None:
+    def __init__(self, job: JobFile, *, keep_bodies: bool = True, crawl_pass: int = 1,
+                 revisit: tuple[float, float, float] = (86_400.0, 3_600.0, 2_592_000.0), started: float | None = None) -> None:
         self.job = job
         self.keep_bodies = keep_bodies
         self.crawl_pass = crawl_pass
+        self.revisit = revisit      # crawler.revisit.Bounds: each stored page's next visit
+        # this pass's start (crawler.revisit.now): what a page's next visit counts from
+        self.started = time.time() if started is None else started
 
     async def store(self, records: Sequence[PageRecord]) -> None:
         """Write pages with their link rows, duplicates and history: one transaction."""
@@ -112,6 +118,7 @@ class PageStore:
                 await db.executemany("INSERT OR IGNORE INTO simhash_bands VALUES (?, ?, ?)",
                                      [(i, v, r.url_id) for r in simhashed for i, v in enumerate(bands(r.simhash or 0))])
                 await db.executemany(_NEAR_DUPLICATE, [(r.url_id,) for r in simhashed])
+            await schedule(db, [r.url_id for r in records], self.revisit, self.started)
 
     async def remember(self, items: Sequence[FrontierItem]) -> None:
         """Rows in ``urls`` for URLs leased from a shared frontier, under the frontier's ids, so this

@@ -14,12 +14,13 @@ import sqlite3
 import urllib.parse
 import zlib
 from collections.abc import Generator, Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from crawler.errors import StorageError
 from crawler.storage.jobfile import meta_value, sqlite_errors
-from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, SCHEMA_VERSION, prepare, version_of
+from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, SCHEMA_VERSION, prepare, stored_time, version_of
 
 # Each exportable field of a page record, as a column expression over ``pages p JOIN urls u``.
 RECORD_COLUMNS: dict[str, str] = {
@@ -332,16 +333,17 @@ class JobReader:
         linked_from = self._all("SELECT url FROM urls WHERE id = ?", (source,)) if source is not None else []
         page_row = self._all(
             "SELECT p.status, p.fetched_at, p.final_url, p.error, p.error_message, p.canonical, p.noindex, "
-            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass, p.rendered, p.render_blocked "
-            "FROM pages p WHERE p.url_id = ?", (url_id,))
+            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass, p.rendered, p.render_blocked, "
+            "p.revisit_interval, p.due_at FROM pages p WHERE p.url_id = ?", (url_id,))
         page = None
         if page_row:
             (status, fetched_at, final_url, error, message, canonical, noindex, duplicate_of, crawl_pass, rendered,
-             render_blocked) = page_row[0]
+             render_blocked, revisit_interval, due_at) = page_row[0]
             page = {"status": status, "fetched_at": fetched_at, "final_url": final_url, "error": error,
                     "error_message": message, "canonical": canonical, "noindex": bool(noindex),
                     "duplicate_of": duplicate_of, "pass": crawl_pass, "rendered": rendered,
-                    "render_blocked": render_blocked or 0,
+                    "render_blocked": render_blocked or 0, "revisit_interval": revisit_interval,
+                    "due_at": None if due_at is None else stored_time(datetime.fromtimestamp(due_at, UTC)),
                     "earlier_fetches": self._one("SELECT COUNT(*) FROM history WHERE url_id = ?", (url_id,))}
         host_row = self._all("SELECT state, fetched, until, error FROM hosts WHERE host = ?", (host,))
         states = {PENDING: "pending", LEASED: "leased", DONE: "done", EXCLUDED: "excluded"}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -121,7 +121,9 @@ CREATE TABLE pages (
     body BLOB,                       -- zlib-compressed raw body (after Content-Encoding), unless --no-bodies
     rendered TEXT,                   -- --render: why a browser rendered the page, and what its requests came to
     render_blocked INTEGER,          -- the rendered page's requests the crawler's rules refused
-    response_body BLOB               -- a rendered page's HTTP body, zlib-compressed (body is then the rendered DOM)
+    response_body BLOB,              -- a rendered page's HTTP body, zlib-compressed (body is then the rendered DOM)
+    revisit_interval REAL,           -- seconds between two visits, as what visits saw says (crawler.revisit)
+    due_at REAL                      -- when the next visit is due (--recrawl --due), seconds since the epoch
 );
 CREATE INDEX pages_hash ON pages(content_hash) WHERE content_hash IS NOT NULL;
 CREATE TABLE history (
@@ -207,6 +209,10 @@ ALTER TABLE urls ADD COLUMN lastmod TEXT;
 ALTER TABLE pages ADD COLUMN rendered TEXT;
 ALTER TABLE pages ADD COLUMN render_blocked INTEGER;
 ALTER TABLE pages ADD COLUMN response_body BLOB;
+""",
+    7: """
+ALTER TABLE pages ADD COLUMN revisit_interval REAL;
+ALTER TABLE pages ADD COLUMN due_at REAL;
 """,
 }
 
