@@ -100,6 +100,9 @@ class Settings:
     browser: str = ""              # "" finds chromium, chromium-browser or google-chrome on PATH
     render_concurrency: int = 0    # pages open in the browser at once (0: one per core)
     render_block: tuple[str, ...] = ("image", "media", "font")
+    # content types (crawler.content_types): the media types wanted; no pattern, every type
+    accept_type: tuple[str, ...] = ()
+    reject_type: tuple[str, ...] = ()
 
     @property
     def session_names(self) -> frozenset[str]:

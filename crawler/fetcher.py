@@ -49,6 +49,7 @@ from crawler.errors import (
     TooManyRedirects,
 )
 from crawler.models import Response
+from crawler.spool import InMemory, Spool
 from crawler.transport import AddressRefused, make_transport, peer_address, tls_context
 from crawler.urls import canonicalize, hostname, strip_params
 
@@ -306,8 +307,10 @@ class Fetcher:
         await self._client.aclose()
 
     async def fetch(self, url: str, *, check: HopCheck | None = None, max_bytes: int | None = None,
-                    headers: dict[str, str] | None = None, max_redirects: int | None = None) -> Response:
+                    headers: dict[str, str] | None = None, max_redirects: int | None = None,
+                    spool: Spool | None = None) -> Response:
         """GET ``url`` and follow redirects; raise a ``FetchError`` for anything short of a response.
+        A ``spool`` judges the answer's type before its body is read and keeps a body that is no page.
 
         A 429 or 5xx is raised as ``ServerBusy`` so that the caller can retry it; the response rides
         along as ``ServerBusy.response``, to be stored once retries run out (``visit.LocalVisitor``).
@@ -318,12 +321,12 @@ class Fetcher:
         current = url
         started = time.perf_counter()
         for _ in range(hops + 1):
-            response = await self._fetch_one(current, limit, headers)
+            response = await self._fetch_one(current, limit, headers, spool)
             if response.status not in REDIRECT_STATUSES:
                 final = Response(url, current, response.status, response.reason_phrase, response.http_version,
                                  response.headers, response.body,
                                  int((time.perf_counter() - started) * 1000), response.request_headers, response.ip,
-                                 response.waited_ms)
+                                 response.waited_ms, response.spooled)
                 if response.status == 429 or response.status >= 500:
                     raise ServerBusy(url, response.status, parse_retry_after(final.header("retry-after")),
                                      final)
@@ -347,7 +350,8 @@ class Fetcher:
             current = target
         raise TooManyRedirects(url, f"more than {hops} redirects")
 
-    async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None) -> Response:
+    async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None,
+                         spool: Spool | None = None) -> Response:
         """One request, no redirects, under the whole-request deadline."""
         if self.policy is not None:
             refusal = self.policy.refusal(hostname(url))
@@ -364,25 +368,28 @@ class Fetcher:
                         inflater = _Inflater(encoding, max_bytes)
                     except ValueError:
                         raise ProtocolFailed(url, f"unsupported Content-Encoding {encoding!r}") from None
-                    chunks: list[bytes] = []
+                    sink = InMemory() if spool is None else spool.open(url, r.status_code, r.headers.get("content-type"))
                     raw_size = 0
                     try:
                         async for raw in r.aiter_raw():
                             raw_size += len(raw)
                             if raw_size > max_bytes:
                                 raise OverflowError
-                            chunks.append(inflater.feed(raw))
-                        chunks.append(inflater.flush())
+                            sink.write(inflater.feed(raw))
+                        sink.write(inflater.flush())
+                        body, spooled = sink.done()
                     except OverflowError:
                         raise TooLarge(url, f"body over {max_bytes} bytes") from None
                     except zlib.error as exc:
                         raise ProtocolFailed(url, f"bad {encoding} body: {exc}") from None
+                    finally:   # a spooled file goes, unless done() handed it on
+                        sink.close()
                     return Response(
                         url, url, r.status_code, r.reason_phrase, r.http_version,
                         tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.headers.raw),
-                        b"".join(chunks), int((time.perf_counter() - started) * 1000),
+                        body, int((time.perf_counter() - started) * 1000),
                         tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.request.headers.raw), ip,
-                        waited)
+                        waited, spooled)
         except FetchError:
             raise
         except TimeoutError:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from crawler.config import Settings
+from crawler.content_types import ContentTypes
 from crawler.errors import OutOfScope, ParseFailed, ServerBusy
 from crawler.fetcher import Fetcher, HopCheck, gives_up
 from crawler.models import FrontierItem, PageRecord, Response
@@ -26,6 +27,7 @@ from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
+from crawler.spool import Spool, folder_of
 from crawler.storage.schema import stored_time
 from crawler.urls import origin
 
@@ -88,14 +90,16 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
         return PageRecord(item.id, item.depth, stored_time(), status=304,
                           elapsed_ms=response.elapsed_ms, unchanged=True)
     ctype = response.header("content-type")
+    spooled = response.spooled   # a big body that is no page, in a file: only its hash and size are read here
     record = PageRecord(
         item.id, item.depth, stored_time(), final_url=response.final_url, status=response.status,
-        content_type=media_type(ctype), size=len(response.body), elapsed_ms=response.elapsed_ms,
+        content_type=media_type(ctype), size=len(response.body) if spooled is None else spooled.size,
+        elapsed_ms=response.elapsed_ms,
         error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
         last_modified=response.header("last-modified"), http_version=response.http_version,
         reason_phrase=response.reason_phrase, headers=response.headers,
-        request_headers=response.request_headers, ip=response.ip, body=response.body if keep_bodies else None,
-        waited_ms=response.waited_ms)
+        request_headers=response.request_headers, ip=response.ip,
+        body=response.body if keep_bodies and spooled is None else None, waited_ms=response.waited_ms, spooled=spooled)
     html = 200 <= response.status < 300 and is_html(ctype)
     headers = {k.lower(): v for k, v in response.headers} if html else {}
     try:
@@ -103,7 +107,7 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
     except ParseFailed as err:
         record.error, record.error_message = err.code, err.message[:500]
         return record
-    record.content_hash = found.content_hash
+    record.content_hash = found.content_hash if spooled is None else spooled.content_hash
     if found.page is not None:
         page = found.page
         record.title, record.description, record.canonical = page.title, page.description, page.canonical
@@ -125,6 +129,9 @@ class LocalVisitor:
         self.stage = stage
         self.hop_check = hop_check
         self.settings = settings
+        # The types wanted, judged on each answer's header; the bodies that are no pages, spooled.
+        self.spool = Spool(ContentTypes.of(settings.accept_type, settings.reject_type),
+                           folder_of(settings.db) if settings.bodies else None)
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         response = await self.fetch(item, fetched)
@@ -137,7 +144,7 @@ class LocalVisitor:
         as this raises, before the host's slot can go to another URL."""
         try:
             return await self.fetcher.fetch(item.url, check=self.hop_check(item.depth),
-                                            headers=conditional_headers(item))
+                                            headers=conditional_headers(item), spool=self.spool)
         except ServerBusy as busy:
             if busy.response is not None and gives_up(busy, item.attempt, self.settings):
                 busy.record = await self.record(item, busy.response)

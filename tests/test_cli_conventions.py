@@ -113,4 +113,4 @@ def test_crawl_help_groups_its_options_in_panels_as_wget_does(cli: Any) -> None:
     assert "--include" in panels["Scope"]
     assert "--workers" in panels["Workers & sharing"]
     assert panels["Parsing"][-3:] == ["--extract", "--plugin", "--no-structured-data"]
-    assert sum(map(len, panels.values())) == 39 + 1   # each of the 39 options once, and -h
+    assert sum(map(len, panels.values())) == 41 + 1   # each of the 41 options once, and -h

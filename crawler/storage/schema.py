@@ -13,6 +13,7 @@ either all old or all new, never half migrated.
     links          the link graph: source page id, target canonical URL (in scope or not)
     simhash_bands  16-bit bands of each page's simhash, to find near-duplicates
     extracted      what extraction made of each page: built-in fields, the rules' data, structured data
+    bodies         bodies too big to hold in memory (non-HTML files), in pieces (``storage.bodies``)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -57,6 +58,17 @@ CREATE TABLE extracted (           -- no row: nothing was extracted (a job of sc
     opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
     microdata TEXT                   -- JSON array: microdata items
 );
+"""
+
+# Bodies streamed to the job file in pieces (issue 24, crawler.storage.bodies): in a new job, and
+# added to a job of schema 7.
+_BODIES = """
+CREATE TABLE bodies (              -- a page whose body is here has pages.body NULL
+    url_id INTEGER NOT NULL,         -- the page's (pages.url_id)
+    seq INTEGER NOT NULL,            -- the piece's place in the body, from 0
+    data BLOB NOT NULL               -- up to 1 MiB of the body as received (after Content-Encoding), not compressed
+);
+CREATE UNIQUE INDEX bodies_piece ON bodies(url_id, seq);
 """
 
 # The current schema, as a new job file gets it.
@@ -140,7 +152,7 @@ CREATE TABLE links (
     anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
-{_EXTRACTED}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+{_EXTRACTED}{_BODIES}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 # MIGRATIONS[n] takes a job file from version n to n + 1.
@@ -203,6 +215,8 @@ ALTER TABLE pages ADD COLUMN rendered TEXT;
 ALTER TABLE pages ADD COLUMN render_blocked INTEGER;
 ALTER TABLE pages ADD COLUMN response_body BLOB;
 """,
+    # 7 -> 8: bodies too big to hold in memory, in pieces (--accept-type application/pdf: files).
+    7: _BODIES,
 }
 
 
