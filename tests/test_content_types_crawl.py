@@ -120,10 +120,12 @@ def test_a_big_pdf_is_stored_whole_and_exports_byte_identical_in_a_warc(tmp_path
     assert record.http_headers.get_header("Content-Length") == str(len(body))
 
 
-def test_a_file_over_max_bytes_is_too_large_and_leaves_no_spooled_file(tmp_path: Path, cli: Any) -> None:
+def test_the_spool_keeps_nothing_neither_a_body_too_large_nor_one_a_killed_run_left(tmp_path: Path, cli: Any) -> None:
+    db = tmp_path / "job.db"
+    (tmp_path / "job.db.spool").mkdir()
+    (tmp_path / "job.db.spool" / "body-left-by-a-kill").write_bytes(bytes(1000))
     with Site({"/": html("Docs", "/big.bin"),
                "/big.bin": reply(200, bytes(3 * 1024 * 1024), "application/octet-stream")}) as site:
-        db = tmp_path / "job.db"
         done = cli.in_process("crawl", site.url("/"), "--db", db, "--no-robots", "--max-bytes", str(2 * 1024 * 1024))
         assert done.returncode == 0, done.stderr
         url = site.url("/big.bin")

@@ -32,14 +32,30 @@ import io
 import os
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+
+import aiosqlite
 
 from crawler.models import PageRecord
+from crawler.storage.schema import CACHE_SIZE
 
 PIECE = 1024 * 1024
+PIECE_CACHE_KIB = 2048   # the page cache while pieces are written (see small_cache)
 
 STORE = "INSERT INTO bodies (url_id, seq, data) VALUES (?, ?, ?)"
 FORGET = "DELETE FROM bodies WHERE url_id = ?"
+
+
+@contextlib.asynccontextmanager
+async def small_cache(db: aiosqlite.Connection) -> AsyncIterator[None]:
+    """The job file's page cache held small while pieces pass through it: a file's pages would
+    otherwise fill all of it (16 MiB) with pages no query reads again, and SQLite spills the
+    transaction's pages to the WAL as the small cache fills."""
+    await db.execute(f"PRAGMA cache_size=-{PIECE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        await db.execute(CACHE_SIZE)
 
 
 def spooled(records: Iterable[PageRecord]) -> list[PageRecord]:

@@ -100,7 +100,8 @@ class PageStore:
             if files or self.crawl_pass > 1:   # a body stored again (a recrawl; a batch repeated after a crash)
                 await db.executemany(bodies.FORGET, [(r.url_id,) for r in (fetched if self.crawl_pass > 1 else files)])
             if files:   # read from their files a piece at a time, in the database's thread
-                await db.executemany(bodies.STORE, bodies.piece_rows(files))
+                async with bodies.small_cache(db):
+                    await db.executemany(bodies.STORE, bodies.piece_rows(files))
             await db.executemany(extracted.STORE, extracted.store_rows(fetched))
             if self.crawl_pass > 1:   # fetched again with nothing extracted (now an error page): the old row goes
                 await db.executemany("DELETE FROM extracted WHERE url_id = ?",

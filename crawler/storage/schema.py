@@ -33,13 +33,14 @@ PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
 # The exclusion code of URLs past a host's --max-pages-per-host.
 HOST_BUDGET = "host_budget"
 
+CACHE_SIZE = "PRAGMA cache_size=-16384"   # 16 MiB page cache: the url index stays hot without unbounded growth
 # Set once for every connection, reader or writer.
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",      # readers (stats, export) never block the crawl, and vice versa
     "PRAGMA synchronous=NORMAL",    # with WAL: durable up to the last checkpointed commits, never corrupt
     "PRAGMA busy_timeout=5000",     # wait out a reader's short lock instead of failing
     "PRAGMA temp_store=MEMORY",
-    "PRAGMA cache_size=-16384",     # 16 MiB page cache: the url index stays hot without unbounded growth
+    CACHE_SIZE,
 )
 
 # The extraction table (issue 21): in a new job, and added to a job of schema 5.
