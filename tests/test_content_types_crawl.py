@@ -81,6 +81,7 @@ def test_rejected_images_are_never_downloaded_judged_by_extension_or_by_header(t
     assert (headed["decision"], headed["fetched"]) == ("type_rejected", False)
     assert headed["reason"].endswith("image/png matches --reject-type image/*")
     assert cli.stats(db)["queue"]["excluded"] == 1000
+    assert explain(cli, db, origin + "/never/linked.gif")["decision"] == "type_rejected"   # the job's rules, run on it
 
 
 def test_accepting_pdf_keeps_html_and_pdf_and_excludes_other_types(tmp_path: Path, cli: Any) -> None:
