@@ -139,3 +139,21 @@ def test_a_bad_type_pattern_stops_the_crawl_in_one_line(tmp_path: Path, cli: Any
     assert line == ("crawler: error: bad reject_type (--reject-type) 'images': "
                     "give a media type such as application/pdf or image/*")
     assert not (tmp_path / "job.db").exists()
+
+
+def test_a_recrawl_replaces_a_stored_file_and_a_304_keeps_it(tmp_path: Path, cli: Any) -> None:
+    first, second = (b"%PDF-1.7\n" + random.Random(seed).randbytes(2 * 1024 * 1024) for seed in (1, 2))
+    db = tmp_path / "job.db"
+    with Site({"/": html("Docs", "/a.pdf", "/b.pdf"), "/a.pdf": reply(200, first, "application/pdf"),
+               "/b.pdf": reply(200, first, "application/pdf", Last_Modified="Mon, 01 Jun 2026 00:00:00 GMT")}) as site:
+        assert cli.in_process("crawl", site.url("/"), "--db", db, "--no-robots").returncode == 0
+        site.routes["/a.pdf"] = reply(200, second, "application/pdf")
+        site.routes["/b.pdf"] = reply(304, b"")
+        done = cli.in_process("crawl", "--db", db, "--recrawl")
+        assert done.returncode == 0, done.stderr
+        a, b = site.url("/a.pdf"), site.url("/b.pdf")
+    from crawler.storage.read import JobReader
+    with JobReader(db) as job:
+        ids = dict(job.conn.execute("SELECT u.url, u.id FROM urls u"))
+        assert b"".join(job.body_chunks(ids[a])) == second
+        assert b"".join(job.body_chunks(ids[b])) == first
