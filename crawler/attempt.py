@@ -2,6 +2,8 @@
 worker process), a retry or a park on failure, and its record handed to the writer.
 
     Attempts.visit: robots verdict ─► Visitor.visit (fetch, parse) ─► Writer.write (ack, release or hold)
+                    a type not wanted (--accept-type, --reject-type; judged on the answer's header):
+                    recorded as an exclusion, as robots.txt's
                     on failure: retry later (the host's queue, with a backoff), or record the error,
                     or the last 5xx answer's record (the visitor made it); the host hears of it
                     (``hosts.Hosts``)
@@ -23,6 +25,7 @@ from crawler.errors import (
     StorageError,
     Timeout,
     TlsFailed,
+    TypeRejected,
     WorkerDied,
 )
 from crawler.fetcher import retry_delay
@@ -124,6 +127,9 @@ class Attempts:
             record = await self._visitor.visit(item, request_over)
         except FetchError as err:
             request_over()
+            if isinstance(err, TypeRejected):   # its type, read from its header, is not wanted: no failure
+                self._hosts.answered(host)
+                return Excluded(err.code, err.message)
             delay = retry_delay(err, item.attempt, settings, self._rng)
             await self._hosts.strained(host, item, err, answers)
             if delay is not None:

@@ -123,6 +123,9 @@ class Settings:
     revisit_min: float = 3_600.0
     revisit_max: float = 2_592_000.0
     wait: bool = False             # a job another process crawls: wait for it instead of exit 2
+    # content types (crawler.content_types): the media types wanted; no pattern, every type
+    accept_type: tuple[str, ...] = ()
+    reject_type: tuple[str, ...] = ()
 
     @property
     def session_names(self) -> frozenset[str]:

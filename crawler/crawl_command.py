@@ -119,6 +119,12 @@ def crawl(
                                               "and again when a page is served logged out (docs/usage.md).")] = None,
     cookies: Annotated[str | None, typer.Option(metavar="FILE", help="Load this Netscape cookies.txt into the "
                                                 "crawl's cookie jar.")] = None,
+    accept_type: Annotated[list[str] | None, typer.Option(metavar="TYPE", help="Also fetch and keep this media type "
+                                                          "(application/pdf, image/*; repeatable): then only HTML and "
+                                                          "these [default: every type].")] = None,
+    reject_type: Annotated[list[str] | None, typer.Option(metavar="TYPE", help="Never fetch this media type's body "
+                                                          "(image/*; repeatable), judged by extension and headers.")
+                           ] = None,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.
@@ -128,6 +134,8 @@ def crawl(
     from crawler.scope import validate_patterns
     validate_patterns(settings.include, "--include")
     validate_patterns(settings.exclude, "--exclude")
+    from crawler.content_types import ContentTypes
+    ContentTypes.of(settings.accept_type, settings.reject_type)   # a bad pattern: one line, exit 2
     from crawler.extraction.check import check_extraction
     check_extraction(settings.extract, settings.plugin)   # before the job file or a request: one line, exit 2
     from crawler.access import check, credentials

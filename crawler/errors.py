@@ -19,10 +19,11 @@
             ├── retryable = True:  Timeout, ConnectFailed (and its DnsFailed), ServerBusy (429 / 5xx),
             │                      WorkerDied, RobotsUnavailable, RenderFailed
             └── retryable = False: TlsFailed, TooLarge, HeaderTooLarge, TooManyRedirects, BlockedScheme,
-                                   BlockedAddress, OutOfScope, RobotsDisallowed, ProtocolFailed
+                                   BlockedAddress, OutOfScope, RobotsDisallowed, ProtocolFailed,
+                                   TypeRejected (no failure: the URL is recorded as excluded)
 
 Foreign errors (httpx2, aiohttp, sqlite3) are translated into this tree in exactly one place each:
-``fetcher.translate_transport_error`` and ``storage.jobfile.sqlite_errors``. A ``PageError`` carries the URL and the short
+``fetch_errors.translate_transport_error`` and ``storage.jobfile.sqlite_errors``. A ``PageError`` carries the URL and the short
 error code that INTERFACE.md lists for exported records.
 
 Two page error codes are no exception: extraction records them on a page that was fetched (a 200
@@ -204,6 +205,19 @@ class OutOfScope(FetchError):
 
     code = "out_of_scope"
     responded = True
+
+
+class TypeRejected(FetchError):
+    """The response's media type is not wanted (--accept-type, --reject-type): the request was
+    abandoned before its body was read. Not a failure: the URL is recorded as excluded, its
+    ``code`` ``type_rejected`` or ``type_not_accepted``, its message what decided it."""
+
+    code = "type_rejected"
+    responded = True
+
+    def __init__(self, url: str, message: str = "", code: str = "type_rejected") -> None:
+        self.code = code
+        super().__init__(url, message)
 
 
 class RobotsDisallowed(FetchError):

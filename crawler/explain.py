@@ -19,6 +19,7 @@ from typing import Any
 
 from crawler.addresses import AddressPolicy
 from crawler.config import Settings
+from crawler.content_types import ContentTypes
 from crawler.errors import UsageError
 from crawler.printable import printable
 from crawler.revisit import in_words
@@ -47,6 +48,8 @@ RULES: dict[str, str] = {
     "canonical": "a page already fetched names it as its rel=canonical: the two count once",
     "session_guard": "the crawl was logged in (--login, --cookies) and the URL looks like logging out or deleting "
                      "(the login recipe's guard words, or the default list): one request could end the session",
+    "type_rejected": "its media type is one --reject-type refuses",
+    "type_not_accepted": "its media type is neither HTML nor one --accept-type asks for",
     "blocked_address": "the SSRF guard: the address is private, loopback or reserved, no seed names the host, "
                        "and --allow-private is off",
 }
@@ -134,7 +137,8 @@ def _unseen(url: str, settings: dict[str, Any], seed_hosts: frozenset[str]) -> d
         return result | {"decision": "blocked_address", "reason": f"never found; it would be refused: {refusal}"}
     scope = Scope(settings["scope"], seed_hosts, frozenset(settings.get("allow_domains") or ()),
                   tuple(settings.get("include") or ()), tuple(settings.get("exclude") or ()), -1,
-                  int(settings.get("trap_max_url_length") or 0), int(settings.get("trap_max_segment_repeats") or 0))
+                  int(settings.get("trap_max_url_length") or 0), int(settings.get("trap_max_segment_repeats") or 0),
+                  ContentTypes.of(settings.get("accept_type") or (), settings.get("reject_type") or ()))
     code = scope.decide(url, 0)
     if code is not None:
         return result | {"decision": code, "reason": f"never found; it would be excluded: {_rule(code, settings)}"}

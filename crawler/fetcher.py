@@ -9,7 +9,7 @@ What the fetcher guarantees, whatever the server does:
 - redirects followed here, hop by hop, each hop canonicalized and handed to a ``check`` callback
   (scheme, scope, robots) before it is requested; at most ``max_redirects`` hops; a ``Location`` of
   raw UTF-8 bytes is read as UTF-8, as browsers do;
-- every foreign error translated into the ``FetchError`` tree in ``translate_transport_error``;
+- every foreign error translated into the ``FetchError`` tree (``fetch_errors.translate_transport_error``);
 - with an ``AddressPolicy`` (the SSRF guard), no connection to an address it refuses: IP literals are
   checked here before each request and hop, names by the transport's resolver (``transport.py``).
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import random
-import socket
 import ssl
 import time
 import zlib
@@ -38,19 +37,17 @@ from crawler.errors import (
     BlockedAddress,
     BlockedScheme,
     ConfigError,
-    ConnectFailed,
-    DnsFailed,
     FetchError,
-    HeaderTooLarge,
     ProtocolFailed,
     ServerBusy,
     Timeout,
-    TlsFailed,
     TooLarge,
     TooManyRedirects,
 )
+from crawler.fetch_errors import translate_transport_error
 from crawler.models import Response
-from crawler.transport import AddressRefused, make_transport, peer_address, tls_context
+from crawler.spool import InMemory, Spool
+from crawler.transport import make_transport, peer_address, tls_context
 from crawler.urls import canonicalize, hostname, strip_params
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -117,118 +114,6 @@ class _Inflater:
         if self.size > self.limit:
             raise OverflowError
         return out
-
-
-def translate_transport_error(exc: BaseException, url: str) -> FetchError:
-    """The one place where httpx2 and aiohttp errors become ``FetchError``s."""
-    refused = _refusal_in(exc)
-    if refused is not None:
-        return BlockedAddress(url, str(refused))
-    tls = _tls_failure_in(exc)
-    if tls is not None:
-        return TlsFailed(url, tls)
-    header = _header_limit_passed(exc)
-    if header is not None:
-        return HeaderTooLarge(url, f"response header too large ({header})")
-    unresolved = _unresolved_in(exc)
-    if unresolved is not None:
-        return DnsFailed(url, f"{type(unresolved).__name__}: {unresolved}")
-    # httpx-aiohttp maps aiohttp errors loosely (a reset becomes ConnectTimeout): look at the cause.
-    cause = exc.__cause__
-    import aiohttp  # here, as in transport.py, so that a crawl on the httpcore transport does not load it up front
-
-    if isinstance(cause, aiohttp.ClientError):
-        if isinstance(cause, aiohttp.ServerTimeoutError):
-            return Timeout(url, str(cause))
-        if isinstance(cause, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-            return ProtocolFailed(url, f"{type(cause).__name__}: {cause}")
-        if isinstance(cause, aiohttp.ClientConnectionError):
-            return ConnectFailed(url, f"{type(cause).__name__}: {cause}")
-        return ProtocolFailed(url, f"{type(cause).__name__}: {cause}")
-    if isinstance(exc, TimeoutError | httpx2.TimeoutException):
-        return Timeout(url, str(exc))
-    if isinstance(exc, httpx2.ConnectError | httpx2.ReadError | httpx2.WriteError | httpx2.CloseError):
-        return ConnectFailed(url, f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, ConnectionError | OSError):
-        return ConnectFailed(url, f"{type(exc).__name__}: {exc}")
-    return ProtocolFailed(url, f"{type(exc).__name__}: {exc}")
-
-
-def _refusal_in(exc: BaseException) -> AddressRefused | None:
-    """The SSRF guard's refusal somewhere under ``exc`` (aiohttp wraps it in a DNS error)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, AddressRefused):
-            return current
-        seen.add(id(current))
-        inner = getattr(current, "os_error", None)
-        current = inner if isinstance(inner, BaseException) and id(inner) not in seen else (
-            current.__cause__ or current.__context__)
-    return None
-
-
-def _unresolved_in(exc: BaseException) -> BaseException | None:
-    """The name resolution failure under ``exc``, if that is what it comes from: aiohttp's
-    ``ClientConnectorDNSError`` (whatever its resolver raised), or getaddrinfo's ``socket.gaierror``
-    (under httpcore's ``ConnectError``)."""
-    import aiohttp
-
-    current: BaseException | None = exc
-    for _ in range(8):
-        if current is None:
-            return None
-        if isinstance(current, aiohttp.ClientConnectorDNSError | socket.gaierror):
-            return current
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _tls_failure_in(exc: BaseException) -> str | None:
-    """The verifier's (or the handshake's) reason, when ``exc`` comes from a TLS failure."""
-    import aiohttp
-
-    current: BaseException | None = exc
-    for _ in range(8):
-        if current is None:
-            return None
-        if isinstance(current, aiohttp.ClientConnectorCertificateError):   # (also an SSLCertVerificationError)
-            current = current.certificate_error
-        if isinstance(current, ssl.SSLCertVerificationError):
-            why = getattr(current, "verify_message", None)
-            return f"certificate verify failed: {why}" if why else str(current)
-        if isinstance(current, ssl.SSLError | aiohttp.ClientSSLError):
-            return str(current)
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _header_limit_passed(exc: BaseException) -> str | None:
-    """Which limit of the client a response's header passed, when ``exc`` comes from one.
-
-    aiohttp's parser raises ``LineTooLong`` (which carries the limit) or a ``BadHttpMessage`` "Too
-    many headers" (only the message tells), and aiohttp reports either as ``ClientResponseError:
-    400``, a status no server sent. h11, under httpcore, raises a ``RemoteProtocolError`` with
-    status hint 431 when the header outgrows its receive buffer. A line too long in a chunked body
-    comes under a ``ClientPayloadError``: that is the body's fault, not the header's.
-    """
-    import aiohttp
-    import h11
-    from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
-
-    current: BaseException | None = exc
-    for _ in range(8):
-        if current is None or isinstance(current, aiohttp.ClientPayloadError):
-            return None
-        if isinstance(current, LineTooLong):
-            return f"a line over {current.args[1]} bytes"
-        if isinstance(current, BadHttpMessage) and current.message.startswith("Too many headers"):
-            return "too many fields"
-        if isinstance(current, h11.RemoteProtocolError) and current.error_status_hint == 431:
-            from httpcore2 import AsyncHTTP11Connection
-            return f"over {AsyncHTTP11Connection.MAX_INCOMPLETE_EVENT_SIZE} bytes"
-        current = current.__cause__ or current.__context__
-    return None
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -315,8 +200,10 @@ class Fetcher:
         await self._client.aclose()
 
     async def fetch(self, url: str, *, check: HopCheck | None = None, max_bytes: int | None = None,
-                    headers: dict[str, str] | None = None, max_redirects: int | None = None) -> Response:
+                    headers: dict[str, str] | None = None, max_redirects: int | None = None,
+                    spool: Spool | None = None) -> Response:
         """GET ``url`` and follow redirects; raise a ``FetchError`` for anything short of a response.
+        A ``spool`` judges the answer's type before its body is read and keeps a body that is no page.
 
         A 429 or 5xx is raised as ``ServerBusy`` so that the caller can retry it; the response rides
         along as ``ServerBusy.response``, to be stored once retries run out (``visit.LocalVisitor``).
@@ -327,12 +214,12 @@ class Fetcher:
         current = url
         started = time.perf_counter()
         for _ in range(hops + 1):
-            response = await self._fetch_one(current, limit, headers)
+            response = await self._fetch_one(current, limit, headers, spool)
             if response.status not in REDIRECT_STATUSES:
                 final = Response(url, current, response.status, response.reason_phrase, response.http_version,
                                  response.headers, response.body,
                                  int((time.perf_counter() - started) * 1000), response.request_headers, response.ip,
-                                 response.waited_ms)
+                                 response.waited_ms, response.spooled)
                 if response.status == 429 or response.status >= 500:
                     raise ServerBusy(url, response.status, parse_retry_after(final.header("retry-after")),
                                      final)
@@ -356,7 +243,8 @@ class Fetcher:
             current = target
         raise TooManyRedirects(url, f"more than {hops} redirects")
 
-    async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None) -> Response:
+    async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None,
+                         spool: Spool | None = None) -> Response:
         """One request, no redirects, under the whole-request deadline."""
         if self.policy is not None:
             refusal = self.policy.refusal(hostname(url))
@@ -374,25 +262,28 @@ class Fetcher:
                         inflater = _Inflater(encoding, max_bytes)
                     except ValueError:
                         raise ProtocolFailed(url, f"unsupported Content-Encoding {encoding!r}") from None
-                    chunks: list[bytes] = []
+                    sink = InMemory() if spool is None else spool.open(url, r.status_code, r.headers.get("content-type"))
                     raw_size = 0
                     try:
                         async for raw in r.aiter_raw():
                             raw_size += len(raw)
                             if raw_size > max_bytes:
                                 raise OverflowError
-                            chunks.append(inflater.feed(raw))
-                        chunks.append(inflater.flush())
+                            sink.write(inflater.feed(raw))
+                        sink.write(inflater.flush())
+                        body, spooled = sink.done()
                     except OverflowError:
                         raise TooLarge(url, f"body over {max_bytes} bytes") from None
                     except zlib.error as exc:
                         raise ProtocolFailed(url, f"bad {encoding} body: {exc}") from None
+                    finally:   # a spooled file goes, unless done() handed it on
+                        sink.close()
                     return Response(
                         url, url, r.status_code, r.reason_phrase, r.http_version,
                         tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in r.headers.raw),
-                        b"".join(chunks), int((time.perf_counter() - started) * 1000),
+                        body, int((time.perf_counter() - started) * 1000),
                         self.access.recorded(tuple((k.decode("latin-1"), v.decode("latin-1"))
-                                                   for k, v in r.request.headers.raw)), ip, waited)
+                                                   for k, v in r.request.headers.raw)), ip, waited, spooled)
         except (FetchError, NoProxyLeft):
             raise
         except TimeoutError:

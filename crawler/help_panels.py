@@ -15,7 +15,8 @@ from typer.core import TyperCommand
 # ``crawler crawl``'s options by panel: panels in the order the help shows them, options as declared.
 CRAWL: dict[str, tuple[str, ...]] = {
     "Job": ("seeds", "db", "config_file", "recrawl", "older_than", "due", "wait"),
-    "Scope": ("max_depth", "max_pages", "max_pages_per_host", "scope", "allow_domain", "include", "exclude", "sitemaps"),
+    "Scope": ("max_depth", "max_pages", "max_pages_per_host", "scope", "allow_domain", "include", "exclude", "sitemaps",
+              "accept_type", "reject_type"),
     "Politeness": ("concurrency", "per_host", "delay", "no_robots", "user_agent"),
     "Requests": ("timeout", "retries", "max_bytes", "allow_private", "ca_bundle", "insecure",
                  "login", "cookies"),

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crawler import revisit
+from crawler import revisit, spool
 from crawler.access.origins import remember_origins
 from crawler.clock import Clock, pause
 from crawler.config import Settings
@@ -54,7 +54,7 @@ JOB_KEYS = (
     # what the job crawls
     "scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "max_pages_per_host", "sort_query",
     "follow_nofollow", "robots", "user_agent", "allow_private", "trap_max_url_length", "trap_max_segment_repeats",
-    "trap_max_query_variants", "trap_max_pattern_chain", "session_params",
+    "trap_max_query_variants", "trap_max_pattern_chain", "session_params", "accept_type", "reject_type",
     "login",   # a resume logs in as the run it resumes did (the recipe's path; no secret)
     # what it keeps
     "bodies", "extract_text", "structured_data", "microdata", "max_bytes", "extract", "plugin",
@@ -135,6 +135,8 @@ async def open_job(settings: Settings, seeds: Sequence[str], explicit: frozenset
             frontier = shared = await stack.enter_async_context(_shared_frontier(settings, on_outage))
         peers = peers_for(settings, job, frontier, shared, clock)
         await frontier.release()   # leased by a run that died: pending again
+        stack.callback(spool.clear, spool.folder_of(settings.db), remove=True)   # empty after the run: it goes
+        spool.clear(spool.folder_of(settings.db))   # and the bodies it was fetching: fetched again
         new, hosts = await queue_seeds(job, frontier, seeds)   # a `crawler add` may run beside us
         hosts = await peers.join(hosts, stopping)
         # A job started with --no-bodies keeps to it on resume (bodies is a job setting).

@@ -95,6 +95,18 @@ class FrontierItem:
 
 @pickled_by_fields
 @dataclass(frozen=True, slots=True)
+class Spooled:
+    """A body too big to hold in memory, streamed to a file beside the job file as it came
+    (``crawler.spool``): the writer moves it into the job file. ``path`` is None when bodies are
+    not kept (``--no-bodies``): it was only measured and hashed."""
+
+    path: str | None
+    size: int
+    content_hash: str
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
 class Response:
     """A complete HTTP response as the fetcher delivers it: body decompressed and within the size cap."""
 
@@ -109,6 +121,7 @@ class Response:
     request_headers: tuple[tuple[str, str], ...] = ()   # as sent for final_url (what a WARC request record holds)
     ip: str | None = None                                # the server's address, where the transport says
     waited_ms: int | None = None                         # request to response headers (the server's own delay)
+    spooled: Spooled | None = None                       # the body, when streamed to a file (``body`` is then b"")
 
     def header(self, name: str) -> str | None:
         """First value of a header, by case-insensitive name."""
@@ -170,6 +183,7 @@ class PageRecord:
     rendered: str | None = None       # --render: why a browser rendered the page ("auto: ..."); None: not rendered
     render_blocked: int = 0           # the rendered page's requests that the crawler's rules refused
     response_body: bytes | None = None   # a rendered page's HTTP body (``body`` is then the rendered DOM)
+    spooled: Spooled | None = None    # a big non-HTML body streamed to a file, for the writer to store (``body`` None)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Its links travel as plain tuples: pickle handles those in C, named tuples with a Python

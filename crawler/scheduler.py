@@ -35,6 +35,7 @@ from crawler.addresses import AddressPolicy, IPAddress
 from crawler.attempt import Attempts
 from crawler.clock import Clock, SystemClock
 from crawler.config import Settings
+from crawler.content_types import ContentTypes
 from crawler.discovery import Discovery, site_sitemap_urls
 from crawler.dispatch import Dispatcher
 from crawler.errors import CrawlError, InternalError
@@ -211,7 +212,7 @@ async def _local_visitor(fetcher: Fetcher, settings: Settings, options: ParseOpt
 def scope_of(settings: Settings, seed_hosts: frozenset[str]) -> Scope:
     return Scope(settings.scope, seed_hosts, frozenset(settings.allow_domains), settings.include,
                  settings.exclude, settings.max_depth, settings.trap_max_url_length,
-                 settings.trap_max_segment_repeats)
+                 settings.trap_max_segment_repeats, ContentTypes.of(settings.accept_type, settings.reject_type))
 
 
 class _Run:

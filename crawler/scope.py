@@ -15,6 +15,8 @@ Exclusion codes, in the order they are checked (the first that applies is return
     trap_url_length        the URL is longer than ``max_url_length`` characters
     trap_repeated_segment  a path segment appears more than ``max_segment_repeats`` times
                            (``/a/b/a/b/a/b``: relative links that pile up on themselves)
+    type_rejected, type_not_accepted   the media type the URL's extension names is not wanted
+                           (``types``: --reject-type, --accept-type; ``crawler.content_types``)
 
 One trap rule needs memory of the crawl and so is not here but in ``QueryVariants``:
 
@@ -36,6 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import get_args
 
+from crawler.content_types import ContentTypes
 from crawler.errors import ConfigError
 from crawler.models import ScopeMode
 from crawler.urls import canonicalize, hostname, registrable_domain
@@ -72,6 +75,7 @@ class Scope:
     max_depth: int = -1
     max_url_length: int = 0          # trap rules; 0 turns one off
     max_segment_repeats: int = 0
+    types: ContentTypes = field(default_factory=ContentTypes)   # the media types wanted, judged here from a URL's extension
     # Worked out once in __post_init__; restored by pickle with the other fields.
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
     _sites: frozenset[str] = field(init=False, repr=False, compare=False)
@@ -135,7 +139,11 @@ class Scope:
                 return "excluded"
         if self._include and not any(pattern.search(url) for pattern in self._include):
             return "not_included"
-        return self.trap(url)
+        trapped = self.trap(url)
+        if trapped is not None or not self.types.filters:
+            return trapped
+        verdict = self.types.judge_url(url)
+        return None if verdict is None else verdict[0]
 
     def trap(self, url: str) -> str | None:
         """The trap rule that ``url`` trips (``trap_url_length``, ``trap_repeated_segment``), or None."""

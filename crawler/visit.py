@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from crawler.config import Settings
+from crawler.content_types import ContentTypes
 from crawler.errors import OutOfScope, ParseFailed, ServerBusy
 from crawler.fetcher import Fetcher, HopCheck, gives_up
 from crawler.models import FrontierItem, PageRecord, Response
@@ -27,6 +28,7 @@ from crawler.parser import is_html, media_type
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
 from crawler.session.jar import redacted
+from crawler.spool import Spool, folder_of
 from crawler.storage.schema import stored_time
 from crawler.urls import origin
 
@@ -93,15 +95,17 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
         return PageRecord(item.id, item.depth, stored_time(), status=304,
                           elapsed_ms=response.elapsed_ms, unchanged=True)
     ctype = response.header("content-type")
+    spooled = response.spooled   # a big body that is no page, in a file: only its hash and size are read here
     record = PageRecord(
         item.id, item.depth, stored_time(), final_url=response.final_url, status=response.status,
-        content_type=media_type(ctype), size=len(response.body), elapsed_ms=response.elapsed_ms,
+        content_type=media_type(ctype), size=len(response.body) if spooled is None else spooled.size,
+        elapsed_ms=response.elapsed_ms,
         error="http_error" if response.status >= 400 else None, etag=response.header("etag"),
         last_modified=response.header("last-modified"), http_version=response.http_version,
         # No cookie value is kept: a job file is often shared, and a session cookie is a password.
         reason_phrase=response.reason_phrase, headers=redacted(response.headers),
-        request_headers=redacted(response.request_headers), ip=response.ip, body=response.body if keep_bodies else None,
-        waited_ms=response.waited_ms)
+        request_headers=redacted(response.request_headers), ip=response.ip,
+        body=response.body if keep_bodies and spooled is None else None, waited_ms=response.waited_ms, spooled=spooled)
     html = 200 <= response.status < 300 and is_html(ctype)
     headers = {k.lower(): v for k, v in response.headers} if html else {}
     try:
@@ -109,7 +113,7 @@ async def record_of(item: FrontierItem, response: Response, stage: ParseStage, k
     except ParseFailed as err:
         record.error, record.error_message = err.code, err.message[:500]
         return record
-    record.content_hash = found.content_hash
+    record.content_hash = found.content_hash if spooled is None else spooled.content_hash
     if found.page is not None:
         page = found.page
         record.title, record.description, record.canonical = page.title, page.description, page.canonical
@@ -132,6 +136,9 @@ class LocalVisitor:
         self.hop_check = hop_check
         self.settings = settings
         self.session = session
+        # The types wanted, judged on each answer's header; the bodies that are no pages, spooled.
+        self.spool = Spool(ContentTypes.of(settings.accept_type, settings.reject_type),
+                           folder_of(settings.db) if settings.bodies else None)
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         response = await self.fetch(item, fetched)
@@ -145,7 +152,8 @@ class LocalVisitor:
         answer's is (``record``), before ``fetched()``: the caller notes the host's strain as soon
         as this raises, before the host's slot can go to another URL."""
         def request() -> Awaitable[Response]:
-            return self.fetcher.fetch(item.url, check=self.hop_check(item.depth), headers=conditional_headers(item))
+            return self.fetcher.fetch(item.url, check=self.hop_check(item.depth), headers=conditional_headers(item),
+                                      spool=self.spool)
 
         try:
             if self.session is None:

@@ -114,4 +114,4 @@ def test_crawl_help_groups_its_options_in_panels_as_wget_does(cli: Any) -> None:
     assert "--workers" in panels["Workers & sharing"]
     assert panels["Parsing"][-3:] == ["--extract", "--plugin", "--no-structured-data"]
     assert panels["Output"][-2:] == ["--metrics", "--events"]
-    assert sum(map(len, panels.values())) == 52 + 1   # each of the 52 options once, and -h
+    assert sum(map(len, panels.values())) == 54 + 1   # each of the 54 options once, and -h

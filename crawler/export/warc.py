@@ -41,6 +41,7 @@ from warcio.warcwriter import WARCWriter
 
 from crawler.errors import UsageError
 from crawler.export.base import Selection
+from crawler.storage.bodies import BodyStream
 from crawler.storage.payload_index import PayloadIndex
 from crawler.storage.read import Capture, JobReader
 
@@ -69,7 +70,7 @@ def write_warc(out: BinaryIO, jobs: Sequence[JobReader], selection: Selection, *
     with PayloadIndex() as archived:
         for job in jobs:
             for capture in job.captures(selection.statuses, selection.since):
-                _write_fetch(writer, capture, archived, selection.warc_keep_secrets)
+                _write_fetch(writer, capture, archived, job, selection.warc_keep_secrets)
                 n += 1
     return n
 
@@ -91,13 +92,14 @@ def _version() -> str:
         return "unknown"
 
 
-def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex, keep_secrets: bool) -> None:
+def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex, job: JobReader, keep_secrets: bool) -> None:
     uri, date = capture.final_url, capture.fetched_at
     warc_headers = {"WARC-Date": date}
     if capture.ip:
         warc_headers["WARC-IP-Address"] = capture.ip
+    size = len(capture.body) if capture.pieces is None else capture.pieces[1]
     http_headers = StatusAndHeaders(f"{capture.status} {capture.reason_phrase}".rstrip(),
-                                    _as_stored(capture.headers, len(capture.body)), protocol=capture.http_version)
+                                    _as_stored(capture.headers, size), protocol=capture.http_version)
     # A rendered page's content hash is its DOM's: its HTTP body is archived in full, never as a revisit.
     first = archived.get(capture.content_hash) if capture.content_hash and capture.rendered is None else None
     if first is not None:
@@ -105,8 +107,9 @@ def _write_fetch(writer: WARCWriter, capture: Capture, archived: PayloadIndex, k
         record = writer.create_revisit_record(uri, digest, first_uri, first_date, http_headers=http_headers,
                                               warc_headers_dict=warc_headers)
     else:
-        record = writer.create_warc_record(uri, "response", payload=io.BytesIO(capture.body),
-                                           length=len(capture.body), http_headers=http_headers,
+        # A file stored in pieces is read from the job file as it is written, not held in memory.
+        payload = io.BytesIO(capture.body) if capture.pieces is None else BodyStream(job.conn, capture.pieces[0])
+        record = writer.create_warc_record(uri, "response", payload=payload, length=size, http_headers=http_headers,
                                            warc_headers_dict=warc_headers)
         if capture.content_hash and capture.rendered is None:
             archived.add(capture.content_hash, uri, date, record.rec_headers.get_header("WARC-Payload-Digest"))

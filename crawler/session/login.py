@@ -152,7 +152,7 @@ class Session:
     async def _exchange(self, method: str, url: str, *, data: dict[str, str] | None = None,
                         params: dict[str, str] | None = None) -> httpx2.Response:
         """One request of the login (redirects followed), read whole, under the request deadline."""
-        from crawler.fetcher import translate_transport_error
+        from crawler.fetch_errors import translate_transport_error
         try:
             async with asyncio.timeout(self.settings.timeout):
                 return await self.client.request(method, url, data=data, params=params, follow_redirects=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from crawler.extract import NEAR_BITS, bands, to_signed
 from crawler.models import FrontierItem, PageRecord
-from crawler.storage import extracted
+from crawler.storage import bodies, extracted
 from crawler.storage.jobfile import JobFile
 from crawler.storage.revisit import schedule
 from crawler.storage.schema import DONE
@@ -102,6 +102,12 @@ class PageStore:
             if unchanged:
                 await db.executemany(_UNCHANGED, unchanged)
             await db.executemany(_INSERT_PAGE, _page_rows(fetched, self.keep_bodies, self.crawl_pass))
+            files = bodies.spooled(fetched) if self.keep_bodies else []
+            if files or self.crawl_pass > 1:   # a body stored again (a recrawl; a batch repeated after a crash)
+                await db.executemany(bodies.FORGET, [(r.url_id,) for r in (fetched if self.crawl_pass > 1 else files)])
+            if files:   # read from their files a piece at a time, in the database's thread
+                async with bodies.small_cache(db):
+                    await db.executemany(bodies.STORE, bodies.piece_rows(files))
             await db.executemany(extracted.STORE, extracted.store_rows(fetched))
             if self.crawl_pass > 1:   # fetched again with nothing extracted (now an error page): the old row goes
                 await db.executemany("DELETE FROM extracted WHERE url_id = ?",
@@ -119,6 +125,7 @@ class PageStore:
                                      [(i, v, r.url_id) for r in simhashed for i, v in enumerate(bands(r.simhash or 0))])
                 await db.executemany(_NEAR_DUPLICATE, [(r.url_id,) for r in simhashed])
             await schedule(db, [r.url_id for r in records], self.revisit, self.started)
+        bodies.remove_spooled(fetched)   # stored (or, with --no-bodies, never to be)
 
     async def remember(self, items: Sequence[FrontierItem]) -> None:
         """Rows in ``urls`` for URLs leased from a shared frontier, under the frontier's ids, so this
@@ -133,6 +140,7 @@ class PageStore:
             await db.executemany("DELETE FROM pages WHERE url_id = ?", [(i,) for i in url_ids])
             await db.executemany("DELETE FROM links WHERE source_id = ?", [(i,) for i in url_ids])
             await db.executemany("DELETE FROM extracted WHERE url_id = ?", [(i,) for i in url_ids])
+            await db.executemany(bodies.FORGET, [(i,) for i in url_ids])
 
     async def count(self, crawl_pass: int) -> int:
         """Pages stored by the given pass."""

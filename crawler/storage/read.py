@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from crawler.errors import StorageError
+from crawler.storage import bodies
 from crawler.storage.jobfile import meta_value, sqlite_errors
 from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, SCHEMA_VERSION, prepare, stored_time, version_of
 
@@ -68,6 +69,7 @@ class Capture(NamedTuple):
     content_hash: str | None
     body: bytes
     rendered: bytes | None = None   # --render: the rendered DOM (``body`` is then the HTTP body)
+    pieces: tuple[int, int] | None = None   # a body in pieces (``storage.bodies``): (url_id, size); ``body`` is b""
 
 
 def decode_headers(blob: bytes | None) -> list[tuple[str, str]]:
@@ -306,15 +308,22 @@ class JobReader:
         """Every stored fetch that got a response, in fetch order, as a WARC writes it."""
         where, args = _filter(statuses, since)
         sql = ("SELECT u.url, COALESCE(p.final_url, u.url), p.fetched_at, p.status, COALESCE(p.http_version, 'HTTP/1.1'), "
-               "COALESCE(p.reason_phrase, ''), p.headers, p.request_headers, p.ip, p.content_hash, p.body, p.response_body "
-               "FROM pages p JOIN urls u ON u.id = p.url_id"
+               "COALESCE(p.reason_phrase, ''), p.headers, p.request_headers, p.ip, p.content_hash, p.body, p.response_body, "
+               "CASE WHEN p.body IS NULL AND EXISTS (SELECT 1 FROM bodies b WHERE b.url_id = p.url_id) "
+               "THEN p.url_id END, p.bytes FROM pages p JOIN urls u ON u.id = p.url_id"
                + (where + " AND" if where else " WHERE") + " p.status IS NOT NULL ORDER BY p.fetched_at, p.url_id")
         with sqlite_errors(self.path, "read"):
-            for url, final, at, status, version, phrase, headers, request, ip, digest, body, http in self.conn.execute(sql, args):
+            for (url, final, at, status, version, phrase, headers, request, ip, digest, body, http, pieces,
+                 size) in self.conn.execute(sql, args):
                 body = zlib.decompress(body) if body else b""
+                body, dom = (zlib.decompress(http), body) if http is not None else (body, None)
                 yield Capture(url, final, at, status, version, phrase, decode_headers(headers), decode_headers(request),
-                              ip, digest, *((zlib.decompress(http), body) if http is not None else (body, None)))
+                              ip, digest, body, dom, None if pieces is None else (pieces, size))
 
+
+    def body_chunks(self, url_id: int) -> Iterator[bytes]:
+        """A stored body, in pieces, as received (``storage.bodies.body_chunks``): pages and files alike."""
+        return bodies.body_chunks(self.conn, url_id)
 
     def url_facts(self, url: str) -> dict[str, Any] | None:
         """What the job knows of one canonical URL, for ``crawler explain``; None if it never saw it.

@@ -13,6 +13,7 @@ either all old or all new, never half migrated.
     links          the link graph: source page id, target canonical URL (in scope or not)
     simhash_bands  16-bit bands of each page's simhash, to find near-duplicates
     extracted      what extraction made of each page: built-in fields, the rules' data, structured data
+    bodies         bodies too big to hold in memory (non-HTML files), in pieces (``storage.bodies``)
 """
 
 from __future__ import annotations
@@ -25,20 +26,21 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
 # The exclusion code of URLs past a host's --max-pages-per-host.
 HOST_BUDGET = "host_budget"
 
+CACHE_SIZE = "PRAGMA cache_size=-16384"   # 16 MiB page cache: the url index stays hot without unbounded growth
 # Set once for every connection, reader or writer.
 PRAGMAS = (
     "PRAGMA journal_mode=WAL",      # readers (stats, export) never block the crawl, and vice versa
     "PRAGMA synchronous=NORMAL",    # with WAL: durable up to the last checkpointed commits, never corrupt
     "PRAGMA busy_timeout=5000",     # wait out a reader's short lock instead of failing
     "PRAGMA temp_store=MEMORY",
-    "PRAGMA cache_size=-16384",     # 16 MiB page cache: the url index stays hot without unbounded growth
+    CACHE_SIZE,
     # Deleted rows are zeroed in their pages, but freed pages are not overwritten. Debian's SQLite
     # overwrites them (secure_delete on): a DROP or DELETE in a transaction then keeps a statement
     # journal of every freed page, in memory with temp_store=MEMORY (crawler extract --db's staging
@@ -62,6 +64,17 @@ CREATE TABLE extracted (           -- no row: nothing was extracted (a job of sc
     opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
     microdata TEXT                   -- JSON array: microdata items
 );
+"""
+
+# Bodies streamed to the job file in pieces (issue 24, crawler.storage.bodies): in a new job, and
+# added to a job of schema 7.
+_BODIES = """
+CREATE TABLE bodies (              -- a page whose body is here has pages.body NULL
+    url_id INTEGER NOT NULL,         -- the page's (pages.url_id)
+    seq INTEGER NOT NULL,            -- the piece's place in the body, from 0
+    data BLOB NOT NULL               -- up to 1 MiB of the body as received (after Content-Encoding), not compressed
+);
+CREATE UNIQUE INDEX bodies_piece ON bodies(url_id, seq);
 """
 
 # The current schema, as a new job file gets it.
@@ -147,7 +160,7 @@ CREATE TABLE links (
     anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
-{_EXTRACTED}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+{_EXTRACTED}{_BODIES}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 # MIGRATIONS[n] takes a job file from version n to n + 1.
@@ -210,7 +223,9 @@ ALTER TABLE pages ADD COLUMN rendered TEXT;
 ALTER TABLE pages ADD COLUMN render_blocked INTEGER;
 ALTER TABLE pages ADD COLUMN response_body BLOB;
 """,
-    7: """
+    # 7 -> 8: bodies too big to hold in memory, in pieces (--accept-type application/pdf: files).
+    7: _BODIES,
+    8: """
 ALTER TABLE pages ADD COLUMN revisit_interval REAL;
 ALTER TABLE pages ADD COLUMN due_at REAL;
 """,
