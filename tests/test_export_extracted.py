@@ -169,13 +169,13 @@ def test_merged_jobs_take_the_latest_fetchs_data_and_the_union_of_fields(tmp_pat
 
 
 def schema_5_job(path: Path) -> Path:
-    """A job file as schema 5 wrote it: no extracted table, no rendering columns."""
+    """A job file as schema 5 wrote it: no extracted or bodies table, no column added since."""
     conn = sqlite3.connect(path)
     # The pages table without the columns added after schema 5 (every column after its then last, body).
     schema_5, found = re.subn(r"(\n\s+body BLOB),[^\n]*\n(?:[^\n]*\n)*?\);", r"\1\n);", SCHEMA, count=1)
     assert found == 1
     conn.executescript(schema_5)
-    conn.executescript("DROP TABLE extracted; "
+    conn.executescript("DROP TABLE extracted; DROP TABLE bodies; "
                        "UPDATE meta SET value = '5' WHERE key = 'schema_version';"
                        "INSERT INTO urls (id, url, host, depth, state) VALUES (1, 'http://a.test/', 'a.test', 0, 2);"
                        "INSERT INTO pages (url_id, status, title, fetched_at) VALUES (1, 200, 'home', '2026-11-01T00:00:00Z');")
