@@ -96,12 +96,13 @@ def test_digest_auth_answers_the_servers_challenge(cli: Any, db: Path) -> None:
     assert access.for_url("http://127.0.0.1:10/x") == (None, None)
 
 
-def test_credentials_and_secret_headers_never_follow_a_redirect_to_another_origin(
+def test_credentials_secret_headers_and_cookies_never_follow_a_redirect_to_another_origin(
         site: Site, cli: Any, db: Path) -> None:
     with Site() as other:   # another loopback port: another origin, the same host
         other.routes.update({"/landing": html("Landed"), "/robots.txt": reply(404)})
         protected(site, pages=0)
-        site.routes["/"] = NeedsAuth(html("Home", "/away"))
+        home = html("Home", "/away")   # which sets a session cookie, as a login would
+        site.routes["/"] = NeedsAuth(Reply(home.status, (*home.headers, ("Set-Cookie", "sid=s3cr3t; Path=/")), home.body))
         site.routes["/away"] = NeedsAuth(redirect(other.url("/landing")))
         done = cli.in_process("crawl", site.url("/"), "--db", db, *FAST, *AUTH, "--header", f"X-Api-Token: {TOKEN}",
                               "--header", "X-Team: docs", env=ENV)
@@ -111,6 +112,8 @@ def test_credentials_and_secret_headers_never_follow_a_redirect_to_another_origi
             assert hit.header("Authorization") is None, hit
             assert hit.header("X-Api-Token") is None, hit
             assert hit.header("X-Team") is None, hit
+            assert hit.header("Cookie") is None, hit   # cookies are the origin's that set them, port included
+        assert [hit.header("Cookie") for hit in site.requests("/away")] == ["sid=s3cr3t"]
         for hit in site.hits:
             assert hit.header("X-Api-Token") == TOKEN
             assert hit.header("X-Team") == "docs"

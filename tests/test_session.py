@@ -279,7 +279,7 @@ def test_stored_headers_keep_cookie_names_not_values() -> None:
 
 def test_a_sealed_session_opens_with_its_key_only(data_home: Path, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    cookies = (("127.0.0.1", "/", "sid", "v4lue", False, None, False, True),)
+    cookies = (("127.0.0.1", "/", "sid", "v4lue", False, None, False, True, "8080"),)
     sealed = seal(cookies)
     assert "v4lue" not in json.dumps(sealed)
     assert unseal(sealed) == cookies

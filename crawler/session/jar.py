@@ -15,11 +15,13 @@ import http.cookiejar
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from crawler.errors import ConfigError
 
-# One cookie: (domain, path, name, value, secure, expires or None, domain given, http-only).
-Record = tuple[str, str, str, str, bool, int | None, bool, bool]
+# One cookie: (domain, path, name, value, secure, expires or None, domain given, http-only, port or
+# None: the port of the origin that set it; None for a cookie from a cookies.txt, sent to any port).
+Record = tuple[str, str, str, str, bool, int | None, bool, bool, str | None]
 Records = tuple[Record, ...]
 REDACTED = "<redacted>"
 
@@ -38,6 +40,21 @@ class _Counting(http.cookiejar.CookieJar):
         super().clear(domain, path, name)
         self.changes += 1
 
+    def make_cookies(self, response: Any, request: Any) -> list[http.cookiejar.Cookie]:
+        """The cookies a response sets, each bound to the port it came from: RFC 6265 would send it
+        to every port of the host, but another port is another origin, which gets none of the
+        session (the stdlib policy sends a cookie with a port only to that port)."""
+        cookies = list(super().make_cookies(response, request))
+        port = _request_port(request)
+        for cookie in cookies:
+            if not cookie.port:
+                cookie.port, cookie.port_specified = port, True
+        return cookies
+
+
+# The port of a urllib-style request, as the stdlib policy compares it (not in typeshed).
+_request_port: Any = getattr(http.cookiejar, "request_port")  # noqa: B009
+
 
 def counting_jar(like: http.cookiejar.CookieJar) -> http.cookiejar.CookieJar:
     """A new, empty jar of ``like``'s class (httpx's own, indexed by domain) that counts its
@@ -55,7 +72,7 @@ def changes(jar: http.cookiejar.CookieJar) -> int:
 def records(jar: http.cookiejar.CookieJar) -> Records:
     """Every cookie of ``jar``, session cookies included, in a stable order."""
     out = [(c.domain, c.path, c.name, c.value or "", c.secure, c.expires, c.domain_specified,
-            c.has_nonstandard_attr("HttpOnly")) for c in jar]
+            c.has_nonstandard_attr("HttpOnly"), c.port) for c in jar]
     return tuple(sorted(out, key=lambda r: (r[0], r[1], r[2])))
 
 
@@ -67,9 +84,9 @@ def fingerprint(jar: http.cookiejar.CookieJar) -> bytes:
 def put(jar: http.cookiejar.CookieJar, cookies: Iterable[Record]) -> None:
     """Set each cookie in ``jar`` (a cookie of the same domain, path and name is replaced); one
     already expired removes it."""
-    for domain, path, name, value, secure, expires, domain_given, http_only in cookies:
+    for domain, path, name, value, secure, expires, domain_given, http_only, port in cookies:
         jar.set_cookie(http.cookiejar.Cookie(
-            0, name, value, None, False, domain, domain_given, domain.startswith("."), path, True, secure,
+            0, name, value, port, port is not None, domain, domain_given, domain.startswith("."), path, True, secure,
             expires, expires is None, None, None, {"HttpOnly": ""} if http_only else {}))
     jar.clear_expired_cookies()
 

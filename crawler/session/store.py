@@ -78,5 +78,5 @@ def unseal(stored: Any) -> Records | None:
         raw = json.loads(Fernet(key).decrypt(stored["sealed"].encode("ascii")))
     except (InvalidToken, ValueError, binascii.Error):
         return None
-    return tuple((str(d), str(p), str(n), str(v), bool(s), None if e is None else int(e), bool(g), bool(h))
-                 for d, p, n, v, s, e, g, h in raw)
+    return tuple((str(d), str(p), str(n), str(v), bool(s), None if e is None else int(e), bool(g), bool(h),
+                  None if not port or port[0] is None else str(port[0])) for d, p, n, v, s, e, g, h, *port in raw)
