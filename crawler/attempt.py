@@ -83,7 +83,7 @@ class Attempts:
             outcome = await self._fetch(host, item, request_over, answers)
             request_over()
             if isinstance(outcome, Excluded):
-                if item.attempt == 0:
+                if item.attempt == 0 and item.fetch_as == "page":
                     self._unfetched()   # no request was made: --max-pages counts fetched pages only
                 await self._writer.write(item, outcome)
                 self._peers.settled([item])
@@ -95,8 +95,13 @@ class Attempts:
                 then: Then = ("release" if record.error and host in self._hosts.parked
                               else "hold" if record.error == WorkerDied.code else "ack")
                 if await self._writer.write(item, record, then=then):
-                    self._stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
-                    self._stats.errors += record.error is not None
+                    if item.fetch_as == "check":   # checks and requisites are counted apart from pages
+                        self._stats.checks += 1
+                    elif item.fetch_as == "requisite":
+                        self._stats.requisites += 1
+                    else:
+                        self._stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
+                        self._stats.errors += record.error is not None
                     self._stats.unchanged += record.unchanged
                 self._peers.settled([item])
         except StorageError:

@@ -26,7 +26,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
 import httpx2
@@ -269,6 +269,12 @@ def retry_delay(error: FetchError, attempt: int, settings: Settings,
     return delay
 
 
+async def _nothing() -> AsyncIterator[bytes]:
+    """No body: what a check reads of a response (its headers are all it needs)."""
+    for chunk in b"".split(b"x")[1:]:
+        yield chunk
+
+
 class Fetcher:
     """Fetches URLs through an httpx2 client; owned by an ``async with``."""
 
@@ -306,8 +312,10 @@ class Fetcher:
         await self._client.aclose()
 
     async def fetch(self, url: str, *, check: HopCheck | None = None, max_bytes: int | None = None,
-                    headers: dict[str, str] | None = None, max_redirects: int | None = None) -> Response:
+                    headers: dict[str, str] | None = None, max_redirects: int | None = None,
+                    method: str = "GET", headers_only: bool = False) -> Response:
         """GET ``url`` and follow redirects; raise a ``FetchError`` for anything short of a response.
+        ``method`` HEAD, or ``headers_only`` (closed once the headers are in: ``crawler.checks``), has no body.
 
         A 429 or 5xx is raised as ``ServerBusy`` so that the caller can retry it; the response rides
         along as ``ServerBusy.response``, to be stored once retries run out (``visit.LocalVisitor``).
@@ -318,7 +326,7 @@ class Fetcher:
         current = url
         started = time.perf_counter()
         for _ in range(hops + 1):
-            response = await self._fetch_one(current, limit, headers)
+            response = await self._fetch_one(current, limit, headers, method, headers_only)
             if response.status not in REDIRECT_STATUSES:
                 final = Response(url, current, response.status, response.reason_phrase, response.http_version,
                                  response.headers, response.body,
@@ -347,7 +355,8 @@ class Fetcher:
             current = target
         raise TooManyRedirects(url, f"more than {hops} redirects")
 
-    async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None) -> Response:
+    async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None, method: str = "GET",
+                         headers_only: bool = False) -> Response:
         """One request, no redirects, under the whole-request deadline."""
         if self.policy is not None:
             refusal = self.policy.refusal(hostname(url))
@@ -356,7 +365,7 @@ class Fetcher:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                async with self._client.stream("GET", url, headers=headers) as r:
+                async with self._client.stream(method, url, headers=headers) as r:
                     waited = int((time.perf_counter() - started) * 1000)
                     ip = peer_address(r)
                     encoding = r.headers.get("content-encoding", "").strip().lower()
@@ -367,7 +376,7 @@ class Fetcher:
                     chunks: list[bytes] = []
                     raw_size = 0
                     try:
-                        async for raw in r.aiter_raw():
+                        async for raw in (_nothing() if headers_only else r.aiter_raw()):
                             raw_size += len(raw)
                             if raw_size > max_bytes:
                                 raise OverflowError

@@ -20,6 +20,7 @@ CRAWL: dict[str, tuple[str, ...]] = {
     "Requests": ("timeout", "retries", "max_bytes", "allow_private", "ca_bundle", "insecure"),
     "Parsing": ("parse_mode", "parse_workers", "extract", "plugin", "no_structured_data"),
     "Rendering": ("render", "browser", "render_concurrency", "render_block"),
+    "References": ("no_check_references", "check_external", "page_requisites"),
     "Workers & sharing": ("workers", "frontier", "job_name", "lease"),
     "Output": ("no_bodies", "quiet"),
 }

@@ -52,6 +52,7 @@ JOB_KEYS = (
     "scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "max_pages_per_host", "sort_query",
     "follow_nofollow", "robots", "user_agent", "allow_private", "trap_max_url_length", "trap_max_segment_repeats",
     "trap_max_query_variants", "trap_max_pattern_chain", "session_params",
+    "check_references", "check_external", "page_requisites",
     # what it keeps
     "bodies", "extract_text", "structured_data", "microdata", "max_bytes", "extract", "plugin",
     # how hard it presses each site: politeness, retries, timeouts

@@ -191,11 +191,16 @@ class JobReader:
         return {
             "db": str(self.path),
             "state": meta.get("state", "new"),
-            "pages": self._one("SELECT COUNT(*) FROM pages"),
+            "pages": self._one("SELECT COUNT(*) FROM pages WHERE fetched_as IS NULL"),
             "statuses": {str(s): n for s, n in self._all(
-                "SELECT status, COUNT(*) FROM pages WHERE status IS NOT NULL GROUP BY status ORDER BY status")},
-            "errors": dict(self._all(
-                "SELECT error, COUNT(*) FROM pages WHERE error IS NOT NULL GROUP BY error ORDER BY 2 DESC")),
+                "SELECT status, COUNT(*) FROM pages WHERE status IS NOT NULL AND fetched_as IS NULL "
+                "GROUP BY status ORDER BY status")},
+            "errors": dict(self._all("SELECT error, COUNT(*) FROM pages WHERE error IS NOT NULL AND fetched_as IS NULL "
+                                     "GROUP BY error ORDER BY 2 DESC")),
+            # Link targets checked and page requisites fetched (issue 24), apart from pages: how many, how many broken.
+            "references": {kind: {"fetched": n, "broken": broken} for kind, n, broken in self._all(
+                "SELECT fetched_as, COUNT(*), SUM(error IS NOT NULL) FROM pages WHERE fetched_as IS NOT NULL "
+                "GROUP BY fetched_as ORDER BY 1")},
             "hosts": self.host_count(),
             "bytes": self._one("SELECT COALESCE(SUM(bytes), 0) FROM pages"),
             "duplicates": self._one("SELECT COUNT(*) FROM pages WHERE duplicate_of IS NOT NULL"),
@@ -285,10 +290,11 @@ class JobReader:
         field, value = next((f, v) for f, v in record.items() if f in _NUMBERS and not (v is None or type(v) is int))
         return StorageError(f"{self.path} is a damaged job file: the {field} of {url} is {value!r}, not a number")
 
-    def links(self, url_id: int) -> list[tuple[str, bool, str | None]]:
-        """``(target, nofollow, anchor)`` of each link on a page, by target."""
-        rows = self._all("SELECT target, nofollow, anchor FROM links WHERE source_id = ? ORDER BY target", (url_id,))
-        return [(target, bool(nofollow), anchor) for target, nofollow, anchor in rows]
+    def links(self, url_id: int) -> list[tuple[str, bool, str | None, str]]:
+        """``(target, nofollow, anchor, kind)`` of each link on a page, by target (kind: ``page``, ``image``, ...)."""
+        rows = self._all("SELECT target, nofollow, anchor, COALESCE(kind, 'page') FROM links WHERE source_id = ? "
+                         "ORDER BY target", (url_id,))
+        return [(target, bool(nofollow), anchor, kind) for target, nofollow, anchor, kind in rows]
 
     def answer(self, url: str) -> tuple[str, int | None] | None:
         """``(fetched_at, status)`` of this job's fetch of ``url`` (status None: no response), or None
@@ -329,25 +335,29 @@ class JobReader:
         url_id, host, depth, state, exclusion, source, detail, lastmod = row[0]
         if source is None:
             source = self._one("SELECT MIN(source_id) FROM links WHERE target = ?", (url,))
-        linked_from = self._all("SELECT url FROM urls WHERE id = ?", (source,)) if source is not None else []
+        linked_from = self._all("SELECT u.url, COALESCE(l.kind, 'page') FROM urls u LEFT JOIN links l "
+                                "ON l.source_id = u.id AND l.target = ? WHERE u.id = ?", (url, source)) \
+            if source is not None else []
         page_row = self._all(
             "SELECT p.status, p.fetched_at, p.final_url, p.error, p.error_message, p.canonical, p.noindex, "
-            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass, p.rendered, p.render_blocked "
+            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass, p.rendered, p.render_blocked, "
+            "COALESCE(p.fetched_as, 'page') "
             "FROM pages p WHERE p.url_id = ?", (url_id,))
         page = None
         if page_row:
             (status, fetched_at, final_url, error, message, canonical, noindex, duplicate_of, crawl_pass, rendered,
-             render_blocked) = page_row[0]
+             render_blocked, fetched_as) = page_row[0]
             page = {"status": status, "fetched_at": fetched_at, "final_url": final_url, "error": error,
                     "error_message": message, "canonical": canonical, "noindex": bool(noindex),
                     "duplicate_of": duplicate_of, "pass": crawl_pass, "rendered": rendered,
-                    "render_blocked": render_blocked or 0,
+                    "render_blocked": render_blocked or 0, "fetched_as": fetched_as,
                     "earlier_fetches": self._one("SELECT COUNT(*) FROM history WHERE url_id = ?", (url_id,))}
         host_row = self._all("SELECT state, fetched, until, error FROM hosts WHERE host = ?", (host,))
         states = {PENDING: "pending", LEASED: "leased", DONE: "done", EXCLUDED: "excluded"}
         return {
             "url": url, "state": states.get(state, str(state)), "depth": depth, "exclusion": exclusion,
             "detail": detail, "lastmod": lastmod, "first_linked_from": linked_from[0][0] if linked_from else None,
+            "linked_as": linked_from[0][1] if linked_from else None,
             "page": page,
             "host": None if not host_row else dict(zip(("state", "fetched", "until", "reason"), host_row[0], strict=True))
                     | {"name": host},

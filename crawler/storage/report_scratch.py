@@ -50,7 +50,8 @@ CREATE TABLE page (
     fetched_at TEXT NOT NULL, at INTEGER NOT NULL,   -- at: fetched_at in seconds since the epoch
     final_url TEXT, content_type TEXT, title TEXT, content_hash TEXT, simhash INTEGER, near_duplicate_of TEXT
 );
-CREATE TABLE ref (target TEXT NOT NULL, source TEXT NOT NULL, anchor TEXT, PRIMARY KEY (target, source)) WITHOUT ROWID;
+CREATE TABLE ref (target TEXT NOT NULL, source TEXT NOT NULL, anchor TEXT, kind TEXT,  -- kind: NULL for a page link
+                  PRIMARY KEY (target, source)) WITHOUT ROWID;
 CREATE TABLE excluded (url TEXT PRIMARY KEY, host TEXT NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE queued (url TEXT PRIMARY KEY, host TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE host_state (host TEXT PRIMARY KEY, state TEXT, until TEXT, error TEXT) WITHOUT ROWID;
@@ -77,8 +78,8 @@ ON CONFLICT (url) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _PAGE_
 # links table has no index by target: CROSS JOIN keeps it the outer loop (one scan), each row
 # probing the small broken table, instead of one scan of the links per broken page.
 _REFERRERS = """
-INSERT OR IGNORE INTO ref (target, source, anchor)
-SELECT l.target, su.url, l.anchor
+INSERT OR IGNORE INTO ref (target, source, anchor, kind)
+SELECT l.target, su.url, l.anchor, l.kind
   FROM job.links l CROSS JOIN broken b ON b.url = l.target
   CROSS JOIN job.urls su ON su.id = l.source_id
   CROSS JOIN page sp ON sp.url = su.url AND sp.job = ?

@@ -13,6 +13,7 @@ either all old or all new, never half migrated.
     links          the link graph: source page id, target canonical URL (in scope or not)
     simhash_bands  16-bit bands of each page's simhash, to find near-duplicates
     extracted      what extraction made of each page: built-in fields, the rules' data, structured data
+    (links.kind, urls.fetch_as, pages.fetched_as: references, checks and requisites, issue 24)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -57,6 +58,16 @@ CREATE TABLE extracted (           -- no row: nothing was extracted (a job of sc
     opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
     microdata TEXT                   -- JSON array: microdata items
 );
+"""
+
+# References (issue 24): what a link is to its page, and how a URL is (to be) fetched. Columns added
+# to a new job's tables as to an old job's: NULL is a page link, a URL fetched as a page.
+# links.kind: stylesheet, script, image, iframe, media, font, icon, object; urls.fetch_as: check (its
+# status only), requisite (--page-requisites); pages.fetched_as: the same, of the fetch stored.
+_REFERENCES = """
+ALTER TABLE links ADD COLUMN kind TEXT;
+ALTER TABLE urls ADD COLUMN fetch_as TEXT;
+ALTER TABLE pages ADD COLUMN fetched_as TEXT;
 """
 
 # The current schema, as a new job file gets it.
@@ -140,7 +151,7 @@ CREATE TABLE links (
     anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
-{_EXTRACTED}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+{_EXTRACTED}{_REFERENCES}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 # MIGRATIONS[n] takes a job file from version n to n + 1.
@@ -203,6 +214,8 @@ ALTER TABLE pages ADD COLUMN rendered TEXT;
 ALTER TABLE pages ADD COLUMN render_blocked INTEGER;
 ALTER TABLE pages ADD COLUMN response_body BLOB;
 """,
+    # 7 -> 8: references (issue 24): a link's kind, checks and requisites apart from pages.
+    7: _REFERENCES,
 }
 
 
