@@ -92,7 +92,8 @@ class Attempts:
             if record is not None:
                 # A failure that parked its host is recorded, and its URL stays pending for a later run;
                 # so is a URL whose worker process died with it every time (the next run tries again).
-                then: Then = ("release" if record.error and host in self._hosts.parked
+                # A check's failure is its answer: a dead link to another site is what it was to find.
+                then: Then = ("release" if record.error and host in self._hosts.parked and item.fetch_as != "check"
                               else "hold" if record.error == WorkerDied.code else "ack")
                 if await self._writer.write(item, record, then=then):
                     if item.fetch_as == "check":   # checks and requisites are counted apart from pages
@@ -151,7 +152,8 @@ class Attempts:
                 self._hosts.answered(host)
                 if err.responded and not err.retryable:
                     self._pool.responded(host)
-            return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
+            return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500],
+                              fetched_as=item.fetch_as)
         self._hosts.answered(host)
         # How long the server took to answer, not to send: a host that sends slowly but steadily
         # (a big page, a thin pipe) is not a host under strain.

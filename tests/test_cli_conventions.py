@@ -106,8 +106,8 @@ def test_crawl_help_groups_its_options_in_panels_as_wget_does(cli: Any) -> None:
     text = cli.in_process("crawl", "--help").stdout
     panels = {title: re.findall(r"^  (-[-\w]+)", body, re.MULTILINE)
               for title, body in re.findall(r"^(\S[^\n]*):\n((?:  [^\n]*\n|\n(?=  ))+)", text, re.MULTILINE)}
-    assert list(panels) == ["Arguments", "Job", "Scope", "Politeness", "Requests", "Parsing", "Rendering", "References", "Workers & sharing",
-                            "Output", "Options"]
+    assert list(panels) == ["Arguments", "Job", "Scope", "Politeness", "Requests", "Parsing", "Rendering", "References",
+                            "Workers & sharing", "Output", "Options"]
     assert panels["Options"] == ["-h"]
     assert "--delay" in panels["Politeness"]
     assert "--include" in panels["Scope"]
