@@ -262,7 +262,7 @@ def test_status_codes_and_classes_filter_every_format(crawled: Crawled) -> None:
     assert urls("--status", "5xx") == []
     assert urls("--since", "2999-01-01") == []
     links = crawled.export("--format", "links", "--status", "404").stdout.splitlines()
-    assert links == ["source,target,nofollow,anchor"]            # the 404 page has no links
+    assert links == ["source,target,nofollow,anchor,kind"]       # the 404 page has no links
     crawled.export("--format", "warc", "--status", "404", "--out", "404.warc")
     assert [r.rec_type for r in warc_records(crawled.folder / "404.warc")] == ["warcinfo", "response", "request"]
 
