@@ -16,6 +16,7 @@ Every figure is CPU time on one core, the median of R passes over the same files
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -80,10 +81,8 @@ def main() -> int:
         "references": median_ms(lambda: [html_references(t) for t in trees], len(pages), args.repeat),
         "css": median_ms(lambda: [css_references(s) for s in sheets], len(sheets), args.repeat),
     }
-    try:
+    with contextlib.suppress(ImportError):
         figures["tinycss2"] = median_ms(lambda: [tinycss2_references(s) for s in sheets], len(sheets), args.repeat)
-    except ImportError:
-        pass
     for name, ms in figures.items():
         print(f"{name:<11} {ms:8.3f} ms")
     return 0

@@ -157,7 +157,7 @@ class ReportReader:
         rows = self._all(
             "SELECT b.url, p.status, p.error, (SELECT COUNT(*) FROM ref r WHERE r.target = b.url) AS n, "
             "(SELECT COALESCE(MAX(r.kind), 'page') FROM ref r WHERE r.target = b.url) "
-            "FROM broken b JOIN page p ON p.url = b.url ORDER BY n DESC, b.url LIMIT ?", (limit,))
+            "FROM broken b JOIN fetch p ON p.url = b.url ORDER BY n DESC, b.url LIMIT ?", (limit,))
         listed = [BrokenLink(url, status, error, n, [(s, a) for s, a in self._all(
                       "SELECT source, anchor FROM ref WHERE target = ? ORDER BY source LIMIT ?", (url, referrers))], kind)
                   for url, status, error, n, kind in rows]
