@@ -17,6 +17,8 @@ import httpx2
 import pytest
 from conftest import CLI
 from conftest_fetch import mock_fetcher, refusing_port
+from hypothesis import given
+from hypothesis import strategies as st
 from site_server import Site, reply
 
 from crawler.checks import check
@@ -68,6 +70,26 @@ def test_css_comments_data_uris_and_fragments_are_no_references() -> None:
     /* an unclosed comment hides the rest: url(hidden.png)
     """
     assert css_references(css) == [("kept.png", False)]
+
+
+_CSS_BITS = st.sampled_from(["url(", ")", "'", '"', "\\", "/*", "*/", "@import", " ", "data:", "#", "a.png", "\n", ";"])
+
+
+@given(st.lists(_CSS_BITS | st.text(max_size=5), max_size=40).map("".join))
+def test_hostile_css_never_raises_and_gives_no_data_uri_or_empty_reference(css: str) -> None:
+    for url, is_import in css_references(css):
+        assert url
+        assert not url.lower().startswith(("data:", "#"))
+        assert isinstance(is_import, bool)
+
+
+@given(st.lists(st.sampled_from([",", " ", "a.png", "1x", "(", ")", "data:x", "\t"]) | st.text(max_size=4),
+                max_size=30).map("".join))
+def test_any_srcset_reads_without_raising_into_urls_without_spaces(srcset: str) -> None:
+    for url in srcset_urls(srcset):
+        assert url
+        assert not any(c in url for c in " \t\n\r\f")
+        assert not url.endswith(",")
 
 
 def test_every_kind_of_reference_on_a_page_is_a_link_with_its_kind() -> None:

@@ -187,7 +187,8 @@ class JobReader:
         meta = self.meta()
         states = dict(self._all("SELECT state, COUNT(*) FROM urls GROUP BY state"))
         crawl_pass = int(meta.get("pass", 1))
-        changes = dict(self._all("SELECT change, COUNT(*) FROM pages WHERE pass = ? GROUP BY change", (crawl_pass,)))
+        changes = dict(self._all("SELECT change, COUNT(*) FROM pages WHERE pass = ? AND fetched_as IS NULL GROUP BY change",
+                                (crawl_pass,)))
         return {
             "db": str(self.path),
             "state": meta.get("state", "new"),
