@@ -147,7 +147,8 @@ def decide_reference(url: str, kind: LinkKind, page_exclusion: str | None, *, sc
 
     A page link is followed as a page when the scope allows it; an off-scope one is checked with
     ``check_external``. A requisite (``requisites`` on, a kind in ``REQUISITE_KINDS``) is fetched
-    from any host, one hop past the depth limit. Any other reference is checked (one request for
+    from any host, one hop past the depth limit. An iframe the scope allows as a page is crawled as
+    one (with ``check_references``). Any other reference is checked (one request for
     its status) with ``check_references`` when its host is in scope (at any depth), or anywhere with
     ``check_external`` too; else it is left with the scope's verdict, or ``not_checked``."""
     off_scope = page_exclusion in ("off_host", "off_domain")
@@ -157,6 +158,10 @@ def decide_reference(url: str, kind: LinkKind, page_exclusion: str | None, *, sc
         return page_exclusion, "page"
     if requisites and kind in REQUISITE_KINDS and _allowed(scope, url):
         return None, "requisite"
+    if kind == "iframe" and check_references and page_exclusion is None:
+        # A document of the site: crawled as a page, as an <a> link to it would have it (were it
+        # checked only, a later <a> link to it would find it done, and its links never followed).
+        return None, "page"
     host_ok = not off_scope and scope.decide(url, 0) not in ("off_host", "off_domain")
     if check_references and (host_ok or check_external) and _allowed(scope, url):
         return None, "check"

@@ -137,6 +137,8 @@ def test_a_references_fate_follows_the_options() -> None:
     assert fate(theirs, "stylesheet", "off_host", check_references=True, check_external=True) == (None, "check")
     assert fate(theirs, "stylesheet", "off_host", requisites=True) == (None, "requisite")
     assert fate(theirs, "iframe", "off_host", requisites=True) == ("off_host", "page")   # no requisite
+    assert fate("http://site.test/frame", "iframe", None, check_references=True) == (None, "page")   # crawled
+    assert fate("http://site.test/frame", "iframe", "too_deep", check_references=True) == (None, "check")
     assert fate("http://other.test/", "page", "off_host", check_external=True) == (None, "check")
     assert fate("http://other.test/", "page", "off_host") == ("off_host", "page")
     assert fate("http://site.test/deep", "page", "too_deep", check_external=True) == ("too_deep", "page")
@@ -210,7 +212,7 @@ def test_the_report_lists_a_missing_stylesheet_script_image_iframe_and_dead_exte
             assert done.returncode == 0, done.stderr
             reported = cli.in_process("report", "--db", "job.db", "--out", "r.html")
             assert reported.returncode == 0, reported.stderr
-            assert "report of 2 pages (5 broken URLs)" in reported.stderr   # checks are no pages
+            assert "report of 3 pages (5 broken URLs)" in reported.stderr   # checks are no pages
             broken = _broken_rows((cli.cwd / "r.html").read_text(encoding="utf-8"))
             assert broken == {
                 site.url("/missing.png"): ("image", "404", [site.url("/"), site.url("/about")]),
@@ -219,11 +221,12 @@ def test_the_report_lists_a_missing_stylesheet_script_image_iframe_and_dead_exte
                 site.url("/missing-frame"): ("iframe", "404", [site.url("/")]),
                 gone: ("page", "connect", [site.url("/"), site.url("/about")]),
             }
-            # Checked apart from pages: two pages, seven targets checked (the five broken, ok.css, ok.png).
+            # Checked apart from pages: three pages (the iframe's is one), six targets checked (four
+            # broken, ok.css, ok.png).
             stats = json.loads(cli.in_process("stats", "--db", "job.db", "--json").stdout)
-            assert stats["pages"] == 2
-            assert stats["references"] == {"check": {"fetched": 7, "broken": 5}}
-            assert "7 checked" in done.stdout
+            assert stats["pages"] == 3
+            assert stats["references"] == {"check": {"fetched": 6, "broken": 4}}
+            assert "6 checked" in done.stdout
             links = list(csv.DictReader(io.StringIO(cli.in_process("export", "--db", "job.db", "--format", "links").stdout)))
             assert {(row["target"], row["kind"]) for row in links if row["source"] == site.url("/")} >= {
                 (site.url("/missing.css"), "stylesheet"), (site.url("/ok.png"), "image"), (gone, "page")}
