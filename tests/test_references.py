@@ -230,6 +230,11 @@ def test_the_report_lists_a_missing_stylesheet_script_image_iframe_and_dead_exte
             links = list(csv.DictReader(io.StringIO(cli.in_process("export", "--db", "job.db", "--format", "links").stdout)))
             assert {(row["target"], row["kind"]) for row in links if row["source"] == site.url("/")} >= {
                 (site.url("/missing.css"), "stylesheet"), (site.url("/ok.png"), "image"), (gone, "page")}
+            # A check's HEAD has no body: a WARC that replayed it would serve an empty image.
+            assert cli.in_process("export", "--db", "job.db", "--format", "warc", "--out", "job.warc").returncode == 0
+            warc = (cli.cwd / "job.warc").read_bytes()
+            assert f"WARC-Target-URI: {site.url('/about')}".encode() in warc
+            assert site.url("/ok.png").encode() not in warc
 
 
 def test_without_checks_references_are_in_the_link_graph_and_not_fetched(cli: CLI) -> None:

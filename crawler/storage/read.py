@@ -309,12 +309,14 @@ class JobReader:
         return bool(settings.get("bodies", True))
 
     def captures(self, statuses: StatusRanges = (), since: str | None = None) -> Iterator[Capture]:
-        """Every stored fetch that got a response, in fetch order, as a WARC writes it."""
+        """Every stored fetch that got a response, in fetch order, as a WARC writes it (not a check's:
+        it has no body to replay)."""
         where, args = _filter(statuses, since)
         sql = ("SELECT u.url, COALESCE(p.final_url, u.url), p.fetched_at, p.status, COALESCE(p.http_version, 'HTTP/1.1'), "
                "COALESCE(p.reason_phrase, ''), p.headers, p.request_headers, p.ip, p.content_hash, p.body, p.response_body "
                "FROM pages p JOIN urls u ON u.id = p.url_id"
-               + (where + " AND" if where else " WHERE") + " p.status IS NOT NULL ORDER BY p.fetched_at, p.url_id")
+               + (where + " AND" if where else " WHERE") + " p.status IS NOT NULL AND p.fetched_as IS NOT 'check' "
+               "ORDER BY p.fetched_at, p.url_id")
         with sqlite_errors(self.path, "read"):
             for url, final, at, status, version, phrase, headers, request, ip, digest, body, http in self.conn.execute(sql, args):
                 body = zlib.decompress(body) if body else b""
