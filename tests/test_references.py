@@ -279,6 +279,7 @@ def test_page_requisites_are_fetched_from_another_host_stored_and_counted_apart(
     assert stats["pages"] == 1
     assert stats["references"] == {"requisite": {"fetched": 7, "broken": 0}}
     assert "7 requisites" in done.stdout
+    assert "references   7 requisites (0 broken)" in cli.in_process("stats", "--db", "job.db").stdout
     conn = sqlite3.connect(tmp_path / "job.db")
     try:
         stored = dict(conn.execute("SELECT u.url, p.body IS NOT NULL FROM pages p JOIN urls u ON u.id = p.url_id "
