@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, get_args
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.css_refs import css_references
 from crawler.models import FetchAs, LinkKind, Outlink
@@ -33,7 +33,7 @@ KINDS: tuple[str, ...] = get_args(LinkKind)
 # What a page needs to display (--page-requisites); iframes, media and objects are documents of
 # their own or big files, which a requisite fetch of every page would multiply.
 REQUISITE_KINDS = frozenset({"stylesheet", "script", "image", "font", "icon"})
-_SELECTOR = ("link[href], script[src], img, picture source, video, audio, source, track[src], iframe[src], "
+SELECTOR = ("link[href], script[src], img, picture source, video, audio, source, track[src], iframe[src], "
              "frame[src], object[data], embed[src], input[src], style, [style]")
 _FONT_EXTENSIONS = (".woff2", ".woff", ".ttf", ".otf", ".eot")
 _WHITESPACE = " \t\n\r\f"
@@ -53,47 +53,54 @@ def reference_options(settings: Settings) -> tuple[bool, bool, bool]:
 
 
 def html_references(tree: LexborHTMLParser) -> list[tuple[str, LinkKind]]:
-    """The raw (unresolved) references of a parsed page with their kinds, in document order."""
+    """The raw (unresolved) references of a parsed page with their kinds, in document order. (The
+    parser reads them in its own pass over the tree: ``SELECTOR`` and ``node_references``.)"""
     found: list[tuple[str, LinkKind]] = []
-    add = found.append
-    for node in tree.css(_SELECTOR):
-        attrs = node.attributes
-        tag = node.tag
-        style = attrs.get("style")
-        if style:
-            found.extend((url, css_kind(url, is_import)) for url, is_import in css_references(style))
-        if tag == "link":
-            rel = (attrs.get("rel") or "").lower().split()
-            href = attrs.get("href")
-            if not href:
-                continue
-            if "stylesheet" in rel:
-                add((href, "stylesheet"))
-            elif "icon" in rel or "apple-touch-icon" in rel or "apple-touch-icon-precomposed" in rel:
-                add((href, "icon"))
-            elif "preload" in rel or "modulepreload" in rel:
-                preloaded = _PRELOADS.get((attrs.get("as") or "").strip(_WHITESPACE).lower(),
-                                          "script" if "modulepreload" in rel else None)
-                if preloaded is not None:
-                    add((href, preloaded))
-        elif tag == "style":
-            found.extend((url, css_kind(url, is_import)) for url, is_import in css_references(node.text() or ""))
-        elif tag == "script":
-            add((attrs.get("src") or "", "script"))
-        elif tag == "img" or (tag == "input" and (attrs.get("type") or "").strip(_WHITESPACE).lower() == "image"):
-            _image(attrs, add, "image")
-        elif tag in _MEDIA_TAGS:
-            parent = node.parent
-            _image(attrs, add, "image" if tag == "source" and parent is not None and parent.tag == "picture" else "media")
-            if poster := attrs.get("poster"):
-                add((poster, "image"))
-        elif tag == "iframe" or tag == "frame":
-            add((attrs.get("src") or "", "iframe"))
-        elif tag == "object":
-            add((attrs.get("data") or "", "object"))
-        elif tag == "embed":
-            add((attrs.get("src") or "", "object"))
+    for node in tree.css(SELECTOR):
+        node_references(node, node.attributes, node.tag, found.append)
     return [(url, kind) for url, kind in found if url]
+
+
+def node_references(node: LexborNode, attrs: dict[str, str | None], tag: str | None,
+                    add: Callable[[tuple[str, LinkKind]], None]) -> None:
+    """The references of one element (``attrs`` and ``tag`` are its own, read once by the caller),
+    handed to ``add``; an empty URL may come (a script without src): the caller drops it."""
+    style = attrs.get("style")
+    if style:
+        for url, is_import in css_references(style):
+            add((url, css_kind(url, is_import)))
+    if tag == "link":
+        rel = (attrs.get("rel") or "").lower().split()
+        href = attrs.get("href")
+        if not href:
+            return
+        if "stylesheet" in rel:
+            add((href, "stylesheet"))
+        elif "icon" in rel or "apple-touch-icon" in rel or "apple-touch-icon-precomposed" in rel:
+            add((href, "icon"))
+        elif "preload" in rel or "modulepreload" in rel:
+            preloaded = _PRELOADS.get((attrs.get("as") or "").strip(_WHITESPACE).lower(),
+                                      "script" if "modulepreload" in rel else None)
+            if preloaded is not None:
+                add((href, preloaded))
+    elif tag == "style":
+        for url, is_import in css_references(node.text() or ""):
+            add((url, css_kind(url, is_import)))
+    elif tag == "script":
+        add((attrs.get("src") or "", "script"))
+    elif tag == "img" or (tag == "input" and (attrs.get("type") or "").strip(_WHITESPACE).lower() == "image"):
+        _image(attrs, add, "image")
+    elif tag in _MEDIA_TAGS:
+        parent = node.parent
+        _image(attrs, add, "image" if tag == "source" and parent is not None and parent.tag == "picture" else "media")
+        if poster := attrs.get("poster"):
+            add((poster, "image"))
+    elif tag == "iframe" or tag == "frame":
+        add((attrs.get("src") or "", "iframe"))
+    elif tag == "object":
+        add((attrs.get("data") or "", "object"))
+    elif tag == "embed":
+        add((attrs.get("src") or "", "object"))
 
 
 def _image(attrs: dict[str, str | None], add: Callable[[tuple[str, LinkKind]], None], kind: LinkKind) -> None:
