@@ -230,6 +230,9 @@ def test_the_report_lists_a_missing_stylesheet_script_image_iframe_and_dead_exte
             links = list(csv.DictReader(io.StringIO(cli.in_process("export", "--db", "job.db", "--format", "links").stdout)))
             assert {(row["target"], row["kind"]) for row in links if row["source"] == site.url("/")} >= {
                 (site.url("/missing.css"), "stylesheet"), (site.url("/ok.png"), "image"), (gone, "page")}
+            explained = cli.in_process("explain", "--db", "job.db", site.url("/missing.css")).stdout
+            assert f"first linked from {site.url('/')} (as a stylesheet)" in explained
+            assert "status 404, error http_error (checked: its status only), pass 1" in explained
             # A check's HEAD has no body: a WARC that replayed it would serve an empty image.
             assert cli.in_process("export", "--db", "job.db", "--format", "warc", "--out", "job.warc").returncode == 0
             warc = (cli.cwd / "job.warc").read_bytes()
