@@ -86,7 +86,7 @@ class Attempts:
             outcome = await self._fetch(host, item, request_over, answers)
             request_over()
             if isinstance(outcome, Excluded):
-                if item.attempt == 0:
+                if item.attempt == 0 and item.fetch_as == "page":
                     self._unfetched()   # no request was made: --max-pages counts fetched pages only
                 await self._writer.write(item, outcome)
                 self._peers.settled([item])
@@ -95,11 +95,17 @@ class Attempts:
             if record is not None:
                 # A failure that parked its host is recorded, and its URL stays pending for a later run;
                 # so is a URL whose worker process died with it every time (the next run tries again).
-                then: Then = ("release" if record.error and host in self._hosts.parked
+                # A check's failure is its answer: a dead link to another site is what it was to find.
+                then: Then = ("release" if record.error and host in self._hosts.parked and item.fetch_as != "check"
                               else "hold" if record.error == WorkerDied.code else "ack")
                 if await self._writer.write(item, record, then=then):
-                    self._stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
-                    self._stats.errors += record.error is not None
+                    if item.fetch_as == "check":   # checks and requisites are counted apart from pages
+                        self._stats.checks += 1
+                    elif item.fetch_as == "requisite":
+                        self._stats.requisites += 1
+                    else:
+                        self._stats.pages += 1   # stored, and kept: a refused acknowledgement forgot it
+                        self._stats.errors += record.error is not None
                     self._stats.unchanged += record.unchanged
                     self._stats.observer.page(item.url, record)
                 self._peers.settled([item])
@@ -153,7 +159,8 @@ class Attempts:
                 self._hosts.answered(host)
                 if err.responded and not err.retryable:
                     self._pool.responded(host)
-            return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500])
+            return PageRecord(item.id, item.depth, stored_time(), error=err.code, error_message=err.message[:500],
+                              fetched_as=item.fetch_as)
         self._hosts.answered(host)
         # How long the server took to answer, not to send: a host that sends slowly but steadily
         # (a big page, a thin pipe) is not a host under strain.

@@ -126,6 +126,10 @@ class Settings:
     # content types (crawler.content_types): the media types wanted; no pattern, every type
     accept_type: tuple[str, ...] = ()
     reject_type: tuple[str, ...] = ()
+    # references: stylesheets, scripts, images... (crawler.references, issue 24)
+    check_references: bool = True    # one request each (HEAD) for its status
+    check_external: bool = False     # off-scope link targets checked once, not crawled
+    page_requisites: bool = False    # what a page needs to display, fetched from any host and stored
 
     @property
     def session_names(self) -> frozenset[str]:
@@ -302,6 +306,7 @@ def _workers_flag(text: str) -> int:
 _FLAGS: dict[str, tuple[str, Callable[[Any], Any] | None]] = {
     "allow_domain": ("allow_domains", None),
     "no_robots": ("robots", operator.not_),
+    "no_check_references": ("check_references", operator.not_),
     "no_bodies": ("bodies", operator.not_),
     "no_structured_data": ("structured_data", operator.not_),
     "older_than": ("older_than", parse_duration),

@@ -125,6 +125,12 @@ def crawl(
     reject_type: Annotated[list[str] | None, typer.Option(metavar="TYPE", help="Never fetch this media type's body "
                                                           "(image/*; repeatable), judged by extension and headers.")
                            ] = None,
+    no_check_references: Annotated[bool, typer.Option("--no-check-references", help="Do not check the stylesheets, "
+                                                      "scripts, images and iframes pages use (a HEAD each).")] = False,
+    check_external: Annotated[bool, typer.Option("--check-external", help="Check each link to another site once "
+                                                 "(not crawled).")] = False,
+    page_requisites: Annotated[bool, typer.Option("--page-requisites", help="Also fetch and keep what pages need to "
+                                                  "display (CSS, scripts, images, fonts), from any host.")] = False,
 ) -> None:
     """Run or resume a crawl job."""
     # Every option but the seeds and --config is a setting: config reads them from ctx.params by name.

@@ -131,7 +131,7 @@ class Dispatcher:
                 await self.permits.acquire()
                 host, item = ready
                 if item.attempt == 0:
-                    self._fetches += 1
+                    self._fetches += item.fetch_as == "page"   # --max-pages counts pages, not checks or requisites
                     stats.queued -= 1
                 stats.in_flight += 1
                 task = visits.create_task(visit(host, item))

@@ -50,6 +50,8 @@ RULES: dict[str, str] = {
                      "(the login recipe's guard words, or the default list): one request could end the session",
     "type_rejected": "its media type is one --reject-type refuses",
     "type_not_accepted": "its media type is neither HTML nor one --accept-type asks for",
+    "not_checked": "it is a page's stylesheet, script, image or other reference, not a page link, and "
+                   "check_references is off",
     "blocked_address": "the SSRF guard: the address is private, loopback or reserved, no seed names the host, "
                        "and --allow-private is off",
 }
@@ -94,6 +96,7 @@ def _seen(facts: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
     page, state = facts["page"], facts["state"]
     result = {"url": facts["url"], "seen": True, "fetched": page is not None, "state": state,
               "depth": facts["depth"], "first_linked_from": facts["first_linked_from"],
+              "linked_as": facts.get("linked_as"),
               "lastmod": facts["lastmod"], "page": page, "host": facts["host"]}
     if state == "excluded":
         code = facts["exclusion"]
@@ -152,13 +155,17 @@ def render(answer: dict[str, Any]) -> str:
     lines = [f"url      {answer['url']}", f"verdict  {answer['reason']}"]
     if answer["seen"]:
         found = f"at depth {answer['depth']}"
-        found += f", first linked from {answer['first_linked_from']}" if answer["first_linked_from"] else \
+        linked_as = answer.get("linked_as")
+        as_kind = f" (as {_a(linked_as)})" if linked_as and linked_as != "page" else ""
+        found += f", first linked from {answer['first_linked_from']}{as_kind}" if answer["first_linked_from"] else \
             (" (a seed)" if answer["depth"] == 0 else " (from a sitemap)" if answer["lastmod"] else "")
         lines.append(f"found    {found}")
     page = answer["page"]
     if page is not None:
         fetched = f"{page['fetched_at']}, status {page['status'] if page['status'] is not None else '-'}"
         fetched += f", error {page['error']}" if page["error"] else ""
+        fetched += {"check": " (checked: its status only)", "requisite": " (a page requisite)"}.get(
+            page.get("fetched_as") or "page", "")
         fetched += f", pass {page['pass']}" + (f" ({page['earlier_fetches']} earlier versions)"
                                                if page["earlier_fetches"] else "")
         lines.append(f"fetched  {fetched}")
@@ -174,3 +181,8 @@ def render(answer: dict[str, Any]) -> str:
     if answer["lastmod"]:
         lines.append(f"lastmod  {answer['lastmod']} (sitemap)")
     return "\n".join(printable(line) for line in lines)   # URLs, redirect targets, error messages: a server's words
+
+
+def _a(kind: str) -> str:
+    """``an image``, ``a stylesheet``."""
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"

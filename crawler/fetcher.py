@@ -25,7 +25,7 @@ import random
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 
 import httpx2
@@ -155,6 +155,12 @@ def retry_delay(error: FetchError, attempt: int, settings: Settings,
     return delay
 
 
+async def _nothing() -> AsyncIterator[bytes]:
+    """No body: what a check reads of a response (its headers are all it needs)."""
+    for chunk in b"".split(b"x")[1:]:
+        yield chunk
+
+
 class Fetcher:
     """Fetches URLs through an httpx2 client; owned by an ``async with``."""
 
@@ -201,9 +207,10 @@ class Fetcher:
 
     async def fetch(self, url: str, *, check: HopCheck | None = None, max_bytes: int | None = None,
                     headers: dict[str, str] | None = None, max_redirects: int | None = None,
-                    spool: Spool | None = None) -> Response:
+                    spool: Spool | None = None, method: str = "GET", headers_only: bool = False) -> Response:
         """GET ``url`` and follow redirects; raise a ``FetchError`` for anything short of a response.
         A ``spool`` judges the answer's type before its body is read and keeps a body that is no page.
+        ``method`` HEAD, or ``headers_only`` (closed once the headers are in: ``crawler.checks``), has no body.
 
         A 429 or 5xx is raised as ``ServerBusy`` so that the caller can retry it; the response rides
         along as ``ServerBusy.response``, to be stored once retries run out (``visit.LocalVisitor``).
@@ -214,7 +221,7 @@ class Fetcher:
         current = url
         started = time.perf_counter()
         for _ in range(hops + 1):
-            response = await self._fetch_one(current, limit, headers, spool)
+            response = await self._fetch_one(current, limit, headers, spool, method, headers_only)
             if response.status not in REDIRECT_STATUSES:
                 final = Response(url, current, response.status, response.reason_phrase, response.http_version,
                                  response.headers, response.body,
@@ -244,7 +251,7 @@ class Fetcher:
         raise TooManyRedirects(url, f"more than {hops} redirects")
 
     async def _fetch_one(self, url: str, max_bytes: int, headers: dict[str, str] | None,
-                         spool: Spool | None = None) -> Response:
+                         spool: Spool | None = None, method: str = "GET", headers_only: bool = False) -> Response:
         """One request, no redirects, under the whole-request deadline."""
         if self.policy is not None:
             refusal = self.policy.refusal(hostname(url))
@@ -254,7 +261,7 @@ class Fetcher:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                async with self._client.stream("GET", url, headers=headers, auth=auth) as r:
+                async with self._client.stream(method, url, headers=headers, auth=auth) as r:
                     waited = int((time.perf_counter() - started) * 1000)
                     ip = peer_address(r)
                     encoding = r.headers.get("content-encoding", "").strip().lower()
@@ -265,7 +272,7 @@ class Fetcher:
                     sink = InMemory() if spool is None else spool.open(url, r.status_code, r.headers.get("content-type"))
                     raw_size = 0
                     try:
-                        async for raw in r.aiter_raw():
+                        async for raw in (_nothing() if headers_only else r.aiter_raw()):
                             raw_size += len(raw)
                             if raw_size > max_bytes:
                                 raise OverflowError

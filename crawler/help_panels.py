@@ -23,6 +23,7 @@ CRAWL: dict[str, tuple[str, ...]] = {
     "Parsing": ("parse_mode", "parse_workers", "extract", "plugin", "no_structured_data"),
     "Rendering": ("render", "browser", "render_concurrency", "render_block"),
     "Access": ("header", "auth", "auth_password_env", "auth_scheme", "auth_origin", "proxy", "proxies"),
+    "References": ("no_check_references", "check_external", "page_requisites"),
     "Workers & sharing": ("workers", "frontier", "job_name", "lease"),
     "Output": ("no_bodies", "quiet", "metrics", "events"),
 }

@@ -55,6 +55,7 @@ JOB_KEYS = (
     "scope", "allow_domains", "include", "exclude", "max_depth", "max_pages", "max_pages_per_host", "sort_query",
     "follow_nofollow", "robots", "user_agent", "allow_private", "trap_max_url_length", "trap_max_segment_repeats",
     "trap_max_query_variants", "trap_max_pattern_chain", "session_params", "accept_type", "reject_type",
+    "check_references", "check_external", "page_requisites",
     "login",   # a resume logs in as the run it resumes did (the recipe's path; no secret)
     # what it keeps
     "bodies", "extract_text", "structured_data", "microdata", "max_bytes", "extract", "plugin",

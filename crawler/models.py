@@ -32,6 +32,7 @@ class Link:
     url: str
     nofollow: bool = False
     anchor: str = ""
+    kind: LinkKind = "page"          # what the page uses it as (crawler.references): page, stylesheet, image, ...
 
 
 @pickled_by_fields
@@ -91,6 +92,7 @@ class FrontierItem:
     host: str = ""                     # its host key (politeness and the frontier's per-host queues)
     token: int = 0                     # the lease's attempt id (fencing token): a shared frontier refuses
                                        # the acknowledgement of a lease that expired and went to another
+    fetch_as: FetchAs = "page"         # a page (parsed), a check (its status only) or a page's requisite
 
 
 @pickled_by_fields
@@ -142,6 +144,8 @@ class Outlink(NamedTuple):
     nofollow: bool
     exclusion: str | None
     anchor: str = ""
+    kind: LinkKind = "page"            # what the page uses it as (crawler.references)
+    fetch_as: FetchAs = "page"         # how it is fetched, when it is (exclusion None)
 
 
 @dataclass(slots=True)
@@ -184,6 +188,7 @@ class PageRecord:
     render_blocked: int = 0           # the rendered page's requests that the crawler's rules refused
     response_body: bytes | None = None   # a rendered page's HTTP body (``body`` is then the rendered DOM)
     spooled: Spooled | None = None    # a big non-HTML body streamed to a file, for the writer to store (``body`` None)
+    fetched_as: FetchAs = "page"      # a page, a check of a link's target (status only), or a page's requisite
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Its links travel as plain tuples: pickle handles those in C, named tuples with a Python
@@ -212,5 +217,8 @@ ParseMode = Literal["async", "thread", "process"]
 TransportKind = Literal["aiohttp", "httpcore"]
 EventLoopKind = Literal["auto", "asyncio", "uvloop"]
 RenderMode = Literal["never", "auto", "always"]   # --render: which HTML pages a browser renders
+# What a link is to the page that has it (crawler.references), and how a URL is fetched.
+LinkKind = Literal["page", "stylesheet", "script", "image", "iframe", "media", "font", "icon", "object"]
+FetchAs = Literal["page", "check", "requisite"]
 # How a run of a crawl ended (``crawl`` prints it in its summary).
 Outcome = Literal["running", "finished", "stopped", "limit", "already_finished", "already_at_limit"]

@@ -38,6 +38,7 @@ from crawler.extraction.apply import Extraction, extract_page
 from crawler.extraction.rules import Rules
 from crawler.models import Extracted, Link, Outlink, ParsedPage, ParseMode
 from crawler.parser import parse
+from crawler.references import decide_reference
 from crawler.scope import Scope
 from crawler.urls import host_key, strip_params
 
@@ -55,6 +56,9 @@ class ParseOptions:
     plugin: str = ""                                # module:function, imported once per process
     structured_data: bool = True     # JSON-LD, OpenGraph/Twitter meta (crawler.extraction.structured)
     microdata: bool = False          # and microdata (extruct), with structured_data
+    check_references: bool = False   # references (stylesheets, images, ...): checked, fetched as requisites
+    check_external: bool = False     # (crawler.references.decide_reference)
+    page_requisites: bool = False
 
     @property
     def extraction(self) -> Extraction:
@@ -101,9 +105,23 @@ def analyze(url: str, headers: Mapping[str, str], body: bytes, depth: int, html:
     outlinks = tuple(
         Outlink(link.url, host_key(link.url), link.nofollow,
                 "nofollow" if skip_all or (link.nofollow and not options.follow_nofollow)
-                else decide(link.url, next_depth), link.anchor)
+                else decide(link.url, next_depth), link.anchor, link.kind)
         for link in links)
+    # References are queued as checks or requisites, or left (never fetched as pages); so are off-scope
+    # links with --check-external.
+    outlinks = tuple(link if link.kind == "page" and not options.check_external else judge_reference(options, link)
+                     for link in outlinks)
     return Analysis(page, outlinks, digest, extracted[0] if extracted else None)
+
+
+def judge_reference(options: ParseOptions, link: Outlink) -> Outlink:
+    """A link as the reference options see it: queued as a check or a requisite, or as it was."""
+    if link.kind == "page" and link.exclusion not in ("off_host", "off_domain"):
+        return link
+    exclusion, fetch_as = decide_reference(
+        link.url, link.kind, link.exclusion, scope=options.scope, check_references=options.check_references,
+        check_external=options.check_external, requisites=options.page_requisites)
+    return link._replace(exclusion=exclusion, fetch_as=fetch_as)
 
 
 def content_hash(body: bytes) -> str:

@@ -20,7 +20,8 @@ import charset_normalizer
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crawler.extract import count_words, raw_main_text, simhash
-from crawler.models import Link, ParsedPage
+from crawler.models import Link, LinkKind, ParsedPage
+from crawler.references import html_references
 from crawler.urls import C0_AND_SPACE, canonicalize
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -151,7 +152,7 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     base_href: str | None = None
     canonical_href: str | None = None
     noindex, nofollow = _robots(headers.get("x-robots-tag"), scoped=True)
-    hrefs: list[tuple[str, bool, str]] = []
+    hrefs: list[tuple[str, bool, str, LinkKind]] = []
 
     tree = LexborHTMLParser(text)
     for node in tree.css(_SELECTOR):
@@ -162,7 +163,7 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
             if href and len(href) <= _MAX_HREF_CHARS:
                 rel = attrs.get("rel")
                 anchor = node.text(deep=True) if tag == "a" else (attrs.get("alt") or "")
-                hrefs.append((href, rel is not None and "nofollow" in rel.lower().split(), _anchor(anchor)))
+                hrefs.append((href, rel is not None and "nofollow" in rel.lower().split(), _anchor(anchor), "page"))
         elif tag == "meta":
             name = (attrs.get("name") or "").strip(_WHITESPACE).lower()
             if name == "robots":
@@ -182,6 +183,9 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
         elif tag == "base" and base_href is None:
             base_href = attrs.get("href")
 
+    # Stylesheets, scripts, images, iframes...: links too, with their kinds (after the page links,
+    # so that a URL both linked and embedded keeps its anchor text).
+    hrefs.extend((href, False, "", kind) for href, kind in html_references(tree) if len(href) <= _MAX_HREF_CHARS)
     # The document's base URL is the first <base href>, wherever it sits, so resolve afterwards.
     base = url
     if base_href and len(base_href) <= _MAX_HREF_CHARS:
@@ -212,12 +216,14 @@ def parse(url: str, headers: Mapping[str, str], body: bytes, *, sort_query: bool
     )
 
 
-def _resolve_links(hrefs: list[tuple[str, bool, str]], base: str, sort_query: bool) -> tuple[Link, ...]:
+def _resolve_links(hrefs: list[tuple[str, bool, str, LinkKind]], base: str, sort_query: bool) -> tuple[Link, ...]:
     """Canonicalize raw hrefs, drop unusable ones, de-duplicate (followed beats nofollow; the first
-    non-empty anchor text is the link's)."""
+    non-empty anchor text is the link's; the first kind other than ``page`` is its kind: a link to
+    an image that the page also shows is an image)."""
     found: dict[str, bool] = {}  # canonical URL -> nofollow; dicts keep first-seen order
     anchors: dict[str, str] = {}
-    for raw, rel_nofollow, anchor in hrefs:
+    kinds: dict[str, LinkKind] = {}
+    for raw, rel_nofollow, anchor, kind in hrefs:
         href = raw.strip(C0_AND_SPACE)  # what a URL parser strips from both ends of an href
         # Empty and fragment-only hrefs point back into the same document.
         if not href or href[0] == "#":
@@ -231,7 +237,10 @@ def _resolve_links(hrefs: list[tuple[str, bool, str]], base: str, sort_query: bo
             found[target] = False
         if anchor and not anchors.get(target):
             anchors[target] = anchor
-    return tuple(Link(target, link_nofollow, anchors.get(target, "")) for target, link_nofollow in found.items())
+        if kind != "page" and target not in kinds:
+            kinds[target] = kind
+    return tuple(Link(target, link_nofollow, anchors.get(target, ""), kinds.get(target, "page"))
+                 for target, link_nofollow in found.items())
 
 
 def _anchor(text: str | None) -> str:

@@ -22,6 +22,7 @@ from rich.text import Text
 
 from crawler.printable import printable
 from crawler.run_stats import RunStats
+from crawler.stats import references_text
 from crawler.wording import plural
 
 
@@ -106,6 +107,9 @@ def summary(stats: RunStats, job: dict[str, Any]) -> Table:
     not_modified = f", {stats.unchanged:,} not modified (304)" if stats.unchanged else ""
     table.add_row("this run", f"{plural(stats.pages, 'page')} in {stats.elapsed:.1f}s ({stats.rate:,.0f}/s), "
                   f"{plural(stats.errors, 'error')}, {plural(stats.retries, 'retry', 'retries')}{not_modified}")
+    if stats.checks or stats.requisites:   # apart from pages (issue 24)
+        table.add_row("references", f"{stats.checks:,} checked, {plural(stats.requisites, 'requisite')} "
+                      f"this run; {references_text(job.get('references') or {}) or '-'} in the job")
     table.add_row("job", printable(f"{job['db']}: {plural(job['pages'], 'page')}, state {job['state']}"))
     table.add_row("statuses", printable(", ".join(f"{k}: {v:,}" for k, v in job["statuses"].items())) or "-")
     table.add_row("errors", printable(", ".join(f"{k}: {v:,}" for k, v in job["errors"].items())) or "-")

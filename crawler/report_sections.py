@@ -198,12 +198,14 @@ def _broken(r: Report) -> str:
         refs += (f'<li class="cut">... and {plural(more, "more page")}: <code>{escape(every)}</code>'
                  + ("" if b.status else " (the rows with this target)") + "</li>" if more > 0 else "")
         linked = f'<ul class="refs">{refs}</ul>' if refs else '<span class="muted">no stored page links here (a seed?)</span>'
-        rows.append([cell(link(b.url)), text(answer(b.status, b.error)), num(b.referrers), cell(linked)])
+        rows.append([cell(link(b.url)), text(b.kind), text(answer(b.status, b.error)), num(b.referrers), cell(linked)])
     intro = (f"<p>{plural(r.broken.total, 'broken URL')}, linked {plural(r.broken_links, 'time')}: "
-             "every link whose target answered 4xx or 5xx or got no answer, with the pages that link to it and the link's "
+             "every link whose target answered 4xx or 5xx or got no answer, with what the pages use it as (a page, "
+             "a stylesheet, a script, an image, an iframe...), the pages that link to it and the link's "
              "text. Most linked first.</p>")
-    return _section("broken", intro + table(["broken URL", "answer", "linked from (pages)", "linked from, with anchor text"],
-                                            rows, left_out=r.broken.left_out, what="broken URLs", numeric=(2,)))
+    return _section("broken", intro + table(["broken URL", "kind", "answer", "linked from (pages)",
+                                             "linked from, with anchor text"],
+                                            rows, left_out=r.broken.left_out, what="broken URLs", numeric=(3,)))
 
 
 def _redirects(r: Report) -> str:

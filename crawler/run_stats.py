@@ -20,6 +20,8 @@ class RunStats:
     errors: int = 0
     retries: int = 0
     unchanged: int = 0         # answered 304 to a conditional recrawl
+    checks: int = 0            # link targets checked (--check-references, --check-external): not pages
+    requisites: int = 0        # page requisites fetched (--page-requisites): not pages
     in_flight: int = 0
     queued: int = 0
     hosts_active: int = 0      # hosts with a request in flight

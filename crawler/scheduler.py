@@ -46,6 +46,7 @@ from crawler.job import OpenJob, open_job
 from crawler.models import Outcome
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.politeness import HostPool
+from crawler.references import reference_options
 from crawler.robots import RobotsCache
 from crawler.run_stats import RunStats
 from crawler.scope import Scope
@@ -157,7 +158,7 @@ class Crawl:
         scope = scope_of(settings, opened.seed_hosts)
         options = ParseOptions(scope, settings.sort_query, settings.follow_nofollow, settings.extract_text,
                                settings.session_names, rules, settings.plugin, settings.structured_data,
-                               settings.microdata)
+                               settings.microdata, *reference_options(settings))
         self._policy.seed_hosts, self._policy.allow_private = scope.hosts, settings.allow_private
         # What tests inject (a transport, a resolver, an address rule) lives in this process: no workers then.
         injected = self.transport is not None or self._resolver is not None or self._forbidden

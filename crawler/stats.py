@@ -49,7 +49,17 @@ def render_text(stats: dict[str, Any]) -> str:
     if (rendered := stats.get("rendered")) and rendered["pages"]:   # --render
         lines.insert(8, f"rendered     {plural(rendered['pages'], 'page')} by a browser, "
                         f"{plural(rendered['blocked'], 'request')} of theirs blocked")
+    if references := references_text(stats.get("references") or {}):   # checks and requisites, apart from pages
+        lines.insert(2, f"references   {references}")
     return "\n".join(printable(line) for line in lines)
+
+
+def references_text(references: dict[str, dict[str, int]]) -> str:
+    """``12 checked (2 broken), 30 requisites (0 broken)``: link targets checked and page requisites
+    fetched, apart from pages; empty when there are none."""
+    words = {"check": "checked", "requisite": "requisites"}
+    return ", ".join(f"{counts['fetched']:,} {words.get(kind, kind)} ({counts['broken']:,} broken)"
+                     for kind, counts in references.items())
 
 
 # The text table shows this many hosts, most pages first; --json lists them all.

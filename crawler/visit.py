@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
+from crawler.checks import check
 from crawler.config import Settings
 from crawler.content_types import ContentTypes
 from crawler.errors import OutOfScope, ParseFailed, ServerBusy
@@ -25,6 +26,7 @@ from crawler.fetcher import Fetcher, HopCheck, gives_up
 from crawler.models import FrontierItem, PageRecord, Response
 from crawler.parse_stage import ParseOptions, ParseStage
 from crawler.parser import is_html, media_type
+from crawler.requisites import reference_record
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
 from crawler.session.jar import redacted
@@ -53,14 +55,18 @@ class Visitor(Protocol):
 
 def redirect_check(scope: Callable[[], Scope], robots: RobotsCache | None, depth: int) -> HopCheck:
     """What every redirect hop of a URL at ``depth`` must pass: the job's scope (as it is when the
-    hop comes) and, when obeyed, the target's robots.txt."""
+    hop comes) and, when obeyed, the target's robots.txt. A check or a requisite (``depth``
+    ``REFERENCE_DEPTH``) is one hop past the scope: its hops pass robots.txt only."""
     async def check(url: str) -> None:
-        exclusion = scope().decide(url, depth)
+        exclusion = None if depth == REFERENCE_DEPTH else scope().decide(url, depth)
         if exclusion is not None:
             raise OutOfScope(url, f"redirect leaves the job's scope ({exclusion})")
         if robots is not None:
             await robots.check(url, origin(url))
     return check
+
+
+REFERENCE_DEPTH = -1   # what the hop check of a check or a requisite is asked for (redirect_check)
 
 
 def robots_reader(fetcher: Fetcher, settings: Settings, now: Callable[[], float]) -> RobotsCache:
@@ -90,7 +96,10 @@ def conditional_headers(item: FrontierItem) -> dict[str, str] | None:
 
 
 async def record_of(item: FrontierItem, response: Response, stage: ParseStage, keep_bodies: bool) -> PageRecord:
-    """The page record of a response, through the parse stage."""
+    """The page record of a response, through the parse stage (a check's and a requisite's beside it:
+    ``crawler.requisites``)."""
+    if item.fetch_as != "page":
+        return reference_record(item, response, stage.options, keep_bodies)
     if response.status == 304 and (item.etag or item.last_modified):
         return PageRecord(item.id, item.depth, stored_time(), status=304,
                           elapsed_ms=response.elapsed_ms, unchanged=True)
@@ -156,6 +165,11 @@ class LocalVisitor:
                                       spool=self.spool)
 
         try:
+            if item.fetch_as == "check":
+                return await check(self.fetcher, item.url, self.hop_check(REFERENCE_DEPTH))
+            if item.fetch_as == "requisite":
+                return await self.fetcher.fetch(item.url, check=self.hop_check(REFERENCE_DEPTH),
+                                                headers=conditional_headers(item), spool=self.spool)
             if self.session is None:
                 return await request()
             generation = self.session.generation

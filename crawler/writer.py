@@ -134,8 +134,8 @@ class Writer:
         found: list[NewURL] = []
         for item, record, _, _ in batch:
             if isinstance(record, PageRecord):
-                links = [NewURL(link.url, link.host, record.depth + 1, link.exclusion, source=record.url_id)
-                         for link in record.links if not recorded.queued(link.url)]
+                links = [NewURL(link.url, link.host, record.depth + 1, link.exclusion, source=record.url_id,
+                                fetch_as=link.fetch_as) for link in record.links if not recorded.queued(link.url)]
                 found += self._judge(item.url, links, self._canonical(item, record))
         found = recorded.news(found)
         done = [item for item, record, then, _ in batch if then == "ack" and isinstance(record, PageRecord)]

@@ -12,7 +12,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "crawler"
 FOUNDATIONS = {"models", "errors"}
-PURE = {"urls", "scope", "parser", "extract", "addresses", "sitemaps", "printable", "pace", "host_queue", "content_types"}
+PURE = {"urls", "scope", "parser", "extract", "addresses", "sitemaps", "printable", "pace", "host_queue", "content_types",
+        "references", "css_refs"}
 IO_MODULES = {"asyncio", "aiosqlite", "sqlite3", "httpx2", "aiohttp", "socket", "subprocess", "logging"}
 
 

@@ -107,11 +107,11 @@ def test_crawl_help_groups_its_options_in_panels_as_wget_does(cli: Any) -> None:
     panels = {title: re.findall(r"^  (-[-\w]+)", body, re.MULTILINE)
               for title, body in re.findall(r"^(\S[^\n]*):\n((?:  [^\n]*\n|\n(?=  ))+)", text, re.MULTILINE)}
     assert list(panels) == ["Arguments", "Job", "Scope", "Politeness", "Requests", "Parsing", "Rendering", "Access",
-                            "Workers & sharing", "Output", "Options"]
+                            "References", "Workers & sharing", "Output", "Options"]
     assert panels["Options"] == ["-h"]
     assert "--delay" in panels["Politeness"]
     assert "--include" in panels["Scope"]
     assert "--workers" in panels["Workers & sharing"]
     assert panels["Parsing"][-3:] == ["--extract", "--plugin", "--no-structured-data"]
     assert panels["Output"][-2:] == ["--metrics", "--events"]
-    assert sum(map(len, panels.values())) == 54 + 1   # each of the 54 options once, and -h
+    assert sum(map(len, panels.values())) == 57 + 1   # each of the 57 options once, and -h

@@ -135,7 +135,7 @@ def test_parquet_is_written_in_row_groups_with_the_fields_asked_for(crawled: Cra
 def test_the_link_graph_has_a_row_for_every_link_with_its_anchor(crawled: Crawled) -> None:
     out = crawled.export("--format", "links").stdout
     rows = list(csv.reader(io.StringIO(out)))
-    assert rows[0] == ["source", "target", "nofollow", "anchor"]
+    assert rows[0] == ["source", "target", "nofollow", "anchor", "kind"]
     url = crawled.site.url
     home = {(r[1], r[2], r[3]) for r in rows[1:] if r[0] == url("/")}
     assert home == {
@@ -262,7 +262,7 @@ def test_status_codes_and_classes_filter_every_format(crawled: Crawled) -> None:
     assert urls("--status", "5xx") == []
     assert urls("--since", "2999-01-01") == []
     links = crawled.export("--format", "links", "--status", "404").stdout.splitlines()
-    assert links == ["source,target,nofollow,anchor"]            # the 404 page has no links
+    assert links == ["source,target,nofollow,anchor,kind"]       # the 404 page has no links
     crawled.export("--format", "warc", "--status", "404", "--out", "404.warc")
     assert [r.rec_type for r in warc_records(crawled.folder / "404.warc")] == ["warcinfo", "response", "request"]
 

@@ -56,10 +56,10 @@ def test_target_status_lists_every_page_that_links_to_a_404(job: tuple[CLI, Path
     expected = [[site.url("/"), site.url("/gone")]] + [[site.url(f"/p/{i}"), site.url("/gone")] for i in range(LINKERS)]
     for status in (("404",), ("4xx",), ("500", "404")):
         rows = _rows(cli, "--db", db, "--format", "links", *(w for s in status for w in ("--target-status", s)))
-        assert rows[0] == ["source", "target", "nofollow", "anchor"]
+        assert rows[0] == ["source", "target", "nofollow", "anchor", "kind"]
         assert sorted(r[:2] for r in rows[1:]) == sorted(expected), status
     # --status still picks the linking pages: a 404 links nowhere, the pages linking to it are 200s
-    assert _rows(cli, "--db", db, "--format", "links", "--status", "404") == [["source", "target", "nofollow", "anchor"]]
+    assert _rows(cli, "--db", db, "--format", "links", "--status", "404") == [["source", "target", "nofollow", "anchor", "kind"]]
     assert len(_rows(cli, "--db", db, "--format", "links", "--status", "200", "--target-status", "404")) == 1 + LINKERS + 1
     ok = _rows(cli, "--db", db, "--format", "links", "--target-status", "2xx")
     assert {r[1] for r in ok[1:]} == {site.url(p) for p in ("/plus", "/at", "/tab", *(f"/p/{i}" for i in range(LINKERS)))}

@@ -205,12 +205,13 @@ def test_links_from_a_and_area_in_document_order() -> None:
         '<a href="/first">1</a>'
         '<map name="m"><area href="second.html" shape="rect" coords="0,0,1,1"></map>'
         '<a href="https://other.example/third?q=1">3</a>'
-        "<a>no href</a><link href='/not-a-link'><img src='/not-a-link.png'>"
+        "<a>no href</a><link href='/not-a-link'><img src='/an-image.png'>"
     )
-    assert urls(html) == [
-        "http://example.com/first",
-        "http://example.com/dir/second.html",
-        "https://other.example/third?q=1",
+    assert [(link.url, link.kind) for link in links(html)] == [
+        ("http://example.com/first", "page"),
+        ("http://example.com/dir/second.html", "page"),
+        ("https://other.example/third?q=1", "page"),
+        ("http://example.com/an-image.png", "image"),   # a reference: a link with its kind
     ]
 
 
@@ -303,7 +304,8 @@ def test_anchor_text_is_collapsed_cut_and_taken_from_the_first_occurrence_that_h
         f'<a href="/long">{long}</a><map><area href="/area" alt="  Area  map "></map><a href="/empty"> </a>'
     )
     assert [(link.url.removeprefix("http://example.com"), link.anchor) for link in links(html)] == [
-        ("/img", "Second copy"), ("/long", long.strip()[:ANCHOR_CHARS]), ("/area", "Area map"), ("/empty", "")]
+        ("/img", "Second copy"), ("/long", long.strip()[:ANCHOR_CHARS]), ("/area", "Area map"), ("/empty", ""),
+        ("/dir/x.png", "")]
     assert len(links(html)[1].anchor) == ANCHOR_CHARS == 200
 
 

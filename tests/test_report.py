@@ -81,7 +81,8 @@ def build(path: Path, pages: Sequence[P], *, excluded: Sequence[tuple[str, str]]
              ids.get(p.near or ""), p.title, len(p.links)))
         for target, anchor in p.links:
             full = f"http://{p.host}{target}" if target.startswith("/") else target
-            conn.execute("INSERT INTO links VALUES (?, ?, 0, ?)", (ids[p.url], full, anchor))
+            conn.execute("INSERT INTO links (source_id, target, nofollow, anchor) VALUES (?, ?, 0, ?)",
+                         (ids[p.url], full, anchor))
     for url, reason in excluded:
         url_id(url, 2, EXCLUDED, reason)
     for url in pending:

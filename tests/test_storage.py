@@ -85,8 +85,8 @@ def test_stats_and_export_read_a_version_1_job_file(tmp_path: Path) -> None:
     with JobReader(db) as job:
         assert job.summary()["links"] == 3
         assert [r["error"] for r in job.records(("url", "error"))] == [None, "http_error", "timeout"]
-        assert job.links(1) == [("http://a.test/down", False, None), ("http://a.test/gone", False, None),
-                                ("http://b.test/", True, None)]
+        assert job.links(1) == [("http://a.test/down", False, None, "page"), ("http://a.test/gone", False, None, "page"),
+                                ("http://b.test/", True, None, "page")]
         # a page crawled before request headers were kept: a response, and no request, in a WARC
         (capture, gone) = job.captures()
         assert (capture.url, capture.status, capture.reason_phrase, capture.request_headers) == (

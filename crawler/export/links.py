@@ -1,9 +1,11 @@
-"""The link graph as CSV: ``source,target,nofollow,anchor``, a row for every link of every selected page.
+"""The link graph as CSV: ``source,target,nofollow,anchor,kind``, a row for every link of every selected page.
 
 The target is the canonical URL, whether the crawl followed it or not (out of scope, nofollow,
 never fetched), so broken and external links are visible; ``nofollow`` is 1 or 0; ``anchor`` the
 link's text (whitespace collapsed, at most 200 characters; empty for pages crawled before anchors
-were kept). Merged jobs give the links of each URL's latest fetch. ``--status`` picks the linking
+were kept); ``kind`` what the page uses the target as: ``page`` (an ``<a>`` or ``<area>`` link),
+``stylesheet``, ``script``, ``image``, ``iframe``, ``media``, ``font``, ``icon``, ``object``
+(``crawler.references``). Merged jobs give the links of each URL's latest fetch. ``--status`` picks the linking
 pages; ``--target-status`` the links whose target answered so (its latest fetch over the jobs), so
 ``--target-status 404`` lists every page that links to a 404. Text cells are escaped for
 spreadsheets unless the selection asks for raw cells (``crawler.export.cells``).
@@ -21,7 +23,7 @@ from crawler.export.base import Selection
 from crawler.export.cells import cells
 from crawler.storage.read import JobReader
 
-HEADER = ("source", "target", "nofollow", "anchor")
+HEADER = ("source", "target", "nofollow", "anchor", "kind")
 
 
 def export(out: BinaryIO, jobs: Sequence[JobReader], selection: Selection) -> int:
@@ -39,10 +41,10 @@ def export(out: BinaryIO, jobs: Sequence[JobReader], selection: Selection) -> in
         writer.writerow(HEADER)
         n = 0
         for job, page in selection.pages(jobs):
-            for target, nofollow, anchor in job.links(page.url_id):
+            for target, nofollow, anchor, kind in job.links(page.url_id):
                 if selection.target_statuses and not selection.wants_target(target_status(target)):
                     continue
-                writer.writerow(cells((page.url, target, int(nofollow), anchor), selection.raw_cells))
+                writer.writerow(cells((page.url, target, int(nofollow), anchor, kind), selection.raw_cells))
                 n += 1
         text.flush()
     finally:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from crawler.models import FrontierItem
+from crawler.models import FetchAs, FrontierItem
 
 
 class NewURL(NamedTuple):
@@ -39,6 +39,7 @@ class NewURL(NamedTuple):
     source: int | None = None
     detail: str | None = None
     lastmod: str | None = None
+    fetch_as: FetchAs = "page"   # a page, a check (status only) or a requisite (crawler.references)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from crawler.frontier import NewURL
-from crawler.models import FrontierItem
+from crawler.models import FetchAs, FrontierItem
 from crawler.storage.jobfile import JobFile
 from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, stored_time
 
@@ -22,18 +22,18 @@ from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING,
 # queued when a later page links it within bounds (or a seed names it); off-host verdicts never
 # change, since the same URL is off host from every page.
 _UPSERT = f"""
-INSERT INTO urls (url, host, depth, state, exclusion, source, detail, lastmod) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO urls (url, host, depth, state, exclusion, source, detail, lastmod, fetch_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT(url) DO UPDATE SET state = {PENDING}, depth = excluded.depth, exclusion = NULL, detail = NULL,
-source = excluded.source, lastmod = COALESCE(excluded.lastmod, urls.lastmod)
+source = excluded.source, lastmod = COALESCE(excluded.lastmod, urls.lastmod), fetch_as = excluded.fetch_as
 WHERE urls.state = {EXCLUDED} AND excluded.state = {PENDING}
 """
 _LEASE = f"""
 UPDATE urls SET state = {LEASED} WHERE id IN
-(SELECT id FROM urls WHERE state = {PENDING} ORDER BY id LIMIT ?) RETURNING id, url, depth, host
+(SELECT id FROM urls WHERE state = {PENDING} ORDER BY id LIMIT ?) RETURNING id, url, depth, host, fetch_as
 """
 _LEASE_HOST = f"""
 UPDATE urls SET state = {LEASED} WHERE id IN
-(SELECT id FROM urls WHERE host = ? AND state = {PENDING} ORDER BY id LIMIT ?) RETURNING id, url, depth, host
+(SELECT id FROM urls WHERE host = ? AND state = {PENDING} ORDER BY id LIMIT ?) RETURNING id, url, depth, host, fetch_as
 """
 # A host whose park is over and answers again is no longer parked (the failure that parked it is
 # counted too, and leaves it parked); a backed-off host stays so, with its reason, until the scheduler
@@ -51,6 +51,11 @@ SELECT DISTINCT u.host FROM urls u WHERE u.state = {PENDING} AND NOT EXISTS
 
 
 _EXCLUDE_REST = f"UPDATE urls SET state = {EXCLUDED}, exclusion = ? WHERE host = ? AND state = {PENDING}"
+
+
+def _stored(fetch_as: FetchAs) -> str | None:
+    """How ``urls.fetch_as`` holds it: NULL for a page."""
+    return None if fetch_as == "page" else fetch_as
 
 
 class SqliteFrontier:
@@ -72,9 +77,9 @@ class SqliteFrontier:
         if not urls:
             return 0
         spent = await self._spent_hosts() if self.host_budget else set()
-        queued = [(u.url, u.host, u.depth, PENDING, None, u.source, None, u.lastmod) for u in urls
+        queued = [(u.url, u.host, u.depth, PENDING, None, u.source, None, u.lastmod, _stored(u.fetch_as)) for u in urls
                   if u.exclusion is None and u.host not in spent]
-        excluded = [(u.url, u.host, u.depth, EXCLUDED, u.exclusion or HOST_BUDGET, u.source, u.detail, u.lastmod)
+        excluded = [(u.url, u.host, u.depth, EXCLUDED, u.exclusion or HOST_BUDGET, u.source, u.detail, u.lastmod, None)
                     for u in urls if u.exclusion is not None or u.host in spent]
         async with self.job.transaction() as db:
             before = db.total_changes
@@ -93,7 +98,8 @@ class SqliteFrontier:
                 if self.host_budget:
                     limit = min(limit, await self._budget_left(host))
                 rows = await db.execute_fetchall(_LEASE_HOST, (host, limit)) if limit > 0 else []
-        return sorted((FrontierItem(r[0], r[1], r[2], host=r[3]) for r in rows), key=lambda i: i.id)
+        return sorted((FrontierItem(r[0], r[1], r[2], host=r[3], fetch_as=r[4] or "page") for r in rows),
+                      key=lambda i: i.id)
 
     async def _budget_left(self, host: str) -> int:
         """What ``host`` may still lease: its budget less what it fetched this pass and holds leased."""

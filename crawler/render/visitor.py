@@ -44,7 +44,7 @@ class RenderingVisitor:
 
     async def visit(self, item: FrontierItem, fetched: Callable[[], None]) -> PageRecord:
         response = await self.inner.fetch(item, fetched)
-        why = why_render(self.settings.render, response)
+        why = why_render(self.settings.render, response) if item.fetch_as == "page" else None   # never a check
         if why is None:
             return await self.inner.record(item, response)
         rendered = await render(self.browser, self.inner.fetcher, response, blocked_kinds=self.blocked_kinds,

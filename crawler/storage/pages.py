@@ -25,7 +25,7 @@ from crawler.storage.schema import DONE
 _PAGE_COLUMNS = ("url_id", "final_url", "status", "content_type", "title", "description", "canonical",
                  "noindex", "nofollow", "outlinks", "bytes", "elapsed_ms", "fetched_at", "error", "error_message",
                  "etag", "last_modified", "content_hash", "simhash", "http_version", "reason_phrase", "headers",
-                 "request_headers", "ip", "body", "rendered", "render_blocked", "response_body")
+                 "request_headers", "ip", "body", "rendered", "render_blocked", "response_body", "fetched_as")
 # A page stored again in a later pass says how it changed; the row keeps only the newest version.
 _INSERT_PAGE = (
     f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}, pass, change) VALUES ({', '.join('?' * len(_PAGE_COLUMNS))}, ?, 'new') "
@@ -67,13 +67,14 @@ def _page_rows(records: Sequence[PageRecord], keep_bodies: bool, crawl_pass: int
         body = zlib.compress(r.body, 1) if keep_bodies and r.body is not None else None
         error, message = extracted.page_error(r)   # a 200 page's extract_missing or extract_failed
         yield (r.url_id, r.final_url, r.status, r.content_type, r.title, r.description, r.canonical,
-               int(r.noindex), int(r.nofollow), len(r.links), r.size, r.elapsed_ms, r.fetched_at, error,
+               int(r.noindex), int(r.nofollow), sum(o.kind == "page" for o in r.links), r.size, r.elapsed_ms, r.fetched_at, error,
                message, r.etag, r.last_modified, r.content_hash,
                None if r.simhash is None else to_signed(r.simhash), r.http_version, r.reason_phrase,
                encode_headers(r.headers) if r.headers else None,
                encode_headers(r.request_headers) if r.request_headers else None, r.ip, body,
                r.rendered, r.render_blocked if r.rendered else None,
-               zlib.compress(r.response_body, 1) if keep_bodies and r.response_body is not None else None, crawl_pass)
+               zlib.compress(r.response_body, 1) if keep_bodies and r.response_body is not None else None,
+               None if r.fetched_as == "page" else r.fetched_as, crawl_pass)
 
 
 class PageStore:
@@ -112,10 +113,11 @@ class PageStore:
             if self.crawl_pass > 1:   # fetched again with nothing extracted (now an error page): the old row goes
                 await db.executemany("DELETE FROM extracted WHERE url_id = ?",
                                      [(r.url_id,) for r in fetched if not extracted.has_extraction(r)])
-            link_rows = [(r.url_id, o.url, int(o.nofollow), o.anchor or None) for r in fetched for o in r.links]
+            link_rows = [(r.url_id, o.url, int(o.nofollow), o.anchor or None, None if o.kind == "page" else o.kind)
+                         for r in fetched for o in r.links]
             if link_rows:
-                await db.executemany("INSERT OR IGNORE INTO links (source_id, target, nofollow, anchor) VALUES (?, ?, ?, ?)",
-                                     link_rows)
+                await db.executemany("INSERT OR IGNORE INTO links (source_id, target, nofollow, anchor, kind) "
+                                     "VALUES (?, ?, ?, ?, ?)", link_rows)
             hashed = [(r.url_id,) for r in fetched if r.content_hash]
             if hashed:
                 await db.executemany(_DUPLICATE, hashed)
@@ -144,7 +146,7 @@ class PageStore:
 
     async def count(self, crawl_pass: int) -> int:
         """Pages stored by the given pass."""
-        rows = await self.job.fetchall("SELECT COUNT(*) FROM pages WHERE pass = ?", (crawl_pass,))
+        rows = await self.job.fetchall("SELECT COUNT(*) FROM pages WHERE pass = ? AND fetched_as IS NULL", (crawl_pass,))
         return int(rows[0][0])
 
     async def validators(self, url_ids: Sequence[int]) -> dict[int, tuple[str | None, str | None]]:

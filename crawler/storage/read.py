@@ -14,14 +14,13 @@ import sqlite3
 import urllib.parse
 import zlib
 from collections.abc import Generator, Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from crawler.errors import StorageError
 from crawler.storage import bodies
 from crawler.storage.jobfile import meta_value, sqlite_errors
-from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, SCHEMA_VERSION, prepare, stored_time, version_of
+from crawler.storage.schema import DONE, EXCLUDED, HOST_BUDGET, LEASED, PENDING, SCHEMA_VERSION, prepare, version_of
 
 # Each exportable field of a page record, as a column expression over ``pages p JOIN urls u``.
 RECORD_COLUMNS: dict[str, str] = {
@@ -190,15 +189,21 @@ class JobReader:
         meta = self.meta()
         states = dict(self._all("SELECT state, COUNT(*) FROM urls GROUP BY state"))
         crawl_pass = int(meta.get("pass", 1))
-        changes = dict(self._all("SELECT change, COUNT(*) FROM pages WHERE pass = ? GROUP BY change", (crawl_pass,)))
+        changes = dict(self._all("SELECT change, COUNT(*) FROM pages WHERE pass = ? AND fetched_as IS NULL GROUP BY change",
+                                (crawl_pass,)))
         return {
             "db": str(self.path),
             "state": meta.get("state", "new"),
-            "pages": self._one("SELECT COUNT(*) FROM pages"),
+            "pages": self._one("SELECT COUNT(*) FROM pages WHERE fetched_as IS NULL"),
             "statuses": {str(s): n for s, n in self._all(
-                "SELECT status, COUNT(*) FROM pages WHERE status IS NOT NULL GROUP BY status ORDER BY status")},
-            "errors": dict(self._all(
-                "SELECT error, COUNT(*) FROM pages WHERE error IS NOT NULL GROUP BY error ORDER BY 2 DESC")),
+                "SELECT status, COUNT(*) FROM pages WHERE status IS NOT NULL AND fetched_as IS NULL "
+                "GROUP BY status ORDER BY status")},
+            "errors": dict(self._all("SELECT error, COUNT(*) FROM pages WHERE error IS NOT NULL AND fetched_as IS NULL "
+                                     "GROUP BY error ORDER BY 2 DESC")),
+            # Link targets checked and page requisites fetched (issue 24), apart from pages: how many, how many broken.
+            "references": {kind: {"fetched": n, "broken": broken} for kind, n, broken in self._all(
+                "SELECT fetched_as, COUNT(*), SUM(error IS NOT NULL) FROM pages WHERE fetched_as IS NOT NULL "
+                "GROUP BY fetched_as ORDER BY 1")},
             "hosts": self.host_count(),
             "bytes": self._one("SELECT COALESCE(SUM(bytes), 0) FROM pages"),
             "duplicates": self._one("SELECT COUNT(*) FROM pages WHERE duplicate_of IS NOT NULL"),
@@ -288,10 +293,11 @@ class JobReader:
         field, value = next((f, v) for f, v in record.items() if f in _NUMBERS and not (v is None or type(v) is int))
         return StorageError(f"{self.path} is a damaged job file: the {field} of {url} is {value!r}, not a number")
 
-    def links(self, url_id: int) -> list[tuple[str, bool, str | None]]:
-        """``(target, nofollow, anchor)`` of each link on a page, by target."""
-        rows = self._all("SELECT target, nofollow, anchor FROM links WHERE source_id = ? ORDER BY target", (url_id,))
-        return [(target, bool(nofollow), anchor) for target, nofollow, anchor in rows]
+    def links(self, url_id: int) -> list[tuple[str, bool, str | None, str]]:
+        """``(target, nofollow, anchor, kind)`` of each link on a page, by target (kind: ``page``, ``image``, ...)."""
+        rows = self._all("SELECT target, nofollow, anchor, COALESCE(kind, 'page') FROM links WHERE source_id = ? "
+                         "ORDER BY target", (url_id,))
+        return [(target, bool(nofollow), anchor, kind) for target, nofollow, anchor, kind in rows]
 
     def answer(self, url: str) -> tuple[str, int | None] | None:
         """``(fetched_at, status)`` of this job's fetch of ``url`` (status None: no response), or None
@@ -305,13 +311,15 @@ class JobReader:
         return bool(settings.get("bodies", True))
 
     def captures(self, statuses: StatusRanges = (), since: str | None = None) -> Iterator[Capture]:
-        """Every stored fetch that got a response, in fetch order, as a WARC writes it."""
+        """Every stored fetch that got a response, in fetch order, as a WARC writes it (not a check's:
+        it has no body to replay)."""
         where, args = _filter(statuses, since)
         sql = ("SELECT u.url, COALESCE(p.final_url, u.url), p.fetched_at, p.status, COALESCE(p.http_version, 'HTTP/1.1'), "
                "COALESCE(p.reason_phrase, ''), p.headers, p.request_headers, p.ip, p.content_hash, p.body, p.response_body, "
                "CASE WHEN p.body IS NULL AND EXISTS (SELECT 1 FROM bodies b WHERE b.url_id = p.url_id) "
                "THEN p.url_id END, p.bytes FROM pages p JOIN urls u ON u.id = p.url_id"
-               + (where + " AND" if where else " WHERE") + " p.status IS NOT NULL ORDER BY p.fetched_at, p.url_id")
+               + (where + " AND" if where else " WHERE") + " p.status IS NOT NULL AND p.fetched_as IS NOT 'check' "
+               "ORDER BY p.fetched_at, p.url_id")
         with sqlite_errors(self.path, "read"):
             for (url, final, at, status, version, phrase, headers, request, ip, digest, body, http, pieces,
                  size) in self.conn.execute(sql, args):
@@ -326,43 +334,10 @@ class JobReader:
         return bodies.body_chunks(self.conn, url_id)
 
     def url_facts(self, url: str) -> dict[str, Any] | None:
-        """What the job knows of one canonical URL, for ``crawler explain``; None if it never saw it.
+        """What the job knows of one canonical URL, for ``crawler explain`` (``storage.url_facts``)."""
+        from crawler.storage.url_facts import url_facts
+        return url_facts(self, url)
 
-        ``state`` (pending, leased, done, excluded), ``exclusion`` and ``detail``, ``depth``,
-        ``first_linked_from`` (the page that first linked it: recorded since schema 5, else the
-        earliest stored link to it), ``lastmod`` (from a sitemap), ``page`` (its latest fetch) and
-        ``host`` (the frontier's row for its host)."""
-        row = self._all("SELECT id, host, depth, state, exclusion, source, detail, lastmod FROM urls WHERE url = ?",
-                        (url,))
-        if not row:
-            return None
-        url_id, host, depth, state, exclusion, source, detail, lastmod = row[0]
-        if source is None:
-            source = self._one("SELECT MIN(source_id) FROM links WHERE target = ?", (url,))
-        linked_from = self._all("SELECT url FROM urls WHERE id = ?", (source,)) if source is not None else []
-        page_row = self._all(
-            "SELECT p.status, p.fetched_at, p.final_url, p.error, p.error_message, p.canonical, p.noindex, "
-            "(SELECT url FROM urls d WHERE d.id = p.duplicate_of), p.pass, p.rendered, p.render_blocked, "
-            "p.revisit_interval, p.due_at FROM pages p WHERE p.url_id = ?", (url_id,))
-        page = None
-        if page_row:
-            (status, fetched_at, final_url, error, message, canonical, noindex, duplicate_of, crawl_pass, rendered,
-             render_blocked, revisit_interval, due_at) = page_row[0]
-            page = {"status": status, "fetched_at": fetched_at, "final_url": final_url, "error": error,
-                    "error_message": message, "canonical": canonical, "noindex": bool(noindex),
-                    "duplicate_of": duplicate_of, "pass": crawl_pass, "rendered": rendered,
-                    "render_blocked": render_blocked or 0, "revisit_interval": revisit_interval,
-                    "due_at": None if due_at is None else stored_time(datetime.fromtimestamp(due_at, UTC)),
-                    "earlier_fetches": self._one("SELECT COUNT(*) FROM history WHERE url_id = ?", (url_id,))}
-        host_row = self._all("SELECT state, fetched, until, error FROM hosts WHERE host = ?", (host,))
-        states = {PENDING: "pending", LEASED: "leased", DONE: "done", EXCLUDED: "excluded"}
-        return {
-            "url": url, "state": states.get(state, str(state)), "depth": depth, "exclusion": exclusion,
-            "detail": detail, "lastmod": lastmod, "first_linked_from": linked_from[0][0] if linked_from else None,
-            "page": page,
-            "host": None if not host_row else dict(zip(("state", "fetched", "until", "reason"), host_row[0], strict=True))
-                    | {"name": host},
-        }
 
 def _filter(statuses: StatusRanges, since: str | None, first: str | None = None) -> tuple[str, list[Any]]:
     """A WHERE clause (with its leading space) for the status ranges and the fetch time of the pages

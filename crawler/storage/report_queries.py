@@ -155,11 +155,12 @@ class ReportReader:
         """Broken targets, most linked first (then by URL), each with its first ``referrers`` linking
         pages by URL and their anchor texts."""
         rows = self._all(
-            "SELECT b.url, p.status, p.error, (SELECT COUNT(*) FROM ref r WHERE r.target = b.url) AS n "
-            "FROM broken b JOIN page p ON p.url = b.url ORDER BY n DESC, b.url LIMIT ?", (limit,))
+            "SELECT b.url, p.status, p.error, (SELECT COUNT(*) FROM ref r WHERE r.target = b.url) AS n, "
+            "(SELECT COALESCE(MAX(r.kind), 'page') FROM ref r WHERE r.target = b.url) "
+            "FROM broken b JOIN fetch p ON p.url = b.url ORDER BY n DESC, b.url LIMIT ?", (limit,))
         listed = [BrokenLink(url, status, error, n, [(s, a) for s, a in self._all(
-                      "SELECT source, anchor FROM ref WHERE target = ? ORDER BY source LIMIT ?", (url, referrers))])
-                  for url, status, error, n in rows]
+                      "SELECT source, anchor FROM ref WHERE target = ? ORDER BY source LIMIT ?", (url, referrers))], kind)
+                  for url, status, error, n, kind in rows]
         return Listing(listed, self._one("SELECT COUNT(*) FROM broken"))
 
     def broken_link_count(self) -> int:

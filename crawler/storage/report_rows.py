@@ -100,6 +100,7 @@ class BrokenLink(NamedTuple):
     error: str | None
     referrers: int
     linked_from: list[tuple[str, str | None]]
+    kind: str = "page"     # what the pages use it as: page, stylesheet, script, image, iframe, ... (crawler.references)
 
 
 class Redirect(NamedTuple):

@@ -3,9 +3,10 @@
 A temporary SQLite file that vanishes when it closes, filled in a few passes over each job, one
 job attached at a time, read-only:
 
-    page        the winning fetch of every URL (``merge.LATEST_WINS``, the rule exports merge by),
-                with what the report shows of it
-    broken      the pages whose URL answered 4xx or 5xx, or got no answer at all
+    fetch       the winning fetch of every URL (``merge.LATEST_WINS``, the rule exports merge by),
+                with what the report shows of it: pages, link targets checked and page requisites
+    page        a view of the fetches that are pages (what every page count and list reads)
+    broken      the fetches whose URL answered 4xx or 5xx, or got no answer at all
     ref         every link to a broken page from the winning fetch of its source, with its anchor
     excluded    URLs never fetched, with their exclusion code (one row a URL over all the jobs)
     queued      URLs pending or leased in a job and fetched in none
@@ -43,14 +44,17 @@ _BROKEN = f"status >= 400 OR (status IS NULL AND error IS NOT NULL AND error NOT
 # A number column of ``page``: a job's value that is no number (a damaged file) fails the merge, in one line.
 _NUMBER = "INTEGER CONSTRAINT \"a page's {0} is not a number\" CHECK (typeof({0}) IN ('integer', 'null'))"
 _SCRATCH = f"""
-CREATE TABLE page (
+CREATE TABLE fetch (
     url TEXT PRIMARY KEY, job INTEGER NOT NULL, url_id INTEGER NOT NULL, host TEXT NOT NULL,
     depth {_NUMBER.format('depth')} NOT NULL, status {_NUMBER.format('status')}, error TEXT, error_message TEXT,
     elapsed_ms {_NUMBER.format('elapsed_ms')}, bytes {_NUMBER.format('bytes')},
     fetched_at TEXT NOT NULL, at INTEGER NOT NULL,   -- at: fetched_at in seconds since the epoch
-    final_url TEXT, content_type TEXT, title TEXT, content_hash TEXT, simhash INTEGER, near_duplicate_of TEXT
+    final_url TEXT, content_type TEXT, title TEXT, content_hash TEXT, simhash INTEGER, near_duplicate_of TEXT,
+    fetched_as TEXT                                  -- check, requisite (NULL: a page)
 );
-CREATE TABLE ref (target TEXT NOT NULL, source TEXT NOT NULL, anchor TEXT, PRIMARY KEY (target, source)) WITHOUT ROWID;
+CREATE VIEW page AS SELECT * FROM fetch WHERE fetched_as IS NULL;
+CREATE TABLE ref (target TEXT NOT NULL, source TEXT NOT NULL, anchor TEXT, kind TEXT,  -- kind: NULL for a page link
+                  PRIMARY KEY (target, source)) WITHOUT ROWID;
 CREATE TABLE excluded (url TEXT PRIMARY KEY, host TEXT NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE queued (url TEXT PRIMARY KEY, host TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE host_state (host TEXT PRIMARY KEY, state TEXT, until TEXT, error TEXT) WITHOUT ROWID;
@@ -61,37 +65,37 @@ CREATE TABLE coverage_fields (page_type TEXT, field TEXT, pages INTEGER, empty I
 # Coverage of a job's winning fetches (``page``, the job numbered ?1).
 _COVERAGE_TYPES, _COVERAGE_FIELDS = coverage_queries("job.extracted", "page", " AND p.job = ?1")
 _PAGE_COLUMNS = ("job", "url_id", "host", "depth", "status", "error", "error_message", "elapsed_ms", "bytes", "fetched_at",
-                 "at", "final_url", "content_type", "title", "content_hash", "simhash", "near_duplicate_of")
+                 "at", "final_url", "content_type", "title", "content_hash", "simhash", "near_duplicate_of", "fetched_as")
 # ``WHERE true`` keeps SQLite's parser from reading ON CONFLICT as part of the join.
 _MERGE_PAGES = f"""
-INSERT INTO page (url, {', '.join(_PAGE_COLUMNS)})
+INSERT INTO fetch (url, {', '.join(_PAGE_COLUMNS)})
 SELECT u.url, ?, u.id, u.host, u.depth, p.status, p.error, p.error_message, p.elapsed_ms, p.bytes,
        p.fetched_at, CAST(strftime('%s', p.fetched_at) AS INTEGER),
        p.final_url, p.content_type, p.title, p.content_hash, p.simhash,
-       (SELECT n.url FROM job.urls n WHERE n.id = p.near_duplicate_of)
+       (SELECT n.url FROM job.urls n WHERE n.id = p.near_duplicate_of), p.fetched_as
   FROM job.pages p JOIN job.urls u ON u.id = p.url_id WHERE true
 ON CONFLICT (url) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _PAGE_COLUMNS)}
- WHERE {LATEST_WINS.format(table='page')}
+ WHERE {LATEST_WINS.format(table='fetch')}
 """
 # The links of a job whose target is broken and whose source's winning fetch is this job's. The
 # links table has no index by target: CROSS JOIN keeps it the outer loop (one scan), each row
 # probing the small broken table, instead of one scan of the links per broken page.
 _REFERRERS = """
-INSERT OR IGNORE INTO ref (target, source, anchor)
-SELECT l.target, su.url, l.anchor
+INSERT OR IGNORE INTO ref (target, source, anchor, kind)
+SELECT l.target, su.url, l.anchor, l.kind
   FROM job.links l CROSS JOIN broken b ON b.url = l.target
   CROSS JOIN job.urls su ON su.id = l.source_id
-  CROSS JOIN page sp ON sp.url = su.url AND sp.job = ?
+  CROSS JOIN fetch sp ON sp.url = su.url AND sp.job = ?
 """
 _EXCLUDED = f"""
 INSERT OR IGNORE INTO excluded (url, host, reason)
 SELECT u.url, u.host, COALESCE(u.exclusion, 'unknown') FROM job.urls u
- WHERE u.state = {EXCLUDED} AND NOT EXISTS (SELECT 1 FROM page WHERE page.url = u.url)
+ WHERE u.state = {EXCLUDED} AND NOT EXISTS (SELECT 1 FROM fetch WHERE fetch.url = u.url)
 """
 _QUEUED = f"""
 INSERT OR IGNORE INTO queued (url, host)
 SELECT u.url, u.host FROM job.urls u
- WHERE u.state IN ({PENDING}, {LEASED}) AND NOT EXISTS (SELECT 1 FROM page WHERE page.url = u.url)
+ WHERE u.state IN ({PENDING}, {LEASED}) AND NOT EXISTS (SELECT 1 FROM fetch WHERE fetch.url = u.url)
 """
 _RANK = "CASE {} WHEN 'parked' THEN 2 WHEN 'budget' THEN 1 ELSE 0 END"
 _HOST_STATE = f"""
@@ -100,8 +104,8 @@ ON CONFLICT (host) DO UPDATE SET state = excluded.state, until = excluded.until,
  WHERE {_RANK.format('excluded.state')} > {_RANK.format('host_state.state')}
 """
 _INDEXES = """
-CREATE INDEX page_host ON page(host, elapsed_ms);
-CREATE INDEX page_hash ON page(content_hash) WHERE content_hash IS NOT NULL;
+CREATE INDEX page_host ON fetch(host, elapsed_ms);
+CREATE INDEX page_hash ON fetch(content_hash) WHERE content_hash IS NOT NULL;
 CREATE INDEX excluded_reason ON excluded(reason, url);
 CREATE INDEX queued_host ON queued(host);
 """
@@ -136,7 +140,7 @@ class MergedJobs:
             self.conn.executescript(_SCRATCH)
         each_job(self.conn, self.jobs, lambda n: [(_MERGE_PAGES, (n,))])
         with sqlite_errors(self.path, "write"):
-            self.conn.execute(f"CREATE TABLE broken AS SELECT url FROM page WHERE {_BROKEN}")
+            self.conn.execute(f"CREATE TABLE broken AS SELECT url FROM fetch WHERE {_BROKEN}")
             self.conn.execute("CREATE UNIQUE INDEX broken_url ON broken(url)")
         each_job(self.conn, self.jobs, lambda n: [
             (_REFERRERS, (n,)), (_EXCLUDED, ()), (_QUEUED, ()), (_HOST_STATE, ()),

@@ -14,6 +14,7 @@ either all old or all new, never half migrated.
     simhash_bands  16-bit bands of each page's simhash, to find near-duplicates
     extracted      what extraction made of each page: built-in fields, the rules' data, structured data
     bodies         bodies too big to hold in memory (non-HTML files), in pieces (``storage.bodies``)
+    (links.kind, urls.fetch_as, pages.fetched_as: references, checks and requisites, issue 24)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -75,6 +76,16 @@ CREATE TABLE bodies (              -- a page whose body is here has pages.body N
     data BLOB NOT NULL               -- up to 1 MiB of the body as received (after Content-Encoding), not compressed
 );
 CREATE UNIQUE INDEX bodies_piece ON bodies(url_id, seq);
+"""
+
+# References (issue 24): what a link is to its page, and how a URL is (to be) fetched. Columns added
+# to a new job's tables as to an old job's: NULL is a page link, a URL fetched as a page.
+# links.kind: stylesheet, script, image, iframe, media, font, icon, object; urls.fetch_as: check (its
+# status only), requisite (--page-requisites); pages.fetched_as: the same, of the fetch stored.
+_REFERENCES = """
+ALTER TABLE links ADD COLUMN kind TEXT;
+ALTER TABLE urls ADD COLUMN fetch_as TEXT;
+ALTER TABLE pages ADD COLUMN fetched_as TEXT;
 """
 
 # The current schema, as a new job file gets it.
@@ -160,7 +171,7 @@ CREATE TABLE links (
     anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
-{_EXTRACTED}{_BODIES}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+{_EXTRACTED}{_BODIES}{_REFERENCES}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 # MIGRATIONS[n] takes a job file from version n to n + 1.
@@ -229,6 +240,8 @@ ALTER TABLE pages ADD COLUMN response_body BLOB;
 ALTER TABLE pages ADD COLUMN revisit_interval REAL;
 ALTER TABLE pages ADD COLUMN due_at REAL;
 """,
+    # 9 -> 10: references (issue 24): a link's kind, checks and requisites apart from pages.
+    9: _REFERENCES,
 }
 
 
