@@ -101,7 +101,8 @@ def export(
                                                       "the latest fetch winning).")] = None,
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="jsonl, csv, parquet, links (the link graph), warc "
                                                       "(warc.gz with --out NAME.gz) or markdown (JSON lines; "
-                                                      "a .md file a page with --out DIR/).")] = "jsonl",
+                                                      "a .md file a page with --out DIR/), or mirror (a copy to open "
+                                                      "from disk, links rewritten: --out DIR).")] = "jsonl",
     out: Annotated[str, typer.Option(metavar="FILE",
                                      help="Output file, replaced only once complete; - for stdout (not for parquet). "
                                           "A symlink is followed (the file it names is replaced, the link stays); "
@@ -130,7 +131,7 @@ def export(
         if out != "-":
             n = exporter.write_file(out, fmt, dbs, selection)
             what = ("link", "links") if fmt == "links" else ("fetch", "fetches") if fmt.startswith("warc") else \
-                ("page", None) if fmt == "markdown" else ("record", None)
+                ("page", None) if fmt == "markdown" else ("file", None) if fmt == "mirror" else ("record", None)
             _say(f"{plural(n, *what)} written to {out}")
             return
         sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes

@@ -1,0 +1,103 @@
+"""``crawler export --format mirror --out DIR``: a copy of the archived site to open from disk.
+
+    source.py   what is archived: the one reader of stored bodies (``mirror_entries``, ``mirror_bodies``)
+    names.py    the file of a URL (pure): safe on Linux, macOS and Windows
+    rewrite.py  links in HTML and CSS made relative to the local copies (pure)
+    tree.py     files created below DIR only, no symlink followed
+
+Two passes over the jobs, one resource in memory at a time: the first gives every archived URL a
+file (``storage.mirror_index``, a temporary SQLite file: redirects, case-folded clashes, a file
+that is also a folder), the second writes each body, HTML and CSS with their links rewritten,
+everything else copied as stored. The whole mirror is written into a new folder beside DIR, which
+then takes DIR's place (``crawler.export.folder``), so a failed export leaves the last one intact
+and a recrawl's export replaces it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from crawler.export.base import Selection
+from crawler.export.folder import staged_folder
+from crawler.export.mirror import names
+from crawler.export.mirror.rewrite import rewrite_css, rewrite_html
+from crawler.export.mirror.source import Stored, mirror_bodies, mirror_entries
+from crawler.export.mirror.tree import Tree
+from crawler.storage.mirror_index import MirrorIndex
+from crawler.storage.read import JobReader
+from crawler.urls import canonicalize
+
+_HTML = frozenset({"text/html", "application/xhtml+xml"})
+_LINKS_CACHED = 4096   # links looked up per page, bounded: a site's navigation repeats on every page
+
+
+def write_mirror(folder: str | Path, jobs: Sequence[JobReader], selection: Selection) -> int:
+    """Write the mirror of ``jobs`` to ``folder``; returns how many files it holds."""
+    sort_query = any((job.meta().get("job_settings") or {}).get("sort_query") for job in jobs)
+    with MirrorIndex(names.file_name, names.folded, names.with_hash) as index:
+        for entry in mirror_entries(jobs, selection):
+            index.add(entry.url, entry.final_url, entry.media_type)
+        index.settle()
+        n = 0
+        with staged_folder(folder) as staging, Tree(staging) as tree:
+            for stored in mirror_bodies(jobs, selection):
+                name = index.owned(stored.entry.url)
+                if name is not None:
+                    tree.write(name, _content(stored, name, index, sort_query))
+                    n += 1
+    return n
+
+
+def _content(stored: Stored, name: str, index: MirrorIndex, sort_query: bool) -> Iterator[bytes]:
+    """The bytes of the file ``name``: HTML and CSS rewritten, anything else as stored."""
+    media = stored.entry.media_type
+    if media not in _HTML and media != "text/css":
+        yield from stored.chunks()
+        return
+
+    @functools.lru_cache(maxsize=_LINKS_CACHED)
+    def link(url: str) -> str | None:
+        canonical = canonicalize(url, sort_query=sort_query)
+        target = index.name(canonical) if canonical else None
+        return None if target is None else names.relative(target, name)
+
+    body = stored.read()
+    if media == "text/css":
+        text, encode = _decode_css(body)
+        yield encode(rewrite_css(text, stored.entry.final_url, link))
+    else:
+        text, encode = _decode_html(body, stored.content_type)
+        yield encode(rewrite_html(text, stored.entry.final_url, link))
+
+
+class _Encoder:
+    """Back to the bytes' own encoding: what was not decoded goes back as it was (surrogateescape)."""
+
+    def __init__(self, bom: bytes, codec: str) -> None:
+        self.bom, self.codec = bom, codec
+
+    def __call__(self, text: str) -> bytes:
+        return self.bom + text.encode(self.codec, "surrogateescape")
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+
+
+def _decode_html(body: bytes, content_type: str | None) -> tuple[str, _Encoder]:
+    from crawler.parser import decode_html  # here: only HTML needs it
+
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom):].decode(codec, "surrogateescape"), _Encoder(bom, codec)
+    _, codec = decode_html(body, content_type)
+    return body.decode(codec, "surrogateescape"), _Encoder(b"", codec)
+
+
+def _decode_css(body: bytes) -> tuple[str, _Encoder]:
+    """CSS as UTF-8 (its default), bytes that are not kept as they were: URLs are ASCII either way."""
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom):].decode(codec, "surrogateescape"), _Encoder(bom, codec)
+    return body.decode("utf-8", "surrogateescape"), _Encoder(b"", "utf-8")
