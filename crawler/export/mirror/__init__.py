@@ -16,7 +16,7 @@ and a recrawl's export replaces it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from crawler.export.base import Selection
@@ -40,27 +40,32 @@ def write_mirror(folder: str | Path, jobs: Sequence[JobReader], selection: Selec
         for entry in mirror_entries(jobs, selection):
             index.add(entry.url, entry.final_url, entry.media_type)
         index.settle()
+
+        @functools.lru_cache(maxsize=_LINKS_CACHED)
+        def local(url: str) -> str | None:
+            """The file of a link's absolute URL, or None: not archived."""
+            canonical = canonicalize(url, sort_query=sort_query)
+            return index.name(canonical) if canonical else None
+
         n = 0
         with staged_folder(folder) as staging, Tree(staging) as tree:
             for stored in mirror_bodies(jobs, selection):
                 name = index.owned(stored.entry.url)
                 if name is not None:
-                    tree.write(name, _content(stored, name, index, sort_query))
+                    tree.write(name, _content(stored, name, local))
                     n += 1
     return n
 
 
-def _content(stored: Stored, name: str, index: MirrorIndex, sort_query: bool) -> Iterator[bytes]:
+def _content(stored: Stored, name: str, local: Callable[[str], str | None]) -> Iterator[bytes]:
     """The bytes of the file ``name``: HTML and CSS rewritten, anything else as stored."""
     media = stored.entry.media_type
     if media not in _HTML and media != "text/css":
         yield from stored.chunks()
         return
 
-    @functools.lru_cache(maxsize=_LINKS_CACHED)
     def link(url: str) -> str | None:
-        canonical = canonicalize(url, sort_query=sort_query)
-        target = index.name(canonical) if canonical else None
+        target = local(url)
         return None if target is None else names.relative(target, name)
 
     body = stored.read()

@@ -94,8 +94,11 @@ def folded(name: str) -> str:
 
 def relative(target: str, start: str) -> str:
     """The link from the file ``start`` to the file ``target`` (both mirror names), URL-encoded."""
-    path = posixpath.relpath(target, posixpath.dirname(start) or ".")
-    return quote(path, safe="/-._~!$&'()+,;=@")
+    to, here = target.split("/"), start.split("/")[:-1]
+    same = 0
+    while same < min(len(to) - 1, len(here)) and to[same] == here[same]:
+        same += 1
+    return quote("/".join([".."] * (len(here) - same) + to[same:]), safe="/-._~!$&'()+,;=@")
 
 
 def _segment(text: str) -> str:

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
-from html.parser import HTMLParser
+from collections.abc import Callable, Iterator
 from urllib.parse import urldefrag, urljoin
 
 Link = Callable[[str], str | None]
@@ -101,62 +100,69 @@ def _candidates(value: str) -> list[tuple[str, str]]:
 
 def rewrite_html(text: str, url: str, link: Link) -> str:
     """The document ``text`` fetched from ``url`` with its references rewritten."""
-    base = _Base()
-    base.feed(text)
-    base.close()
-    rewriter = _Rewriter(text, urljoin(url, base.href) if base.href else url, link)
-    rewriter.feed(text)
-    rewriter.close()
-    return rewriter.result()
+    base = _base_href(text)
+    rewriter = _Rewriter(urljoin(url, base) if base else url, link)
+    parts, at = [], 0
+    for start, end, new in rewriter.edits(text):
+        parts += [text[at:start], new]
+        at = end
+    parts.append(text[at:])
+    return "".join(parts)
 
 
-class _Base(HTMLParser):
-    """The first ``<base href>`` of a document."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.href: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "base" and self.href is None:
-            self.href = next((v for k, v in attrs if k == "href" and v), None)
+# The markup that is no start tag (comments, declarations, end tags), then a start tag with its
+# attributes (a ">" inside a quoted value does not end it). One pass of C regex: no Python per character.
+_TOKEN = re.compile(r"""<!--.*?(?:-->|\Z)|<![^>]*>?|<\?[^>]*>?|</[^>]*>?"""
+                    r"""|<(?P<tag>[a-zA-Z][^\s/>\x00]*)(?P<attrs>(?:"[^"]*"|'[^']*'|[^'">])*)>""", re.DOTALL)
+# Elements whose content is text up to their end tag, not markup (a "<a href>" in a script is no link).
+_RAW = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "plaintext"})
+_BASE = re.compile(r"<base\s", re.IGNORECASE)
+_CLOSE = {tag: re.compile(f"</{tag}[\\s/>]", re.IGNORECASE) for tag in _RAW}   # where each one's text ends
 
 
-class _Rewriter(HTMLParser):
-    """Finds the start tags and style blocks to rewrite, by their place in the text; ``result`` splices them."""
+def _base_href(text: str) -> str | None:
+    """The ``href`` of the first ``<base href>`` of a document."""
+    if not _BASE.search(text):
+        return None
+    for match in _TOKEN.finditer(text):
+        if (match["tag"] or "").lower() == "base":
+            for attr in _ATTR.finditer(match["attrs"]):
+                if attr["name"].lower() == "href" and attr["value"] is not None:
+                    return html.unescape(_unquoted(attr["value"])).strip() or None
+    return None
 
-    def __init__(self, text: str, base: str, link: Link) -> None:
-        super().__init__(convert_charrefs=False)
-        self.text, self.base, self.link = text, base, link
-        self.lines = [0]
-        for m in re.finditer("\n", text):
-            self.lines.append(m.end())
-        self.edits: list[tuple[int, int, str]] = []
-        self.in_style = False
+
+def _unquoted(value: str) -> str:
+    return value[1:-1] if value[:1] in "\"'" and len(value) >= 2 and value[-1] == value[0] else value
+
+
+class _Rewriter:
+    """The start tags and style blocks of a document to rewrite: ``(start, end, new text)`` in order."""
+
+    def __init__(self, base: str, link: Link) -> None:
+        self.base, self.link = base, link
         self.base_done = False
 
-    def _offset(self) -> int:
-        line, column = self.getpos()
-        return self.lines[line - 1] + column
+    def edits(self, text: str) -> Iterator[tuple[int, int, str]]:
+        at = 0
+        while (match := _TOKEN.search(text, at)) is not None:
+            at = match.end()
+            tag = (match["tag"] or "").lower()
+            if not tag:
+                continue
+            attrs = self._attributes(tag, match["attrs"])
+            if attrs != match["attrs"]:
+                yield match.start("attrs"), match.end("attrs"), attrs
+            if tag in _RAW and not match["attrs"].rstrip().endswith("/"):
+                close = _CLOSE[tag].search(text, at)
+                end = close.start() if close else len(text)
+                if tag == "style":
+                    css = rewrite_css(text[at:end], self.base, self.link)
+                    if css != text[at:end]:
+                        yield at, end, css
+                at = end
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._tag(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._tag(tag)
-
-    def _tag(self, tag: str) -> None:
-        raw = self.get_starttag_text() or ""
-        start = self._offset()
-        self.in_style = tag == "style"
-        new = self._rewrite_tag(tag, raw)
-        if new != raw and self.text.startswith(raw, start):
-            self.edits.append((start, start + len(raw), new))
-
-    def _rewrite_tag(self, tag: str, raw: str) -> str:
-        head = re.match(r"<[^\s/>]+", raw)
-        if head is None:
-            return raw
+    def _attributes(self, tag: str, raw: str) -> str:
         drop_href = tag == "base" and not self.base_done
         if tag == "base":
             self.base_done = True
@@ -167,7 +173,7 @@ class _Rewriter(HTMLParser):
                 return match[0]
             if drop_href and name == "href":
                 return ""
-            value = html.unescape(match["value"].strip("\"'") if match["value"][0] in "\"'" else match["value"])
+            value = html.unescape(_unquoted(match["value"]))
             if name in _URL_ATTRS:
                 new = resolve(value, self.base, self.link)
             elif name in _SRCSET_ATTRS:
@@ -180,26 +186,4 @@ class _Rewriter(HTMLParser):
                 return match[0]
             return f'{match["name"]}="{html.escape(new, quote=True)}"'
 
-        return head[0] + _ATTR.sub(attribute, raw[head.end():])
-
-    def handle_endtag(self, tag: str) -> None:
-        self.in_style = False
-
-    def handle_data(self, data: str) -> None:
-        if not self.in_style:
-            return
-        start = self._offset()
-        new = rewrite_css(data, self.base, self.link)
-        if new != data and self.text.startswith(data, start):
-            self.edits.append((start, start + len(data), new))
-
-    def result(self) -> str:
-        parts, at = [], 0
-        for start, end, new in sorted(self.edits):
-            if start < at:
-                continue
-            parts.append(self.text[at:start])
-            parts.append(new)
-            at = end
-        parts.append(self.text[at:])
-        return "".join(parts)
+        return _ATTR.sub(attribute, raw)
