@@ -100,7 +100,7 @@ def export(
     db: Annotated[list[str] | None, typer.Option(metavar="FILE", help="Job file (repeatable: merged, one record per URL, "
                                                       "the latest fetch winning).")] = None,
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="jsonl, csv, parquet, links (the link graph), warc "
-                                                      "(warc.gz with --out NAME.gz) or markdown (JSON lines; "
+                                                      "(warc.gz with --out NAME.gz), markdown (JSON lines; "
                                                       "a .md file a page with --out DIR/), or mirror (a copy to open "
                                                       "from disk, links rewritten: --out DIR).")] = "jsonl",
     out: Annotated[str, typer.Option(metavar="FILE",
