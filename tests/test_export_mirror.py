@@ -62,7 +62,7 @@ def test_hostile_names_land_inside_the_folder_each_in_its_own_file(tmp_path: Pat
 def test_links_between_archived_pages_are_relative_and_others_stay_absolute(tmp_path: Path, cli: Any,
                                                                           site: Site) -> None:
     site.routes = {
-        "/": html("Home", "/docs/", "/docs/intro", "/gone", "/old", "http://127.0.0.1:9/elsewhere",
+        "/": html("Home", "/docs/", "/docs/intro", "/gone", "/old", "http://127.0.0.1:9/elsewhere", "/docs/intro?sid=s1",
                   extra='<img srcset="/logo.png 1x, /missing.png 2x"><a href="/docs/intro#part">part</a>'),
         "/docs/": html("Docs", "../", "intro"),
         "/docs/intro": html("Intro", "/", extra='<div style="background: url(/logo.png)">x</div>'),
@@ -83,6 +83,7 @@ def test_links_between_archived_pages_are_relative_and_others_stay_absolute(tmp_
     assert 'href="http://127.0.0.1:9/elsewhere"' in home
     assert f'srcset="logo.png 1x, {site.url("/missing.png")} 2x"' in home
     assert 'href="docs/intro.html">/old<' in home   # a redirect opens its target's copy
+    assert 'href="docs/intro.html">/docs/intro?sid=s1<' in home   # the crawl dropped the session parameter
     docs = (tmp_path / "out" / host / "docs" / "index.html").read_text()
     assert 'href="../index.html"' in docs
     assert 'href="intro.html"' in docs
@@ -91,7 +92,7 @@ def test_links_between_archived_pages_are_relative_and_others_stay_absolute(tmp_
     assert (tmp_path / "out" / host / "logo.png").read_bytes() == b"\x89PNG fake"
 
 
-def test_a_new_export_replaces_the_old_folder_and_a_symlink_in_it_is_not_followed(tmp_path: Path, cli: Any,
+def test_an_export_after_a_recrawl_replaces_the_folder_and_a_symlink_in_it_is_not_followed(tmp_path: Path, cli: Any,
                                                                                  site: Site) -> None:
     site.routes = {"/": html("Home", "/a"), "/a": html("A")}
     assert cli.in_process("crawl", site.url("/"), "--db", "job.db").returncode == 0
@@ -103,7 +104,12 @@ def test_a_new_export_replaces_the_old_folder_and_a_symlink_in_it_is_not_followe
     done = cli.in_process("export", "--db", "job.db", "--format", "mirror", "--out", "mirror")
     assert done.returncode == 0, done.stderr
     assert not list(victim.iterdir())
-    assert sorted(_files(tmp_path / "mirror")) == [f"127.0.0.1+{site.port}/a.html", f"127.0.0.1+{site.port}/index.html"]
+    host = f"127.0.0.1+{site.port}"
+    assert sorted(_files(tmp_path / "mirror")) == [f"{host}/a.html", f"{host}/index.html"]
+    site.routes["/a"] = html("A, second edition")
+    assert cli.in_process("crawl", site.url("/"), "--db", "job.db", "--recrawl").returncode == 0
+    assert cli.in_process("export", "--db", "job.db", "--format", "mirror", "--out", "mirror").returncode == 0
+    assert "A, second edition" in (tmp_path / "mirror" / host / "a.html").read_text()
 
 
 def test_mirror_needs_a_folder(cli: Any, site: Site) -> None:

@@ -27,7 +27,7 @@ from crawler.export.mirror.source import Stored, mirror_bodies, mirror_entries
 from crawler.export.mirror.tree import Tree
 from crawler.storage.mirror_index import MirrorIndex
 from crawler.storage.read import JobReader
-from crawler.urls import canonicalize
+from crawler.urls import canonicalize, strip_params
 
 _HTML = frozenset({"text/html", "application/xhtml+xml"})
 _LINKS_CACHED = 4096   # links looked up per page, bounded: a site's navigation repeats on every page
@@ -35,7 +35,7 @@ _LINKS_CACHED = 4096   # links looked up per page, bounded: a site's navigation 
 
 def write_mirror(folder: str | Path, jobs: Sequence[JobReader], selection: Selection) -> int:
     """Write the mirror of ``jobs`` to ``folder``; returns how many files it holds."""
-    sort_query = any((job.meta().get("job_settings") or {}).get("sort_query") for job in jobs)
+    key = _link_key(jobs)
     with MirrorIndex(names.file_name, names.folded, names.with_hash) as index:
         for entry in mirror_entries(jobs, selection):
             index.add(entry.url, entry.final_url, entry.media_type)
@@ -44,7 +44,7 @@ def write_mirror(folder: str | Path, jobs: Sequence[JobReader], selection: Selec
         @functools.lru_cache(maxsize=_LINKS_CACHED)
         def local(url: str) -> str | None:
             """The file of a link's absolute URL, or None: not archived."""
-            canonical = canonicalize(url, sort_query=sort_query)
+            canonical = key(url)
             return index.name(canonical) if canonical else None
 
         n = 0
@@ -55,6 +55,20 @@ def write_mirror(folder: str | Path, jobs: Sequence[JobReader], selection: Selec
                     tree.write(name, _content(stored, name, local))
                     n += 1
     return n
+
+
+def _link_key(jobs: Sequence[JobReader]) -> Callable[[str], str | None]:
+    """The URL a link was stored as by the crawl of ``jobs``: canonical, with the job's query sorting
+    and its session parameters dropped (``parse_stage``), so that a link finds its archived copy."""
+    settings = [job.meta().get("job_settings") or {} for job in jobs]
+    sort_query = any(s.get("sort_query") for s in settings)
+    params = frozenset(str(p).lower() for s in settings for p in (s.get("session_params") or ()))
+
+    def key(url: str) -> str | None:
+        canonical = canonicalize(url, sort_query=sort_query)
+        return strip_params(canonical, params) if canonical and params else canonical
+
+    return key
 
 
 def _content(stored: Stored, name: str, local: Callable[[str], str | None]) -> Iterator[bytes]:
