@@ -26,9 +26,9 @@ Link = Callable[[str], str | None]
 
 _URL_ATTRS = frozenset({"href", "src", "poster", "data", "background", "xlink:href"})
 _SRCSET_ATTRS = frozenset({"srcset", "imagesrcset"})
-_ATTR = re.compile(r"""(?P<name>[^\s"'>/=]+)(?:(?P<eq>\s*=\s*)(?P<value>"[^"]*"|'[^']*'|[^\s"'=<>`]+))?""")
-_CSS_URL = re.compile(r"""url\(\s*(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)'|(?P<bare>[^)\s"']*))\s*\)""", re.IGNORECASE)
-_CSS_IMPORT = re.compile(r"""@import\s+(?:"(?P<dq>[^"]*)"|'(?P<sq>[^']*)')""", re.IGNORECASE)
+_ATTR = re.compile(r"""(?P<name>[^\s"'>/=]+)(?:(?P<eq>\s*=\s*)(?P<value>"[^"]{0,8192}"|'[^']{0,8192}'|[^\s"'=<>`]+))?""")
+_CSS_URL = re.compile(r"""url\(\s*(?:"(?P<dq>[^"]{0,8192})"|'(?P<sq>[^']{0,8192})'|(?P<bare>[^)\s"']*))\s*\)""", re.IGNORECASE)
+_CSS_IMPORT = re.compile(r"""@import\s+(?:"(?P<dq>[^"]{0,8192})"|'(?P<sq>[^']{0,8192})')""", re.IGNORECASE)
 _SCHEMES = ("http://", "https://")
 
 
@@ -112,8 +112,13 @@ def rewrite_html(text: str, url: str, link: Link) -> str:
 
 # The markup that is no start tag (comments, declarations, end tags), then a start tag with its
 # attributes (a ">" inside a quoted value does not end it). One pass of C regex: no Python per character.
+#
+# Linear on hostile input: every part of a start tag either matches or stops at the next "<" (a
+# quoted value at most 8 KiB on), and the attributes are matched possessively (``*+``), so a tag
+# that does not close costs no backtracking and no scan to the end of the document.
 _TOKEN = re.compile(r"""<!--.*?(?:-->|\Z)|<![^>]*>?|<\?[^>]*>?|</[^>]*>?"""
-                    r"""|<(?P<tag>[a-zA-Z][^\s/>\x00]*)(?P<attrs>(?:"[^"]*"|'[^']*'|[^'">])*)>""", re.DOTALL)
+                    r"""|<(?P<tag>[a-zA-Z][^\s/<>\x00]*)(?P<attrs>(?:"[^"]{0,8192}"|'[^']{0,8192}'|[^<>])*+)>""",
+                    re.DOTALL)
 # Elements whose content is text up to their end tag, not markup (a "<a href>" in a script is no link).
 _RAW = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "plaintext"})
 _BASE = re.compile(r"<base\s", re.IGNORECASE)
