@@ -116,3 +116,9 @@ def test_mirror_needs_a_folder(cli: Any, site: Site) -> None:
     site.routes = {"/": html("Home")}
     assert cli.in_process("crawl", site.url("/"), "--db", "job.db").returncode == 0
     assert "--out DIR" in cli.fails(2, "export", "--db", "job.db", "--format", "mirror")
+
+
+def test_a_job_crawled_without_bodies_cannot_be_mirrored(cli: Any, site: Site) -> None:
+    site.routes = {"/": html("Home")}
+    assert cli.in_process("crawl", site.url("/"), "--db", "job.db", "--no-bodies").returncode == 0
+    assert "--no-bodies" in cli.fails(2, "export", "--db", "job.db", "--format", "mirror", "--out", "mirror")

@@ -19,6 +19,7 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from crawler.errors import UsageError
 from crawler.export.base import Selection
 from crawler.export.folder import staged_folder
 from crawler.export.mirror import names
@@ -35,6 +36,9 @@ _LINKS_CACHED = 4096   # links looked up per page, bounded: a site's navigation 
 
 def write_mirror(folder: str | Path, jobs: Sequence[JobReader], selection: Selection) -> int:
     """Write the mirror of ``jobs`` to ``folder``; returns how many files it holds."""
+    for job in jobs:
+        if not job.keeps_bodies():
+            raise UsageError(f"{job.path} was crawled with --no-bodies: a mirror needs the response bodies")
     key = _link_key(jobs)
     with MirrorIndex(names.file_name, names.folded, names.with_hash) as index:
         for entry in mirror_entries(jobs, selection):
