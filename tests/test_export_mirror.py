@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from site_server import Behaviour, Hit, Reply, Site, html, redirect, reply
 
 # Paths a hostile server links to: traversal, encoded slashes and dots, Windows device names, a
@@ -122,3 +123,21 @@ def test_a_job_crawled_without_bodies_cannot_be_mirrored(cli: Any, site: Site) -
     site.routes = {"/": html("Home")}
     assert cli.in_process("crawl", site.url("/"), "--db", "job.db", "--no-bodies").returncode == 0
     assert "--no-bodies" in cli.fails(2, "export", "--db", "job.db", "--format", "mirror", "--out", "mirror")
+
+
+def test_a_folder_that_cannot_be_written_is_one_line_and_the_old_mirror_stays(tmp_path: Path, cli: Any,
+                                                                             site: Site) -> None:
+    site.routes = {"/": html("Home")}
+    assert cli.in_process("crawl", site.url("/"), "--db", "job.db").returncode == 0
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "mirror").mkdir()
+    (tmp_path / "full" / "mirror" / "old.html").write_text("old")
+    with open("/dev/full", "wb") as full, pytest.MonkeyPatch.context() as patch:
+        real_open = os.open
+        # every file of the mirror is created on a disk that is full
+        patch.setattr(os, "open", lambda path, flags, *a, **k: os.dup(full.fileno()) if flags & os.O_CREAT
+                      else real_open(path, flags, *a, **k))
+        line = cli.fails(2, "export", "--db", "job.db", "--format", "mirror", "--out", "full/mirror")
+    assert "cannot write the mirror to full/mirror: No space left on device" in line
+    assert sorted(os.listdir(tmp_path / "full")) == ["mirror"]
+    assert (tmp_path / "full" / "mirror" / "old.html").read_text() == "old"

@@ -52,12 +52,15 @@ def write_mirror(folder: str | Path, jobs: Sequence[JobReader], selection: Selec
             return index.name(canonical) if canonical else None
 
         n = 0
-        with staged_folder(folder) as staging, Tree(staging) as tree:
-            for stored in mirror_bodies(jobs, selection):
-                name = index.owned(stored.entry.url)
-                if name is not None:
-                    tree.write(name, _content(stored, name, local))
-                    n += 1
+        try:
+            with staged_folder(folder) as staging, Tree(staging) as tree:
+                for stored in mirror_bodies(jobs, selection):
+                    name = index.owned(stored.entry.url)
+                    if name is not None:
+                        tree.write(name, _content(stored, name, local))
+                        n += 1
+        except OSError as exc:   # a full disk, a folder we may not write to: one line, the old mirror intact
+            raise UsageError(f"cannot write the mirror to {folder}: {exc.strerror or exc}") from None
     return n
 
 
