@@ -47,10 +47,9 @@ def test_hostile_names_land_inside_the_folder_each_in_its_own_file(tmp_path: Pat
     assert len(asked) == len(HOSTILE) - 1   # /%2e%2e/x is /x, canonicalized before it is fetched
     assert f"{len(files)} files written to mirror" in done.stderr
     assert not list((tmp_path / "outside").iterdir())
-    assert sorted(os.listdir(tmp_path)) == ["job.db", "mirror",
-                                                                                          "outside"]
+    assert sorted(os.listdir(tmp_path)) == ["job.db", "mirror", "outside"]   # no ../etc/passwd beside it
     for name in files:
-        assert len(name.encode()) <= 240 + len(site.host) + 10
+        assert len(name.encode()) <= 240
         for part in name.split("/"):
             assert part not in ("", ".", "..")
             assert "\\" not in part
