@@ -88,3 +88,11 @@ def test_a_hostile_page_of_unclosed_tags_and_quotes_is_rewritten_in_linear_time(
         assert rewrite_html(doc, PAGE, link) == doc
     assert rewrite_css('url("' * 360_000, PAGE, link) == 'url("' * 360_000
     assert time.perf_counter() - started < 30
+
+
+def test_a_meta_refresh_opens_the_local_copy() -> None:
+    out = rewrite_html('<meta http-equiv="refresh" content="0; url=/docs/a"><meta name=x content="/docs/a">',
+                       PAGE, link)
+    assert out == '<meta http-equiv="refresh" content="0; url=docs/a.html"><meta name=x content="/docs/a">'
+    assert rewrite_html("<meta http-equiv=Refresh content='5;URL=\"/gone\"'>", PAGE, link) == \
+        '<meta http-equiv=Refresh content="5;URL=http://h.test/gone">'

@@ -8,7 +8,8 @@ of a mirror points into the mirror at a file that is not there. Fragment-only re
 document itself (``#top``), ``data:``, ``mailto:``, ``javascript:`` and the like are left as written.
 
 - HTML: ``href``, ``src``, ``srcset``, ``imagesrcset``, ``poster``, ``data``, ``background``,
-  ``xlink:href`` of any element, inline ``style`` attributes and ``<style>`` blocks as CSS. The first
+  ``xlink:href`` of any element, inline ``style`` attributes and ``<style>`` blocks as CSS, the URL of
+  a ``<meta http-equiv=refresh>``. The first
   ``<base href>`` sets the base and loses its ``href`` (a ``<base>`` left would point every relative
   link of the mirror back at the web). Only the start tags and style blocks that change are
   rewritten: the rest of the document keeps its bytes.
@@ -122,6 +123,8 @@ _TOKEN = re.compile(r"""<!--.*?(?:-->|\Z)|<![^>]*>?|<\?[^>]*>?|</[^>]*>?"""
 # Elements whose content is text up to their end tag, not markup (a "<a href>" in a script is no link).
 _RAW = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes", "plaintext"})
 _BASE = re.compile(r"<base\s", re.IGNORECASE)
+_REFRESH_META = re.compile(r"""http-equiv\s*=\s*["']?\s*refresh""", re.IGNORECASE)
+_REFRESH = re.compile(r"""(?P<head>\s*[\d.]+\s*[;,]\s*(?:url\s*=\s*)?)["']?(?P<url>[^"']*)["']?\s*$""", re.IGNORECASE)
 _CLOSE = {tag: re.compile(f"</{tag}[\\s/>]", re.IGNORECASE) for tag in _RAW}   # where each one's text ends
 
 
@@ -169,6 +172,7 @@ class _Rewriter:
 
     def _attributes(self, tag: str, raw: str) -> str:
         drop_href = tag == "base" and not self.base_done
+        refresh = tag == "meta" and _REFRESH_META.search(raw) is not None
         if tag == "base":
             self.base_done = True
 
@@ -185,6 +189,8 @@ class _Rewriter:
                 new = rewrite_srcset(value, self.base, self.link)
             elif name == "style":
                 new = rewrite_css(value, self.base, self.link)
+            elif name == "content" and refresh:
+                new = self._refresh(value)
             else:
                 return match[0]
             if new == value:
@@ -192,3 +198,10 @@ class _Rewriter:
             return f'{match["name"]}="{html.escape(new, quote=True)}"'
 
         return _ATTR.sub(attribute, raw)
+
+    def _refresh(self, value: str) -> str:
+        """``<meta http-equiv=refresh content="5; url=...">`` with its URL rewritten."""
+        match = _REFRESH.match(value)
+        if match is None or not match["url"]:
+            return value
+        return match["head"] + resolve(match["url"], self.base, self.link)
