@@ -96,3 +96,8 @@ def test_a_meta_refresh_opens_the_local_copy() -> None:
     assert out == '<meta http-equiv="refresh" content="0; url=docs/a.html"><meta name=x content="/docs/a">'
     assert rewrite_html("<meta http-equiv=Refresh content='5;URL=\"/gone\"'>", PAGE, link) == \
         '<meta http-equiv=Refresh content="5;URL=http://h.test/gone">'
+
+
+def test_a_fragment_under_a_base_of_another_document_points_at_that_document() -> None:
+    out = rewrite_html('<base href="/docs/a"><a href="#part">p</a>', "http://h.test/docs/other", link)
+    assert out == '<base ><a href="docs/a.html#part">p</a>'

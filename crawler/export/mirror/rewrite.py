@@ -33,10 +33,10 @@ _CSS_IMPORT = re.compile(r"""@import\s+(?:"(?P<dq>[^"]{0,8192})"|'(?P<sq>[^']{0,
 _SCHEMES = ("http://", "https://")
 
 
-def resolve(value: str, base: str, link: Link) -> str:
+def resolve(value: str, base: str, link: Link, *, own_fragments: bool = True) -> str:
     """One reference as the mirror writes it (see the module docstring)."""
     value = value.strip()
-    if not value or value.startswith("#"):
+    if not value or (value.startswith("#") and own_fragments):
         return value
     absolute = urljoin(base, value)
     if not absolute.lower().startswith(_SCHEMES):
@@ -103,6 +103,8 @@ def rewrite_html(text: str, url: str, link: Link) -> str:
     """The document ``text`` fetched from ``url`` with its references rewritten."""
     base = _base_href(text)
     rewriter = _Rewriter(urljoin(url, base) if base else url, link)
+    # "#part" under a <base> of another document is that document's part: with the <base> gone, it is resolved
+    rewriter.own_fragments = urldefrag(rewriter.base)[0] == urldefrag(url)[0]
     parts, at = [], 0
     for start, end, new in rewriter.edits(text):
         parts += [text[at:start], new]
@@ -149,6 +151,7 @@ class _Rewriter:
 
     def __init__(self, base: str, link: Link) -> None:
         self.base, self.link = base, link
+        self.own_fragments = True
         self.base_done = False
 
     def edits(self, text: str) -> Iterator[tuple[int, int, str]]:
@@ -184,7 +187,7 @@ class _Rewriter:
                 return ""
             value = html.unescape(_unquoted(match["value"]))
             if name in _URL_ATTRS:
-                new = resolve(value, self.base, self.link)
+                new = resolve(value, self.base, self.link, own_fragments=self.own_fragments)
             elif name in _SRCSET_ATTRS:
                 new = rewrite_srcset(value, self.base, self.link)
             elif name == "style":
