@@ -100,8 +100,9 @@ def export(
     db: Annotated[list[str] | None, typer.Option(metavar="FILE", help="Job file (repeatable: merged, one record per URL, "
                                                       "the latest fetch winning).")] = None,
     fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="jsonl, csv, parquet, links (the link graph), warc "
-                                                      "(warc.gz with --out NAME.gz) or markdown (JSON lines; "
-                                                      "a .md file a page with --out DIR/).")] = "jsonl",
+                                                      "(warc.gz with --out NAME.gz), markdown (JSON lines; "
+                                                      "a .md file a page with --out DIR/), or mirror (a copy to open "
+                                                      "from disk, links rewritten: --out DIR).")] = "jsonl",
     out: Annotated[str, typer.Option(metavar="FILE",
                                      help="Output file, replaced only once complete; - for stdout (not for parquet). "
                                           "A symlink is followed (the file it names is replaced, the link stays); "
@@ -134,7 +135,7 @@ def export(
         if out != "-":
             n = exporter.write_file(out, fmt, dbs, selection)
             what = ("link", "links") if fmt == "links" else ("fetch", "fetches") if fmt.startswith("warc") else \
-                ("page", None) if fmt == "markdown" else ("record", None)
+                ("page", None) if fmt == "markdown" else ("file", None) if fmt == "mirror" else ("record", None)
             _say(f"{plural(n, *what)} written to {out}")
             return
         sys.stdout.flush()   # anything printed before goes first: the export writes under it, as bytes

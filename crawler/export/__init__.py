@@ -4,12 +4,15 @@
     jsonl.py    JSON lines          csv.py      CSV
     parquet.py  Parquet (pyarrow)   links.py    the link graph as CSV
     markdown.py each page's main content as Markdown (html-to-markdown): JSON lines, or a .md file a page
+    mirror/     a copy of the site to open from disk, links rewritten (``--out DIR``)
+    folder.py   a folder written all or nothing (markdown's DIR/, the mirror)
     fields.py   the extraction's fields (data, data.NAME, jsonld, ...)   file_names.py  safe names for pages
     warc.py     WARC 1.1 (warcio), also per-record gzip (``warc.gz``)
 
 ``FORMATS`` maps each ``--format`` name to its exporter; ``write_file`` writes an export to ``--out``
 through ``crawler.output`` (a regular file all or nothing, a FIFO or device in place, a symlink followed),
-or, for markdown to a folder, a file per page (``markdown.write_dir``).
+or, for markdown to a folder, a file per page (``markdown.write_dir``), and the mirror to a folder
+(``mirror.write_mirror``).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.errors import UsageError
-from crawler.export import csv, jsonl, links, markdown, parquet, warc
+from crawler.export import csv, jsonl, links, markdown, mirror, parquet, warc
 from crawler.export.base import EXTRA_FIELDS, FIELDS, Exporter, FieldType, Selection
 from crawler.export.fields import DATA, EXTRACTION_FIELDS, is_data_field
 from crawler.output import open_output
@@ -43,6 +46,8 @@ STREAMING = frozenset({"jsonl", "csv", "links", "warc", "warc.gz", "markdown"})
 WITH_FIELDS = frozenset({"jsonl", "csv", "parquet"})
 # The formats written as CSV, whose text cells are escaped for spreadsheets unless --raw-cells.
 CSV_CELLS = frozenset({"csv", "links"})
+# The formats that write a folder (--out DIR), not a stream.
+FOLDERS = frozenset({"mirror"})
 
 
 def parse_statuses(values: Sequence[str], option: str = "--status") -> tuple[tuple[int, int], ...]:
@@ -68,8 +73,10 @@ def command(dbs: Sequence[str], fmt: str, *options: str) -> str:
 def check_format(fmt: str, *, to_stdout: bool, fields_given: bool, target_status_given: bool = False,
                  raw_cells: bool = False) -> None:
     """Refuse what a format cannot do, before anything is opened or written."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; formats are {', '.join(FORMATS)}")
+    if fmt not in FORMATS and fmt not in FOLDERS:
+        raise UsageError(f"unknown format {fmt!r}; formats are {', '.join([*FORMATS, *FOLDERS])}")
+    if to_stdout and fmt in FOLDERS:
+        raise UsageError(f"--format {fmt} needs a folder: give --out DIR")
     if to_stdout and fmt not in STREAMING:
         raise UsageError(f"--format {fmt} needs a file: give --out FILE")
     if fields_given and fmt not in WITH_FIELDS:
@@ -138,9 +145,9 @@ def write_file(path: str | Path, fmt: str, dbs: Sequence[str | Path], selection:
     compressed record by record."""
     if fmt == "warc" and str(path).endswith(".gz"):
         fmt = "warc.gz"
-    if fmt == "markdown" and markdown.is_folder(path):   # one .md file per page
+    if fmt in FOLDERS or (fmt == "markdown" and markdown.is_folder(path)):   # a mirror; one .md file per page
         with contextlib.ExitStack() as stack:
             jobs = [stack.enter_context(JobReader(db)) for db in dict.fromkeys(Path(d).resolve() for d in dbs)]
-            return markdown.write_dir(path, jobs, selection)
+            return (mirror.write_mirror if fmt == "mirror" else markdown.write_dir)(path, jobs, selection)
     with open_output(path) as out:
         return write(out, fmt, dbs, selection)

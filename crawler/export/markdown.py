@@ -20,12 +20,9 @@ own wins).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -34,11 +31,10 @@ from typing import Any, BinaryIO
 
 from selectolax.lexbor import LexborHTMLParser
 
-from crawler.errors import UsageError
 from crawler.export.base import Selection
 from crawler.export.file_names import page_file_name
+from crawler.export.folder import staged_folder
 from crawler.extract import _BOILERPLATE as BOILERPLATE  # the parse stage's list of what is no content
-from crawler.output import current_umask
 from crawler.storage.read import JobReader, decode_headers
 
 _READ = ("url", "final_url", "title", "fetched_at", "content_type", "headers", "body", "data", "duplicate_of",
@@ -109,34 +105,11 @@ def is_folder(out: str | Path) -> bool:
 
 
 def write_dir(folder: str | Path, jobs: Sequence[JobReader], selection: Selection) -> int:
-    """One ``.md`` file per page into ``folder``, all or nothing: written into a new folder beside it,
-    which then takes its place (an earlier export there is removed once the new one is in)."""
-    target = Path(folder)
-    if target.exists() and not target.is_dir():
-        raise UsageError(f"cannot write {target}/: it is a file")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        n = 0
+    """One ``.md`` file per page into ``folder``, all or nothing (``crawler.export.folder``)."""
+    n = 0
+    with staged_folder(folder) as staging:
         for page in pages(jobs, selection):
             with open(staging / page_file_name(page["url"]), "x", encoding="utf-8") as f:
                 f.write(front_matter(page) + page["markdown"])
             n += 1
-        os.chmod(staging, 0o777 & ~current_umask())
-        _swap(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return n
-
-
-def _swap(staging: Path, target: Path) -> None:
-    """Put ``staging`` where ``target`` is: one rename onto a missing or empty folder; else the old
-    folder is moved aside first, and removed once the new one is in."""
-    with contextlib.suppress(OSError):
-        os.rename(staging, target)   # replaces an empty folder
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-    os.rename(target, old / "x")
-    os.rename(staging, target)
-    shutil.rmtree(old, ignore_errors=True)
