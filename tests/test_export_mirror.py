@@ -140,3 +140,14 @@ def test_a_folder_that_cannot_be_written_is_one_line_and_the_old_mirror_stays(tm
     assert "cannot write the mirror to full/mirror: No space left on device" in line
     assert sorted(os.listdir(tmp_path / "full")) == ["mirror"]
     assert (tmp_path / "full" / "mirror" / "old.html").read_text() == "old"
+
+
+def test_a_file_stored_in_pieces_is_mirrored_byte_for_byte(tmp_path: Path, cli: Any, site: Site) -> None:
+    # Over 1 MiB a body that is no page streams into the job file in pieces (storage.bodies).
+    pdf = os.urandom(3 * 1024 * 1024 + 17)
+    site.routes.update({"/": html("Home", "/doc.pdf"), "/doc.pdf": reply(body=pdf, content_type="application/pdf")})
+    assert cli.in_process("crawl", site.url("/"), "--db", "job.db").returncode == 0
+    done = cli.in_process("export", "--db", "job.db", "--format", "mirror", "--out", "mirror")
+    assert done.returncode == 0, done.stderr
+    [copy] = (tmp_path / "mirror").rglob("doc.pdf")
+    assert copy.read_bytes() == pdf

@@ -36,7 +36,8 @@ RECORD_COLUMNS: dict[str, str] = {
     # what the exports derive fields from: the stored body (compressed) and response headers
     "body": "p.body", "headers": "p.headers", "near_duplicate_of": "p.near_duplicate_of",
     # the mirror: the body as the server sent it (a rendered page's HTTP body), and whether one is stored
-    "http_body": "COALESCE(p.response_body, p.body)", "has_body": "p.body IS NOT NULL",
+    "http_body": "COALESCE(p.response_body, p.body)",
+    "has_body": "(p.body IS NOT NULL OR EXISTS (SELECT 1 FROM bodies b WHERE b.url_id = p.url_id))",
 }
 _EXTRACTED = " LEFT JOIN extracted e ON e.url_id = p.url_id"
 _BOOLEAN = frozenset({"noindex", "nofollow"})

@@ -2,10 +2,9 @@
 
 ``mirror_entries`` (no bodies: the index pass) and ``mirror_bodies`` (the write pass) are the only
 readers of stored bodies in the mirror; both read the same rows in the same order. A resource is
-archived where it answered 2xx and its body was stored. Today every body is a zlib blob in the
-job's ``pages`` table (``Selection.pages``, several jobs merged by the latest fetch); a store
-that keeps bodies elsewhere (streamed, content-addressed) needs only ``Stored.chunks`` and these
-two functions pointed at it.
+archived where it answered 2xx and its body was stored: a page's body is a zlib blob in the job's
+``pages`` table (``Selection.pages``, several jobs merged by the latest fetch); a file too big to
+hold in memory is in the job's ``bodies`` table, in pieces, read by ``JobReader.body_chunks``.
 """
 
 from __future__ import annotations
@@ -37,9 +36,14 @@ class Stored:
 
     entry: Entry
     content_type: str | None   # the Content-Type header as received (its charset)
-    blob: bytes                # today's storage: the zlib-compressed body
+    blob: bytes | None         # a page's zlib-compressed body; None: a file stored in pieces
+    job: JobReader
+    url_id: int
 
     def chunks(self) -> Iterator[bytes]:
+        if self.blob is None:   # a big file, streamed into the job file (storage.bodies)
+            yield from self.job.body_chunks(self.url_id)
+            return
         inflate = zlib.decompressobj()
         for at in range(0, len(self.blob), _CHUNK):
             if piece := inflate.decompress(self.blob[at:at + _CHUNK]):
@@ -64,11 +68,11 @@ def mirror_entries(jobs: Sequence[JobReader], selection: Selection) -> Iterator[
 
 def mirror_bodies(jobs: Sequence[JobReader], selection: Selection) -> Iterator[Stored]:
     """``mirror_entries`` with their bodies, one at a time."""
-    for _, keyed in replace(selection, fields=_BODY, chosen=True).pages(jobs):
+    for job, keyed in replace(selection, fields=_BODY, chosen=True).pages(jobs):
         r = keyed.record
-        if _archived(keyed.status, r) and r["http_body"] is not None:
+        if _archived(keyed.status, r):
             declared = next((v for k, v in decode_headers(r["headers"]) if k.lower() == "content-type"), None)
-            yield Stored(_entry(keyed.url, r), declared or r["content_type"], r["http_body"])
+            yield Stored(_entry(keyed.url, r), declared or r["content_type"], r["http_body"], job, keyed.url_id)
 
 
 def _entry(url: str, record: dict[str, object]) -> Entry:
