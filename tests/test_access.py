@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from conftest import FAST
 from fake_web import stored
 from forward_proxy import ForwardProxy, Socks5Proxy, closed_port
 from site_server import Behaviour, Hit, Reply, Site, html, redirect, reply
-from test_hostile_net import NAMES, StubResolver, forbidden, settings
+from stub_resolver import NAMES, StubResolver, forbidden
 
+from crawler.config import Settings
 from crawler.explain import explain
 from crawler.scheduler import Crawl
 from crawler.storage.pages import encode_headers
@@ -277,7 +279,8 @@ def test_the_ssrf_guard_still_judges_the_target_behind_a_proxy(tmp_path: Path, t
         public, internal = f"http://public.test:{site.port}", f"http://internal.test:{site.port}"
         site.routes.update({"/": html("Home", f"{internal}/secret", "/to-name"), "/robots.txt": reply(404),
                             "/to-name": redirect(f"{internal}/secret2")})
-        config = settings(tmp_path, scope="any", retries=0, transport=transport, proxy=proxy.url)
+        config = replace(Settings(), db=str(tmp_path / "job.db"), timeout=5.0, retry_backoff=0.01, scope="any", retries=0,
+                         transport=transport, proxy=proxy.url).validated()
         job = Crawl(config, [public + "/"], resolver=StubResolver(), forbidden=forbidden)
 
         async def go() -> None:

@@ -8,7 +8,6 @@ the guard were broken (and the session guard in conftest.py would refuse it anyw
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import random
 import re
@@ -18,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 from conftest_fetch import local_server
 from fake_web import stored
 from site_server import Site, Wire, html, redirect, robots
+from stub_resolver import StubResolver, forbidden
 
-from crawler.addresses import IPAddress
 from crawler.config import Settings
 from crawler.errors import ConnectFailed
 from crawler.explain import explain
@@ -114,29 +112,6 @@ def test_an_oversized_response_header_is_recorded_as_header_too_large_not_as_a_s
 
 
 # -- the SSRF guard -----------------------------------------------------------------------------------
-
-NAMES = {"public.test": "127.0.0.1", "internal.test": "127.0.0.2"}
-FORBIDDEN = ipaddress.ip_address("127.0.0.2")
-
-
-def forbidden(address: IPAddress) -> bool:
-    """The test's stand-in for "private": 127.0.0.2 only."""
-    return address == FORBIDDEN
-
-
-class StubResolver(AbstractResolver):
-    """Resolves the names in NAMES to their loopback addresses, nothing else, without DNS."""
-
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-                      ) -> list[ResolveResult]:
-        if host not in NAMES:   # as getaddrinfo says it
-            raise socket.gaierror(socket.EAI_NONAME, f"no such test name: {host}")
-        return [ResolveResult(hostname=host, host=NAMES[host], port=port, family=socket.AF_INET, proto=0,
-                              flags=socket.AI_NUMERICHOST)]
-
-    async def close(self) -> None:
-        pass
-
 
 @pytest.mark.parametrize("transport", ["aiohttp", "httpcore"])
 def test_the_ssrf_guard_refuses_names_literals_and_redirect_hops_to_a_forbidden_address(tmp_path: Path,
