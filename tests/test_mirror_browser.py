@@ -4,8 +4,9 @@ Chromium with every http and https request refused: every image must load, every
 ``@import``ed by another) apply, every background image load, and a link between pages open the
 local copy.
 
-The resources are given as seeds: the crawler fetches what pages link to (``<a>``), not yet what
-they need to display (``--page-requisites``). Skipped where Playwright or Chromium is missing.
+The crawl is the one a user runs for this: the home page as its only seed, with
+``--page-requisites`` fetching what each page needs to display, from any host, and what its
+stylesheets import and name in ``url()``. Skipped where Playwright or Chromium is missing.
 """
 
 from __future__ import annotations
@@ -48,17 +49,22 @@ def test_the_mirror_shows_every_image_and_stylesheet_from_disk_without_network(t
         })
         cdn.routes.update({
             "/css/main.css?v=3": reply(200, '@import "base.css";\n'
-                                            ".banner { width: 40px; height: 20px; background: url(../img/bg.png) }",
+                                            ".banner { width: 40px; height: 20px; background: url(../img/bg.png) }\n"
+                                            '@font-face { font-family: T; src: url("../fonts/t.woff2") format("woff2") }\n'
+                                            "p { font-family: T, sans-serif }",
                                        "text/css"),
+            "/fonts/t.woff2": reply(200, b"wOF2" + bytes(60), "font/woff2"),
             "/css/base.css": reply(200, "body { color: rgb(1, 2, 3) }", "text/css"),
             "/img/logo.png": reply(200, png(2, 2), "image/png"),
             "/img/logo@2x.png": reply(200, png(4, 4), "image/png"),
             "/img/bg.png": reply(200, png(5, 5), "image/png"),
             "/img/dot.png": reply(200, png(1, 1), "image/png"),
         })
-        resources = [pages.url("/img/photo"), *(cdn.url(p) for p in cdn.routes)]
-        crawled = cli.in_process("crawl", pages.url("/"), *resources, "--db", "job.db", "--no-robots")
+        crawled = cli.in_process("crawl", pages.url("/"), "--page-requisites", "--db", "job.db", "--no-robots",
+                                 "--allow-private")   # the "CDN" is on loopback, which no seed names
         assert crawled.returncode == 0, crawled.stderr
+        for path in cdn.routes:   # each fetched once, as a requisite of the pages or of a stylesheet
+            assert cdn.count(path) == 1, (path, [h.path for h in cdn.hits])
         port = pages.port
     done = cli.in_process("export", "--db", "job.db", "--format", "mirror", "--out", "mirror")
     assert done.returncode == 0, done.stderr
@@ -92,5 +98,6 @@ def test_the_mirror_shows_every_image_and_stylesheet_from_disk_without_network(t
     assert banner[1].startswith('url("file://')
     assert any(u.endswith("/img/bg.png") for u in loaded)
     assert any(u.endswith("/img/dot.png") for u in loaded)
+    assert any(u.startswith("file://") and u.endswith("/fonts/t.woff2") for u in loaded)   # a font in @font-face
     assert about_url == (home.parent / "about.html").as_uri()
     assert about_color == "rgb(1, 2, 3)"
