@@ -3,6 +3,7 @@ crawler's fetcher; the answer handed back to the browser (Playwright's ``page.ro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -47,6 +48,7 @@ class Router:
         self.navigation = navigation
         self.tally = Tally(last_change=time.monotonic())
         self.served = False
+        self._pending: set[asyncio.Task[object]] = set()
 
     async def handle(self, route: Route) -> None:
         # Playwright runs each handler in a task of its own: nothing may escape from here, and a
@@ -54,13 +56,24 @@ class Router:
         tally = self.tally
         tally.in_flight += 1
         tally.last_change = time.monotonic()
+        task = asyncio.current_task()
+        if task is not None:
+            self._pending.add(task)
         try:
             await self._answer(route)
         except PlaywrightError:
             pass   # the page went away while we fetched: nobody is waiting for this answer
         finally:
+            if task is not None:
+                self._pending.discard(task)
             tally.in_flight -= 1
             tally.last_change = time.monotonic()
+
+    def cancel_pending(self) -> None:
+        """Cancel the requests still under way once the page is done with (closed, crashed, past its
+        deadline): no fetch for a page that is gone holds a connection until its own timeout."""
+        for task in self._pending:
+            task.cancel()
 
     async def _answer(self, route: Route) -> None:
         request = route.request
