@@ -170,6 +170,7 @@ class PageRecord:
     rendered: str | None = None       # --render: why a browser rendered the page ("auto: ..."); None: not rendered
     render_blocked: int = 0           # the rendered page's requests that the crawler's rules refused
     response_body: bytes | None = None   # a rendered page's HTTP body (``body`` is then the rendered DOM)
+    render_blocks: tuple[tuple[RenderBlock, int, str], ...] = ()   # its refused requests by why: (why, how many, the first URL)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Its links travel as plain tuples: pickle handles those in C, named tuples with a Python
@@ -198,5 +199,9 @@ ParseMode = Literal["async", "thread", "process"]
 TransportKind = Literal["aiohttp", "httpcore"]
 EventLoopKind = Literal["auto", "asyncio", "uvloop"]
 RenderMode = Literal["never", "auto", "always"]   # --render: which HTML pages a browser renders
+# Why the crawler refused a request of a rendered page (``render.gate``): not http(s); the main frame
+# sent away; not GET; a frame out of the job's scope; a frame robots.txt disallows; the SSRF guard
+# refused the address; a WebSocket.
+RenderBlock = Literal["scheme", "navigation", "method", "scope", "robots.txt", "address", "websocket"]
 # How a run of a crawl ended (``crawl`` prints it in its summary).
 Outcome = Literal["running", "finished", "stopped", "limit", "already_finished", "already_at_limit"]

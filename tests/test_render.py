@@ -159,3 +159,20 @@ def test_a_frame_is_loaded_only_in_scope_and_where_robots_txt_allows_it(tmp_path
     assert counts.get("/open") == 1
     assert "/private/page" not in counts
     assert "/other" not in counts
+
+
+def test_the_report_shows_the_rendered_pages_and_the_refused_request_by_why(tmp_path: Path, private: Site,
+                                                                          cli: Any) -> None:
+    with Site(js_site(2, private.origin)) as site:
+        home = site.url("/")
+        crawl(tmp_path, home, render="auto")
+    db, page = tmp_path / "job.db", tmp_path / "report.html"
+    assert cli.in_process("report", "--db", db, "--out", page).returncode == 0
+    html = page.read_text(encoding="utf-8")
+    section = html[html.index('<section id="rendering">'):]
+    section = section[:section.index("</section>")]
+    assert "2 pages rendered by a browser" in section
+    assert "<td>auto</td><td>empty #app</td>" in section
+    assert "a private or loopback address (the SSRF guard)" in section
+    assert f"{private.origin}/secret" in section
+    assert "1 blocked (1 address)" in explain(db, home)["page"]["rendered"]

@@ -13,15 +13,16 @@ from playwright.async_api import Route, WebSocketRoute
 
 from crawler.errors import BlockedAddress, FetchError, ServerBusy
 from crawler.fetcher import Fetcher
-from crawler.models import Response
-from crawler.render.gate import Ask, Tally, judge
+from crawler.models import RenderBlock, Response
+from crawler.render.gate import Ask, Blocked, Tally, judge
 
 # Headers that described the bytes on the wire: the fetcher hands over the body decoded and whole.
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"})
 # Request headers the browser sets that the fetched answer may depend on; cookies stay the fetcher's.
 _PASSED_ON = ("accept", "accept-language", "referer", "range")
 
-NavigationCheck = Callable[[str], Awaitable[str | None]]
+# Why a frame may not load a URL (scope, robots.txt), and the rule's words; None: it may.
+NavigationCheck = Callable[[str], Awaitable[tuple[RenderBlock, str] | None]]
 
 
 def browser_headers(response: Response) -> dict[str, str]:
@@ -80,7 +81,7 @@ class Router:
         frame = request.frame if request.is_navigation_request() else None
         ask = Ask(request.url, request.method, request.resource_type, request.is_navigation_request(),
                   frame is not None and frame.parent_frame is None)
-        verdict, why = judge(ask, document_served=self.served, blocked_kinds=self.blocked_kinds)
+        verdict, blocked = judge(ask, document_served=self.served, blocked_kinds=self.blocked_kinds)
         if verdict == "document":
             self.served = True
             doc = self.document
@@ -89,13 +90,13 @@ class Router:
         if verdict == "navigate":
             refused = await self.navigation(ask.url)
             if refused is not None:
-                verdict, why = "block", refused
+                verdict, blocked = "block", Blocked(refused[0], ask.url, refused[1])
         if verdict == "skip":
             self.tally.skipped += 1
             await route.abort("blockedbyclient")
             return
-        if verdict == "block":
-            self.tally.blocked.append(f"{ask.url[:200]}: {why}")
+        if blocked is not None:
+            self.tally.blocked.append(blocked)
             await route.abort("blockedbyclient")
             return
         await self._fetch(route, ask)
@@ -109,7 +110,7 @@ class Router:
                 raise
             response = err.response
         except BlockedAddress as err:
-            self.tally.blocked.append(f"{ask.url[:200]}: {err.message or err.code}")
+            self.tally.blocked.append(Blocked("address", ask.url, err.message or err.code))
             await route.abort("blockedbyclient")
             return
         except FetchError:
@@ -121,6 +122,6 @@ class Router:
 
     async def websocket(self, ws: WebSocketRoute) -> None:
         """A WebSocket is never connected: the fetcher cannot carry one through the gate."""
-        self.tally.blocked.append(f"{ws.url[:200]}: WebSocket")
+        self.tally.blocked.append(Blocked("websocket", ws.url, "WebSocket"))
         with contextlib.suppress(PlaywrightError):
             await ws.close(code=1008, reason="blocked by the crawler")

@@ -4,7 +4,8 @@ and make the record from the rendered DOM through the same parse stage.
 
 The record keeps the HTTP response (status, headers, and its body as ``response_body``); its
 ``body`` is the rendered DOM, and ``rendered`` says why it was rendered and what its requests came
-to (``auto: empty #app; 12 chars of text, 3 scripts; 4 requests, 1 blocked``).
+to (``auto: empty #app; 12 chars of text, 3 scripts; 4 requests, 1 blocked (1 address)``);
+``render_blocks`` counts the refused requests by why.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import replace
 
 from crawler.config import Settings
 from crawler.errors import FetchError
-from crawler.models import FrontierItem, PageRecord
+from crawler.models import FrontierItem, PageRecord, RenderBlock
 from crawler.parse_stage import ParseOptions
 from crawler.render.available import check_available
 from crawler.render.browser import Browser
@@ -57,24 +58,25 @@ class RenderingVisitor:
         record = await record_of(item, replace(response, body=rendered.body), self.inner.stage, self.inner.settings.bodies)
         record.rendered = f"{why}; {rendered.note()}"
         record.render_blocked = len(rendered.tally.blocked)
+        record.render_blocks = rendered.tally.by_why()
         record.response_body = response.body if self.inner.settings.bodies else None
         return record
 
     def _navigation_check(self, page_url: str, depth: int) -> NavigationCheck:
-        async def check(url: str) -> str | None:
+        async def check(url: str) -> tuple[RenderBlock, str] | None:
             """Why a frame of the page may not load ``url`` (scope, robots.txt on the page's site), or None."""
             canonical = canonicalize(url)
             if canonical is None:
-                return "not a URL the crawler fetches"
+                return "scope", "not a URL the crawler fetches"
             exclusion = self.scope().decide(canonical, depth)
             if exclusion is not None:
-                return f"frame leaves the job's scope ({exclusion})"
+                return "scope", f"frame leaves the job's scope ({exclusion})"
             robots = self.robots() if self.settings.robots else None
             if robots is not None and origin(canonical) == origin(page_url):
                 try:
                     await robots.check(canonical, origin(canonical))
                 except FetchError as err:
-                    return err.code
+                    return "robots.txt", err.code
             return None
         return check
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -57,6 +57,12 @@ CREATE TABLE extracted (           -- no row: nothing was extracted (a job of sc
     opengraph TEXT,                  -- JSON object: og:* and twitter:* meta
     microdata TEXT                   -- JSON array: microdata items
 );
+"""
+
+# --render: the requests of a rendered page the crawler refused, by why (issue 22's report): a JSON
+# object, why -> [how many, the first URL refused so]; NULL where none was (or it was not rendered).
+_RENDER_BLOCKS = """
+ALTER TABLE pages ADD COLUMN render_blocks TEXT;
 """
 
 # The current schema, as a new job file gets it.
@@ -140,7 +146,7 @@ CREATE TABLE links (
     anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
-{_EXTRACTED}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+{_EXTRACTED}{_RENDER_BLOCKS}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 # MIGRATIONS[n] takes a job file from version n to n + 1.
@@ -203,6 +209,9 @@ ALTER TABLE pages ADD COLUMN rendered TEXT;
 ALTER TABLE pages ADD COLUMN render_blocked INTEGER;
 ALTER TABLE pages ADD COLUMN response_body BLOB;
 """,
+    # 7 -> 8: a rendered page's refused requests by why, for the report. Pages rendered before say
+    # how many were refused (render_blocked), not why.
+    7: _RENDER_BLOCKS,
 }
 
 
