@@ -176,3 +176,20 @@ def test_the_report_shows_the_rendered_pages_and_the_refused_request_by_why(tmp_
     assert "a private or loopback address (the SSRF guard)" in section
     assert f"{private.origin}/secret" in section
     assert "1 blocked (1 address)" in explain(db, home)["page"]["rendered"]
+
+
+def test_a_crawl_under_auto_that_renders_no_page_never_imports_playwright(tmp_path: Path) -> None:
+    import subprocess
+    program = ("import asyncio, sys\n"
+               "from dataclasses import replace\n"
+               "from crawler.config import Settings\n"
+               "from crawler.scheduler import Crawl\n"
+               f"settings = replace(Settings(), db={str(tmp_path / 'job.db')!r}, render='auto',\n"
+               "                   workers=1).validated()   # pages visited here, as in a worker process\n"
+               "asyncio.run(Crawl(settings, [sys.argv[1]]).run())\n"
+               "print(sorted(m for m in sys.modules if m.startswith('playwright.')))   # the package itself is looked into\n")
+    with Site({"/": STATIC}) as site:
+        done = subprocess.run([sys.executable, "-c", program, site.url("/")], capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"   # importing it costs each process most of a second of CPU

@@ -10,31 +10,35 @@ to (``auto: empty #app; 12 chars of text, 3 scripts; 4 requests, 1 blocked (1 ad
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from crawler.config import Settings
 from crawler.errors import FetchError
 from crawler.models import FrontierItem, PageRecord, RenderBlock
 from crawler.parse_stage import ParseOptions
 from crawler.render.available import check_available
-from crawler.render.browser import Browser
 from crawler.render.heuristic import why_render
-from crawler.render.rendering import render
-from crawler.render.router import NavigationCheck
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
 from crawler.urls import canonicalize, origin
 from crawler.visit import LocalVisitor, Visitor, record_of
 
+if TYPE_CHECKING:
+    from crawler.render.browser import Browser
+    from crawler.render.router import NavigationCheck
+
 
 class RenderingVisitor:
     """A ``LocalVisitor`` whose HTML pages a browser renders where ``settings.render`` says so."""
 
-    def __init__(self, inner: LocalVisitor, browser: Browser, settings: Settings, scope: Callable[[], Scope],
+    def __init__(self, inner: LocalVisitor, browser: Callable[[], Awaitable[Browser]], settings: Settings,
+                 scope: Callable[[], Scope],
                  robots: Callable[[], RobotsCache | None]) -> None:
         self.inner = inner
         self.browser = browser
@@ -48,7 +52,8 @@ class RenderingVisitor:
         why = why_render(self.settings.render, response)
         if why is None:
             return await self.inner.record(item, response)
-        rendered = await render(self.browser, self.inner.fetcher, response, blocked_kinds=self.blocked_kinds,
+        from crawler.render.rendering import render  # Playwright is imported with the first page to render
+        rendered = await render(await self.browser(), self.inner.fetcher, response, blocked_kinds=self.blocked_kinds,
                                 navigation=self._navigation_check(response.final_url, item.depth),
                                 deadline=self.settings.timeout)
         if len(rendered.body) > self.settings.max_bytes:
@@ -91,5 +96,17 @@ async def rendering(visitor: LocalVisitor, settings: Settings, scope: Callable[[
     ``--render-concurrency`` among ``processes``), closed on the way out."""
     path = check_available(settings)
     total = settings.render_concurrency or os.cpu_count() or 1
-    async with Browser(settings, path, max(1, math.ceil(total / max(1, processes)))) as browser:
-        yield RenderingVisitor(visitor, browser, settings, scope, robots)
+    concurrency = max(1, math.ceil(total / max(1, processes)))
+    async with contextlib.AsyncExitStack() as stack:
+        browser: Browser | None = None
+        starting = asyncio.Lock()
+
+        async def the_browser() -> Browser:
+            """This process's browser, made (and Playwright imported) when the first page needs it."""
+            nonlocal browser
+            async with starting:
+                if browser is None:
+                    from crawler.render.browser import Browser
+                    browser = await stack.enter_async_context(Browser(settings, path, concurrency))
+            return browser
+        yield RenderingVisitor(visitor, the_browser, settings, scope, robots)
