@@ -189,6 +189,7 @@ class PageRecord:
     response_body: bytes | None = None   # a rendered page's HTTP body (``body`` is then the rendered DOM)
     spooled: Spooled | None = None    # a big non-HTML body streamed to a file, for the writer to store (``body`` None)
     fetched_as: FetchAs = "page"      # a page, a check of a link's target (status only), or a page's requisite
+    render_blocks: tuple[tuple[RenderBlock, int, str], ...] = ()   # its refused requests by why: (why, how many, the first URL)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Its links travel as plain tuples: pickle handles those in C, named tuples with a Python
@@ -220,5 +221,9 @@ RenderMode = Literal["never", "auto", "always"]   # --render: which HTML pages a
 # What a link is to the page that has it (crawler.references), and how a URL is fetched.
 LinkKind = Literal["page", "stylesheet", "script", "image", "iframe", "media", "font", "icon", "object"]
 FetchAs = Literal["page", "check", "requisite"]
+# Why the crawler refused a request of a rendered page (``render.gate``): not http(s); the main frame
+# sent away; not GET; a frame out of the job's scope; a frame robots.txt disallows; the SSRF guard
+# refused the address; a WebSocket.
+RenderBlock = Literal["scheme", "navigation", "method", "scope", "robots.txt", "address", "websocket"]
 # How a run of a crawl ended (``crawl`` prints it in its summary).
 Outcome = Literal["running", "finished", "stopped", "limit", "already_finished", "already_at_limit"]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from crawler.coverage import PageTypeCoverage, combine
 from crawler.output import open_output
-from crawler.report_sections import CHARTS, RENDERERS, SECTIONS
+from crawler.report_sections import CHARTS, SECTIONS, shown
 from crawler.report_style import CSP, CSS, SCRIPT
 from crawler.storage.report_queries import ReportReader
 from crawler.storage.report_rows import (
@@ -38,6 +38,7 @@ from crawler.storage.report_rows import (
     Listing,
     PageRow,
     Redirect,
+    Rendering,
     Timeline,
     Totals,
 )
@@ -47,6 +48,7 @@ __all__ = ["CHARTS", "SECTIONS", "Report", "gather", "render", "write_report"]
 # How much of each list the page shows; the rest is counted ("... and N more").
 HOSTS, BROKEN, REFERRERS, REDIRECTS, DESTINATIONS = 50, 2_000, 5, 200, 20
 DUPLICATE_GROUPS, DUPLICATE_URLS, NEAR_DUPLICATES, EXAMPLES, OUTLIERS, SEEDS = 50, 5, 100, 3, 25, 20
+RENDER_FAILED = 20
 TIMELINE_BUCKETS = 120
 
 
@@ -74,6 +76,7 @@ class Report:
     exclusions: list[Exclusion]
     slowest: list[PageRow]
     largest: list[PageRow]
+    rendering: Rendering | None = None   # None: no page was rendered (--render never), and the page has no such section
 
 
 def gather(reader: ReportReader, generated: datetime | None = None) -> Report:
@@ -86,7 +89,7 @@ def gather(reader: ReportReader, generated: datetime | None = None) -> Report:
         reader.destinations(DESTINATIONS), reader.duplicates(DUPLICATE_GROUPS, DUPLICATE_URLS),
         reader.duplicate_pages(), reader.near_duplicates(NEAR_DUPLICATES),
         combine(reader.page_types(), reader.coverage()), reader.exclusions(EXAMPLES),
-        reader.slowest(OUTLIERS), reader.largest(OUTLIERS))
+        reader.slowest(OUTLIERS), reader.largest(OUTLIERS), reader.rendering(RENDER_FAILED))
 
 
 def write_report(dbs: Sequence[str | Path], path: str | Path) -> Report:
@@ -101,13 +104,14 @@ def write_report(dbs: Sequence[str | Path], path: str | Path) -> Report:
 
 def render(report: Report) -> Iterator[str]:
     """The page, in chunks (a section each)."""
+    sections = shown(report)
     name = ", ".join(Path(job.path).name for job in report.jobs)
     yield (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
            '<meta name="referrer" content="no-referrer"><meta name="viewport" content="width=device-width,initial-scale=1">'
            f"<title>Crawl report: {escape(name)}</title><style>{CSS}</style></head><body>\n"
            f"<h1>Crawl report</h1><p class=\"muted\">{escape(name)}, made {escape(report.generated)}</p>\n<nav>"
-           + "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title in SECTIONS) + "</nav>\n")
-    for section in RENDERERS:
+           + "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title, _ in sections) + "</nav>\n")
+    for _, _, section in sections:
         yield section(report) + "\n"
     yield f"<script>{SCRIPT}</script></body></html>\n"

@@ -25,10 +25,12 @@ SECTIONS = (("job", "The job"), ("timeline", "Timeline"), ("statuses", "Statuses
             ("extraction", "Extraction"), ("excluded", "Excluded URLs"), ("slowest", "Slowest pages"),
             ("largest", "Largest pages"))
 CHARTS = ("chart-timeline", "chart-statuses", "chart-depth")
+# Sections shown only where the jobs have something for them, after the section named.
+RENDERING = ("rendering", "Rendering")   # a page rendered by a browser (--render), or one whose rendering failed
 
 
 def _section(sid: str, body: str) -> str:
-    return f'<section id="{sid}"><h2>{escape(dict(SECTIONS)[sid])}</h2>{body}</section>'
+    return f'<section id="{sid}"><h2>{escape(dict((*SECTIONS, RENDERING))[sid])}</h2>{body}</section>'
 
 
 # -- cells and tables ------------------------------------------------------------------------------
@@ -295,6 +297,53 @@ def _largest(r: Report) -> str:
     return _section("largest", _outliers(r.largest))
 
 
+# Why a browser refused a request (``models.RenderBlock``), in words.
+REFUSED = {"scheme": "not http or https (file:, data:, ...)", "navigation": "the page's script sending the browser away",
+           "method": "not a GET (a crawler reads, it does not submit)", "scope": "a frame out of the job's scope",
+           "robots.txt": "a frame robots.txt disallows", "address": "a private or loopback address (the SSRF guard)",
+           "websocket": "a WebSocket"}
+
+
+def _rendering(r: Report) -> str:
+    """Pages rendered by a browser: how many, by mode and reason, their refused requests, failures."""
+    g = r.rendering
+    if g is None:
+        return ""
+    parts = [f"<p>{plural(g.pages, 'page')} rendered by a browser"
+             + (f", {g.unsettled:,} of them taken as they were at their deadline (they did not settle)" if g.unsettled else "")
+             + f"; {plural(g.failed.total, 'page')} failed to render (render_failed).</p>"]
+    if g.reasons:
+        parts.append(table(["mode", "why", "pages"], ([text(x.mode), text(x.reason), num(x.pages)] for x in g.reasons),
+                           numeric=(2,)))
+    parts.append("<h3>Requests refused</h3>")
+    if not g.blocked:
+        parts.append(_none("No request of a rendered page was refused."))
+    else:
+        rows = [[text(REFUSED.get(x.why, x.why)), num(x.requests), num(x.pages), cell(link(x.example_url))]
+                for x in g.refusals]
+        unknown = g.blocked - sum(x.requests for x in g.refusals)
+        if unknown > 0:   # pages rendered by a crawler that counted refusals without saying why
+            rows.append([text("not recorded (rendered before the crawler kept why)"), num(unknown), num(None), cell(link(None))])
+        parts.append(f"<p>{plural(g.blocked, 'request')} of rendered pages refused by the crawler's rules: counted, "
+                     "never an error of the page.</p>"
+                     + table(["why", "requests", "pages", "for example"], rows, numeric=(1, 2)))
+    if g.failed.total:
+        parts.append("<h3>Failed to render</h3>" + table(
+            ["URL", "message"], ([cell(link(u)), text(m)] for u, m in g.failed.rows), left_out=g.failed.left_out,
+            what="pages") + _none("render_failed is retried like a timeout; these failed every try."))
+    return _section("rendering", "".join(parts))
+
+
 # Each section's markup, in the order of SECTIONS.
 RENDERERS: tuple[Callable[[Report], str], ...] = (_job, _timeline, _statuses, _depth, _hosts, _broken, _redirects,
                                                    _duplicates, _extraction, _excluded, _slowest, _largest)
+
+
+def shown(r: Report) -> list[tuple[str, str, Callable[[Report], str]]]:
+    """The sections of ``r``'s page in order, as (id, heading, markup): every one of ``SECTIONS``, and
+    Rendering after Statuses and errors where a page was rendered or failed to render."""
+    sections = [(sid, title, fn) for (sid, title), fn in zip(SECTIONS, RENDERERS, strict=True)]
+    if r.rendering is not None:
+        after = [sid for sid, _, _ in sections].index("statuses") + 1
+        sections.insert(after, (*RENDERING, _rendering))
+    return sections

@@ -159,3 +159,37 @@ def test_a_frame_is_loaded_only_in_scope_and_where_robots_txt_allows_it(tmp_path
     assert counts.get("/open") == 1
     assert "/private/page" not in counts
     assert "/other" not in counts
+
+
+def test_the_report_shows_the_rendered_pages_and_the_refused_request_by_why(tmp_path: Path, private: Site,
+                                                                          cli: Any) -> None:
+    with Site(js_site(2, private.origin)) as site:
+        home = site.url("/")
+        crawl(tmp_path, home, render="auto")
+    db, page = tmp_path / "job.db", tmp_path / "report.html"
+    assert cli.in_process("report", "--db", db, "--out", page).returncode == 0
+    html = page.read_text(encoding="utf-8")
+    section = html[html.index('<section id="rendering">'):]
+    section = section[:section.index("</section>")]
+    assert "2 pages rendered by a browser" in section
+    assert "<td>auto</td><td>empty #app</td>" in section
+    assert "a private or loopback address (the SSRF guard)" in section
+    assert f"{private.origin}/secret" in section
+    assert "1 blocked (1 address)" in explain(db, home)["page"]["rendered"]
+
+
+def test_a_crawl_under_auto_that_renders_no_page_never_imports_playwright(tmp_path: Path) -> None:
+    import subprocess
+    program = ("import asyncio, sys\n"
+               "from dataclasses import replace\n"
+               "from crawler.config import Settings\n"
+               "from crawler.scheduler import Crawl\n"
+               f"settings = replace(Settings(), db={str(tmp_path / 'job.db')!r}, render='auto',\n"
+               "                   workers=1).validated()   # pages visited here, as in a worker process\n"
+               "asyncio.run(Crawl(settings, [sys.argv[1]]).run())\n"
+               "print(sorted(m for m in sys.modules if m.startswith('playwright.')))   # the package itself is looked into\n")
+    with Site({"/": STATIC}) as site:
+        done = subprocess.run([sys.executable, "-c", program, site.url("/")], capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"   # importing it costs each process most of a second of CPU

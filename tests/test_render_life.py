@@ -196,3 +196,65 @@ def test_a_browser_is_replaced_after_its_pages_or_past_its_memory_cap(monkeypatc
     assert launched == launches
     assert peak > 0 if cap == 1 else True
     assert not browsers()
+
+
+
+def test_a_renderer_that_crashes_fails_only_its_page_at_once_and_the_browser_goes_on(tmp_path: Path) -> None:
+    crashed, done = threading.Event(), threading.Event()
+    mains: set[int] = set()
+    when: list[float] = []
+
+    def crash_the_renderer(site: Site) -> None:
+        """Kill the page's renderer process once it waits for its slow request (Chromium's page
+        crash: the browser itself lives on), and note every browser seen until the crawl ends."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not done.is_set():
+            found = browsers()
+            mains.update(p.pid for p in found if _parent_name(p).startswith("node"))   # launched by Playwright's driver
+            if not crashed.is_set() and site.counts().get("/slow", 0) >= 1:
+                for process in found:
+                    if "--type=renderer" in " ".join(_cmdline(process)):
+                        process.kill()
+                when.append(time.monotonic())
+                crashed.set()
+            time.sleep(0.05)
+
+    hold = shell("document.title = 'Holding'; fetch('/slow');")
+    ok = shell("document.title = 'Fine'")
+    routes = {"/hold": hold, "/slow": Slow(40.0, reply(200, "{}", "application/json")), "/ok": Slow(1.0, ok)}
+    with Site(routes) as site:
+        config = settings(tmp_path, timeout=40.0, retries=0)
+        killer = threading.Thread(target=crash_the_renderer, args=(site,))
+        killer.start()
+        try:
+            run(config, site.url("/hold"), site.url("/ok"))
+        finally:
+            done.set()
+            killer.join()
+        ended = time.monotonic()
+        found = pages(config.db)
+        held, fine = site.url("/hold"), site.url("/ok")
+    assert crashed.is_set()
+    assert found[held][:3] == (None, None, "render_failed")
+    assert found[fine][:3] == (200, "Fine", None)
+    assert ended - when[0] < 20   # failed at the crash, not when its settling time (30 s) ran out
+    assert len(mains) == 1   # the same browser rendered the next page
+    assert error_message(config.db, held) == "the page crashed (its renderer died)"
+
+
+def _parent_name(process: psutil.Process) -> str:
+    try:
+        parent = process.parent()
+        return "" if parent is None else parent.name().lower()
+    except psutil.Error:
+        return ""
+
+
+def error_message(db: str | Path, url: str) -> str | None:
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute("SELECT p.error_message FROM pages p JOIN urls u ON u.id = p.url_id WHERE u.url = ?",
+                           (url,)).fetchone()
+    finally:
+        conn.close()
+    return None if row is None else row[0]

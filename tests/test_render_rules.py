@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from crawler.models import Response
-from crawler.render.gate import Ask, Tally, judge
+from crawler.render.gate import Ask, Blocked, Tally, judge
 from crawler.render.heuristic import looks_scripted, why_render
 
 PROSE = "<p>" + "Words a reader reads, in sentences that a server sent as they are. " * 30 + "</p>"
@@ -29,7 +29,7 @@ def page(body: str) -> bytes:
      "links only in script"),
     ("<h1>Loading…</h1><script src=/bundle.js></script>", "little text"),
     ("<p>" + "short text " * 30 + '<a href="/x">x</a></p><script>' + "var a = 1;" * 500 + "</script>",
-     "5000 bytes of inline script"),
+     "much inline script"),
 ])
 def test_a_page_built_by_script_is_rendered_under_auto_and_says_why(body: str, why: str) -> None:
     looks = looks_scripted(page(body))
@@ -108,8 +108,11 @@ def test_the_gate_judges_each_request_of_a_rendered_page(request_: Ask, served: 
 
 
 def test_what_a_page_requests_is_told_in_a_few_words() -> None:
-    tally = Tally(fetched=3, skipped=2, blocked=["http://127.0.0.2/secret: private"])
-    assert tally.note() == "3 requests, 1 blocked, 2 not loaded"
+    tally = Tally(fetched=3, skipped=2, blocked=[Blocked("address", "http://127.0.0.2/secret", "private"),
+                                                 Blocked("robots.txt", "http://a.test/private/", "robots_disallowed"),
+                                                 Blocked("address", "http://10.0.0.1/", "private")])
+    assert tally.note() == "3 requests, 3 blocked (2 address, 1 robots.txt), 2 not loaded"
+    assert tally.by_why() == (("address", 2, "http://127.0.0.2/secret"), ("robots.txt", 1, "http://a.test/private/"))
 
 
 def test_bad_render_settings_are_one_line_naming_the_choices(cli: Any) -> None:

@@ -17,15 +17,18 @@ hop's checks, exactly as a page fetch does. In order:
 7. everything else is fetched by the crawler's fetcher (``"fetch"``), whose SSRF guard refuses a
    private or loopback address no seed named (IP literals before the request, names once resolved).
 
-A refused request is counted on the page (``render_blocked``), never an error of the page.
+A refused request is counted on the page (``render_blocked``, and by why: ``render_blocks``, a
+``models.RenderBlock``), never an error of the page.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
+from crawler.models import RenderBlock
 from crawler.wording import plural
 
 Verdict = Literal["document", "fetch", "navigate", "skip", "block"]
@@ -42,22 +45,30 @@ class Ask:
     main_frame: bool
 
 
-def judge(ask: Ask, *, document_served: bool, blocked_kinds: frozenset[str]) -> tuple[Verdict, str]:
-    """What to do with ``ask``, and why (the reason of a ``block`` or ``skip``)."""
+class Blocked(NamedTuple):
+    """A refused request: why (a ``RenderBlock``), its URL, and the rule's words."""
+
+    why: RenderBlock
+    url: str
+    detail: str
+
+
+def judge(ask: Ask, *, document_served: bool, blocked_kinds: frozenset[str]) -> tuple[Verdict, Blocked | None]:
+    """What to do with ``ask``, and for a ``block`` why."""
     scheme = urlsplit(ask.url).scheme.lower()
     if ask.navigation and ask.main_frame and not document_served:
-        return "document", ""
+        return "document", None
     if scheme not in ("http", "https"):
-        return "block", f"{scheme}: URL"
+        return "block", Blocked("scheme", ask.url, f"{scheme}: URL")
     if ask.navigation and ask.main_frame:
-        return "block", "navigation away from the page"
+        return "block", Blocked("navigation", ask.url, "navigation away from the page")
     if ask.kind in blocked_kinds:
-        return "skip", f"{ask.kind} (--render-block)"
+        return "skip", None
     if ask.method.upper() != "GET":
-        return "block", f"{ask.method.upper()} request"
+        return "block", Blocked("method", ask.url, f"{ask.method.upper()} request")
     if ask.navigation:
-        return "navigate", ""
-    return "fetch", ""
+        return "navigate", None
+    return "fetch", None
 
 
 @dataclass(slots=True)
@@ -68,7 +79,7 @@ class Tally:
     fetched: int = 0
     skipped: int = 0
     failed: int = 0
-    blocked: list[str] = field(default_factory=list)   # "URL: reason", in order
+    blocked: list[Blocked] = field(default_factory=list)   # in order
     in_flight: int = 0
     last_change: float = 0.0
 
@@ -76,9 +87,17 @@ class Tally:
         """For the record's ``rendered`` text: ``3 requests, 1 blocked, 4 not loaded``."""
         parts = [plural(self.fetched, "request")]
         if self.blocked:
-            parts.append(f"{len(self.blocked)} blocked")
+            parts.append(f"{len(self.blocked)} blocked (" + ", ".join(f"{n} {why}" for why, n, _ in self.by_why()) + ")")
         if self.skipped:
             parts.append(f"{self.skipped} not loaded")
         if self.failed:
             parts.append(f"{self.failed} failed")
         return ", ".join(parts)
+
+    def by_why(self) -> tuple[tuple[RenderBlock, int, str], ...]:
+        """The refused requests by why, most first: (why, how many, the first URL refused so)."""
+        counts = Counter(b.why for b in self.blocked)
+        first: dict[RenderBlock, str] = {}
+        for b in self.blocked:
+            first.setdefault(b.why, b.url[:500])
+        return tuple((why, n, first[why]) for why, n in counts.most_common())

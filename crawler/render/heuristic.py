@@ -49,11 +49,13 @@ class Looks:
 
     text_chars: int
     scripts: int
-    why: str | None
+    why: str | None     # one of a few fixed phrases, so that the report can count pages by it
+    script_bytes: int = 0
 
     def note(self) -> str:
         """The record's ``rendered`` text: ``auto: empty #app; 12 chars of text, 3 scripts``."""
-        return f"auto: {self.why}; {plural(self.text_chars, 'char')} of text, {plural(self.scripts, 'script')}"
+        inline = f", {self.script_bytes} bytes of inline script" if self.why == "much inline script" else ""
+        return f"auto: {self.why}; {plural(self.text_chars, 'char')} of text, {plural(self.scripts, 'script')}{inline}"
 
 
 def looks_scripted(body: bytes) -> Looks:
@@ -80,8 +82,8 @@ def looks_scripted(body: bytes) -> Looks:
     elif len(text) < LITTLE_TEXT:
         why = "little text"
     elif script_bytes > SCRIPT_RATIO * len(text) and len(text) < RATIO_TEXT:
-        why = f"{script_bytes} bytes of inline script"
-    return Looks(len(text), len(scripts), why)
+        why = "much inline script"
+    return Looks(len(text), len(scripts), why, script_bytes)
 
 
 def _empty(node: LexborNode) -> bool:

@@ -3,6 +3,7 @@ crawler's fetcher; the answer handed back to the browser (Playwright's ``page.ro
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -12,15 +13,16 @@ from playwright.async_api import Route, WebSocketRoute
 
 from crawler.errors import BlockedAddress, FetchError, ServerBusy
 from crawler.fetcher import Fetcher
-from crawler.models import Response
-from crawler.render.gate import Ask, Tally, judge
+from crawler.models import RenderBlock, Response
+from crawler.render.gate import Ask, Blocked, Tally, judge
 
 # Headers that described the bytes on the wire: the fetcher hands over the body decoded and whole.
 _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding", "connection", "keep-alive"})
 # Request headers the browser sets that the fetched answer may depend on; cookies stay the fetcher's.
 _PASSED_ON = ("accept", "accept-language", "referer", "range")
 
-NavigationCheck = Callable[[str], Awaitable[str | None]]
+# Why a frame may not load a URL (scope, robots.txt), and the rule's words; None: it may.
+NavigationCheck = Callable[[str], Awaitable[tuple[RenderBlock, str] | None]]
 
 
 def browser_headers(response: Response) -> dict[str, str]:
@@ -47,6 +49,7 @@ class Router:
         self.navigation = navigation
         self.tally = Tally(last_change=time.monotonic())
         self.served = False
+        self._pending: set[asyncio.Task[object]] = set()
 
     async def handle(self, route: Route) -> None:
         # Playwright runs each handler in a task of its own: nothing may escape from here, and a
@@ -54,20 +57,31 @@ class Router:
         tally = self.tally
         tally.in_flight += 1
         tally.last_change = time.monotonic()
+        task = asyncio.current_task()
+        if task is not None:
+            self._pending.add(task)
         try:
             await self._answer(route)
         except PlaywrightError:
             pass   # the page went away while we fetched: nobody is waiting for this answer
         finally:
+            if task is not None:
+                self._pending.discard(task)
             tally.in_flight -= 1
             tally.last_change = time.monotonic()
+
+    def cancel_pending(self) -> None:
+        """Cancel the requests still under way once the page is done with (closed, crashed, past its
+        deadline): no fetch for a page that is gone holds a connection until its own timeout."""
+        for task in self._pending:
+            task.cancel()
 
     async def _answer(self, route: Route) -> None:
         request = route.request
         frame = request.frame if request.is_navigation_request() else None
         ask = Ask(request.url, request.method, request.resource_type, request.is_navigation_request(),
                   frame is not None and frame.parent_frame is None)
-        verdict, why = judge(ask, document_served=self.served, blocked_kinds=self.blocked_kinds)
+        verdict, blocked = judge(ask, document_served=self.served, blocked_kinds=self.blocked_kinds)
         if verdict == "document":
             self.served = True
             doc = self.document
@@ -76,13 +90,13 @@ class Router:
         if verdict == "navigate":
             refused = await self.navigation(ask.url)
             if refused is not None:
-                verdict, why = "block", refused
+                verdict, blocked = "block", Blocked(refused[0], ask.url, refused[1])
         if verdict == "skip":
             self.tally.skipped += 1
             await route.abort("blockedbyclient")
             return
-        if verdict == "block":
-            self.tally.blocked.append(f"{ask.url[:200]}: {why}")
+        if blocked is not None:
+            self.tally.blocked.append(blocked)
             await route.abort("blockedbyclient")
             return
         await self._fetch(route, ask)
@@ -96,7 +110,7 @@ class Router:
                 raise
             response = err.response
         except BlockedAddress as err:
-            self.tally.blocked.append(f"{ask.url[:200]}: {err.message or err.code}")
+            self.tally.blocked.append(Blocked("address", ask.url, err.message or err.code))
             await route.abort("blockedbyclient")
             return
         except FetchError:
@@ -108,6 +122,6 @@ class Router:
 
     async def websocket(self, ws: WebSocketRoute) -> None:
         """A WebSocket is never connected: the fetcher cannot carry one through the gate."""
-        self.tally.blocked.append(f"{ws.url[:200]}: WebSocket")
+        self.tally.blocked.append(Blocked("websocket", ws.url, "WebSocket"))
         with contextlib.suppress(PlaywrightError):
             await ws.close(code=1008, reason="blocked by the crawler")

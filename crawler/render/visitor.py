@@ -4,36 +4,41 @@ and make the record from the rendered DOM through the same parse stage.
 
 The record keeps the HTTP response (status, headers, and its body as ``response_body``); its
 ``body`` is the rendered DOM, and ``rendered`` says why it was rendered and what its requests came
-to (``auto: empty #app; 12 chars of text, 3 scripts; 4 requests, 1 blocked``).
+to (``auto: empty #app; 12 chars of text, 3 scripts; 4 requests, 1 blocked (1 address)``);
+``render_blocks`` counts the refused requests by why.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from crawler.config import Settings
 from crawler.errors import FetchError
-from crawler.models import FrontierItem, PageRecord
+from crawler.models import FrontierItem, PageRecord, RenderBlock
 from crawler.parse_stage import ParseOptions
 from crawler.render.available import check_available
-from crawler.render.browser import Browser
 from crawler.render.heuristic import why_render
-from crawler.render.rendering import render
-from crawler.render.router import NavigationCheck
 from crawler.robots import RobotsCache
 from crawler.scope import Scope
 from crawler.urls import canonicalize, origin
 from crawler.visit import LocalVisitor, Visitor, record_of
 
+if TYPE_CHECKING:
+    from crawler.render.browser import Browser
+    from crawler.render.router import NavigationCheck
+
 
 class RenderingVisitor:
     """A ``LocalVisitor`` whose HTML pages a browser renders where ``settings.render`` says so."""
 
-    def __init__(self, inner: LocalVisitor, browser: Browser, settings: Settings, scope: Callable[[], Scope],
+    def __init__(self, inner: LocalVisitor, browser: Callable[[], Awaitable[Browser]], settings: Settings,
+                 scope: Callable[[], Scope],
                  robots: Callable[[], RobotsCache | None]) -> None:
         self.inner = inner
         self.browser = browser
@@ -47,7 +52,8 @@ class RenderingVisitor:
         why = why_render(self.settings.render, response) if item.fetch_as == "page" else None   # never a check
         if why is None:
             return await self.inner.record(item, response)
-        rendered = await render(self.browser, self.inner.fetcher, response, blocked_kinds=self.blocked_kinds,
+        from crawler.render.rendering import render  # Playwright is imported with the first page to render
+        rendered = await render(await self.browser(), self.inner.fetcher, response, blocked_kinds=self.blocked_kinds,
                                 navigation=self._navigation_check(response.final_url, item.depth),
                                 deadline=self.settings.timeout)
         if len(rendered.body) > self.settings.max_bytes:
@@ -57,24 +63,25 @@ class RenderingVisitor:
         record = await record_of(item, replace(response, body=rendered.body), self.inner.stage, self.inner.settings.bodies)
         record.rendered = f"{why}; {rendered.note()}"
         record.render_blocked = len(rendered.tally.blocked)
+        record.render_blocks = rendered.tally.by_why()
         record.response_body = response.body if self.inner.settings.bodies else None
         return record
 
     def _navigation_check(self, page_url: str, depth: int) -> NavigationCheck:
-        async def check(url: str) -> str | None:
+        async def check(url: str) -> tuple[RenderBlock, str] | None:
             """Why a frame of the page may not load ``url`` (scope, robots.txt on the page's site), or None."""
             canonical = canonicalize(url)
             if canonical is None:
-                return "not a URL the crawler fetches"
+                return "scope", "not a URL the crawler fetches"
             exclusion = self.scope().decide(canonical, depth)
             if exclusion is not None:
-                return f"frame leaves the job's scope ({exclusion})"
+                return "scope", f"frame leaves the job's scope ({exclusion})"
             robots = self.robots() if self.settings.robots else None
             if robots is not None and origin(canonical) == origin(page_url):
                 try:
                     await robots.check(canonical, origin(canonical))
                 except FetchError as err:
-                    return err.code
+                    return "robots.txt", err.code
             return None
         return check
 
@@ -89,5 +96,17 @@ async def rendering(visitor: LocalVisitor, settings: Settings, scope: Callable[[
     ``--render-concurrency`` among ``processes``), closed on the way out."""
     path = check_available(settings)
     total = settings.render_concurrency or os.cpu_count() or 1
-    async with Browser(settings, path, max(1, math.ceil(total / max(1, processes)))) as browser:
-        yield RenderingVisitor(visitor, browser, settings, scope, robots)
+    concurrency = max(1, math.ceil(total / max(1, processes)))
+    async with contextlib.AsyncExitStack() as stack:
+        browser: Browser | None = None
+        starting = asyncio.Lock()
+
+        async def the_browser() -> Browser:
+            """This process's browser, made (and Playwright imported) when the first page needs it."""
+            nonlocal browser
+            async with starting:
+                if browser is None:
+                    from crawler.render.browser import Browser
+                    browser = await stack.enter_async_context(Browser(settings, path, concurrency))
+            return browser
+        yield RenderingVisitor(visitor, the_browser, settings, scope, robots)

@@ -10,6 +10,7 @@ change), so a kill between any two loses nothing and doubles nothing.
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,7 +26,8 @@ from crawler.storage.schema import DONE
 _PAGE_COLUMNS = ("url_id", "final_url", "status", "content_type", "title", "description", "canonical",
                  "noindex", "nofollow", "outlinks", "bytes", "elapsed_ms", "fetched_at", "error", "error_message",
                  "etag", "last_modified", "content_hash", "simhash", "http_version", "reason_phrase", "headers",
-                 "request_headers", "ip", "body", "rendered", "render_blocked", "response_body", "fetched_as")
+                 "request_headers", "ip", "body", "rendered", "render_blocked", "response_body", "fetched_as",
+                 "render_blocks")
 # A page stored again in a later pass says how it changed; the row keeps only the newest version.
 _INSERT_PAGE = (
     f"INSERT INTO pages ({', '.join(_PAGE_COLUMNS)}, pass, change) VALUES ({', '.join('?' * len(_PAGE_COLUMNS))}, ?, 'new') "
@@ -74,7 +76,8 @@ def _page_rows(records: Sequence[PageRecord], keep_bodies: bool, crawl_pass: int
                encode_headers(r.request_headers) if r.request_headers else None, r.ip, body,
                r.rendered, r.render_blocked if r.rendered else None,
                zlib.compress(r.response_body, 1) if keep_bodies and r.response_body is not None else None,
-               None if r.fetched_as == "page" else r.fetched_as, crawl_pass)
+               None if r.fetched_as == "page" else r.fetched_as,
+               json.dumps({why: [n, url] for why, n, url in r.render_blocks}) if r.render_blocks else None, crawl_pass)
 
 
 class PageStore:

@@ -24,6 +24,9 @@ from crawler.storage.report_rows import (
     Listing,
     PageRow,
     Redirect,
+    Rendering,
+    RenderReason,
+    RenderRefusal,
     Timeline,
     Totals,
 )
@@ -41,6 +44,19 @@ SELECT h.host, COALESCE(f.pages, 0), COALESCE(f.errors, 0), COALESCE(w.queued, 0
   FROM hosts h LEFT JOIN fetched f ON f.host = h.host LEFT JOIN waiting w ON w.host = h.host
   LEFT JOIN budget b ON b.host = h.host LEFT JOIN host_state s ON s.host = h.host
  ORDER BY 2 DESC, h.host LIMIT ?
+"""
+# Rendered pages by mode and reason: ``rendered`` is "always; ..." or "auto: <reason>; ..." (``render.heuristic``).
+_RENDER_REASONS = """
+SELECT CASE WHEN rendered LIKE 'auto: %' THEN 'auto' ELSE 'always' END AS mode,
+       CASE WHEN rendered LIKE 'auto: %' THEN substr(rendered, 7, instr(rendered, ';') - 7) ELSE 'every HTML page' END
+       AS reason, COUNT(*)
+  FROM page WHERE rendered IS NOT NULL GROUP BY mode, reason ORDER BY 3 DESC, 1, 2
+"""
+# Refused requests by why, over the rendered pages (``render_blocks``: why -> [how many, first URL]).
+_RENDER_REFUSALS = """
+SELECT j.key, SUM(j.value ->> 0), COUNT(*), MIN(j.value ->> 1)
+  FROM page, json_each(page.render_blocks) j WHERE page.render_blocks IS NOT NULL
+ GROUP BY j.key ORDER BY 2 DESC, 1
 """
 # Latency percentiles by nearest rank: the p-th of n sorted values is the one at rank ceil(p * n / 100).
 _PERCENTILES = """
@@ -226,6 +242,23 @@ class ReportReader:
         return [PageRow(*r) for r in self._all(
             f"SELECT url, status, elapsed_ms, bytes, content_type, title FROM page WHERE {column} IS NOT NULL "
             f"ORDER BY {column} DESC, url LIMIT ?", (limit,))]
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def rendering(self, failed: int) -> Rendering | None:
+        """What browsers did (``--render``), with the first ``failed`` render_failed pages by URL;
+        None when no page was rendered or failed to render."""
+        pages, unsettled, blocked = self._all(
+            "SELECT COUNT(rendered), COUNT(CASE WHEN rendered LIKE '%did not settle%' THEN 1 END), "
+            "COALESCE(SUM(render_blocked), 0) FROM page")[0]
+        failures = self._one("SELECT COUNT(*) FROM page WHERE error = 'render_failed'")
+        if not pages and not failures:
+            return None
+        return Rendering(pages, [RenderReason(*r) for r in self._all(_RENDER_REASONS)], unsettled, blocked,
+                         [RenderRefusal(*r) for r in self._all(_RENDER_REFUSALS)],
+                         Listing([(u, m) for u, m in self._all(
+                             "SELECT url, error_message FROM page WHERE error = 'render_failed' ORDER BY url LIMIT ?",
+                             (failed,))], failures))
 
     # -- extraction ------------------------------------------------------------------------------
 

@@ -136,3 +136,33 @@ class PageRow(NamedTuple):
     bytes: int | None
     content_type: str | None
     title: str | None
+
+
+class RenderReason(NamedTuple):
+    """Pages a browser rendered for one reason: ``--render always``, or what ``auto`` saw."""
+
+    mode: str          # auto or always
+    reason: str        # "empty #app", "little text", ...; "every HTML page" under always
+    pages: int
+
+
+class RenderRefusal(NamedTuple):
+    """Requests of rendered pages the crawler refused for one reason (a ``models.RenderBlock``)."""
+
+    why: str
+    requests: int
+    pages: int
+    example_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """What browsers did in the jobs (``--render``): pages rendered, why, their refused requests, and
+    the pages whose rendering failed (``render_failed``, each with its message)."""
+
+    pages: int
+    reasons: list[RenderReason]
+    unsettled: int               # taken as they were at their deadline ("did not settle")
+    blocked: int                 # requests refused, over every rendered page
+    refusals: list[RenderRefusal]   # the same by why (short of ``blocked`` for pages rendered before why was kept)
+    failed: Listing[tuple[str, str | None]]   # render_failed pages: (URL, message), by URL

@@ -5,6 +5,7 @@ job attached at a time, read-only:
 
     fetch       the winning fetch of every URL (``merge.LATEST_WINS``, the rule exports merge by),
                 with what the report shows of it: pages, link targets checked and page requisites
+                (rendering by a browser included)
     page        a view of the fetches that are pages (what every page count and list reads)
     broken      the fetches whose URL answered 4xx or 5xx, or got no answer at all
     ref         every link to a broken page from the winning fetch of its source, with its anchor
@@ -50,7 +51,8 @@ CREATE TABLE fetch (
     elapsed_ms {_NUMBER.format('elapsed_ms')}, bytes {_NUMBER.format('bytes')},
     fetched_at TEXT NOT NULL, at INTEGER NOT NULL,   -- at: fetched_at in seconds since the epoch
     final_url TEXT, content_type TEXT, title TEXT, content_hash TEXT, simhash INTEGER, near_duplicate_of TEXT,
-    fetched_as TEXT                                  -- check, requisite (NULL: a page)
+    fetched_as TEXT,                                 -- check, requisite (NULL: a page)
+    rendered TEXT, render_blocked INTEGER, render_blocks TEXT   -- --render: why, requests refused (how many, by why)
 );
 CREATE VIEW page AS SELECT * FROM fetch WHERE fetched_as IS NULL;
 CREATE TABLE ref (target TEXT NOT NULL, source TEXT NOT NULL, anchor TEXT, kind TEXT,  -- kind: NULL for a page link
@@ -65,14 +67,16 @@ CREATE TABLE coverage_fields (page_type TEXT, field TEXT, pages INTEGER, empty I
 # Coverage of a job's winning fetches (``page``, the job numbered ?1).
 _COVERAGE_TYPES, _COVERAGE_FIELDS = coverage_queries("job.extracted", "page", " AND p.job = ?1")
 _PAGE_COLUMNS = ("job", "url_id", "host", "depth", "status", "error", "error_message", "elapsed_ms", "bytes", "fetched_at",
-                 "at", "final_url", "content_type", "title", "content_hash", "simhash", "near_duplicate_of", "fetched_as")
+                 "at", "final_url", "content_type", "title", "content_hash", "simhash", "near_duplicate_of", "fetched_as",
+                 "rendered", "render_blocked", "render_blocks")
 # ``WHERE true`` keeps SQLite's parser from reading ON CONFLICT as part of the join.
 _MERGE_PAGES = f"""
 INSERT INTO fetch (url, {', '.join(_PAGE_COLUMNS)})
 SELECT u.url, ?, u.id, u.host, u.depth, p.status, p.error, p.error_message, p.elapsed_ms, p.bytes,
        p.fetched_at, CAST(strftime('%s', p.fetched_at) AS INTEGER),
        p.final_url, p.content_type, p.title, p.content_hash, p.simhash,
-       (SELECT n.url FROM job.urls n WHERE n.id = p.near_duplicate_of), p.fetched_as
+       (SELECT n.url FROM job.urls n WHERE n.id = p.near_duplicate_of), p.fetched_as, p.rendered, p.render_blocked,
+       p.render_blocks
   FROM job.pages p JOIN job.urls u ON u.id = p.url_id WHERE true
 ON CONFLICT (url) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _PAGE_COLUMNS)}
  WHERE {LATEST_WINS.format(table='fetch')}

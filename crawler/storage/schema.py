@@ -27,7 +27,7 @@ from pathlib import Path
 
 from crawler.errors import StorageError
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # The states of a row of ``urls``; the SQLite frontier's queue is this column.
 PENDING, LEASED, DONE, EXCLUDED = 0, 1, 2, 3
@@ -86,6 +86,12 @@ _REFERENCES = """
 ALTER TABLE links ADD COLUMN kind TEXT;
 ALTER TABLE urls ADD COLUMN fetch_as TEXT;
 ALTER TABLE pages ADD COLUMN fetched_as TEXT;
+"""
+
+# --render: the requests of a rendered page the crawler refused, by why (issue 22's report): a JSON
+# object, why -> [how many, the first URL refused so]; NULL where none was (or it was not rendered).
+_RENDER_BLOCKS = """
+ALTER TABLE pages ADD COLUMN render_blocks TEXT;
 """
 
 # The current schema, as a new job file gets it.
@@ -171,7 +177,7 @@ CREATE TABLE links (
     anchor TEXT,                     -- the link's anchor text, whitespace collapsed, at most 200 characters
     PRIMARY KEY (source_id, target)
 ) WITHOUT ROWID;
-{_EXTRACTED}{_BODIES}{_REFERENCES}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+{_EXTRACTED}{_BODIES}{_REFERENCES}{_RENDER_BLOCKS}INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 """
 
 # MIGRATIONS[n] takes a job file from version n to n + 1.
@@ -242,6 +248,9 @@ ALTER TABLE pages ADD COLUMN due_at REAL;
 """,
     # 9 -> 10: references (issue 24): a link's kind, checks and requisites apart from pages.
     9: _REFERENCES,
+    # 10 -> 11: a rendered page's refused requests by why, for the report. Pages rendered before say
+    # how many were refused (render_blocked), not why.
+    10: _RENDER_BLOCKS,
 }
 
 
