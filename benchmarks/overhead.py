@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the options a long-running job adds cost on the bench site: each against the plain crawl.
 
-usage: benchmarks/run.sh --overhead [--rounds N] [--port P] [--out FILE]
+usage: benchmarks/run.sh --overhead [--rounds N] [--variants A,B] [--port P] [--out FILE]
 
 The 5,000-page bench site, `--concurrency 64 --per-host 64`, default `--workers`, in rounds; each
 round runs every variant once, in an order that rotates from round to round, so a slow spell of the
@@ -20,10 +20,10 @@ ratios are reported, with the machine's load. Standard library only; see benchma
 """
 import argparse
 import datetime
-import importlib.util
 import shlex
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,7 +35,13 @@ HERE = Path(__file__).resolve().parent
 PAGES = 5000
 
 
-def variants(port: int, work: Path) -> dict[str, list[str]]:
+def has_playwright(crawler: list[str]) -> bool:
+    """Whether the crawler's own interpreter (beside its console script) has Playwright."""
+    python = Path(crawler[0]).with_name("python")
+    return python.exists() and subprocess.run([str(python), "-c", "import playwright"], capture_output=True).returncode == 0
+
+
+def variants(port: int, work: Path, render: bool) -> dict[str, list[str]]:
     cookies = work / "cookies.txt"
     cookies.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsession\tbench-cookie-value\n")
     found: dict[str, list[str]] = {
@@ -44,7 +50,7 @@ def variants(port: int, work: Path) -> dict[str, list[str]]:
         "metrics": ["--metrics", f"127.0.0.1:{port + 1}"],
         "events": ["--events", str(work / "events.jsonl")],
     }
-    if importlib.util.find_spec("playwright") is not None and shutil.which("chromium"):
+    if render and shutil.which("chromium"):
         found["render-auto"] = ["--render", "auto"]
     return found
 
@@ -67,6 +73,7 @@ def report(res: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description="What long-running options cost; see benchmarks/README.md.")
     ap.add_argument("--rounds", type=int, default=5, help="rounds of every variant (default 5)")
+    ap.add_argument("--variants", default="", help="comma-separated variants to run (default: all; plain is always run)")
     a = run.parse_options(ap, 8496, "the site's port (the next one serves --metrics)", HERE / "results-overhead.json",
                           report)
     if a is None:
@@ -81,7 +88,10 @@ def main() -> None:
     try:
         nginx.start()
         url = f"http://127.0.0.1:{a.port}/"
-        chosen = variants(a.port, work)
+        chosen = variants(a.port, work, has_playwright(crawler))
+        if a.variants:
+            wanted = {"plain", *a.variants.split(",")}
+            chosen = {name: args for name, args in chosen.items() if name in wanted}
         names = list(chosen)
         for i in range(a.rounds):
             order = names[i % len(names):] + names[:i % len(names)]
