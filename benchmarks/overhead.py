@@ -9,7 +9,7 @@ shared machine falls on each variant in turn:
 
 - plain: no option;
 - access: two `--header`s and a cookie jar that sends a cookie with every request (`--cookies` with
-  a cookies.txt for the site's host);
+  a cookies.txt for the site's host); headers and cookies: each of the two alone;
 - metrics: `--metrics 127.0.0.1:PORT` (Prometheus endpoint served all along);
 - events: `--events FILE` (one JSON line a page);
 - render-auto: `--render auto`, which renders no page of this static site (it needs Playwright and
@@ -47,6 +47,8 @@ def variants(port: int, work: Path, render: bool) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {
         "plain": [],
         "access": ["--header", "X-Team: docs", "--header", "Accept-Language: en", "--cookies", str(cookies)],
+        "headers": ["--header", "X-Team: docs", "--header", "Accept-Language: en"],
+        "cookies": ["--cookies", str(cookies)],
         "metrics": ["--metrics", f"127.0.0.1:{port + 1}"],
         "events": ["--events", str(work / "events.jsonl")],
     }
