@@ -62,17 +62,26 @@ class Truncated(Raw):
         handler.wfile.flush()
 
 
+# Bytes of the 200 MB body the server got to send, per request: a client that stops reading at
+# --max-bytes leaves most of it unsent (the rest fills socket buffers, then the write fails).
+HUGE_SENT: list[int] = []
+
+
 class Huge(Raw):
     """A 200 MB body, streamed (the server never holds it)."""
 
     def serve(self, site: Site, hit: Hit, handler: BaseHTTPRequestHandler) -> None:
         handler.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {200 * MB}\r\n\r\n".encode())
         chunk = b"<p>" + b"x" * (64 * 1024 - 3)
+        sent = 0
         try:
             for _ in range(200 * MB // len(chunk)):
                 handler.wfile.write(chunk)
+                sent += len(chunk)
         except OSError:
             return
+        finally:
+            HUGE_SENT.append(sent)
 
 
 def gzip_bomb(size: int = 1024 * MB) -> bytes:
@@ -206,9 +215,13 @@ def test_traps_and_disallowed_links_are_exclusions_with_their_reason(fault_crawl
 
 
 def test_the_fault_crawl_never_holds_a_huge_body_or_a_bomb_in_memory(fault_crawl: dict[str, Any]) -> None:
-    # Not a measurement (that is the benchmark's job): a guard. The crawl peaks at 150 to 250 MB
-    # depending on what is in flight together; a 200 MB body or a 1 GiB bomb read whole would
-    # push it past 400 MB.
+    # The 200 MB body is never read whole: the crawl stops reading at --max-bytes (10 MiB), so the
+    # server cannot send most of it.
+    assert HUGE_SENT, "the huge body was never asked for"
+    assert max(HUGE_SENT) < 100 * MB, [sent // MB for sent in HUGE_SENT]
+    # Not a measurement (that is the benchmark's job): a guard against the 1 GiB bomb inflated whole.
+    # The crawl peaks at 120 to 250 MB, once 351 MB in CI (2026-12-03, cause not found), depending on
+    # what is in flight together; the bomb read whole would push it past 1 GB.
     line = next(line for line in fault_crawl["done"].stderr.splitlines() if line.startswith("maxrss_kb"))
     peak_mb = int(line.split()[1]) / 1024
-    assert peak_mb < 350, f"peak RSS {peak_mb:.0f} MB"
+    assert peak_mb < 600, f"peak RSS {peak_mb:.0f} MB"
