@@ -20,11 +20,9 @@ import argparse
 import datetime
 import json
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -97,14 +95,10 @@ def main() -> None:
     res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                            "command": shlex.join(["benchmarks/run.sh", "--extraction", *sys.argv[1:]]),
                            "machine": run.machine(crawler, None), "pairs": []}
-    work = Path(tempfile.mkdtemp(prefix="crawler-benchmarks-extraction-"))
     sites = {a.port: run.site(PAGES, 12)}
     if a.extract_pages:
         sites[a.port + 1] = run.site(a.extract_pages, 2)
-    nginx = run.Nginx(sites)
-    ok = False
-    try:
-        nginx.start()
+    with run.served("extraction", sites) as work:
         url = f"http://127.0.0.1:{a.port}/"
         for i in range(1, a.pairs + 1):
             pair: dict[str, Any] = {"load": run.loadavg()}
@@ -125,13 +119,6 @@ def main() -> None:
                 run.say(f"round {i}/{a.pairs}: crawler extract --db, --workers 1 then 2 ...")
                 res["extract"]["runs"].append({w: extract_run(crawler, job, work, int(w), html_pages) for w in ("1", "2")})
             check_values(crawler, job)
-        ok = True
-    finally:
-        nginx.stop()
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            run.say(f"logs and jobs kept in {work}")
     run.save(res, a.out, report)
 
 

@@ -25,7 +25,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +83,7 @@ def main() -> None:
     res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                            "command": shlex.join(["benchmarks/run.sh", "--overhead", *sys.argv[1:]]),
                            "machine": run.machine(crawler, None), "rounds": []}
-    work = Path(tempfile.mkdtemp(prefix="crawler-benchmarks-overhead-"))
-    nginx = run.Nginx({a.port: run.site(PAGES, 12)})
-    ok = False
-    try:
-        nginx.start()
+    with run.served("overhead", {a.port: run.site(PAGES, 12)}) as work:
         url = f"http://127.0.0.1:{a.port}/"
         chosen = variants(a.port, work, has_playwright(crawler))
         if a.variants:
@@ -102,13 +97,6 @@ def main() -> None:
             for name in order:
                 one["runs"][name] = run.run_crawler(crawler, url, PAGES, work, name, ["--quiet", *chosen[name]])
             res["rounds"].append(one)
-        ok = True
-    finally:
-        nginx.stop()
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            run.say(f"logs and jobs kept in {work}")
     run.save(res, a.out, report)
 
 

@@ -20,11 +20,9 @@ import argparse
 import datetime
 import json
 import shlex
-import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -122,14 +120,10 @@ def main() -> None:
     res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                            "command": shlex.join(["benchmarks/run.sh", "--render", *sys.argv[1:]]),
                            "machine": run.machine(crawler, None), "pairs": []}
-    work = Path(tempfile.mkdtemp(prefix="crawler-benchmarks-render-"))
     sites = {a.port: run.site(PAGES, 12)}
     if a.js_pages:
         sites[a.port + 1] = js_site(a.js_pages)
-    nginx = run.Nginx(sites)
-    ok = False
-    try:
-        nginx.start()
+    with run.served("render", sites) as work:
         url = f"http://127.0.0.1:{a.port}/"
         for i in range(1, a.pairs + 1):
             pair: dict[str, Any] = {"load": run.loadavg()}
@@ -148,13 +142,6 @@ def main() -> None:
                            "--quiet"], work / "js.log")
             check_js(db, a.js_pages)
             res["js"] = r | {"pages": a.js_pages, "pages_per_s": round(a.js_pages / r["wall_s"], 2), "load": load}
-        ok = True
-    finally:
-        nginx.stop()
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            run.say(f"logs and jobs kept in {work}")
     run.save(res, a.out, report)
 
 

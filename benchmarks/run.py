@@ -7,6 +7,7 @@ usage: benchmarks/run.sh [--pairs N] [--scale] [--pages N] [--port P] [--out FIL
 See benchmarks/README.md. Standard library only; Scrapy runs from benchmarks/.venv-scrapy.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -21,7 +22,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -136,6 +137,23 @@ http {{
             if not self.pid.exists():
                 return
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def served(name: str, roots: dict[int, Path]) -> Iterator[Path]:
+    """For the block: nginx serving ``roots`` (stopped whatever happens) and a scratch folder for the
+    benchmark's jobs and logs, removed when the block ends well, kept and named when it fails."""
+    work = Path(tempfile.mkdtemp(prefix=f"crawler-benchmarks-{name}-"))
+    nginx = Nginx(roots)
+    try:
+        nginx.start()
+        yield work
+    except BaseException:
+        nginx.stop()
+        say(f"logs and jobs kept in {work}")
+        raise
+    nginx.stop()
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -327,11 +345,7 @@ def main() -> None:
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
            "command": shlex.join(["benchmarks/run.sh", *sys.argv[1:]]),
            "machine": machine(crawler, scrapy_py)}
-    nginx = Nginx(sites)
-    work = Path(tempfile.mkdtemp(prefix="crawler-benchmarks-run-"))
-    ok = False
-    try:
-        nginx.start()
+    with served("run", sites) as work:
         url = f"http://127.0.0.1:{a.port}/"
         pairs = []
         for i in range(1, a.pairs + 1):
@@ -356,13 +370,6 @@ def main() -> None:
                 sc[key] = {"site_pages": n, "load_before": load, **r}
             sc["rate_ratio"] = round(sc["large"]["pages_per_s"] / sc["small"]["pages_per_s"], 3)
             res["scale"] = sc
-        ok = True
-    finally:
-        nginx.stop()
-        if ok:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            say(f"logs and jobs kept in {work}")
     save(res, a.out, report)
 
 
