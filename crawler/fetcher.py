@@ -26,6 +26,7 @@ import ssl
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 import httpx2
@@ -46,6 +47,7 @@ from crawler.errors import (
 )
 from crawler.fetch_errors import translate_transport_error
 from crawler.models import Response
+from crawler.session.cookie_header import CookieHeaders
 from crawler.spool import InMemory, Spool
 from crawler.transport import make_transport, peer_address, tls_context
 from crawler.urls import canonicalize, hostname, strip_params
@@ -182,6 +184,7 @@ class Fetcher:
             # Per-operation limits are a backstop; the real limit is the whole-request deadline.
             timeout=httpx2.Timeout(settings.timeout),
         )
+        self._cookies = CookieHeaders()
 
     @staticmethod
     def _tls(settings: Settings) -> ssl.SSLContext | None:
@@ -197,6 +200,27 @@ class Fetcher:
     def client(self) -> httpx2.AsyncClient:
         """The HTTP client: its cookie jar is the crawl's (``crawler.session``), which also logs in through it."""
         return self._client
+
+    @asynccontextmanager
+    async def _stream(self, method: str, url: str, headers: dict[str, str] | None,
+                      auth: httpx2.Auth | None) -> AsyncIterator[httpx2.Response]:
+        """``client.stream(method, url, headers=headers, auth=auth)``, with the request built here:
+        its ``Cookie`` header from ``CookieHeaders`` (the jar's answer, kept while it cannot have
+        changed), where httpx would ask the jar anew for every request."""
+        client = self._client
+        merged = httpx2.Headers(client.headers)
+        if headers:
+            merged.update(headers)
+        if "cookie" not in merged:   # a --header Cookie wins over the jar, as with httpx's own
+            cookie = self._cookies.header(client.cookies.jar, url)
+            if cookie is not None:
+                merged["Cookie"] = cookie
+        request = httpx2.Request(method, url, headers=merged, extensions={"timeout": client.timeout.as_dict()})
+        response = await client.send(request, auth=auth, stream=True)
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -261,7 +285,7 @@ class Fetcher:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.settings.timeout):
-                async with self._client.stream(method, url, headers=headers, auth=auth) as r:
+                async with self._stream(method, url, headers, auth) as r:
                     waited = int((time.perf_counter() - started) * 1000)
                     ip = peer_address(r)
                     encoding = r.headers.get("content-encoding", "").strip().lower()

@@ -64,6 +64,11 @@ def counting_jar(like: http.cookiejar.CookieJar) -> http.cookiejar.CookieJar:
     return jar
 
 
+def counting(jar: http.cookiejar.CookieJar) -> bool:
+    """Whether ``jar`` counts its changes (a ``counting_jar``)."""
+    return isinstance(jar, _Counting)
+
+
 def changes(jar: http.cookiejar.CookieJar) -> int:
     """How many times cookies were set in or cleared from ``jar`` (a ``counting_jar``)."""
     return getattr(jar, "changes", 0)
