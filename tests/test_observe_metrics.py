@@ -192,3 +192,18 @@ def test_hosts_by_state_follow_what_the_run_says_of_each_host() -> None:
     metrics.host("a", "parked", "429, failing", "2026-12-03T12:00:00Z")
     metrics.host("b", "active", None, None)
     assert (metrics.backoff, metrics.parked) == (0, 2)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1"])
+def test_the_endpoint_answers_on_the_address_given_and_its_thread_ends_with_it(address: str) -> None:
+    if address == "::1" and not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    metrics = Metrics(RunStats())
+    served = metrics.serve(address, 0)
+    with urllib.request.urlopen(served.url, timeout=10) as answer:
+        assert b"crawler_pages_total 0.0" in answer.read()
+    assert served.thread.is_alive()
+    served.close()
+    assert not served.thread.is_alive()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(served.url, timeout=5)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from crawler.run_stats import RunStats
 
+POLL = 0.05   # seconds between the server thread's looks for a request to stop
 INSTALL = "--metrics needs prometheus_client: pip install 'crawler[metrics]'"
 
 
@@ -95,12 +96,32 @@ class Metrics(Observer):
         self.parked += (state == "parked") - (before == "parked")
 
     def serve(self, address: str, port: int) -> Served:
-        """Listen on ``address``:``port`` in a thread; a port in use is a ``UsageError`` (exit 2)."""
-        from prometheus_client import start_http_server
+        """Listen on ``address``:``port`` in a thread; a port in use is a ``UsageError`` (exit 2).
+
+        The client library's own ``start_http_server``, but for the thread: its server looks for a
+        request to stop every 0.5 s, so closing it at the end of a crawl waited 0.28 s on average
+        (0.06 to 0.49 s in six closes; the bench site's crawl takes 6.8 s); this one looks every 0.05 s
+        (0.02 s on average)."""
+        import socket
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+        from prometheus_client import make_wsgi_app
+        from prometheus_client.exposition import ThreadingWSGIServer
+
+        class Quiet(WSGIRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                """No line on stderr for each scrape."""
+
+        class Server(ThreadingWSGIServer):
+            address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
         try:
-            server, thread = start_http_server(port, address, registry=self.registry)
+            server = make_server(address, port, make_wsgi_app(self.registry), Server, handler_class=Quiet)
         except OSError as err:
             raise UsageError(f"--metrics {address}:{port}: cannot listen there: {err.strerror or err}") from None
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL}, daemon=True,
+                                  name="crawler-metrics")
+        thread.start()
         return Served(server, thread)
 
 
