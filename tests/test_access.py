@@ -64,6 +64,20 @@ def test_a_site_behind_basic_auth_is_crawled_with_the_password_from_the_environm
     assert statuses(cli, db) == {"": 200, "p0": 200, "p1": 200, "p2": 200, "p3": 200}
 
 
+def test_the_jar_s_cookie_goes_with_every_request_and_a_cookie_header_given_replaces_it(
+        site: Site, cli: Any, tmp_path: Path) -> None:
+    site.routes.update({"/": html("Home", "/a", "/b"), "/a": html("A", "/b"), "/b": html("B")})
+    jar = tmp_path / "cookies.txt"
+    jar.write_text("# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tsid\tfrom-the-jar\n")
+    for name, extra, expected in (("jar.db", (), "sid=from-the-jar"),
+                                  ("given.db", ("--header", "Cookie: sid=given"), "sid=given")):
+        before = len(site.hits)
+        done = cli.in_process("crawl", site.url("/"), "--db", tmp_path / name, *FAST, "--cookies", jar, *extra)
+        assert done.returncode == 0, done.stderr
+        sent = {(hit.path, hit.header("Cookie")) for hit in site.hits[before:] if hit.path != "/robots.txt"}
+        assert sent == {("/", expected), ("/a", expected), ("/b", expected)}
+
+
 def test_digest_auth_answers_the_servers_challenge(cli: Any, db: Path) -> None:
     import httpx2
 
