@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from crawler.errors import UsageError
 from crawler.frontier import NewURL, Outage
@@ -171,13 +171,23 @@ class RedisFrontier:
         if not urls:
             return 0
         with self._link.errors("add URLs to"):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for chunk in _chunks(urls):
-                    args: list[str | bytes | int] = []
-                    for u in chunk:
-                        args += [fingerprint(u.url), u.host, u.depth, u.url, "0" if u.exclusion is None else "1"]
-                    await self._add([self.prefix], [self._marker, *args], client=pipe)
-                return sum(int(n) for n in await pipe.execute())
+            try:
+                return await self._add_all(urls)
+            except NoScriptError:
+                # redis-py loads the script before it runs the pipeline, and a Redis restarted in
+                # between (while the pipeline waited out the outage) knows no script: load it again
+                # and let the script judge the job (NOJOB if the restart lost it). Adding again is
+                # safe: the seen set keeps each URL once.
+                return await self._add_all(urls)
+
+    async def _add_all(self, urls: Sequence[NewURL]) -> int:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for chunk in _chunks(urls):
+                args: list[str | bytes | int] = []
+                for u in chunk:
+                    args += [fingerprint(u.url), u.host, u.depth, u.url, "0" if u.exclusion is None else "1"]
+                await self._add([self.prefix], [self._marker, *args], client=pipe)
+            return sum(int(n) for n in await pipe.execute())
 
     async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
         """Up to ``limit`` URLs (of ``host`` only, if given), oldest first, as the job-wide limits
