@@ -49,12 +49,13 @@ from urllib.parse import urlsplit
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError, ResponseError
 
 from crawler.errors import UsageError
 from crawler.frontier import NewURL, Outage
 from crawler.frontier import redis_scripts as lua
-from crawler.frontier.redis_link import NO_JOB, BoundedRetry, RedisLink
+from crawler.frontier.redis_link import NO_JOB, BoundedRetry, RedisLink, again_for_lost_scripts
 from crawler.frontier.redis_stats import JobStats, read_parked_work, read_stats
 from crawler.models import FrontierItem
 
@@ -90,6 +91,17 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+async def _add(client: aioredis.Redis, script: AsyncScript, prefix: str, marker: str, urls: Sequence[NewURL]) -> int:
+    """Add ``urls`` through the add script, in one pipeline; how many were new."""
+    async with client.pipeline(transaction=False) as pipe:
+        for chunk in _chunks(urls):
+            args: list[str | bytes | int] = []
+            for u in chunk:
+                args += [fingerprint(u.url), u.host, u.depth, u.url, "0" if u.exclusion is None else "1"]
+            await script([prefix], [marker, *args], client=pipe)
+        return sum(int(n) for n in await pipe.execute())
 
 
 class RedisFrontier:
@@ -171,23 +183,7 @@ class RedisFrontier:
         if not urls:
             return 0
         with self._link.errors("add URLs to"):
-            try:
-                return await self._add_all(urls)
-            except NoScriptError:
-                # redis-py loads the script before it runs the pipeline, and a Redis restarted in
-                # between (while the pipeline waited out the outage) knows no script: load it again
-                # and let the script judge the job (NOJOB if the restart lost it). Adding again is
-                # safe: the seen set keeps each URL once.
-                return await self._add_all(urls)
-
-    async def _add_all(self, urls: Sequence[NewURL]) -> int:
-        async with self.client.pipeline(transaction=False) as pipe:
-            for chunk in _chunks(urls):
-                args: list[str | bytes | int] = []
-                for u in chunk:
-                    args += [fingerprint(u.url), u.host, u.depth, u.url, "0" if u.exclusion is None else "1"]
-                await self._add([self.prefix], [self._marker, *args], client=pipe)
-            return sum(int(n) for n in await pipe.execute())
+            return await again_for_lost_scripts(lambda: _add(self.client, self._add, self.prefix, self._marker, urls))
 
     async def lease(self, limit: int, host: str | None = None) -> list[FrontierItem]:
         """Up to ``limit`` URLs (of ``host`` only, if given), oldest first, as the job-wide limits

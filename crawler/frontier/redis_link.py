@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from crawler.errors import StorageError
 from crawler.frontier import Outage
@@ -98,6 +98,17 @@ class BoundedRetry(Retry):
                     self.given_up = self.last_error
                     raise
                 await asyncio.sleep(pause)
+
+
+async def again_for_lost_scripts(run: Callable[[], Awaitable[T]]) -> T:
+    """``run()``, and once more if Redis knew none of a pipeline's scripts: redis-py loads them before
+    it runs the pipeline, and a Redis restarted in between (while the pipeline waited out the outage)
+    has lost them. The second run loads them again, and the scripts judge the job (``NOJOB`` if the
+    restart lost it). ``run`` must be safe to repeat."""
+    try:
+        return await run()
+    except NoScriptError:
+        return await run()
 
 
 class RedisLink:
