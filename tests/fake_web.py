@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import httpx2
 from conftest_fetch import reply
+from fake_clock import FakeClock
 
 from crawler.config import Settings
 from crawler.run_stats import RunStats
@@ -79,8 +80,11 @@ class FakeWeb:
 def crawl(settings: Settings, web: FakeWeb, seeds: list[str] | None = None, *, seed: str = "/",
           rng: int = 7) -> Crawl:
     """A crawl of ``seeds`` (by default ``ORIGIN + seed``) over ``web``, on its clock."""
-    return Crawl(settings, [ORIGIN + seed] if seeds is None else seeds, transport=httpx2.MockTransport(web), clock=web.clock,
-                 rng=random.Random(rng))
+    job = Crawl(settings, [ORIGIN + seed] if seeds is None else seeds, transport=httpx2.MockTransport(web), clock=web.clock,
+                rng=random.Random(rng))
+    if isinstance(web.clock, FakeClock):   # no jump while a visit or a write is under way
+        web.clock.busy = lambda: job.stats.in_flight > 0 or (job._run is not None and job._run.writer.unflushed > 0)
+    return job
 
 
 def run(job: Crawl, guard: float = 20.0) -> RunStats:

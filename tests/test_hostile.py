@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 from conftest_fetch import reply
 from fake_clock import FakeClock
 from fake_web import ORIGIN, FakeWeb, Hit, crawl, page, queue, run, stored
@@ -26,6 +27,7 @@ from crawler.explain import explain
 from crawler.politeness import HostPool
 from crawler.scheduler import Crawl
 from crawler.storage.read import JobReader
+from crawler.writer import Writer
 
 
 def make_settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -215,8 +217,16 @@ def test_a_live_host_with_a_few_bad_urls_is_never_parked_and_each_bad_url_gets_i
     assert counts["dead.test/x"] == 3               # after its 1 + retries connection attempts
 
 
+@pytest.mark.parametrize("write_ms", [0, 30])
 def test_a_host_failing_on_every_url_is_parked_and_the_run_ends_with_its_urls_left_for_a_later_run(
-        tmp_path: Path, cli: Any) -> None:
+        tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch, write_ms: int) -> None:
+    if write_ms:   # the job file as slow as on a loaded machine (the fake clock must not jump past it)
+        commit = Writer._commit
+
+        async def slow(self: Writer, batch: Any) -> Any:
+            await asyncio.sleep(write_ms / 1000)   # real time: the job file's thread at work
+            return await commit(self, batch)
+        monkeypatch.setattr(Writer, "_commit", slow)
     routes: dict[str, Callable[[], httpx2.Response]] = {"/": lambda: page(*(f"/p{n}" for n in range(8)))}
     routes.update({f"/p{n}": (lambda: reply(503, b"down")) for n in range(8)})
     server = FakeWeb(FakeClock(), routes)
@@ -225,11 +235,10 @@ def test_a_host_failing_on_every_url_is_parked_and_the_run_ends_with_its_urls_le
     # Three distinct URLs failed with no good answer between them: parked for 600 s, longer than the
     # run waits (PARK_WAIT), so the run ends and says what is left and when a resume tries it.
     assert stats.outcome == "finished"
-    # Three failures park the host. (On a loaded machine the host has been seen to fail three more
-    # before the run ends: 6 of 8 fetched; the cause is not found yet, see CHANGELOG. What a user
-    # relies on holds either way: the run ends by itself and what was not fetched waits, pending.)
+    # Three failures park the host. (6 and 8 of 8 were fetched on loaded machines: the test's clock
+    # jumped past the park while the third failure was still being stored; see fake_clock.py.)
     fetched = {p for p in server.paths() if p != "/"}
-    assert len(fetched) in (3, 6)
+    assert len(fetched) == 3, sorted(fetched)
     left = {f"{ORIGIN}/p{n}" for n in range(8)} - {ORIGIN + p for p in fetched}
     assert stats.parked[:2] == (len(left), 1)
     assert queue(settings) == dict.fromkeys(left, 0)   # pending, for a later run
