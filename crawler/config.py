@@ -12,7 +12,6 @@ import math
 import operator
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -22,6 +21,7 @@ from crawler import __version__
 from crawler.errors import ConfigError
 from crawler.models import EventLoopKind, ParseMode, RenderMode, ScopeMode, TransportKind
 from crawler.revisit import Bounds
+from crawler.user_files import read_toml
 
 DEFAULT_USER_AGENT = f"crawler/{__version__} (+https://github.com/crawler/crawler)"
 
@@ -256,14 +256,7 @@ def _coerce(key: str, value: Any, source: str, *, text: bool = False) -> Any:
 def from_file(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file into checked key/value pairs."""
     p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {p}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    raw = read_toml(p, "config file")
     out: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in KEYS:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.errors import ConfigError
+from crawler.user_files import read_text
 
 # One cookie: (domain, path, name, value, secure, expires or None, domain given, http-only, port or
 # None: the port of the origin that set it; None for a cookie from a cookies.txt, sent to any port).
@@ -101,12 +102,7 @@ def load_netscape(path: str) -> Records:
     by ``http.cookiejar.MozillaCookieJar``; a file it cannot read is a ``ConfigError``. A file
     without the ``# Netscape HTTP Cookie File`` first line some extensions leave out is read too."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"cookies file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read cookies file {p}: {exc}") from None
+    text = read_text(p, "cookies file")
     lines = []
     for number, line in enumerate(text.splitlines(), 1):
         fields = line.split("\t")

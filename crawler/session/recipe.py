@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from selectolax.lexbor import LexborHTMLParser
 from crawler.errors import ConfigError
 from crawler.session.guard import DEFAULT_GUARD
 from crawler.urls import canonicalize
+from crawler.user_files import read_toml
 
 TOP_KEYS = ("url", "form", "fields", "check", "guard")
 CHECK_KEYS = ("logged_in", "logged_in_url", "logged_out", "logged_out_url")
@@ -70,16 +70,7 @@ def expand(value: str, where: str) -> str:
 
 def load(path: str) -> Recipe:
     """Read and check the recipe at ``path``, its ``${VAR}`` references included."""
-    p = Path(path)
-    try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"login recipe not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read login recipe {p}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"login recipe {p} is not valid TOML: {exc}") from None
-    recipe = _recipe(str(p), raw)
+    recipe = _recipe(str(Path(path)), read_toml(path, "login recipe"))
     recipe.values()   # every ${VAR} is set: checked now, before the first request
     return recipe
 
