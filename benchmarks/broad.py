@@ -16,10 +16,8 @@ See benchmarks/README.md. Standard library only.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import shlex
 import shutil
 import subprocess
 import sys
@@ -319,9 +317,7 @@ def main() -> None:
     crawler = run.crawler_command()
     scrapy_py = None if a.no_scrapy else run.scrapy_python()
     res: dict[str, Any] = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "command": shlex.join(["benchmarks/run.sh", "--broad", *sys.argv[1:]]),
-        "machine": run.machine(crawler, scrapy_py), "runs": {},
+        **run.started(crawler, scrapy_py, "--broad"), "runs": {},
         "bed": {"hosts": a.hosts, "slow": a.slow, "dead": a.dead, "pages": a.pages}}
     work = Path(tempfile.mkdtemp(prefix="crawler-benchmarks-broad-"))
     bed = Bed(kit, a.port, work, "broad")

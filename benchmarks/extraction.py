@@ -17,12 +17,9 @@ usage: benchmarks/run.sh --extraction [--pairs N] [--extract-pages N] [--port P]
 Standard library only; see benchmarks/README.md.
 """
 import argparse
-import datetime
 import json
-import shlex
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +89,7 @@ def main() -> None:
     if a is None:
         return
     crawler = run.crawler_command()
-    res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                           "command": shlex.join(["benchmarks/run.sh", "--extraction", *sys.argv[1:]]),
-                           "machine": run.machine(crawler, None), "pairs": []}
+    res: dict[str, Any] = {**run.started(crawler, None, "--extraction"), "pairs": []}
     sites = {a.port: run.site(PAGES, 12)}
     if a.extract_pages:
         sites[a.port + 1] = run.site(a.extract_pages, 2)

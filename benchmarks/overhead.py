@@ -19,12 +19,9 @@ Each variant's ratio is taken round by round against that round's plain run; the
 ratios are reported, with the machine's load. Standard library only; see benchmarks/README.md.
 """
 import argparse
-import datetime
-import shlex
 import shutil
 import statistics
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +77,7 @@ def main() -> None:
     if a is None:
         return
     crawler = run.crawler_command()
-    res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                           "command": shlex.join(["benchmarks/run.sh", "--overhead", *sys.argv[1:]]),
-                           "machine": run.machine(crawler, None), "rounds": []}
+    res: dict[str, Any] = {**run.started(crawler, None, "--overhead"), "rounds": []}
     with run.served("overhead", {a.port: run.site(PAGES, 12)}) as work:
         url = f"http://127.0.0.1:{a.port}/"
         chosen = variants(a.port, work, has_playwright(crawler))

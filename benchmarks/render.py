@@ -17,12 +17,9 @@ usage: benchmarks/run.sh --render [--pairs N] [--js-pages N] [--port P] [--out F
 Needs the extra crawler[render] and a Chromium on PATH. Standard library only; see benchmarks/README.md.
 """
 import argparse
-import datetime
 import json
-import shlex
 import sqlite3
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +114,7 @@ def main() -> None:
     if a is None:
         return
     crawler = run.crawler_command()
-    res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                           "command": shlex.join(["benchmarks/run.sh", "--render", *sys.argv[1:]]),
-                           "machine": run.machine(crawler, None), "pairs": []}
+    res: dict[str, Any] = {**run.started(crawler, None, "--render"), "pairs": []}
     sites = {a.port: run.site(PAGES, 12)}
     if a.js_pages:
         sites[a.port + 1] = js_site(a.js_pages)

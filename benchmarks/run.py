@@ -243,6 +243,14 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def started(crawler: list[str], scrapy_py: str | None, *flag: str) -> dict:
+    """What every benchmark's results begin with: when, the command as typed (``benchmarks/run.sh``
+    with ``flag``, the benchmark's own), and the machine."""
+    return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": shlex.join(["benchmarks/run.sh", *flag, *sys.argv[1:]]),
+            "machine": machine(crawler, scrapy_py)}
+
+
 def machine(crawler: list[str], scrapy_py: str | None) -> dict:
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), platform.processor())
@@ -342,9 +350,7 @@ def main() -> None:
     if a.scale:
         sites[a.port + 1] = site(5000, 2)
         sites[a.port + 2] = site(a.scale_pages, 2)
-    res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "command": shlex.join(["benchmarks/run.sh", *sys.argv[1:]]),
-           "machine": machine(crawler, scrapy_py)}
+    res = started(crawler, scrapy_py)
     with served("run", sites) as work:
         url = f"http://127.0.0.1:{a.port}/"
         pairs = []

@@ -11,15 +11,12 @@ bed of benchmarks/broad.py is crawled once with --workers 1, once with --workers
 Standard library only; see benchmarks/README.md.
 """
 import argparse
-import datetime
 import json
 import os
-import shlex
 import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -119,9 +116,7 @@ def main() -> None:
         return
     crawler = run.crawler_command()
     scrapy_py = None if a.no_scrapy else run.scrapy_python()
-    res: dict[str, Any] = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                           "command": shlex.join(["benchmarks/run.sh", "--workers", *sys.argv[1:]]),
-                           "machine": run.machine(crawler, scrapy_py), "pairs": []}
+    res: dict[str, Any] = {**run.started(crawler, scrapy_py, "--workers"), "pairs": []}
     work = Path(tempfile.mkdtemp(prefix="crawler-benchmarks-workers-"))
     nginx = run.Nginx({a.port: run.site(PAGES, 12)})
     redis: subprocess.Popen[bytes] | None = None
