@@ -2,8 +2,8 @@
 
 The crawl must end by itself with exit 0, store every good page, record every fault with its code,
 fetch nothing robots.txt disallows, request no URL more than ``1 + retries`` times (as the server
-counts), and keep its peak RSS under 200 MB although it meets a 200 MB body, a 1 GiB gzip bomb,
-50,000 links on one page and a server that drips a byte at a time.
+counts), and never hold a body whole although it meets a 200 MB body, a 1 GiB gzip bomb, 50,000
+links on one page and a server that drips a byte at a time (peak RSS far below the bomb's size).
 
 Everything is on 127.0.0.1: the SSRF guard's "forbidden" addresses here are loopback ones no seed
 names (``localhost``, ``127.0.0.2``), so nothing leaves the machine even if the guard were broken.

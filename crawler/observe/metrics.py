@@ -99,9 +99,8 @@ class Metrics(Observer):
         """Listen on ``address``:``port`` in a thread; a port in use is a ``UsageError`` (exit 2).
 
         The client library's own ``start_http_server``, but for the thread: its server looks for a
-        request to stop every 0.5 s, so closing it at the end of a crawl waited 0.28 s on average
-        (0.06 to 0.49 s in six closes; the bench site's crawl takes 6.8 s); this one looks every 0.05 s
-        (0.02 s on average)."""
+        request to stop every 0.5 s, so closing it at the end of a crawl waited up to half a second
+        of the crawl's wall time (measured: docs/performance.md); this one looks every 0.05 s."""
         import socket
         from wsgiref.simple_server import WSGIRequestHandler, make_server
 
