@@ -27,7 +27,6 @@ from typing import Any, Literal, get_args
 from selectolax.lexbor import LexborHTMLParser
 
 from crawler.errors import RulesError
-from crawler.user_files import read_text
 
 FieldType = Literal["str", "int", "float", "bool", "url", "datetime"]
 TYPES: tuple[str, ...] = get_args(FieldType)
@@ -83,7 +82,15 @@ class Rules:
 
 def load(path: str | Path) -> Rules:
     """Read and check the rules file at ``path``; raise ``RulesError`` naming what is wrong."""
-    return parse_rules(read_text(path, "rules file", RulesError), str(Path(path)))
+    # (not crawler.user_files: extraction imports nothing beyond the foundations, test_architecture)
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RulesError(f"rules file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RulesError(f"cannot read rules file {p}: {exc}") from None
+    return parse_rules(text, str(p))
 
 
 def parse_rules(text: str, source: str) -> Rules:
